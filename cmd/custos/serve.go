@@ -1,0 +1,216 @@
+package main
+
+import (
+	"context"
+	"crypto/rand"
+	"encoding/base64"
+	"errors"
+	"flag"
+	"fmt"
+	"io"
+	"log/slog"
+	"net"
+	"net/http"
+	"net/http/pprof"
+	"os"
+	"path/filepath"
+	"strings"
+	"sync/atomic"
+	"time"
+
+	"github.com/custos-dev/custos/internal/ingest"
+	"github.com/custos-dev/custos/internal/keyring"
+	"github.com/custos-dev/custos/internal/metrics"
+	"github.com/custos-dev/custos/internal/pebble"
+	"github.com/custos-dev/custos/internal/server"
+	"github.com/custos-dev/custos/internal/tenants"
+)
+
+type serveConfig struct {
+	addr, data, keysDir, region string
+	logFormat, logLevel         string
+	masterKeyFile               string
+	pprofAddr                   string
+	shutdownTimeout             time.Duration
+}
+
+func runServe(ctx context.Context, args []string, getenv func(string) string, stdout, stderr io.Writer) error {
+	var c serveConfig
+	fs := flag.NewFlagSet("custos serve", flag.ContinueOnError)
+	fs.SetOutput(stderr)
+	fs.StringVar(&c.addr, "addr", env(getenv, "CUSTOS_ADDR", "127.0.0.1:8080"), "address to listen on (CUSTOS_ADDR)")
+	fs.StringVar(&c.data, "data", env(getenv, "CUSTOS_DATA", "./custos-data"), "data directory (CUSTOS_DATA)")
+	fs.StringVar(&c.keysDir, "keys", env(getenv, "CUSTOS_KEYS", ""), "key store directory, backed up apart from the data (CUSTOS_KEYS; default <data>/keys)")
+	fs.StringVar(&c.region, "region", env(getenv, "CUSTOS_REGION", "eu"), "the region this node serves (CUSTOS_REGION)")
+	fs.StringVar(&c.masterKeyFile, "master-key-file", env(getenv, "CUSTOS_MASTER_KEY_FILE", ""), "file holding the base64 master key (CUSTOS_MASTER_KEY_FILE; or CUSTOS_MASTER_KEY itself)")
+	fs.StringVar(&c.logFormat, "log-format", env(getenv, "CUSTOS_LOG_FORMAT", "text"), "log format: text or json (CUSTOS_LOG_FORMAT)")
+	fs.StringVar(&c.logLevel, "log-level", env(getenv, "CUSTOS_LOG_LEVEL", "info"), "log level: debug, info, warn, error (CUSTOS_LOG_LEVEL)")
+	fs.StringVar(&c.pprofAddr, "pprof-addr", env(getenv, "CUSTOS_PPROF_ADDR", ""), "if set, serve Go profiling (net/http/pprof) on this separate address, e.g. 127.0.0.1:6060 (CUSTOS_PPROF_ADDR)")
+	fs.DurationVar(&c.shutdownTimeout, "shutdown-timeout", 20*time.Second, "how long to wait for in-flight requests on shutdown")
+	if help, err := parseFlags(fs, args); help || err != nil {
+		return err
+	}
+	log, err := newLogger(stderr, c.logFormat, c.logLevel)
+	if err != nil {
+		return err
+	}
+	if c.keysDir == "" {
+		c.keysDir = filepath.Join(c.data, "keys")
+	}
+	if err := os.MkdirAll(c.data, 0o700); err != nil {
+		return fmt.Errorf("create data directory: %w", err)
+	}
+	dataAbs, _ := filepath.Abs(c.data)
+	keysAbs, _ := filepath.Abs(c.keysDir)
+
+	token, tokenPath, err := operatorToken(getenv, c.data)
+	if err != nil {
+		return err
+	}
+	if tokenPath != "" {
+		log.Info("operator token", "path", tokenPath)
+	}
+
+	master, generated, err := keyring.LoadMasterKey(getenv, c.masterKeyFile, c.data, log)
+	if err != nil {
+		return err
+	}
+	_ = generated
+	ks, err := pebble.OpenKeyStore(c.keysDir)
+	if err != nil {
+		return err
+	}
+	defer ks.Close()
+	ring, err := keyring.New(ctx, ks, master, keyring.Options{})
+	if err != nil {
+		return err
+	}
+	store, err := pebble.Open(filepath.Join(c.data, "store"), pebble.Options{Log: log})
+	if err != nil {
+		return err
+	}
+	defer func() {
+		if err := store.Close(); err != nil {
+			log.Error("close store", "err", err)
+		}
+	}()
+
+	m := metrics.New()
+	log.Info("opening ingest pipeline: rebuilding the duplicate filter")
+	pipe, err := ingest.New(ctx, store, ring, ingest.Options{
+		OnCommit: func(n int, d time.Duration) {
+			m.StoreCommit.Observe(d.Seconds())
+			m.CommitMessages.Observe(float64(n))
+		},
+	})
+	if err != nil {
+		return err
+	}
+	reg, err := tenants.Load(ctx, store, ring, c.region, time.Now)
+	if err != nil {
+		pipe.Close()
+		return err
+	}
+
+	var ready atomic.Bool
+	handler := server.New(server.Deps{
+		Log:           log,
+		Tenants:       reg,
+		Ingest:        pipe,
+		Reader:        ingest.NewReader(store, ring),
+		Metrics:       m,
+		OperatorToken: token,
+		Now:           time.Now,
+		Ready:         ready.Load,
+	})
+	ln, err := net.Listen("tcp", c.addr)
+	if err != nil {
+		pipe.Close()
+		return fmt.Errorf("listen on %s: %w", c.addr, err)
+	}
+	srv := &http.Server{
+		Handler:           handler,
+		ReadHeaderTimeout: 10 * time.Second,
+		ReadTimeout:       60 * time.Second,
+		IdleTimeout:       120 * time.Second,
+		ErrorLog:          slog.NewLogLogger(log.Handler(), slog.LevelWarn),
+	}
+	if c.pprofAddr != "" {
+		go servePprof(log, c.pprofAddr)
+	}
+	serveErr := make(chan error, 1)
+	go func() { serveErr <- srv.Serve(ln) }()
+	ready.Store(true)
+	log.Info("custos listening", "addr", ln.Addr().String(), "data", dataAbs, "keys", keysAbs, "region", c.region, "tenants", len(reg.List()))
+
+	select {
+	case <-ctx.Done():
+	case err := <-serveErr:
+		pipe.Close()
+		return fmt.Errorf("serve: %w", err)
+	}
+	ready.Store(false)
+	log.Info("shutting down: draining in-flight requests")
+	sctx, cancel := context.WithTimeout(context.Background(), c.shutdownTimeout)
+	defer cancel()
+	if err := srv.Shutdown(sctx); err != nil {
+		log.Warn("shutdown did not drain every request", "err", err)
+	}
+	pipe.Close()
+	log.Info("stopped; store flushed")
+	return nil
+}
+
+func newLogger(w io.Writer, format, level string) (*slog.Logger, error) {
+	var lv slog.Level
+	if err := lv.UnmarshalText([]byte(level)); err != nil {
+		return nil, fmt.Errorf("--log-level %q: want debug, info, warn or error", level)
+	}
+	opts := &slog.HandlerOptions{Level: lv}
+	switch strings.ToLower(format) {
+	case "text":
+		return slog.New(slog.NewTextHandler(w, opts)), nil
+	case "json":
+		return slog.New(slog.NewJSONHandler(w, opts)), nil
+	}
+	return nil, fmt.Errorf("--log-format %q: want text or json", format)
+}
+
+// operatorToken returns the operator token from CUSTOS_OPERATOR_TOKEN, or
+// from <data>/operator.token, generating that file on first start.
+func operatorToken(getenv func(string) string, data string) (token, path string, err error) {
+	if t := getenv("CUSTOS_OPERATOR_TOKEN"); t != "" {
+		return t, "", nil
+	}
+	path = filepath.Join(data, "operator.token")
+	if b, err := os.ReadFile(path); err == nil {
+		t := strings.TrimSpace(string(b))
+		if t == "" {
+			return "", "", fmt.Errorf("%s is empty: delete it to generate a new token", path)
+		}
+		return t, path, nil
+	} else if !errors.Is(err, os.ErrNotExist) {
+		return "", "", fmt.Errorf("read operator token: %w", err)
+	}
+	b := make([]byte, 32)
+	rand.Read(b)
+	t := "op_" + base64.RawURLEncoding.EncodeToString(b)
+	if err := os.WriteFile(path, []byte(t+"\n"), 0o600); err != nil {
+		return "", "", fmt.Errorf("write operator token: %w", err)
+	}
+	return t, path, nil
+}
+
+// servePprof serves the profiling endpoints on their own listener, never
+// on the public one.
+func servePprof(log *slog.Logger, addr string) {
+	mux := http.NewServeMux()
+	mux.HandleFunc("/debug/pprof/", pprof.Index)
+	mux.HandleFunc("/debug/pprof/profile", pprof.Profile)
+	mux.HandleFunc("/debug/pprof/symbol", pprof.Symbol)
+	mux.HandleFunc("/debug/pprof/trace", pprof.Trace)
+	log.Info("profiling enabled", "addr", addr)
+	if err := http.ListenAndServe(addr, mux); err != nil {
+		log.Error("pprof listener", "err", err)
+	}
+}

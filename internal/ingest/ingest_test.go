@@ -1,0 +1,405 @@
+package ingest_test
+
+import (
+	"context"
+	"crypto/rand"
+	"errors"
+	"fmt"
+	"path/filepath"
+	"slices"
+	"testing"
+	"time"
+
+	"github.com/custos-dev/custos"
+	"github.com/custos-dev/custos/internal/ingest"
+	"github.com/custos-dev/custos/internal/keyring"
+	"github.com/custos-dev/custos/internal/pebble"
+)
+
+// env is a pipeline over a real store and key store in a temp dir.
+type env struct {
+	dir    string
+	master []byte
+	store  *pebble.Store
+	keys   *pebble.KeyStore
+	ring   *keyring.Ring
+	pipe   *ingest.Pipeline
+	rd     *ingest.Reader
+	tenant custos.TenantID
+}
+
+func newEnv(t *testing.T) *env {
+	t.Helper()
+	e := &env{dir: t.TempDir(), master: make([]byte, 32), tenant: custos.NewTenantID()}
+	rand.Read(e.master)
+	e.open(t)
+	if err := e.ring.CreateTenant(context.Background(), e.tenant); err != nil {
+		t.Fatal(err)
+	}
+	return e
+}
+
+func (e *env) open(t *testing.T) {
+	t.Helper()
+	ctx := context.Background()
+	var err error
+	if e.keys, err = pebble.OpenKeyStore(filepath.Join(e.dir, "keys")); err != nil {
+		t.Fatal(err)
+	}
+	if e.ring, err = keyring.New(ctx, e.keys, e.master, keyring.Options{}); err != nil {
+		t.Fatal(err)
+	}
+	if e.store, err = pebble.Open(filepath.Join(e.dir, "store"), pebble.Options{}); err != nil {
+		t.Fatal(err)
+	}
+	// The clock stands just after the messages' times, as in production
+	// where messages are received now.
+	clock := func() time.Time { return t0.Add(time.Hour) }
+	if e.pipe, err = ingest.New(ctx, e.store, e.ring, ingest.Options{Now: clock}); err != nil {
+		t.Fatal(err)
+	}
+	e.rd = ingest.NewReader(e.store, e.ring)
+	t.Cleanup(func() { e.close(t) })
+}
+
+func (e *env) close(t *testing.T) {
+	t.Helper()
+	if e.pipe == nil {
+		return
+	}
+	e.pipe.Close()
+	if err := e.store.Close(); err != nil {
+		t.Error(err)
+	}
+	if err := e.keys.Close(); err != nil {
+		t.Error(err)
+	}
+	e.pipe = nil
+}
+
+func (e *env) reopen(t *testing.T) {
+	t.Helper()
+	e.close(t)
+	e.open(t)
+}
+
+func (e *env) ingest(t *testing.T, msgs ...custos.Message) ingest.Result {
+	t.Helper()
+	res, err := e.pipe.Ingest(context.Background(), e.tenant, msgs)
+	if err != nil {
+		t.Fatalf("ingest: %v", err)
+	}
+	return res
+}
+
+func (e *env) find(t *testing.T, typ custos.IdentifierType, v string) custos.SubjectID {
+	t.Helper()
+	s, err := e.rd.Find(context.Background(), e.tenant, custos.Identifier{Type: typ, Value: v})
+	if err != nil {
+		t.Fatalf("find %s %q: %v", typ, v, err)
+	}
+	return s
+}
+
+func (e *env) events(t *testing.T, s custos.SubjectID) []custos.Event {
+	t.Helper()
+	var all []custos.Event
+	err := e.rd.EachEvent(context.Background(), e.tenant, s, func(ev custos.Event) error {
+		all = append(all, ev)
+		return nil
+	})
+	if err != nil {
+		t.Fatalf("events of %s: %v", s, err)
+	}
+	return all
+}
+
+var t0 = time.Date(2026, 3, 1, 12, 0, 0, 0, time.UTC)
+
+var msgSeq int
+
+func msg(typ custos.MessageType, user, anon string, at time.Duration) custos.Message {
+	msgSeq++
+	return custos.Message{
+		Type: typ, MessageID: fmt.Sprintf("m-%d", msgSeq), UserID: user, AnonymousID: anon,
+		Event: "Clicked", Timestamp: t0.Add(at), ReceivedAt: t0.Add(at),
+		Properties: []byte(`{"n":1}`), Context: []byte(`{"ip":"192.0.2.1"}`),
+	}
+}
+
+func messageIDs(evs []custos.Event) []string {
+	var ids []string
+	for _, e := range evs {
+		ids = append(ids, e.MessageID)
+	}
+	slices.Sort(ids)
+	return ids
+}
+
+func TestIdentifyLinksIdentifiers(t *testing.T) {
+	e := newEnv(t)
+	id := msg(custos.Identify, "u1", "a1", 0)
+	id.Traits = []byte(`{"email":"Ann@Example.com","name":"Ann"}`)
+	id.Email = custos.NormalizeEmail("Ann@Example.com")
+	id.DeviceIDs = []string{"idfa-1"}
+	tr := msg(custos.Track, "", "a1", time.Second)
+	e.ingest(t, id, tr)
+
+	s := e.find(t, custos.UserID, "u1")
+	for _, c := range []struct {
+		typ custos.IdentifierType
+		v   string
+	}{{custos.AnonymousID, "a1"}, {custos.Email, "ANN@example.com "}, {custos.DeviceID, "idfa-1"}} {
+		if got := e.find(t, c.typ, c.v); got != s {
+			t.Errorf("find %s %q = %s, want %s", c.typ, c.v, got, s)
+		}
+	}
+	p, err := e.rd.Profile(context.Background(), e.tenant, s)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if got := string(p.Traits["name"]); got != `"Ann"` {
+		t.Errorf("trait name = %s, want \"Ann\"", got)
+	}
+	if got, want := p.Identifiers["email"], []string{"ann@example.com"}; !slices.Equal(got, want) {
+		t.Errorf("emails = %v, want %v", got, want)
+	}
+	if !p.FirstSeen.Equal(t0) || !p.LastSeen.Equal(t0.Add(time.Second)) {
+		t.Errorf("first/last seen = %v/%v, want %v/%v", p.FirstSeen, p.LastSeen, t0, t0.Add(time.Second))
+	}
+	if got, want := messageIDs(e.events(t, s)), messageIDs([]custos.Event{{MessageID: id.MessageID}, {MessageID: tr.MessageID}}); !slices.Equal(got, want) {
+		t.Errorf("events = %v, want %v", got, want)
+	}
+}
+
+func TestMergeMovesEverythingAndShredsTheOtherKey(t *testing.T) {
+	e := newEnv(t)
+	ctx := context.Background()
+	// Two visitors that turn out to be one person.
+	a := msg(custos.Track, "", "anon-a", 0)
+	b := msg(custos.Track, "u1", "anon-b", time.Second)
+	e.ingest(t, a)
+	e.ingest(t, b)
+	sa, sb := e.find(t, custos.AnonymousID, "anon-a"), e.find(t, custos.UserID, "u1")
+	if sa == sb {
+		t.Fatal("two unrelated visitors share a subject before the merge")
+	}
+	link := msg(custos.Identify, "u1", "anon-a", 2*time.Second)
+	link.Traits = []byte(`{"plan":"pro"}`)
+	e.ingest(t, link)
+
+	for _, c := range []struct {
+		typ custos.IdentifierType
+		v   string
+	}{{custos.AnonymousID, "anon-a"}, {custos.AnonymousID, "anon-b"}, {custos.UserID, "u1"}} {
+		if got := e.find(t, c.typ, c.v); got != sb {
+			t.Errorf("after merge, find %s %q = %s, want the user's subject %s", c.typ, c.v, got, sb)
+		}
+	}
+	want := []string{a.MessageID, b.MessageID, link.MessageID}
+	slices.Sort(want)
+	if got := messageIDs(e.events(t, sb)); !slices.Equal(got, want) {
+		t.Errorf("events after merge = %v, want %v", got, want)
+	}
+	p, err := e.rd.Profile(ctx, e.tenant, sb)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if got, want := p.Identifiers["anonymous_id"], []string{"anon-a", "anon-b"}; !sameSet(got, want) {
+		t.Errorf("anonymous ids = %v, want %v", got, want)
+	}
+	// The absorbed subject's key is destroyed once the merge is durable.
+	deadline := time.Now().Add(5 * time.Second)
+	for {
+		_, _, err := e.ring.SubjectKey(ctx, e.tenant, sa, false)
+		if errors.Is(err, custos.ErrShredded) {
+			break
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("key of merged subject: err = %v, want ErrShredded", err)
+		}
+		time.Sleep(10 * time.Millisecond)
+	}
+	if _, err := e.rd.Profile(ctx, e.tenant, sa); custos.ErrorCode(err) != custos.NotFound {
+		t.Errorf("profile of merged subject: err = %v, want NotFound", err)
+	}
+}
+
+func TestSharedDeviceDoesNotFuseTwoUsers(t *testing.T) {
+	e := newEnv(t)
+	m1 := msg(custos.Track, "alice", "", 0)
+	m1.DeviceIDs = []string{"shared-tablet"}
+	m2 := msg(custos.Track, "bob", "", time.Second)
+	m2.DeviceIDs = []string{"shared-tablet"}
+	e.ingest(t, m1, m2)
+	if a, b := e.find(t, custos.UserID, "alice"), e.find(t, custos.UserID, "bob"); a == b {
+		t.Fatalf("alice and bob share subject %s through a device id", a)
+	}
+	bob := e.find(t, custos.UserID, "bob")
+	if got := messageIDs(e.events(t, bob)); !slices.Equal(got, []string{m2.MessageID}) {
+		t.Errorf("bob's events = %v, want only %s", got, m2.MessageID)
+	}
+}
+
+func TestAliasMergesPreviousID(t *testing.T) {
+	e := newEnv(t)
+	e.ingest(t, msg(custos.Track, "", "old-anon", 0))
+	e.ingest(t, msg(custos.Track, "new-user", "", time.Second))
+	al := msg(custos.Alias, "new-user", "", 2*time.Second)
+	al.PreviousID = "old-anon"
+	e.ingest(t, al)
+	if a, b := e.find(t, custos.AnonymousID, "old-anon"), e.find(t, custos.UserID, "new-user"); a != b {
+		t.Fatalf("alias did not merge: %s vs %s", a, b)
+	}
+	if got := len(e.events(t, e.find(t, custos.UserID, "new-user"))); got != 3 {
+		t.Errorf("events after alias = %d, want 3", got)
+	}
+}
+
+func TestRetriedMessagesAreStoredOnce(t *testing.T) {
+	e := newEnv(t)
+	batch := []custos.Message{msg(custos.Track, "u1", "", 0), msg(custos.Track, "u1", "", time.Second)}
+	if got := e.ingest(t, batch...); got.Stored != 2 || got.Duplicates != 0 {
+		t.Fatalf("first send = %+v, want 2 stored", got)
+	}
+	if got := e.ingest(t, batch...); got.Stored != 0 || got.Duplicates != 2 {
+		t.Errorf("retry = %+v, want 2 duplicates", got)
+	}
+	twice := msg(custos.Track, "u1", "", 2*time.Second)
+	if got := e.ingest(t, twice, twice); got.Stored != 1 || got.Duplicates != 1 {
+		t.Errorf("same message twice in one call = %+v, want 1 stored, 1 duplicate", got)
+	}
+	// The in-memory filter is rebuilt from the store after a restart.
+	e.reopen(t)
+	if got := e.ingest(t, batch...); got.Duplicates != 2 {
+		t.Errorf("retry after restart = %+v, want 2 duplicates", got)
+	}
+	if got := len(e.events(t, e.find(t, custos.UserID, "u1"))); got != 3 {
+		t.Errorf("events = %d, want 3", got)
+	}
+}
+
+func TestNewestTraitWins(t *testing.T) {
+	e := newEnv(t)
+	newer := msg(custos.Identify, "u1", "", 10*time.Second)
+	newer.Traits = []byte(`{"plan":"pro","city":"Lyon"}`)
+	older := msg(custos.Identify, "u1", "", 5*time.Second)
+	older.Traits = []byte(`{"plan":"free","age":40}`)
+	e.ingest(t, newer)
+	e.ingest(t, older) // arrives late, but happened earlier
+	p, err := e.rd.Profile(context.Background(), e.tenant, e.find(t, custos.UserID, "u1"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	for k, want := range map[string]string{"plan": `"pro"`, "city": `"Lyon"`, "age": `40`} {
+		if got := string(p.Traits[k]); got != want {
+			t.Errorf("trait %s = %s, want %s", k, got, want)
+		}
+	}
+}
+
+func TestGroupMembership(t *testing.T) {
+	e := newEnv(t)
+	g := msg(custos.Group, "u1", "", 0)
+	g.GroupID = "acme"
+	g.Traits = []byte(`{"employees":50}`)
+	e.ingest(t, g)
+	p, err := e.rd.Profile(context.Background(), e.tenant, e.find(t, custos.UserID, "u1"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(p.Groups) != 1 || p.Groups[0].GroupID != "acme" || string(p.Groups[0].Traits) != `{"employees":50}` {
+		t.Errorf("groups = %+v, want acme with employees 50", p.Groups)
+	}
+}
+
+func TestEventsPageInTimestampOrder(t *testing.T) {
+	e := newEnv(t)
+	var msgs []custos.Message
+	for i := 9; i >= 0; i-- { // sent newest first
+		msgs = append(msgs, msg(custos.Track, "u1", "", time.Duration(i)*time.Minute))
+	}
+	e.ingest(t, msgs...)
+	s := e.find(t, custos.UserID, "u1")
+	var got []custos.Event
+	cursor := ""
+	for page := 0; ; page++ {
+		evs, next, err := e.rd.Events(context.Background(), e.tenant, s, cursor, 3)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if len(evs) > 3 {
+			t.Fatalf("page %d has %d events, limit 3", page, len(evs))
+		}
+		got = append(got, evs...)
+		if next == "" {
+			break
+		}
+		cursor = next
+	}
+	if len(got) != 10 {
+		t.Fatalf("paged %d events, want 10", len(got))
+	}
+	for i := 1; i < len(got); i++ {
+		if got[i].Timestamp.Before(got[i-1].Timestamp) {
+			t.Errorf("event %d at %v before event %d at %v", i, got[i].Timestamp, i-1, got[i-1].Timestamp)
+		}
+	}
+	if _, _, err := e.rd.Events(context.Background(), e.tenant, s, "not-a-cursor", 3); custos.ErrorCode(err) != custos.Invalid {
+		t.Errorf("bad cursor: err = %v, want Invalid", err)
+	}
+}
+
+func TestEventRoundTripKeepsEveryField(t *testing.T) {
+	e := newEnv(t)
+	m := custos.Message{
+		Type: custos.Page, MessageID: "mid-\"quoted\"-ü", UserID: "u\n1", AnonymousID: "a1",
+		Name: "Home", Properties: []byte(`{"path":"/","nested":{"a":[1,2]}}`),
+		Context: []byte(`{"ip":"192.0.2.9"}`), Timestamp: t0.Add(123 * time.Nanosecond), ReceivedAt: t0.Add(time.Second),
+	}
+	e.ingest(t, m)
+	evs := e.events(t, e.find(t, custos.UserID, "u\n1"))
+	if len(evs) != 1 {
+		t.Fatalf("events = %d, want 1", len(evs))
+	}
+	got := evs[0]
+	if got.MessageID != m.MessageID || got.Type != m.Type || got.Name != m.Name || got.UserID != m.UserID ||
+		got.AnonymousID != m.AnonymousID || string(got.Properties) != string(m.Properties) ||
+		string(got.Context) != string(m.Context) || !got.Timestamp.Equal(m.Timestamp) || !got.ReceivedAt.Equal(m.ReceivedAt) {
+		t.Errorf("round trip = %+v, want the fields of %+v", got, m)
+	}
+}
+
+func TestErasedSubjectStartsAfresh(t *testing.T) {
+	e := newEnv(t)
+	ctx := context.Background()
+	e.ingest(t, msg(custos.Track, "u1", "", 0))
+	old := e.find(t, custos.UserID, "u1")
+	if err := e.ring.Shred(ctx, e.tenant, old); err != nil {
+		t.Fatal(err)
+	}
+	e.ingest(t, msg(custos.Track, "u1", "", time.Second))
+	fresh := e.find(t, custos.UserID, "u1")
+	if fresh == old {
+		t.Fatal("a message for a shredded subject was stored under the destroyed key's subject")
+	}
+	if got := len(e.events(t, fresh)); got != 1 {
+		t.Errorf("events of the new subject = %d, want 1", got)
+	}
+}
+
+func TestClosedPipelineAsksToRetry(t *testing.T) {
+	e := newEnv(t)
+	e.pipe.Close()
+	_, err := e.pipe.Ingest(context.Background(), e.tenant, []custos.Message{msg(custos.Track, "u1", "", 0)})
+	if custos.ErrorCode(err) != custos.Unavailable {
+		t.Errorf("ingest after close: err = %v, want Unavailable", err)
+	}
+}
+
+func sameSet(a, b []string) bool {
+	a, b = slices.Clone(a), slices.Clone(b)
+	slices.Sort(a)
+	slices.Sort(b)
+	return slices.Equal(a, b)
+}

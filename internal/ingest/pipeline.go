@@ -1,0 +1,250 @@
+package ingest
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"sync"
+	"time"
+
+	"github.com/custos-dev/custos"
+	"github.com/custos-dev/custos/internal/keyring"
+)
+
+// Options tunes a Pipeline. The zero value is usable.
+type Options struct {
+	// QueueLen bounds the requests waiting for the writer (default 4096).
+	QueueLen int
+	// MaxGroup bounds the messages the writer commits in one group (default 20,000).
+	MaxGroup int
+	// IdentityCache bounds the identifier→subject entries cached per tenant
+	// (default 1,000,000).
+	IdentityCache int
+	// EnqueueTimeout is how long Ingest waits for room in a full queue
+	// before answering Unavailable (default 2s).
+	EnqueueTimeout time.Duration
+	// DedupeCapacity is how many message ids the in-memory duplicate filter
+	// holds per generation (default 20,000,000, 24 MB).
+	DedupeCapacity int
+	// DedupeWindow is how long a generation of the duplicate filter lasts
+	// (default 24h): a retry is recognised for at least this long.
+	DedupeWindow time.Duration
+	// OnCommit, if set, is called after each durable group commit with the
+	// number of messages and how long the write took to become durable.
+	OnCommit func(messages int, d time.Duration)
+	// Now is the clock (default time.Now).
+	Now func() time.Time
+}
+
+// Result counts what happened to the messages of one Ingest call.
+type Result struct {
+	Stored     int // stored as new events
+	Duplicates int // dropped: a message with that id was stored before
+}
+
+// Pipeline is the ingest path. Create it with New, stop it with Close.
+type Pipeline struct {
+	store custos.DataStore
+	ring  *keyring.Ring
+	opts  Options
+
+	queue  chan *job
+	acks   chan *group
+	mu     sync.RWMutex // guards closed against concurrent sends
+	closed bool
+	done   chan struct{}
+}
+
+type job struct {
+	ctx    context.Context
+	tenant custos.TenantID
+	msgs   []prepared
+	res    Result
+	err    error
+	done   chan struct{}
+}
+
+// prepared is a message with everything computed that needs no ordering.
+type prepared struct {
+	msg  *custos.Message
+	mid  custos.MessageHash
+	ids  []hashedID
+	prev []hashedID // alias: previousId as a user id and as an anonymous id
+	body []byte     // the event, encoded, not yet sealed
+}
+
+type hashedID struct {
+	id custos.Identifier
+	h  custos.IdentifierHash
+}
+
+// New starts a pipeline writing to store with keys from ring. It first
+// rebuilds the duplicate filter from the store's records.
+func New(ctx context.Context, store custos.DataStore, ring *keyring.Ring, opts Options) (*Pipeline, error) {
+	if opts.QueueLen <= 0 {
+		opts.QueueLen = 4096
+	}
+	if opts.MaxGroup <= 0 {
+		opts.MaxGroup = 20000
+	}
+	if opts.IdentityCache <= 0 {
+		opts.IdentityCache = 1_000_000
+	}
+	if opts.EnqueueTimeout <= 0 {
+		opts.EnqueueTimeout = 2 * time.Second
+	}
+	if opts.Now == nil {
+		opts.Now = time.Now
+	}
+	if opts.DedupeCapacity <= 0 {
+		opts.DedupeCapacity = 20_000_000
+	}
+	if opts.DedupeWindow <= 0 {
+		opts.DedupeWindow = 24 * time.Hour
+	}
+	p := &Pipeline{
+		store: store,
+		ring:  ring,
+		opts:  opts,
+		queue: make(chan *job, opts.QueueLen),
+		acks:  make(chan *group, 64),
+		done:  make(chan struct{}),
+	}
+	w := &writer{
+		p:      p,
+		cache:  map[custos.TenantID]map[custos.IdentifierHash]custos.SubjectID{},
+		recent: newRecentFilter(opts.DedupeCapacity, opts.DedupeWindow, opts.Now),
+	}
+	since := opts.Now().Add(-opts.DedupeWindow)
+	err := store.EachSeen(ctx, func(_ custos.TenantID, s custos.Seen) error {
+		if !s.Time.Before(since) {
+			w.recent.add(s.ID)
+		}
+		return nil
+	})
+	if err != nil {
+		return nil, fmt.Errorf("rebuild duplicate filter: %w", err)
+	}
+	go w.run()
+	go p.ack()
+	return p, nil
+}
+
+// ErrClosed is returned by Ingest once the pipeline is shutting down.
+var ErrClosed = &custos.Error{Code: custos.Unavailable, Message: "the server is shutting down; retry"}
+
+// Ingest stores msgs for tenant t and returns once they are durable.
+func (p *Pipeline) Ingest(ctx context.Context, t custos.TenantID, msgs []custos.Message) (Result, error) {
+	if len(msgs) == 0 {
+		return Result{}, nil
+	}
+	j := &job{ctx: ctx, tenant: t, msgs: make([]prepared, len(msgs)), done: make(chan struct{})}
+	for i := range msgs {
+		if err := p.prepare(t, &msgs[i], &j.msgs[i]); err != nil {
+			return Result{}, err
+		}
+	}
+	if err := p.enqueue(ctx, j); err != nil {
+		return Result{}, err
+	}
+	select {
+	case <-j.done:
+		return j.res, j.err
+	case <-ctx.Done():
+		// The write goes on; the caller will not learn its outcome and
+		// must retry, which deduplication makes safe.
+		return Result{}, &custos.Error{Code: custos.Unavailable, Message: "request cancelled before the write was durable", Err: ctx.Err()}
+	}
+}
+
+func (p *Pipeline) enqueue(ctx context.Context, j *job) error {
+	p.mu.RLock()
+	defer p.mu.RUnlock()
+	if p.closed {
+		return ErrClosed
+	}
+	select {
+	case p.queue <- j:
+		return nil
+	default:
+	}
+	timer := time.NewTimer(p.opts.EnqueueTimeout)
+	defer timer.Stop()
+	select {
+	case p.queue <- j:
+		return nil
+	case <-timer.C:
+		return &custos.Error{Code: custos.Unavailable, Message: "the store is busy; retry shortly"}
+	case <-ctx.Done():
+		return &custos.Error{Code: custos.Unavailable, Message: "request cancelled while waiting for the store", Err: ctx.Err()}
+	}
+}
+
+func (p *Pipeline) prepare(t custos.TenantID, m *custos.Message, out *prepared) error {
+	var err error
+	out.msg = m
+	if out.mid, err = p.ring.HashMessageID(t, m.MessageID); err != nil {
+		return err
+	}
+	for _, id := range m.Identifiers() {
+		h, err := p.ring.HashIdentifier(t, id)
+		if err != nil {
+			return err
+		}
+		out.ids = append(out.ids, hashedID{id.Normalize(), h})
+	}
+	if m.Type == custos.Alias && m.PreviousID != "" {
+		for _, typ := range []custos.IdentifierType{custos.UserID, custos.AnonymousID} {
+			id := custos.Identifier{Type: typ, Value: m.PreviousID}
+			h, err := p.ring.HashIdentifier(t, id)
+			if err != nil {
+				return err
+			}
+			out.prev = append(out.prev, hashedID{id, h})
+		}
+	}
+	out.body = appendEvent(make([]byte, 0, 256+len(m.Properties)+len(m.Traits)+len(m.Context)), m)
+	return nil
+}
+
+// Close stops accepting work, finishes what was accepted and waits for it
+// to be durable.
+func (p *Pipeline) Close() {
+	p.mu.Lock()
+	if p.closed {
+		p.mu.Unlock()
+		<-p.done
+		return
+	}
+	p.closed = true
+	close(p.queue)
+	p.mu.Unlock()
+	<-p.done
+}
+
+// ack completes groups in commit order once they are durable.
+func (p *Pipeline) ack() {
+	defer close(p.done)
+	for g := range p.acks {
+		err := g.wait()
+		if err == nil {
+			for _, f := range g.afterDurable {
+				if ferr := f(); ferr != nil && err == nil {
+					err = ferr
+				}
+			}
+		}
+		if p.opts.OnCommit != nil {
+			p.opts.OnCommit(g.messages, time.Since(g.start))
+		}
+		for _, j := range g.jobs {
+			if j.err == nil && err != nil {
+				j.err = &custos.Error{Code: custos.Unavailable, Message: "the write could not be made durable; retry", Err: err}
+			}
+			close(j.done)
+		}
+	}
+}
+
+// errShreddedSubject marks a resolved subject whose key was destroyed.
+var errShreddedSubject = errors.New("subject key shredded")

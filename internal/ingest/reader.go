@@ -1,0 +1,165 @@
+package ingest
+
+import (
+	"context"
+	"encoding/base64"
+	"encoding/binary"
+	"errors"
+	"fmt"
+	"time"
+
+	"github.com/go-json-experiment/json"
+
+	"github.com/custos-dev/custos"
+	"github.com/custos-dev/custos/internal/keyring"
+)
+
+// Reader reads subjects back: lookups by identifier, profiles and events,
+// opened with each subject's key.
+type Reader struct {
+	store custos.DataStore
+	ring  *keyring.Ring
+}
+
+// NewReader returns a Reader over store and ring.
+func NewReader(store custos.DataStore, ring *keyring.Ring) *Reader {
+	return &Reader{store: store, ring: ring}
+}
+
+// Find returns the subject an identifier belongs to, or a NotFound error.
+func (r *Reader) Find(ctx context.Context, t custos.TenantID, id custos.Identifier) (custos.SubjectID, error) {
+	h, err := r.ring.HashIdentifier(t, id)
+	if err != nil {
+		return custos.SubjectID{}, err
+	}
+	s, err := r.store.Subject(ctx, t, h)
+	if errors.Is(err, custos.ErrNotFound) {
+		return s, custos.Errorf(custos.NotFound, "no subject with that %s", id.Type)
+	}
+	return s, err
+}
+
+func (r *Reader) key(ctx context.Context, t custos.TenantID, s custos.SubjectID) (*keyring.SubjectKey, error) {
+	k, _, err := r.ring.SubjectKey(ctx, t, s, false)
+	if errors.Is(err, custos.ErrNotFound) || errors.Is(err, custos.ErrShredded) {
+		return nil, custos.Errorf(custos.NotFound, "no subject %s", s)
+	}
+	return k, err
+}
+
+// Profile returns the profile of a subject, or a NotFound error.
+func (r *Reader) Profile(ctx context.Context, t custos.TenantID, s custos.SubjectID) (*custos.Profile, error) {
+	k, err := r.key(ctx, t, s)
+	if err != nil {
+		return nil, err
+	}
+	sealed, err := r.store.Profile(ctx, t, s)
+	if errors.Is(err, custos.ErrNotFound) {
+		return nil, custos.Errorf(custos.NotFound, "no subject %s", s)
+	}
+	if err != nil {
+		return nil, err
+	}
+	plain, err := k.Open(nil, profileRecordKey, sealed)
+	if err != nil {
+		return nil, fmt.Errorf("open profile: %w", err)
+	}
+	var rec profileRecord
+	if err := json.Unmarshal(plain, &rec); err != nil {
+		return nil, fmt.Errorf("decode profile: %w", err)
+	}
+	p := rec.view(s)
+	first, last, ok, err := r.store.EventSpan(ctx, t, s)
+	if err != nil {
+		return nil, err
+	}
+	if ok {
+		p.FirstSeen, p.LastSeen = first, last
+	}
+	return p, nil
+}
+
+// Events returns up to limit events of a subject after the cursor, in
+// timestamp order, and the cursor of the next page ("" at the end).
+func (r *Reader) Events(ctx context.Context, t custos.TenantID, s custos.SubjectID, cursor string, limit int) ([]custos.Event, string, error) {
+	after, err := ParseCursor(cursor)
+	if err != nil {
+		return nil, "", err
+	}
+	k, err := r.key(ctx, t, s)
+	if err != nil {
+		return nil, "", err
+	}
+	events := []custos.Event{}
+	var last custos.StoredEvent
+	more := false
+	err = r.store.Events(ctx, t, s, after, func(se custos.StoredEvent) (bool, error) {
+		if len(events) == limit {
+			more = true
+			return false, nil
+		}
+		e, err := openEvent(k, se)
+		if err != nil {
+			return false, err
+		}
+		events = append(events, e)
+		last = se
+		return true, nil
+	})
+	if err != nil {
+		return nil, "", err
+	}
+	next := ""
+	if more {
+		next = FormatCursor(custos.EventCursor{Time: last.Time, ID: last.ID})
+	}
+	return events, next, nil
+}
+
+// EachEvent calls fn for every event of a subject, in order, with constant
+// memory whatever the subject's size.
+func (r *Reader) EachEvent(ctx context.Context, t custos.TenantID, s custos.SubjectID, fn func(custos.Event) error) error {
+	k, err := r.key(ctx, t, s)
+	if err != nil {
+		return err
+	}
+	return r.store.Events(ctx, t, s, nil, func(se custos.StoredEvent) (bool, error) {
+		e, err := openEvent(k, se)
+		if err != nil {
+			return false, err
+		}
+		return true, fn(e)
+	})
+}
+
+func openEvent(k *keyring.SubjectKey, se custos.StoredEvent) (custos.Event, error) {
+	var e custos.Event
+	plain, err := k.Open(nil, eventRecordKey(se.Time, se.ID), se.Value)
+	if err != nil {
+		return e, fmt.Errorf("open event: %w", err)
+	}
+	if err := json.Unmarshal(plain, &e); err != nil {
+		return e, fmt.Errorf("decode event: %w", err)
+	}
+	return e, nil
+}
+
+// FormatCursor encodes an event position as an opaque page cursor.
+func FormatCursor(c custos.EventCursor) string {
+	b := binary.BigEndian.AppendUint64(nil, uint64(c.Time.UnixNano()))
+	return base64.RawURLEncoding.EncodeToString(append(b, c.ID[:]...))
+}
+
+// ParseCursor decodes a cursor made by FormatCursor; "" means the start.
+func ParseCursor(s string) (*custos.EventCursor, error) {
+	if s == "" {
+		return nil, nil
+	}
+	b, err := base64.RawURLEncoding.DecodeString(s)
+	if err != nil || len(b) != 8+16 {
+		return nil, custos.Errorf(custos.Invalid, "cursor is not one this server issued")
+	}
+	c := &custos.EventCursor{Time: time.Unix(0, int64(binary.BigEndian.Uint64(b))).UTC()}
+	copy(c.ID[:], b[8:])
+	return c, nil
+}

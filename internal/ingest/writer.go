@@ -1,0 +1,278 @@
+package ingest
+
+import (
+	"context"
+	"encoding/binary"
+	"errors"
+	"fmt"
+	"time"
+
+	"github.com/go-json-experiment/json"
+
+	"github.com/custos-dev/custos"
+	"github.com/custos-dev/custos/internal/keyring"
+)
+
+// writer is the single goroutine that orders every change to the data.
+// Its caches need no locks because nothing else touches them.
+type writer struct {
+	p     *Pipeline
+	cache map[custos.TenantID]map[custos.IdentifierHash]custos.SubjectID
+	// recent remembers the ids of recently stored messages.
+	recent *recentFilter
+}
+
+// group is the work committed together: one store batch, one WAL sync.
+type group struct {
+	start        time.Time
+	jobs         []*job
+	messages     int
+	writes       map[custos.TenantID]*custos.Write
+	order        []custos.TenantID
+	profiles     map[subjectRef]*profileState
+	seen         map[seenRef]struct{}
+	waits        []func() error
+	afterDurable []func() error
+}
+
+type subjectRef struct {
+	t custos.TenantID
+	s custos.SubjectID
+}
+
+type seenRef struct {
+	t  custos.TenantID
+	id custos.MessageHash
+}
+
+type profileState struct {
+	rec   *profileRecord
+	key   *keyring.SubjectKey
+	dirty bool
+}
+
+func newGroup() *group {
+	return &group{
+		start:    time.Now(),
+		writes:   map[custos.TenantID]*custos.Write{},
+		profiles: map[subjectRef]*profileState{},
+		seen:     map[seenRef]struct{}{},
+	}
+}
+
+func (g *group) write(t custos.TenantID) *custos.Write {
+	w := g.writes[t]
+	if w == nil {
+		w = &custos.Write{Tenant: t}
+		g.writes[t] = w
+		g.order = append(g.order, t)
+	}
+	return w
+}
+
+// wait blocks until every write of the group is durable.
+func (g *group) wait() error {
+	var first error
+	for _, w := range g.waits {
+		if err := w(); err != nil && first == nil {
+			first = err
+		}
+	}
+	return first
+}
+
+func (w *writer) run() {
+	defer close(w.p.acks)
+	for j := range w.p.queue {
+		g := newGroup()
+		w.handle(g, j)
+	drain:
+		for g.messages < w.p.opts.MaxGroup {
+			select {
+			case j, ok := <-w.p.queue:
+				if !ok {
+					break drain
+				}
+				w.handle(g, j)
+			default:
+				break drain
+			}
+		}
+		if err := w.flush(context.Background(), g); err != nil {
+			for _, j := range g.jobs {
+				if j.err == nil {
+					j.err = &custos.Error{Code: custos.Unavailable, Message: "the store refused the write; retry", Err: err}
+				}
+			}
+		}
+		w.p.acks <- g
+	}
+}
+
+// flush seals dirty profiles and applies the group's pending writes.
+func (w *writer) flush(ctx context.Context, g *group) error {
+	for ref, ps := range g.profiles {
+		if !ps.dirty {
+			continue
+		}
+		plain, err := json.Marshal(ps.rec)
+		if err != nil {
+			return fmt.Errorf("encode profile: %w", err)
+		}
+		sealed, err := ps.key.Seal(nil, profileRecordKey, plain)
+		if err != nil {
+			return fmt.Errorf("seal profile: %w", err)
+		}
+		wr := g.write(ref.t)
+		wr.Profiles = append(wr.Profiles, custos.StoredProfile{Subject: ref.s, Value: sealed})
+		ps.dirty = false
+	}
+	var ws []*custos.Write
+	for _, t := range g.order {
+		if w := g.writes[t]; !w.Empty() {
+			ws = append(ws, w)
+		}
+	}
+	g.writes = map[custos.TenantID]*custos.Write{}
+	g.order = g.order[:0]
+	if len(ws) == 0 {
+		return nil
+	}
+	wait, err := w.p.store.Apply(ctx, ws)
+	if err != nil {
+		return err
+	}
+	g.waits = append(g.waits, wait)
+	return nil
+}
+
+func (w *writer) handle(g *group, j *job) {
+	g.jobs = append(g.jobs, j)
+	g.messages += len(j.msgs)
+	ctx := j.ctx
+	if ctx.Err() != nil {
+		j.err = &custos.Error{Code: custos.Unavailable, Message: "request cancelled", Err: ctx.Err()}
+		return
+	}
+	// The writer must not abandon a half-applied message because one
+	// caller went away.
+	ctx = context.WithoutCancel(ctx)
+	for i := range j.msgs {
+		stored, err := w.message(ctx, g, j.tenant, &j.msgs[i])
+		if err != nil {
+			// Messages before this one are stored; a retry of the whole
+			// request is safe because duplicates are dropped.
+			j.err = &custos.Error{Code: custos.Unavailable, Message: "the store failed; retry", Err: err}
+			return
+		}
+		if stored {
+			j.res.Stored++
+		} else {
+			j.res.Duplicates++
+		}
+	}
+}
+
+// message stores one message; false means it was a duplicate.
+func (w *writer) message(ctx context.Context, g *group, t custos.TenantID, m *prepared) (bool, error) {
+	ref := seenRef{t, m.mid}
+	if dup, err := w.duplicate(ctx, g, ref); dup || err != nil {
+		return false, err
+	}
+	s, key, err := w.resolve(ctx, g, t, m)
+	if err != nil {
+		return false, err
+	}
+	if err := w.updateProfile(ctx, g, t, s, key, m); err != nil {
+		return false, err
+	}
+	at := m.msg.Timestamp
+	sealed, err := key.Seal(nil, eventRecordKey(at, m.mid), m.body)
+	if err != nil {
+		return false, fmt.Errorf("seal event: %w", err)
+	}
+	wr := g.write(t)
+	wr.Events = append(wr.Events, custos.StoredEvent{Subject: s, Time: at, ID: m.mid, Value: sealed})
+	wr.Seen = append(wr.Seen, custos.Seen{ID: m.mid, Subject: s, Time: m.msg.ReceivedAt})
+	g.seen[ref] = struct{}{}
+	w.recent.add(m.mid)
+	return true, nil
+}
+
+// duplicate reports whether a message was stored before: in this group,
+// or — when the in-memory filter says it may have been — in the store.
+func (w *writer) duplicate(ctx context.Context, g *group, ref seenRef) (bool, error) {
+	if _, dup := g.seen[ref]; dup {
+		return true, nil
+	}
+	if !w.recent.mayContain(ref.id) {
+		return false, nil
+	}
+	_, err := w.p.store.Seen(ctx, ref.t, ref.id)
+	if errors.Is(err, custos.ErrNotFound) {
+		return false, nil
+	}
+	return err == nil, err
+}
+
+// eventRecordKey is the associated data of a sealed event: its position,
+// so a ciphertext moved to another event fails to open.
+func eventRecordKey(at time.Time, id custos.MessageHash) []byte {
+	k := make([]byte, 0, 1+8+len(id))
+	k = append(k, 'e')
+	k = binary.BigEndian.AppendUint64(k, uint64(at.UnixNano()))
+	return append(k, id[:]...)
+}
+
+func (w *writer) updateProfile(ctx context.Context, g *group, t custos.TenantID, s custos.SubjectID, key *keyring.SubjectKey, m *prepared) error {
+	msg := m.msg
+	switch {
+	case msg.Type == custos.Identify && len(msg.Traits) > 0:
+	case msg.Type == custos.Group && msg.GroupID != "":
+	default:
+		return nil
+	}
+	ps, err := w.profile(ctx, g, t, s, key)
+	if err != nil {
+		return err
+	}
+	if msg.Type == custos.Identify {
+		changed, err := ps.rec.setTraits(msg.Traits, msg.Timestamp)
+		if err != nil {
+			// The decoder passed the traits as JSON, so this is not the
+			// caller's fault worth refusing a whole batch for; keep the event.
+			return nil
+		}
+		ps.dirty = ps.dirty || changed
+	} else {
+		ps.rec.setGroup(msg.GroupID, msg.Traits, msg.Timestamp)
+		ps.dirty = true
+	}
+	return nil
+}
+
+// profile returns the group's view of a subject's profile, reading it from
+// the store the first time.
+func (w *writer) profile(ctx context.Context, g *group, t custos.TenantID, s custos.SubjectID, key *keyring.SubjectKey) (*profileState, error) {
+	ref := subjectRef{t, s}
+	if ps := g.profiles[ref]; ps != nil {
+		return ps, nil
+	}
+	ps := &profileState{rec: &profileRecord{}, key: key}
+	sealed, err := w.p.store.Profile(ctx, t, s)
+	switch {
+	case errors.Is(err, custos.ErrNotFound):
+	case err != nil:
+		return nil, err
+	default:
+		plain, err := key.Open(nil, profileRecordKey, sealed)
+		if err != nil {
+			return nil, fmt.Errorf("open profile: %w", err)
+		}
+		if err := json.Unmarshal(plain, ps.rec); err != nil {
+			return nil, fmt.Errorf("decode profile: %w", err)
+		}
+	}
+	g.profiles[ref] = ps
+	return ps, nil
+}

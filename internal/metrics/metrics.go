@@ -1,0 +1,60 @@
+// Package metrics defines the Prometheus metrics Custos exposes at
+// /metrics. Labels never carry personal data.
+package metrics
+
+import (
+	"github.com/prometheus/client_golang/prometheus"
+	"github.com/prometheus/client_golang/prometheus/collectors"
+)
+
+// Metrics holds every collector, registered on its own registry.
+type Metrics struct {
+	Registry *prometheus.Registry
+	// Accepted counts messages stored as new events.
+	Accepted prometheus.Counter
+	// Rejected counts messages refused, by reason (e.g. missing_identity).
+	Rejected *prometheus.CounterVec
+	// Dropped counts messages answered 200 but not stored, by reason
+	// (duplicate, later suppressed).
+	Dropped *prometheus.CounterVec
+	// Requests observes HTTP request latency by route pattern and status.
+	Requests *prometheus.HistogramVec
+	// StoreCommit observes how long a group commit took to become durable.
+	StoreCommit prometheus.Histogram
+	// CommitMessages observes how many messages shared one commit.
+	CommitMessages prometheus.Histogram
+}
+
+// New returns a fresh set of metrics, with Go and process collectors.
+func New() *Metrics {
+	m := &Metrics{
+		Registry: prometheus.NewRegistry(),
+		Accepted: prometheus.NewCounter(prometheus.CounterOpts{
+			Name: "custos_messages_accepted_total", Help: "Messages stored as new events.",
+		}),
+		Rejected: prometheus.NewCounterVec(prometheus.CounterOpts{
+			Name: "custos_messages_rejected_total", Help: "Messages refused, by reason.",
+		}, []string{"reason"}),
+		Dropped: prometheus.NewCounterVec(prometheus.CounterOpts{
+			Name: "custos_messages_dropped_total", Help: "Messages acknowledged but not stored, by reason.",
+		}, []string{"reason"}),
+		Requests: prometheus.NewHistogramVec(prometheus.HistogramOpts{
+			Name:    "custos_http_request_duration_seconds",
+			Help:    "HTTP request latency by route and status code.",
+			Buckets: prometheus.ExponentialBuckets(0.0005, 2, 14),
+		}, []string{"route", "code"}),
+		StoreCommit: prometheus.NewHistogram(prometheus.HistogramOpts{
+			Name:    "custos_store_commit_seconds",
+			Help:    "Time from the start of a group commit until it is durable.",
+			Buckets: prometheus.ExponentialBuckets(0.0005, 2, 14),
+		}),
+		CommitMessages: prometheus.NewHistogram(prometheus.HistogramOpts{
+			Name:    "custos_store_commit_messages",
+			Help:    "Messages per group commit.",
+			Buckets: prometheus.ExponentialBuckets(1, 2, 15),
+		}),
+	}
+	m.Registry.MustRegister(m.Accepted, m.Rejected, m.Dropped, m.Requests, m.StoreCommit, m.CommitMessages,
+		collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
+	return m
+}

@@ -1,0 +1,18 @@
+// Package pebble is the embedded store of Custos, on CockroachDB's Pebble
+// LSM engine. It implements custos.Store for data (events, profiles, the
+// identifier index, deduplication records) and custos.KeyStore for wrapped
+// encryption keys, each in a database of its own so that data and keys are
+// backed up apart.
+//
+// Data keys are laid out so that one tenant is one key range and one
+// subject inside it is one contiguous range:
+//
+//	0x01 <tenant>                          tenant record
+//	0x02 <tenant> 's' <subject> 'e' <time> <msg>   sealed event
+//	0x02 <tenant> 's' <subject> 'p'               sealed profile
+//	0x02 <tenant> 'i' <identifier hash>           subject id
+//	0x02 <tenant> 'd' <message hash>              subject id, event time
+//
+// so erasing one subject is one range deletion plus a compaction of that
+// span, and the ids in keys are random or keyed hashes, never identifiers.
+package pebble

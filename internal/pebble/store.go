@@ -1,0 +1,404 @@
+package pebble
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"log/slog"
+	"os"
+	"time"
+
+	"github.com/cockroachdb/pebble/v2"
+	"github.com/cockroachdb/pebble/v2/bloom"
+	"github.com/cockroachdb/pebble/v2/sstable/block"
+	"github.com/custos-dev/custos"
+)
+
+// Options configures a Store. The zero value is usable.
+type Options struct {
+	// CacheSize is the block cache in bytes (default 256 MiB).
+	CacheSize int64
+	// MemTableSize is the size of one memtable in bytes (default 64 MiB).
+	MemTableSize uint64
+	// Log receives Pebble's warnings and errors (default: discarded).
+	Log *slog.Logger
+}
+
+// Store is the Pebble implementation of custos.Store.
+type Store struct {
+	db *pebble.DB
+}
+
+var _ custos.Store = (*Store)(nil)
+
+// Open opens or creates the data store in dir.
+func Open(dir string, o Options) (*Store, error) {
+	if err := os.MkdirAll(dir, 0o700); err != nil {
+		return nil, fmt.Errorf("create store directory: %w", err)
+	}
+	opts := dbOptions(o)
+	db, err := pebble.Open(dir, opts)
+	opts.Cache.Unref() // the DB holds its own reference
+	if err != nil {
+		return nil, fmt.Errorf("open store %s: %w", dir, err)
+	}
+	return &Store{db: db}, nil
+}
+
+func dbOptions(o Options) *pebble.Options {
+	if o.CacheSize <= 0 {
+		o.CacheSize = 256 << 20
+	}
+	if o.MemTableSize == 0 {
+		o.MemTableSize = 64 << 20
+	}
+	cache := pebble.NewCache(o.CacheSize)
+	opts := &pebble.Options{
+		Cache:                      cache,
+		MemTableSize:               o.MemTableSize,
+		L0CompactionThreshold:      4,
+		L0StopWritesThreshold:      24,
+		FormatMajorVersion:         pebble.FormatNewest,
+		Logger:                     logger{o.Log},
+		CompactionConcurrencyRange: func() (int, int) { return 1, 2 },
+	}
+	for i := range opts.Levels {
+		// Values are ciphertext, which does not compress: spend no CPU trying.
+		opts.Levels[i].Compression = func() *block.CompressionProfile { return block.NoCompression }
+		// Bloom filters make lookups of absent keys (new identifiers, new
+		// message ids) cheap.
+		opts.Levels[i].FilterPolicy = bloom.FilterPolicy(10)
+	}
+	opts.EnsureDefaults()
+	return opts
+}
+
+// Close flushes and closes the store.
+func (s *Store) Close() error {
+	if err := s.db.Flush(); err != nil {
+		s.db.Close()
+		return fmt.Errorf("flush store: %w", err)
+	}
+	return s.db.Close()
+}
+
+// Metrics returns Pebble's metrics, for observability.
+func (s *Store) Metrics() *pebble.Metrics { return s.db.Metrics() }
+
+type tenantRecord struct {
+	ID            custos.TenantID `json:"id"`
+	Name          string          `json:"name"`
+	Region        string          `json:"region"`
+	CreatedAt     time.Time       `json:"created_at"`
+	WriteKeyHash  []byte          `json:"write_key_hash"`
+	SecretKeyHash []byte          `json:"secret_key_hash"`
+	KeysRotatedAt time.Time       `json:"keys_rotated_at,omitzero"`
+}
+
+func encodeTenant(t *custos.Tenant) ([]byte, error) {
+	return json.Marshal(tenantRecord{
+		ID: t.ID, Name: t.Name, Region: t.Region, CreatedAt: t.CreatedAt,
+		WriteKeyHash: t.WriteKeyHash[:], SecretKeyHash: t.SecretKeyHash[:],
+		KeysRotatedAt: t.KeysRotatedAt,
+	})
+}
+
+func decodeTenant(b []byte) (*custos.Tenant, error) {
+	var r tenantRecord
+	if err := json.Unmarshal(b, &r); err != nil {
+		return nil, fmt.Errorf("decode tenant record: %w", err)
+	}
+	t := &custos.Tenant{ID: r.ID, Name: r.Name, Region: r.Region, CreatedAt: r.CreatedAt, KeysRotatedAt: r.KeysRotatedAt}
+	copy(t.WriteKeyHash[:], r.WriteKeyHash)
+	copy(t.SecretKeyHash[:], r.SecretKeyHash)
+	return t, nil
+}
+
+// CreateTenant stores a new tenant.
+func (s *Store) CreateTenant(ctx context.Context, t *custos.Tenant) error {
+	if _, err := s.Tenant(ctx, t.ID); err == nil {
+		return custos.Errorf(custos.Conflict, "tenant %s already exists", t.ID)
+	} else if !errors.Is(err, custos.ErrNotFound) {
+		return err
+	}
+	return s.putTenant(t)
+}
+
+// UpdateTenant replaces an existing tenant.
+func (s *Store) UpdateTenant(ctx context.Context, t *custos.Tenant) error {
+	if _, err := s.Tenant(ctx, t.ID); err != nil {
+		return err
+	}
+	return s.putTenant(t)
+}
+
+func (s *Store) putTenant(t *custos.Tenant) error {
+	v, err := encodeTenant(t)
+	if err != nil {
+		return err
+	}
+	return s.db.Set(tenantKey(t.ID), v, pebble.Sync)
+}
+
+// Tenant returns one tenant.
+func (s *Store) Tenant(_ context.Context, id custos.TenantID) (*custos.Tenant, error) {
+	v, closer, err := s.db.Get(tenantKey(id))
+	if errors.Is(err, pebble.ErrNotFound) {
+		return nil, custos.ErrNotFound
+	}
+	if err != nil {
+		return nil, fmt.Errorf("read tenant: %w", err)
+	}
+	defer closer.Close()
+	return decodeTenant(v)
+}
+
+// Tenants returns every tenant ordered by id.
+func (s *Store) Tenants(_ context.Context) ([]*custos.Tenant, error) {
+	it, err := s.db.NewIter(&pebble.IterOptions{LowerBound: []byte{prefixTenant}, UpperBound: []byte{prefixTenant + 1}})
+	if err != nil {
+		return nil, err
+	}
+	defer it.Close()
+	var ts []*custos.Tenant
+	for it.First(); it.Valid(); it.Next() {
+		t, err := decodeTenant(it.Value())
+		if err != nil {
+			return nil, err
+		}
+		ts = append(ts, t)
+	}
+	return ts, it.Error()
+}
+
+// Apply applies the writes as one Pebble batch. The WAL sync is awaited
+// by wait, so concurrent callers share syncs (group commit).
+func (s *Store) Apply(_ context.Context, ws []*custos.Write) (func() error, error) {
+	b := s.db.NewBatch()
+	var key []byte
+	for _, w := range ws {
+		t := w.Tenant
+		for _, sub := range w.DeleteSubjects {
+			key = subjectPrefix(key[:0], t, sub)
+			if err := b.DeleteRange(key, prefixEnd(key), nil); err != nil {
+				b.Close()
+				return nil, err
+			}
+		}
+		for _, e := range w.DeleteEvents {
+			key = eventKey(key[:0], t, e.Subject, e.Time, e.ID)
+			b.Delete(key, nil)
+		}
+		for _, h := range w.Unlinks {
+			key = indexKey(key[:0], t, h)
+			b.Delete(key, nil)
+		}
+		for _, id := range w.Unsee {
+			key = seenKey(key[:0], t, id)
+			b.Delete(key, nil)
+		}
+		for _, e := range w.Events {
+			key = eventKey(key[:0], t, e.Subject, e.Time, e.ID)
+			b.Set(key, e.Value, nil)
+		}
+		for _, p := range w.Profiles {
+			key = profileKey(key[:0], t, p.Subject)
+			b.Set(key, p.Value, nil)
+		}
+		for _, l := range w.Links {
+			key = indexKey(key[:0], t, l.Hash)
+			b.Set(key, l.Subject[:], nil)
+		}
+		for _, sn := range w.Seen {
+			key = seenKey(key[:0], t, sn.ID)
+			v := append(sn.Subject[:], make([]byte, 0, 8)...)
+			b.Set(key, sortableTime(v, sn.Time), nil)
+		}
+	}
+	if b.Empty() {
+		b.Close()
+		return func() error { return nil }, nil
+	}
+	if err := s.db.ApplyNoSyncWait(b, pebble.Sync); err != nil {
+		b.Close()
+		return nil, fmt.Errorf("apply batch: %w", err)
+	}
+	return func() error {
+		err := b.SyncWait()
+		b.Close()
+		if err != nil {
+			return fmt.Errorf("sync batch: %w", err)
+		}
+		return nil
+	}, nil
+}
+
+func (s *Store) get(key []byte, fn func([]byte) error) error {
+	v, closer, err := s.db.Get(key)
+	if errors.Is(err, pebble.ErrNotFound) {
+		return custos.ErrNotFound
+	}
+	if err != nil {
+		return err
+	}
+	defer closer.Close()
+	return fn(v)
+}
+
+// Subject returns the subject an identifier hash points at.
+func (s *Store) Subject(_ context.Context, t custos.TenantID, h custos.IdentifierHash) (custos.SubjectID, error) {
+	var sub custos.SubjectID
+	var buf [tenantPrefixLen + 1 + 32]byte
+	err := s.get(indexKey(buf[:0], t, h), func(v []byte) error {
+		if len(v) != len(sub) {
+			return fmt.Errorf("corrupt index entry: %d bytes", len(v))
+		}
+		copy(sub[:], v)
+		return nil
+	})
+	return sub, err
+}
+
+// Seen returns the deduplication record of a message.
+func (s *Store) Seen(_ context.Context, t custos.TenantID, id custos.MessageHash) (custos.Seen, error) {
+	sn := custos.Seen{ID: id}
+	var buf [tenantPrefixLen + 1 + 16]byte
+	err := s.get(seenKey(buf[:0], t, id), func(v []byte) error {
+		if len(v) != 16+8 {
+			return fmt.Errorf("corrupt dedupe entry: %d bytes", len(v))
+		}
+		copy(sn.Subject[:], v)
+		sn.Time = decodeTime(v[16:])
+		return nil
+	})
+	return sn, err
+}
+
+// Profile returns the sealed profile of a subject.
+func (s *Store) Profile(_ context.Context, t custos.TenantID, sub custos.SubjectID) ([]byte, error) {
+	var out []byte
+	err := s.get(profileKey(nil, t, sub), func(v []byte) error {
+		out = append([]byte(nil), v...)
+		return nil
+	})
+	return out, err
+}
+
+// Events calls fn for the subject's events after the cursor, in order.
+func (s *Store) Events(ctx context.Context, t custos.TenantID, sub custos.SubjectID, after *custos.EventCursor, fn func(custos.StoredEvent) (bool, error)) error {
+	lower := append(subjectPrefix(nil, t, sub), subEvent)
+	upper := prefixEnd(lower)
+	it, err := s.db.NewIterWithContext(ctx, &pebble.IterOptions{LowerBound: lower, UpperBound: upper})
+	if err != nil {
+		return err
+	}
+	defer it.Close()
+	var ok bool
+	if after != nil {
+		// Event keys all have one length, so the cursor key plus a zero byte
+		// sorts right after it and before the next event.
+		ok = it.SeekGE(append(eventKey(nil, t, sub, after.Time, after.ID), 0))
+	} else {
+		ok = it.First()
+	}
+	for ; ok; ok = it.Next() {
+		es, at, id, valid := parseEventKey(it.Key())
+		if !valid {
+			return fmt.Errorf("corrupt event key of %d bytes", len(it.Key()))
+		}
+		v, err := it.ValueAndErr()
+		if err != nil {
+			return err
+		}
+		more, err := fn(custos.StoredEvent{Subject: es, Time: at, ID: id, Value: append([]byte(nil), v...)})
+		if err != nil || !more {
+			return err
+		}
+	}
+	return it.Error()
+}
+
+// EventSpan returns the times of the subject's first and last event.
+func (s *Store) EventSpan(ctx context.Context, t custos.TenantID, sub custos.SubjectID) (first, last time.Time, ok bool, err error) {
+	lower := append(subjectPrefix(nil, t, sub), subEvent)
+	it, err := s.db.NewIterWithContext(ctx, &pebble.IterOptions{LowerBound: lower, UpperBound: prefixEnd(lower)})
+	if err != nil {
+		return first, last, false, err
+	}
+	defer it.Close()
+	if !it.First() {
+		return first, last, false, it.Error()
+	}
+	_, first, _, _ = parseEventKey(it.Key())
+	it.Last()
+	_, last, _, _ = parseEventKey(it.Key())
+	return first, last, true, it.Error()
+}
+
+// Purge compacts the subject's key span so that deleted bytes leave the
+// live sstables, not only hidden by a tombstone.
+func (s *Store) Purge(ctx context.Context, t custos.TenantID, sub custos.SubjectID) error {
+	start := subjectPrefix(nil, t, sub)
+	if err := s.db.Compact(ctx, start, prefixEnd(start), true); err != nil {
+		return fmt.Errorf("compact subject span: %w", err)
+	}
+	return nil
+}
+
+// logger forwards Pebble's warnings and errors to slog and drops its
+// routine chatter.
+type logger struct{ log *slog.Logger }
+
+func (l logger) Infof(string, ...any) {}
+func (l logger) Errorf(format string, args ...any) {
+	if l.log != nil {
+		l.log.Error("pebble", "msg", fmt.Sprintf(format, args...))
+	}
+}
+func (l logger) Fatalf(format string, args ...any) {
+	msg := fmt.Sprintf(format, args...)
+	if l.log != nil {
+		l.log.Error("pebble fatal", "msg", msg)
+	}
+	panic(msg)
+}
+
+// EachSeen calls fn for every deduplication record of every tenant.
+func (s *Store) EachSeen(ctx context.Context, fn func(custos.TenantID, custos.Seen) error) error {
+	it, err := s.db.NewIterWithContext(ctx, &pebble.IterOptions{LowerBound: []byte{prefixData}, UpperBound: []byte{prefixData + 1}})
+	if err != nil {
+		return err
+	}
+	defer it.Close()
+	for it.First(); it.Valid(); {
+		k := it.Key()
+		if len(k) < tenantPrefixLen+1 {
+			return fmt.Errorf("corrupt key of %d bytes", len(k))
+		}
+		var t custos.TenantID
+		copy(t[:], k[1:tenantPrefixLen])
+		seenLower := seenKey(nil, t, custos.MessageHash{})[:tenantPrefixLen+1]
+		switch {
+		case k[tenantPrefixLen] < kindSeen:
+			it.SeekGE(seenLower)
+			continue
+		case k[tenantPrefixLen] > kindSeen:
+			// Past this tenant's records: on to the next tenant.
+			it.SeekGE(prefixEnd(k[:tenantPrefixLen]))
+			continue
+		}
+		v := it.Value()
+		if len(k) != tenantPrefixLen+1+16 || len(v) != 16+8 {
+			return fmt.Errorf("corrupt dedupe record")
+		}
+		sn := custos.Seen{Time: decodeTime(v[16:])}
+		copy(sn.ID[:], k[tenantPrefixLen+1:])
+		copy(sn.Subject[:], v)
+		if err := fn(t, sn); err != nil {
+			return err
+		}
+		it.Next()
+	}
+	return it.Error()
+}

@@ -1,0 +1,100 @@
+package server
+
+import (
+	"log/slog"
+	"net/http"
+	"time"
+
+	"github.com/custos-dev/custos"
+	"github.com/custos-dev/custos/internal/ingest"
+	"github.com/custos-dev/custos/internal/metrics"
+	"github.com/custos-dev/custos/internal/segment"
+	"github.com/custos-dev/custos/internal/tenants"
+)
+
+// ingestResponse is the 200 answer to an ingestion request. Messages
+// invalid on their own are listed; the others were stored.
+type ingestResponse struct {
+	Success    bool                `json:"success"`
+	Accepted   int                 `json:"accepted"`
+	Duplicates int                 `json:"duplicates"`
+	Rejected   []segment.Rejection `json:"rejected"`
+}
+
+func handleIngest(log *slog.Logger, reg *tenants.Registry, pipe *ingest.Pipeline, m *metrics.Metrics, limits segment.Limits, now func() time.Time) http.Handler {
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		kind, ok := segment.PathKind(r.URL.Path)
+		if !ok {
+			writeError(w, log, custos.Errorf(custos.NotFound, "no ingestion endpoint at %s", r.URL.Path))
+			return
+		}
+		body, err := segment.ReadBody(r.Body, r.Header.Get("Content-Encoding"), limits)
+		if err != nil {
+			writeError(w, log, err)
+			return
+		}
+		batch, err := segment.Decode(body, kind, now().UTC(), limits)
+		if err != nil {
+			writeError(w, log, err)
+			return
+		}
+		key, _, hasBasic := r.BasicAuth()
+		if !hasBasic || key == "" {
+			key = batch.WriteKey
+		}
+		if key == "" {
+			key = r.URL.Query().Get("writeKey")
+		}
+		if key == "" {
+			writeError(w, log, custos.Errorf(custos.Unauthorized, "missing write key: send HTTP Basic auth with the write key as user name, or \"writeKey\" in the body"))
+			return
+		}
+		t, ok := reg.ByWriteKey(key)
+		if !ok {
+			writeError(w, log, custos.Errorf(custos.Unauthorized, "unknown write key"))
+			return
+		}
+		res, err := pipe.Ingest(r.Context(), t.ID, batch.Messages)
+		if err != nil {
+			writeError(w, log, err)
+			return
+		}
+		if m != nil {
+			m.Accepted.Add(float64(res.Stored))
+			if res.Duplicates > 0 {
+				m.Dropped.WithLabelValues("duplicate").Add(float64(res.Duplicates))
+			}
+			for _, rj := range batch.Rejected {
+				m.Rejected.WithLabelValues(rj.Reason).Inc()
+			}
+		}
+		rejected := batch.Rejected
+		if rejected == nil {
+			rejected = []segment.Rejection{}
+		}
+		writeJSON(w, http.StatusOK, ingestResponse{Success: true, Accepted: res.Stored, Duplicates: res.Duplicates, Rejected: rejected})
+	})
+}
+
+// cors lets browser SDKs on any site post events. Ingestion needs no
+// cookies, so no credentials are allowed.
+func cors(next http.Handler) http.Handler {
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		h := w.Header()
+		if origin := r.Header.Get("Origin"); origin != "" {
+			h.Set("Access-Control-Allow-Origin", origin)
+			h.Add("Vary", "Origin")
+		} else {
+			h.Set("Access-Control-Allow-Origin", "*")
+		}
+		next.ServeHTTP(w, r)
+	})
+}
+
+func handlePreflight(w http.ResponseWriter, r *http.Request) {
+	h := w.Header()
+	h.Set("Access-Control-Allow-Methods", "POST, OPTIONS")
+	h.Set("Access-Control-Allow-Headers", "authorization, content-type, content-encoding, anonymousid, sentat")
+	h.Set("Access-Control-Max-Age", "86400")
+	w.WriteHeader(http.StatusNoContent)
+}

@@ -1,0 +1,83 @@
+package server
+
+import (
+	"log/slog"
+	"net/http"
+	"strconv"
+
+	"github.com/custos-dev/custos"
+	"github.com/custos-dev/custos/internal/ingest"
+)
+
+// handleFindProfile looks a subject up by one identifier given as a query
+// parameter (?user_id=, ?anonymous_id=, ?email=, ?device_id=).
+func handleFindProfile(log *slog.Logger, rd *ingest.Reader) tenantHandler {
+	return func(w http.ResponseWriter, r *http.Request, t *custos.Tenant) {
+		q := r.URL.Query()
+		var id custos.Identifier
+		for _, typ := range custos.IdentifierTypes {
+			if v := q.Get(typ.String()); v != "" {
+				if id.Type != 0 {
+					writeError(w, log, custos.Errorf(custos.Invalid, "give exactly one of user_id, anonymous_id, email, device_id"))
+					return
+				}
+				id = custos.Identifier{Type: typ, Value: v}
+			}
+		}
+		if id.Type == 0 {
+			writeError(w, log, custos.Errorf(custos.Invalid, "give one of user_id, anonymous_id, email, device_id"))
+			return
+		}
+		s, err := rd.Find(r.Context(), t.ID, id)
+		if err != nil {
+			writeError(w, log, err)
+			return
+		}
+		writeProfile(w, r, log, rd, t, s)
+	}
+}
+
+func handleGetProfile(log *slog.Logger, rd *ingest.Reader) tenantHandler {
+	return func(w http.ResponseWriter, r *http.Request, t *custos.Tenant) {
+		s, err := custos.ParseSubjectID(r.PathValue("subject_id"))
+		if err != nil {
+			writeError(w, log, err)
+			return
+		}
+		writeProfile(w, r, log, rd, t, s)
+	}
+}
+
+func writeProfile(w http.ResponseWriter, r *http.Request, log *slog.Logger, rd *ingest.Reader, t *custos.Tenant, s custos.SubjectID) {
+	p, err := rd.Profile(r.Context(), t.ID, s)
+	if err != nil {
+		writeError(w, log, err)
+		return
+	}
+	writeJSON(w, http.StatusOK, p)
+}
+
+func handleListEvents(log *slog.Logger, rd *ingest.Reader) tenantHandler {
+	return func(w http.ResponseWriter, r *http.Request, t *custos.Tenant) {
+		s, err := custos.ParseSubjectID(r.PathValue("subject_id"))
+		if err != nil {
+			writeError(w, log, err)
+			return
+		}
+		limit := 100
+		if v := r.URL.Query().Get("limit"); v != "" {
+			n, err := strconv.Atoi(v)
+			if err != nil || n < 1 || n > 1000 {
+				writeError(w, log, custos.Errorf(custos.Invalid, "limit must be a whole number from 1 to 1000"))
+				return
+			}
+			limit = n
+		}
+		events, next, err := rd.Events(r.Context(), t.ID, s, r.URL.Query().Get("cursor"), limit)
+		if err != nil {
+			writeError(w, log, err)
+			return
+		}
+		writeJSON(w, http.StatusOK, map[string]any{"events": events, "next_cursor": next})
+	}
+}

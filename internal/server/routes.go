@@ -1,0 +1,41 @@
+package server
+
+import (
+	"net/http"
+
+	"github.com/prometheus/client_golang/prometheus/promhttp"
+)
+
+// addRoutes is the whole HTTP surface of Custos.
+func addRoutes(mux *http.ServeMux, d Deps) {
+	// Segment-spec ingestion, with the browser short forms and the beacon path.
+	ingestPaths := []string{
+		"/v1/batch", "/v1/track", "/v1/identify", "/v1/alias", "/v1/page", "/v1/screen", "/v1/group",
+		"/v1/b", "/v1/t", "/v1/i", "/v1/a", "/v1/p", "/v1/s", "/v1/g", "/beacon/v1/batch",
+	}
+	ingest := handleIngest(d.Log, d.Tenants, d.Ingest, d.Metrics, d.Limits, d.Now)
+	for _, p := range ingestPaths {
+		mux.Handle("POST "+p, cors(ingest))
+		mux.Handle("OPTIONS "+p, cors(http.HandlerFunc(handlePreflight)))
+	}
+
+	// Management API for the tenant's servers (secret key).
+	secret := func(h tenantHandler) http.Handler { return requireSecret(d.Log, d.Tenants, h) }
+	mux.Handle("GET /api/v1/profiles", secret(handleFindProfile(d.Log, d.Reader)))
+	mux.Handle("GET /api/v1/profiles/{subject_id}", secret(handleGetProfile(d.Log, d.Reader)))
+	mux.Handle("GET /api/v1/profiles/{subject_id}/events", secret(handleListEvents(d.Log, d.Reader)))
+
+	// Operator API (operator token).
+	op := func(h http.Handler) http.Handler { return requireOperator(d.Log, d.OperatorToken, h) }
+	mux.Handle("POST /admin/v1/tenants", op(handleCreateTenant(d.Log, d.Tenants)))
+	mux.Handle("GET /admin/v1/tenants", op(handleListTenants(d.Tenants)))
+	mux.Handle("GET /admin/v1/tenants/{id}", op(handleGetTenant(d.Log, d.Tenants)))
+	mux.Handle("POST /admin/v1/tenants/{id}/keys/rotate", op(handleRotateKeys(d.Log, d.Tenants)))
+
+	// Observability.
+	mux.Handle("GET /healthz", handleHealthz())
+	mux.Handle("GET /readyz", handleReadyz(d.Ready))
+	if d.Metrics != nil {
+		mux.Handle("GET /metrics", promhttp.HandlerFor(d.Metrics.Registry, promhttp.HandlerOpts{}))
+	}
+}

@@ -1,0 +1,197 @@
+// Package tenants creates tenants and their API keys and answers which
+// tenant an API key belongs to. Only SHA-256 digests of keys are stored;
+// lookups compare digests in constant time.
+package tenants
+
+import (
+	"context"
+	"crypto/rand"
+	"crypto/sha256"
+	"crypto/subtle"
+	"encoding/base64"
+	"slices"
+	"strings"
+	"sync"
+	"time"
+
+	"github.com/custos-dev/custos"
+)
+
+// Keys are a tenant's API keys in the clear, shown once when made.
+type Keys struct {
+	// WriteKey is public (it ships in apps) and can only ingest.
+	WriteKey string `json:"write_key"`
+	// SecretKey is for the tenant's servers: it reads and manages data.
+	SecretKey string `json:"secret_key"`
+}
+
+// KeyRing is what the registry needs of the encryption keyring: a tenant
+// key made with the tenant.
+type KeyRing interface {
+	CreateTenant(ctx context.Context, t custos.TenantID) error
+}
+
+// Registry holds every tenant in memory, indexed by key digest.
+type Registry struct {
+	store  custos.TenantStore
+	ring   KeyRing
+	now    func() time.Time
+	region string
+
+	mu       sync.RWMutex
+	byID     map[custos.TenantID]*custos.Tenant
+	byWrite  map[[32]byte]*custos.Tenant
+	bySecret map[[32]byte]*custos.Tenant
+}
+
+// Load reads every tenant from store. region is the node's own region:
+// tenants of other regions can be listed but not created here.
+func Load(ctx context.Context, store custos.TenantStore, ring KeyRing, region string, now func() time.Time) (*Registry, error) {
+	r := &Registry{store: store, ring: ring, now: now, region: region}
+	ts, err := store.Tenants(ctx)
+	if err != nil {
+		return nil, err
+	}
+	r.index(ts)
+	return r, nil
+}
+
+func (r *Registry) index(ts []*custos.Tenant) {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	r.byID = map[custos.TenantID]*custos.Tenant{}
+	r.byWrite = map[[32]byte]*custos.Tenant{}
+	r.bySecret = map[[32]byte]*custos.Tenant{}
+	for _, t := range ts {
+		r.byID[t.ID] = t
+		r.byWrite[t.WriteKeyHash] = t
+		r.bySecret[t.SecretKeyHash] = t
+	}
+}
+
+func (r *Registry) reload(ctx context.Context) error {
+	ts, err := r.store.Tenants(ctx)
+	if err != nil {
+		return err
+	}
+	r.index(ts)
+	return nil
+}
+
+// Create makes a tenant with fresh keys and a fresh encryption key.
+func (r *Registry) Create(ctx context.Context, name, region string) (*custos.Tenant, Keys, error) {
+	name = strings.TrimSpace(name)
+	if name == "" {
+		return nil, Keys{}, custos.Errorf(custos.Invalid, "name is required")
+	}
+	if len(name) > 200 {
+		return nil, Keys{}, custos.Errorf(custos.Invalid, "name is longer than 200 characters")
+	}
+	if region == "" {
+		region = r.region
+	}
+	if !validRegion(region) {
+		return nil, Keys{}, custos.Errorf(custos.Invalid, "region %q must be 1 to 32 lowercase letters, digits or dashes", region)
+	}
+	if region != r.region {
+		return nil, Keys{}, custos.Errorf(custos.Misdirected, "this node serves region %q; create tenants of region %q on a node of that region", r.region, region)
+	}
+	t := &custos.Tenant{ID: custos.NewTenantID(), Name: name, Region: region, CreatedAt: r.now().UTC()}
+	keys := newKeys(t)
+	// The encryption key comes first: a tenant record without one would
+	// accept data it cannot seal.
+	if err := r.ring.CreateTenant(ctx, t.ID); err != nil {
+		return nil, Keys{}, err
+	}
+	if err := r.store.CreateTenant(ctx, t); err != nil {
+		return nil, Keys{}, err
+	}
+	return t, keys, r.reload(ctx)
+}
+
+// Rotate gives a tenant new keys; the old ones stop working at once.
+func (r *Registry) Rotate(ctx context.Context, id custos.TenantID) (*custos.Tenant, Keys, error) {
+	t, err := r.store.Tenant(ctx, id)
+	if err != nil {
+		return nil, Keys{}, err
+	}
+	keys := newKeys(t)
+	t.KeysRotatedAt = r.now().UTC()
+	if err := r.store.UpdateTenant(ctx, t); err != nil {
+		return nil, Keys{}, err
+	}
+	return t, keys, r.reload(ctx)
+}
+
+// Get returns a tenant by id.
+func (r *Registry) Get(id custos.TenantID) (*custos.Tenant, bool) {
+	r.mu.RLock()
+	defer r.mu.RUnlock()
+	t, ok := r.byID[id]
+	return t, ok
+}
+
+// List returns every tenant ordered by creation time.
+func (r *Registry) List() []*custos.Tenant {
+	r.mu.RLock()
+	defer r.mu.RUnlock()
+	ts := make([]*custos.Tenant, 0, len(r.byID))
+	for _, t := range r.byID {
+		ts = append(ts, t)
+	}
+	slices.SortFunc(ts, func(a, b *custos.Tenant) int { return a.CreatedAt.Compare(b.CreatedAt) })
+	return ts
+}
+
+// ByWriteKey returns the tenant a write key belongs to.
+func (r *Registry) ByWriteKey(key string) (*custos.Tenant, bool) { return r.lookup(key, false) }
+
+// BySecretKey returns the tenant a secret key belongs to.
+func (r *Registry) BySecretKey(key string) (*custos.Tenant, bool) { return r.lookup(key, true) }
+
+func (r *Registry) lookup(key string, secret bool) (*custos.Tenant, bool) {
+	if key == "" {
+		return nil, false
+	}
+	sum := sha256.Sum256([]byte(key))
+	r.mu.RLock()
+	index := r.byWrite
+	if secret {
+		index = r.bySecret
+	}
+	t, ok := index[sum]
+	r.mu.RUnlock()
+	if !ok {
+		return nil, false
+	}
+	want := t.WriteKeyHash
+	if secret {
+		want = t.SecretKeyHash
+	}
+	return t, subtle.ConstantTimeCompare(want[:], sum[:]) == 1
+}
+
+func newKeys(t *custos.Tenant) Keys {
+	k := Keys{WriteKey: "wk_" + randomToken(24), SecretKey: "sk_" + randomToken(32)}
+	t.WriteKeyHash = sha256.Sum256([]byte(k.WriteKey))
+	t.SecretKeyHash = sha256.Sum256([]byte(k.SecretKey))
+	return k
+}
+
+func randomToken(n int) string {
+	b := make([]byte, n)
+	rand.Read(b)
+	return base64.RawURLEncoding.EncodeToString(b)
+}
+
+func validRegion(s string) bool {
+	if len(s) == 0 || len(s) > 32 {
+		return false
+	}
+	for _, c := range s {
+		if !(c >= 'a' && c <= 'z' || c >= '0' && c <= '9' || c == '-') {
+			return false
+		}
+	}
+	return true
+}

@@ -1,0 +1,149 @@
+package custos
+
+import (
+	"context"
+	"time"
+)
+
+// Store is everything Custos keeps, apart from encryption keys (KeyStore),
+// so that data and keys can be backed up apart. Values of personal data
+// reach a store already sealed; a store never sees plaintext personal data
+// and never needs to.
+//
+// internal/storetest is the conformance suite every implementation passes.
+type Store interface {
+	TenantStore
+	DataStore
+	Close() error
+}
+
+// TenantStore keeps tenant records.
+type TenantStore interface {
+	// CreateTenant stores a new tenant; Conflict if the id exists.
+	CreateTenant(ctx context.Context, t *Tenant) error
+	// UpdateTenant replaces an existing tenant; NotFound if absent.
+	UpdateTenant(ctx context.Context, t *Tenant) error
+	// Tenant returns one tenant, or ErrNotFound.
+	Tenant(ctx context.Context, id TenantID) (*Tenant, error)
+	// Tenants returns every tenant ordered by id.
+	Tenants(ctx context.Context) ([]*Tenant, error)
+}
+
+// StoredEvent is one sealed event in the store. Within a subject, events
+// are ordered by Time, then ID.
+type StoredEvent struct {
+	Subject SubjectID
+	Time    time.Time
+	ID      MessageHash
+	Value   []byte // sealed
+}
+
+// EventCursor is the position after which an event listing continues.
+type EventCursor struct {
+	Time time.Time
+	ID   MessageHash
+}
+
+// Write is a set of changes to one tenant's data that a store applies
+// atomically.
+type Write struct {
+	Tenant TenantID
+	// Events to store; an event with the same subject, time and ID is replaced.
+	Events []StoredEvent
+	// Profiles to store (sealed), replacing what was there.
+	Profiles []StoredProfile
+	// Links point identifier hashes at subjects; Unlinks remove them.
+	Links   []Link
+	Unlinks []IdentifierHash
+	// Seen records message hashes for deduplication.
+	Seen []Seen
+	// DeleteSubjects removes every event and the profile of each subject
+	// (used when a subject is merged into another, and by erasure). Deletes
+	// are applied before the puts of the same Write.
+	DeleteSubjects []SubjectID
+	// DeleteEvents removes single events.
+	DeleteEvents []StoredEvent
+	// Unsee removes deduplication records.
+	Unsee []MessageHash
+}
+
+// Empty reports whether w changes nothing.
+func (w *Write) Empty() bool {
+	return len(w.Events) == 0 && len(w.Profiles) == 0 && len(w.Links) == 0 &&
+		len(w.Unlinks) == 0 && len(w.Seen) == 0 && len(w.DeleteSubjects) == 0 &&
+		len(w.DeleteEvents) == 0 && len(w.Unsee) == 0
+}
+
+// StoredProfile is one sealed profile.
+type StoredProfile struct {
+	Subject SubjectID
+	Value   []byte // sealed
+}
+
+// Link points an identifier hash at a subject.
+type Link struct {
+	Hash    IdentifierHash
+	Subject SubjectID
+}
+
+// Seen is a deduplication record: the message with this hash was stored as
+// an event of Subject; Time is when it was received.
+type Seen struct {
+	ID      MessageHash
+	Subject SubjectID
+	Time    time.Time
+}
+
+// DataStore keeps tenants' data: events, profiles, the identifier index
+// and deduplication records.
+type DataStore interface {
+	// Apply applies the writes atomically and in order with respect to
+	// other Apply calls, and returns at once; wait blocks until the writes
+	// are durable (synced). Concurrent callers share syncs. A Write made
+	// after Apply returns sees its effects.
+	Apply(ctx context.Context, ws []*Write) (wait func() error, err error)
+	// Subject returns the subject an identifier hash points at, or ErrNotFound.
+	Subject(ctx context.Context, t TenantID, h IdentifierHash) (SubjectID, error)
+	// Seen returns the deduplication record of a message, or ErrNotFound.
+	Seen(ctx context.Context, t TenantID, id MessageHash) (Seen, error)
+	// EachSeen calls fn for every deduplication record of every tenant, in
+	// no particular order, until fn returns an error (used to rebuild the
+	// in-memory duplicate filter at start-up).
+	EachSeen(ctx context.Context, fn func(TenantID, Seen) error) error
+	// Profile returns the sealed profile of a subject, or ErrNotFound.
+	Profile(ctx context.Context, t TenantID, s SubjectID) ([]byte, error)
+	// Events calls fn for the subject's events after the cursor (nil: from
+	// the start), in order, until fn returns false or an error.
+	Events(ctx context.Context, t TenantID, s SubjectID, after *EventCursor, fn func(StoredEvent) (bool, error)) error
+	// EventSpan returns the time of the subject's first and last event;
+	// ok is false when it has none.
+	EventSpan(ctx context.Context, t TenantID, s SubjectID) (first, last time.Time, ok bool, err error)
+	// Purge makes sure the bytes of a subject deleted earlier are gone
+	// from live storage files, not only hidden (compaction, vacuum).
+	Purge(ctx context.Context, t TenantID, s SubjectID) error
+}
+
+// KeyStore keeps wrapped encryption keys, apart from the data so that data
+// backups and key backups are separate things. Keys are stored wrapped;
+// a KeyStore never sees a key in the clear.
+type KeyStore interface {
+	// Meta returns a small named record (e.g. the master key check), or ErrNotFound.
+	Meta(ctx context.Context, name string) ([]byte, error)
+	// TenantKeys returns every wrapped tenant key.
+	TenantKeys(ctx context.Context) (map[TenantID][]byte, error)
+	// PutTenantKeys stores wrapped tenant keys and meta records atomically
+	// and durably (a master-key rotation replaces all of them at once).
+	PutTenantKeys(ctx context.Context, keys map[TenantID][]byte, meta map[string][]byte) error
+	// DeleteTenantKey destroys a tenant key durably.
+	DeleteTenantKey(ctx context.Context, t TenantID) error
+	// SubjectKey returns a wrapped subject key, ErrNotFound if there never
+	// was one, or ErrShredded if it was destroyed.
+	SubjectKey(ctx context.Context, t TenantID, s SubjectID) ([]byte, error)
+	// PutSubjectKey stores a wrapped subject key and returns at once; wait
+	// blocks until it is durable.
+	PutSubjectKey(ctx context.Context, t TenantID, s SubjectID, wrapped []byte) (wait func() error, err error)
+	// ShredSubjectKey destroys a subject key durably, leaving a marker so
+	// that later reads answer ErrShredded.
+	ShredSubjectKey(ctx context.Context, t TenantID, s SubjectID) error
+	Close() error
+}
