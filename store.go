@@ -27,6 +27,9 @@ type TenantStore interface {
 	Tenant(ctx context.Context, id TenantID) (*Tenant, error)
 	// Tenants returns every tenant ordered by id.
 	Tenants(ctx context.Context) ([]*Tenant, error)
+	// DeleteTenant removes a tenant and every record of its data, and
+	// purges the bytes from live storage files; NotFound if absent.
+	DeleteTenant(ctx context.Context, id TenantID) error
 }
 
 // StoredEvent is one sealed event in the store. Within a subject, events

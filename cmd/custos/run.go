@@ -13,8 +13,8 @@ const usage = `custos — a GDPR-first customer data platform
 
 Usage:
   custos serve [flags]                 run the server
-  custos tenant create|list|rotate-keys   manage tenants on a running server
-  custos keys rotate-master            re-wrap tenant keys under a new master key
+  custos tenant create|list|rotate-keys|delete   manage tenants on a running server
+  custos keys rotate-master|new-master-key   rotate the master key (server stopped)
   custos bench ingest [flags]          load-test ingestion
   custos help                          this text
 

@@ -24,6 +24,7 @@ import (
 	"github.com/custos-dev/custos/internal/pebble"
 	"github.com/custos-dev/custos/internal/server"
 	"github.com/custos-dev/custos/internal/tenants"
+	"github.com/custos-dev/custos/internal/tlsconfig"
 )
 
 type serveConfig struct {
@@ -31,6 +32,8 @@ type serveConfig struct {
 	logFormat, logLevel         string
 	masterKeyFile               string
 	pprofAddr                   string
+	tlsCert, tlsKey             string
+	tlsSelfSigned               bool
 	shutdownTimeout             time.Duration
 }
 
@@ -45,6 +48,9 @@ func runServe(ctx context.Context, args []string, getenv func(string) string, st
 	fs.StringVar(&c.masterKeyFile, "master-key-file", env(getenv, "CUSTOS_MASTER_KEY_FILE", ""), "file holding the base64 master key (CUSTOS_MASTER_KEY_FILE; or CUSTOS_MASTER_KEY itself)")
 	fs.StringVar(&c.logFormat, "log-format", env(getenv, "CUSTOS_LOG_FORMAT", "text"), "log format: text or json (CUSTOS_LOG_FORMAT)")
 	fs.StringVar(&c.logLevel, "log-level", env(getenv, "CUSTOS_LOG_LEVEL", "info"), "log level: debug, info, warn, error (CUSTOS_LOG_LEVEL)")
+	fs.StringVar(&c.tlsCert, "tls-cert", env(getenv, "CUSTOS_TLS_CERT", ""), "TLS certificate file (PEM); reloaded when it changes (CUSTOS_TLS_CERT)")
+	fs.StringVar(&c.tlsKey, "tls-key", env(getenv, "CUSTOS_TLS_KEY", ""), "TLS private key file (PEM) (CUSTOS_TLS_KEY)")
+	fs.BoolVar(&c.tlsSelfSigned, "tls-self-signed", env(getenv, "CUSTOS_TLS_SELF_SIGNED", "") == "true", "serve TLS with a generated development certificate in <data>/tls (CUSTOS_TLS_SELF_SIGNED=true)")
 	fs.StringVar(&c.pprofAddr, "pprof-addr", env(getenv, "CUSTOS_PPROF_ADDR", ""), "if set, serve Go profiling (net/http/pprof) on this separate address, e.g. 127.0.0.1:6060 (CUSTOS_PPROF_ADDR)")
 	fs.DurationVar(&c.shutdownTimeout, "shutdown-timeout", 20*time.Second, "how long to wait for in-flight requests on shutdown")
 	if help, err := parseFlags(fs, args); help || err != nil {
@@ -112,6 +118,16 @@ func runServe(ctx context.Context, args []string, getenv func(string) string, st
 		return err
 	}
 
+	var tlsReloader *tlsconfig.Reloader
+	if c.tlsCert != "" || c.tlsKey != "" || c.tlsSelfSigned {
+		tlsReloader, err = tlsconfig.Load(tlsconfig.Options{CertFile: c.tlsCert, KeyFile: c.tlsKey, SelfSigned: c.tlsSelfSigned, DataDir: c.data, Log: log})
+		if err != nil {
+			pipe.Close()
+			return err
+		}
+		defer tlsReloader.Close()
+	}
+
 	var ready atomic.Bool
 	handler := server.New(server.Deps{
 		Log:           log,
@@ -122,6 +138,7 @@ func runServe(ctx context.Context, args []string, getenv func(string) string, st
 		OperatorToken: token,
 		Now:           time.Now,
 		Ready:         ready.Load,
+		HSTS:          tlsReloader != nil,
 	})
 	ln, err := net.Listen("tcp", c.addr)
 	if err != nil {
@@ -139,9 +156,17 @@ func runServe(ctx context.Context, args []string, getenv func(string) string, st
 		go servePprof(log, c.pprofAddr)
 	}
 	serveErr := make(chan error, 1)
-	go func() { serveErr <- srv.Serve(ln) }()
+	scheme := "http"
+	if tlsReloader != nil {
+		scheme = "https"
+		// Certificates stays empty so every handshake asks the reloader.
+		srv.TLSConfig = tlsReloader.Config()
+		go func() { serveErr <- srv.ServeTLS(ln, "", "") }()
+	} else {
+		go func() { serveErr <- srv.Serve(ln) }()
+	}
 	ready.Store(true)
-	log.Info("custos listening", "addr", ln.Addr().String(), "data", dataAbs, "keys", keysAbs, "region", c.region, "tenants", len(reg.List()))
+	log.Info("custos listening", "addr", ln.Addr().String(), "scheme", scheme, "data", dataAbs, "keys", keysAbs, "region", c.region, "tenants", len(reg.List()))
 
 	select {
 	case <-ctx.Done():

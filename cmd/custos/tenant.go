@@ -87,7 +87,7 @@ type tenantOut struct {
 
 func runTenant(ctx context.Context, args []string, getenv func(string) string, stdout, stderr io.Writer) error {
 	if len(args) == 0 {
-		return errors.New("usage: custos tenant create|list|rotate-keys")
+		return errors.New("usage: custos tenant create|list|rotate-keys|delete")
 	}
 	fs := flag.NewFlagSet("custos tenant "+args[0], flag.ContinueOnError)
 	fs.SetOutput(stderr)
@@ -134,11 +134,8 @@ func runTenant(ctx context.Context, args []string, getenv func(string) string, s
 		}
 		return tw.Flush()
 	case "rotate-keys":
-		if len(args) < 2 || strings.HasPrefix(args[1], "-") {
-			return errors.New("usage: custos tenant rotate-keys [flags] ID")
-		}
-		id := args[1]
-		if help, err := parseFlags(fs, args[2:]); help || err != nil {
+		id, help, err := parseWithID(fs, args[1:])
+		if help || err != nil {
 			return err
 		}
 		c, err := client()
@@ -150,8 +147,26 @@ func runTenant(ctx context.Context, args []string, getenv func(string) string, s
 			return err
 		}
 		return printTenantKeys(stdout, t, *asJSON)
+	case "delete":
+		yes := fs.Bool("yes", false, "confirm: the tenant's data becomes unreadable at once and is deleted")
+		id, help, err := parseWithID(fs, args[1:])
+		if help || err != nil {
+			return err
+		}
+		if !*yes {
+			return errors.New("deleting a tenant destroys its encryption key: all its data becomes unreadable at once, backups included; add --yes to confirm")
+		}
+		c, err := client()
+		if err != nil {
+			return err
+		}
+		if err := c.do(ctx, "DELETE", "/admin/v1/tenants/"+id, nil, nil); err != nil {
+			return err
+		}
+		fmt.Fprintf(stdout, "tenant %s deleted: its key is destroyed and its data purged\n", id)
+		return nil
 	}
-	return fmt.Errorf("unknown tenant command %q (want create, list or rotate-keys)", args[0])
+	return fmt.Errorf("unknown tenant command %q (want create, list, rotate-keys or delete)", args[0])
 }
 
 func printTenantKeys(w io.Writer, t tenantOut, asJSON bool) error {
@@ -161,4 +176,32 @@ func printTenantKeys(w io.Writer, t tenantOut, asJSON bool) error {
 	fmt.Fprintf(w, "tenant      %s (%s, region %s)\nwrite key   %s\nsecret key  %s\n", t.ID, t.Name, t.Region, t.WriteKey, t.SecretKey)
 	fmt.Fprintln(w, "The keys are shown once. The write key ships in apps and can only send events; keep the secret key on your servers.")
 	return nil
+}
+
+// parseWithID parses flags and one tenant id, given before or after them.
+func parseWithID(fs *flag.FlagSet, args []string) (id string, help bool, err error) {
+	if len(args) > 0 && !strings.HasPrefix(args[0], "-") {
+		id, args = args[0], args[1:]
+	}
+	if err := fs.Parse(args); err != nil {
+		return "", errors.Is(err, flag.ErrHelp), ignoreHelp(err)
+	}
+	rest := fs.Args()
+	if id == "" && len(rest) > 0 {
+		id, rest = rest[0], rest[1:]
+	}
+	if len(rest) > 0 {
+		return "", false, fmt.Errorf("unexpected arguments: %s", strings.Join(rest, " "))
+	}
+	if id == "" {
+		return "", false, fmt.Errorf("usage: %s [flags] TENANT_ID", fs.Name())
+	}
+	return id, false, nil
+}
+
+func ignoreHelp(err error) error {
+	if errors.Is(err, flag.ErrHelp) {
+		return nil
+	}
+	return err
 }

@@ -203,3 +203,10 @@ func syncDir(dir string) error {
 	}
 	return err
 }
+
+// ReadMasterKeyFile reads a master key file: 32 raw bytes or base64 text.
+func ReadMasterKeyFile(path string) ([]byte, error) { return readMasterKey(path) }
+
+// NewMasterKeyText returns a fresh random master key as base64 text, the
+// form CUSTOS_MASTER_KEY and key files take.
+func NewMasterKeyText() string { return base64.StdEncoding.EncodeToString(newKey()) }

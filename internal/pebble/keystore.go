@@ -10,6 +10,7 @@ import (
 	"time"
 
 	"github.com/cockroachdb/pebble/v2"
+	"github.com/cockroachdb/pebble/v2/vfs"
 	"github.com/custos-dev/custos"
 )
 
@@ -28,7 +29,8 @@ import (
 // (see Purge) compacts the affected key range soon after, rewriting the
 // files without them.
 type KeyStore struct {
-	db *pebble.DB
+	db       *pebble.DB
+	logDepth int
 
 	// mu guards closed; every operation holds it for reading so that
 	// Close never races a Pebble call (Pebble panics on a closed DB).
@@ -54,7 +56,8 @@ const (
 	ksPrefixMeta    = "m/"
 	ksPrefixTenant  = "t/"
 	ksPrefixSubject = "s/"
-	ksPrefixPurge   = "p/" // p/<key>: key was hidden; purge its old bytes
+	ksPrefixPurge   = "p/"      // p/<key>: key was hidden; purge its old bytes
+	ksPurgeMarker   = "x/purge" // written only to start new logs during a purge
 
 	// ksShredded replaces a shredded subject key. A wrapped key is never
 	// this short, so the marker cannot be mistaken for one.
@@ -78,15 +81,18 @@ func ksOpen(dir string, purgeDelay time.Duration) (*KeyStore, error) {
 		return nil, fmt.Errorf("open key store: %w", err)
 	}
 	opts := &pebble.Options{
+		FS:                 noReuseFS{vfs.Default},
 		FormatMajorVersion: pebble.FormatNewest,
 		Logger:             ksLogger{},
 	}
+	opts.EnsureDefaults()
 	db, err := pebble.Open(dir, opts)
 	if err != nil {
 		return nil, fmt.Errorf("open key store %s: %w", dir, err)
 	}
 	ks := &KeyStore{
 		db:           db,
+		logDepth:     recycledLogs(opts),
 		purgeKick:    make(chan struct{}, 1),
 		purgeStop:    make(chan struct{}),
 		purgeStopped: make(chan struct{}),
@@ -406,6 +412,10 @@ func (ks *KeyStore) Purge(ctx context.Context) error {
 		}
 		// Compact's end is exclusive.
 		if err := ks.db.Compact(ctx, lo, append(hi, 0), false); err != nil {
+			return err
+		}
+		// Old logs hold the destroyed keys too.
+		if err := cycleLogs(ks.db, ks.logDepth, []byte(ksPurgeMarker)); err != nil {
 			return err
 		}
 		b := ks.db.NewBatch()

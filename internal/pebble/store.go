@@ -12,6 +12,7 @@ import (
 	"github.com/cockroachdb/pebble/v2"
 	"github.com/cockroachdb/pebble/v2/bloom"
 	"github.com/cockroachdb/pebble/v2/sstable/block"
+	"github.com/cockroachdb/pebble/v2/vfs"
 	"github.com/custos-dev/custos"
 )
 
@@ -27,7 +28,8 @@ type Options struct {
 
 // Store is the Pebble implementation of custos.Store.
 type Store struct {
-	db *pebble.DB
+	db       *pebble.DB
+	logDepth int
 }
 
 var _ custos.Store = (*Store)(nil)
@@ -43,7 +45,7 @@ func Open(dir string, o Options) (*Store, error) {
 	if err != nil {
 		return nil, fmt.Errorf("open store %s: %w", dir, err)
 	}
-	return &Store{db: db}, nil
+	return &Store{db: db, logDepth: recycledLogs(opts)}, nil
 }
 
 func dbOptions(o Options) *pebble.Options {
@@ -55,6 +57,7 @@ func dbOptions(o Options) *pebble.Options {
 	}
 	cache := pebble.NewCache(o.CacheSize)
 	opts := &pebble.Options{
+		FS:                         noReuseFS{vfs.Default},
 		Cache:                      cache,
 		MemTableSize:               o.MemTableSize,
 		L0CompactionThreshold:      4,
@@ -139,6 +142,30 @@ func (s *Store) putTenant(t *custos.Tenant) error {
 		return err
 	}
 	return s.db.Set(tenantKey(t.ID), v, pebble.Sync)
+}
+
+// DeleteTenant removes a tenant record and its whole key range, then
+// compacts the range so the bytes leave the live sstables.
+func (s *Store) DeleteTenant(ctx context.Context, id custos.TenantID) error {
+	if _, err := s.Tenant(ctx, id); err != nil {
+		return err
+	}
+	b := s.db.NewBatch()
+	defer b.Close()
+	data := tenantDataPrefix(nil, id)
+	if err := b.DeleteRange(data, prefixEnd(data), nil); err != nil {
+		return err
+	}
+	if err := b.Delete(tenantKey(id), nil); err != nil {
+		return err
+	}
+	if err := b.Commit(pebble.Sync); err != nil {
+		return fmt.Errorf("delete tenant: %w", err)
+	}
+	if err := s.db.Compact(ctx, data, prefixEnd(data), true); err != nil {
+		return fmt.Errorf("compact deleted tenant: %w", err)
+	}
+	return nil
 }
 
 // Tenant returns one tenant.
@@ -336,14 +363,19 @@ func (s *Store) EventSpan(ctx context.Context, t custos.TenantID, sub custos.Sub
 	return first, last, true, it.Error()
 }
 
+// purgeMarker is a key outside every tenant's range, written only to
+// start new write-ahead logs during a purge.
+var purgeMarker = []byte{0x00, 'p', 'u', 'r', 'g', 'e'}
+
 // Purge compacts the subject's key span so that deleted bytes leave the
-// live sstables, not only hidden by a tombstone.
+// live sstables, not only hidden by a tombstone, and retires every
+// write-ahead log written before, so no file holds them any more.
 func (s *Store) Purge(ctx context.Context, t custos.TenantID, sub custos.SubjectID) error {
 	start := subjectPrefix(nil, t, sub)
 	if err := s.db.Compact(ctx, start, prefixEnd(start), true); err != nil {
 		return fmt.Errorf("compact subject span: %w", err)
 	}
-	return nil
+	return cycleLogs(s.db, s.logDepth, purgeMarker)
 }
 
 // logger forwards Pebble's warnings and errors to slog and drops its

@@ -110,3 +110,19 @@ func handleRotateKeys(log *slog.Logger, reg *tenants.Registry) http.Handler {
 		writeJSON(w, http.StatusOK, viewTenant(t, keys))
 	})
 }
+
+func handleDeleteTenant(log *slog.Logger, reg *tenants.Registry, now func() time.Time) http.Handler {
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		t, err := tenantParam(r, reg)
+		if err != nil {
+			writeError(w, log, err)
+			return
+		}
+		if err := reg.Delete(r.Context(), t.ID); err != nil {
+			writeError(w, log, err)
+			return
+		}
+		log.Info("tenant deleted", "tenant", t.ID)
+		writeJSON(w, http.StatusOK, map[string]any{"id": t.ID, "deleted": true, "deleted_at": now().UTC()})
+	})
+}

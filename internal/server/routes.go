@@ -31,6 +31,7 @@ func addRoutes(mux *http.ServeMux, d Deps) {
 	mux.Handle("GET /admin/v1/tenants", op(handleListTenants(d.Tenants)))
 	mux.Handle("GET /admin/v1/tenants/{id}", op(handleGetTenant(d.Log, d.Tenants)))
 	mux.Handle("POST /admin/v1/tenants/{id}/keys/rotate", op(handleRotateKeys(d.Log, d.Tenants)))
+	mux.Handle("DELETE /admin/v1/tenants/{id}", op(handleDeleteTenant(d.Log, d.Tenants, d.Now)))
 
 	// Observability.
 	mux.Handle("GET /healthz", handleHealthz())

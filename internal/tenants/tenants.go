@@ -9,6 +9,7 @@ import (
 	"crypto/sha256"
 	"crypto/subtle"
 	"encoding/base64"
+	"fmt"
 	"slices"
 	"strings"
 	"sync"
@@ -29,6 +30,7 @@ type Keys struct {
 // key made with the tenant.
 type KeyRing interface {
 	CreateTenant(ctx context.Context, t custos.TenantID) error
+	DeleteTenant(ctx context.Context, t custos.TenantID) error
 }
 
 // Registry holds every tenant in memory, indexed by key digest.
@@ -121,6 +123,28 @@ func (r *Registry) Rotate(ctx context.Context, id custos.TenantID) (*custos.Tena
 		return nil, Keys{}, err
 	}
 	return t, keys, r.reload(ctx)
+}
+
+// Delete removes a tenant for good. Its encryption key is destroyed
+// first, so all its data — in the store, the WAL and every backup — is
+// unreadable from that moment; then its records are deleted and purged.
+func (r *Registry) Delete(ctx context.Context, id custos.TenantID) error {
+	if _, ok := r.Get(id); !ok {
+		return custos.Errorf(custos.NotFound, "no tenant %s", id)
+	}
+	if err := r.ring.DeleteTenant(ctx, id); err != nil {
+		return fmt.Errorf("destroy tenant key: %w", err)
+	}
+	r.mu.Lock()
+	t := r.byID[id]
+	delete(r.byID, id)
+	delete(r.byWrite, t.WriteKeyHash)
+	delete(r.bySecret, t.SecretKeyHash)
+	r.mu.Unlock()
+	if err := r.store.DeleteTenant(ctx, id); err != nil {
+		return fmt.Errorf("delete tenant records: %w", err)
+	}
+	return nil
 }
 
 // Get returns a tenant by id.

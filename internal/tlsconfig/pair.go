@@ -15,17 +15,17 @@ import (
 // too. os.Stat follows symlinks, which catches the symlink swap of a
 // Kubernetes secret volume.
 type stamp struct {
-	certMod, keyMod   time.Time
-	certSize, keySize int64
+	certMod, certSize int64
+	keyMod, keySize   int64
 }
 
 func statPair(certFile, keyFile string) stamp {
 	var s stamp
 	if fi, err := os.Stat(certFile); err == nil {
-		s.certMod, s.certSize = fi.ModTime(), fi.Size()
+		s.certMod, s.certSize = fi.ModTime().UnixNano(), fi.Size()
 	}
 	if fi, err := os.Stat(keyFile); err == nil {
-		s.keyMod, s.keySize = fi.ModTime(), fi.Size()
+		s.keyMod, s.keySize = fi.ModTime().UnixNano(), fi.Size()
 	}
 	return s
 }
