@@ -4,6 +4,7 @@ import (
 	"crypto/aes"
 	"crypto/cipher"
 	"crypto/rand"
+	"errors"
 	"fmt"
 
 	"github.com/custos-dev/custos"
@@ -84,4 +85,23 @@ func newKey() []byte {
 	k := make([]byte, keySize)
 	rand.Read(k)
 	return k
+}
+
+// plainAEAD is the InsecurePlaintext stand-in for AES-GCM: same sizes,
+// no secrecy, and a zero tag that Open checks, for benchmarks only.
+type plainAEAD struct{}
+
+func newPlainAEAD([]byte) (cipher.AEAD, error) { return plainAEAD{}, nil }
+
+func (plainAEAD) NonceSize() int { return nonceSize }
+func (plainAEAD) Overhead() int  { return tagSize }
+func (plainAEAD) Seal(dst, _, plaintext, _ []byte) []byte {
+	dst = append(dst, plaintext...)
+	return append(dst, make([]byte, tagSize)...)
+}
+func (plainAEAD) Open(dst, _, ciphertext, _ []byte) ([]byte, error) {
+	if len(ciphertext) < tagSize {
+		return nil, errors.New("short record")
+	}
+	return append(dst, ciphertext[:len(ciphertext)-tagSize]...), nil
 }

@@ -19,6 +19,11 @@ type Options struct {
 	// CacheSize bounds how many unwrapped subject keys are kept in memory
 	// (about 1 KiB each). Zero means 100 000.
 	CacheSize int
+	// InsecurePlaintext makes subject keys seal by copying: records keep
+	// their format (version, nonce, tag-sized padding) but are not
+	// encrypted. It exists only so benchmarks can measure what encryption
+	// costs in the same run; custos serve never sets it.
+	InsecurePlaintext bool
 }
 
 // DefaultCacheSize is the number of subject keys cached when
@@ -31,8 +36,9 @@ const DefaultCacheSize = 100_000
 // A Ring assumes it is the only writer of its key store's tenant keys;
 // RotateMaster must run while no Ring has the store open.
 type Ring struct {
-	ks     custos.KeyStore
-	master cipher.AEAD
+	ks        custos.KeyStore
+	master    cipher.AEAD
+	plaintext bool // Options.InsecurePlaintext
 
 	// tenants is replaced, never changed, so the hot paths read it without
 	// a lock; tenantMu serialises the replacements.
@@ -83,7 +89,7 @@ func New(ctx context.Context, ks custos.KeyStore, master []byte, opts Options) (
 	if err != nil {
 		return nil, fmt.Errorf("keyring: %w", err)
 	}
-	r := &Ring{ks: ks, master: m, cache: newCache(opts.CacheSize)}
+	r := &Ring{ks: ks, master: m, cache: newCache(opts.CacheSize), plaintext: opts.InsecurePlaintext}
 	r.adPool.New = func() any { b := make([]byte, 0, 128); return &b }
 
 	wrapped, err := ks.TenantKeys(ctx)

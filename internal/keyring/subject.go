@@ -171,6 +171,10 @@ func (r *Ring) SubjectKey(ctx context.Context, t custos.TenantID, s custos.Subje
 }
 
 func (r *Ring) newSubjectKey(t custos.TenantID, s custos.SubjectID, raw []byte, durable func() error) (*SubjectKey, error) {
+	newAEAD := newAEAD
+	if r.plaintext {
+		newAEAD = newPlainAEAD
+	}
 	aead, err := newAEAD(raw)
 	if err != nil {
 		return nil, fmt.Errorf("subject key %s/%s: %w", t, s, err)
