@@ -434,3 +434,13 @@ func (s *Store) EachSeen(ctx context.Context, fn func(custos.TenantID, custos.Se
 	}
 	return it.Error()
 }
+
+// CompactAll flushes the memtable and compacts the whole store, so that
+// every live key is in sstables and deleted ones are gone (for tests and
+// maintenance).
+func (s *Store) CompactAll(ctx context.Context) error {
+	if err := s.db.Flush(); err != nil {
+		return err
+	}
+	return s.db.Compact(ctx, []byte{0x00}, []byte{0xff}, true)
+}
