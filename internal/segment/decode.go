@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"math"
 	"strings"
 	"time"
 
@@ -61,22 +62,30 @@ var decodeOptions = []jsontext.Options{jsontext.AllowInvalidUTF8(true)}
 // A body that cannot be read as a whole — not JSON, not an object, a batch
 // without a "batch" array, over limits.MaxBatch bytes or limits.MaxMessages
 // messages, nested deeper than limits.MaxDepth — yields a *custos.Error
-// (Invalid or TooLarge) whose Message names the problem. A single-message
-// body that is an object but not a valid message is not an error: it comes
-// back as one Rejection.
+// (Invalid or TooLarge) whose Message names the problem. Duplicate member
+// names anywhere count as not JSON; invalid UTF-8, which real clients do
+// send, does not: it is replaced by U+FFFD. A single-message body that is an
+// object but not a valid message is not an error: it comes back as one
+// Rejection. A kind with an unknown Type is a bug in the caller (Internal).
 //
 // The returned messages do not share memory with body, which the caller
 // may reuse at once.
 func Decode(body []byte, kind Kind, receivedAt time.Time, limits Limits) (*Batch, error) {
 	limits = limits.orDefault()
-	if len(body) > limits.MaxBatch {
-		return nil, custos.Errorf(custos.TooLarge, "body is %d bytes; the limit is %d", len(body), limits.MaxBatch)
+	if _, ok := messageType([]byte(kind.Type)); !kind.Batch && kind.Type != "" && !ok {
+		return nil, &custos.Error{Code: custos.Internal, Message: "internal error", Err: fmt.Errorf("segment.Decode: unknown message type %q", kind.Type)}
+	}
+	if limit := min(limits.MaxBatch, math.MaxInt32); len(body) > limit { // offsets into body are int32
+		return nil, custos.Errorf(custos.TooLarge, "body is %d bytes; the limit is %d", len(body), limit)
 	}
 	p := &parser{body: body, kind: kind, limits: limits, received: receivedAt}
 	// Most of the body ends up in the result, and most messages are a few
 	// hundred bytes: sizes that spare the slices most of their growing.
 	p.out = make([]byte, 0, len(body)+len(body)/8+64)
-	p.pending = make([]pending, 0, min(len(body)/512+1, limits.MaxMessages))
+	n := min(len(body)/512+1, limits.MaxMessages)
+	p.msgs = make([]custos.Message, 0, n)
+	p.pending = make([]pending, 0, n)
+	p.spans = make([]memberSpan, 0, len(body)/128)
 	p.in = *bytes.NewBuffer(body)
 	p.dec.Reset(&p.in, decodeOptions...)
 	if err := p.parse(); err != nil {
@@ -102,9 +111,10 @@ type parser struct {
 	// a batch costs one growing allocation instead of one per value.
 	out []byte
 
-	pending    []pending    // every message seen, valid or not, in order
-	spans      []memberSpan // the members of every context object read
-	ownMembers []member     // a message context's members, while merging
+	msgs       []custos.Message // every message seen, valid or not, in order
+	pending    []pending        // what was noted about each of msgs
+	spans      []memberSpan     // the members of every context object read
+	ownMembers []member         // a message context's members, while merging
 
 	batch       batchContext // the batch-level context
 	batchSentAt time.Time
@@ -127,26 +137,37 @@ func (p *parser) parse() error {
 		}
 		return err
 	default:
-		return custos.Errorf(custos.Invalid, "body is not a JSON object but %s", kindName([]byte{byte(k)}))
+		// Read it first: "nope" looks like null to PeekKind, but it is not JSON.
+		v, err := p.dec.ReadValue()
+		if err == nil {
+			err = p.checkEOF()
+		}
+		if err != nil {
+			return err
+		}
+		return custos.Errorf(custos.Invalid, "body is not a JSON object but %s", kindName(v))
 	}
 	var err error
 	if p.kind.Batch {
 		err = p.batchObject()
 	} else {
 		err = p.message(0)
-		if len(p.pending) > 0 {
-			p.writeKey = p.msgWriteKey
-		}
+		p.writeKey = p.msgWriteKey
 	}
 	if err != nil {
 		return err
 	}
+	return p.checkEOF()
+}
+
+// checkEOF refuses anything but whitespace after the top-level value.
+func (p *parser) checkEOF() error {
 	end := p.dec.InputOffset()
 	if _, err := p.dec.ReadToken(); err != io.EOF {
 		if err != nil {
 			return err
 		}
-		return custos.Errorf(custos.Invalid, "body is not JSON: unexpected data after the top-level object at offset %d", end)
+		return custos.Errorf(custos.Invalid, "body is not JSON: unexpected data after the top-level value at offset %d", end)
 	}
 	return nil
 }
@@ -208,10 +229,9 @@ func (p *parser) batchField(name []byte) error {
 		switch v[0] {
 		case 'n':
 		case '"':
-			s := unquote(v, &p.scratch)
-			t, ok := parseTime(s)
+			t, ok := parseTime(stringBytes(v, &p.scratch))
 			if !ok {
-				return custos.Errorf(custos.Invalid, "batch sentAt %q is not an RFC 3339 timestamp", s)
+				return custos.Errorf(custos.Invalid, "batch sentAt %q is not an RFC 3339 timestamp between the years 1700 and 2200", clip(unquote(v, &p.scratch)))
 			}
 			p.batchSentAt, p.hasSentAt = t, true
 		default:
@@ -321,7 +341,7 @@ func (p *parser) checkDepth() error {
 }
 
 func (p *parser) depthError() error {
-	return custos.Errorf(custos.Invalid, "body nests objects and arrays deeper than %d levels (within %q)", p.limits.MaxDepth, p.dec.StackPointer())
+	return custos.Errorf(custos.Invalid, "body nests objects and arrays deeper than %d levels (within %q)", p.limits.MaxDepth, clip(string(p.dec.StackPointer())))
 }
 
 // bodyError turns what went wrong reading the body into a *custos.Error
@@ -333,11 +353,11 @@ func (p *parser) bodyError(err error) error {
 	}
 	var se *jsontext.SyntacticError
 	if errors.As(err, &se) {
-		// jsontext says it best (it names a duplicate member, for one), but
-		// in its own words: "jsontext: ... at start of value ... after offset N".
 		if strings.Contains(se.Err.Error(), "exceeded max depth") { // the decoder's own limit, far past ours
 			return &custos.Error{Code: custos.Invalid, Message: fmt.Sprintf("body nests objects and arrays deeper than %d levels", p.limits.MaxDepth), Err: err}
 		}
+		// jsontext says it best (it names a duplicate member, for one), but
+		// in its own words: "jsontext: ... at start of value ... after offset N".
 		what := strings.TrimPrefix(se.Error(), "jsontext: ")
 		if i := strings.LastIndex(what, " after offset "); i >= 0 {
 			what = what[:i]

@@ -10,8 +10,10 @@ import (
 // message of a fixed type. A single-message Kind with an empty Type takes
 // the type from the body.
 type Kind struct {
+	// Batch is set for the batch paths, whose body holds a "batch" array.
 	Batch bool
-	Type  custos.MessageType
+	// Type is the type of the one message a single-message path takes.
+	Type custos.MessageType
 }
 
 // PathKind maps an ingestion URL path to its Kind: /v1/batch, /v1/b and

@@ -1,7 +1,8 @@
 package segment
 
 import (
-	"crypto/rand"
+	"crypto/sha256"
+	"encoding/binary"
 	"encoding/hex"
 	"fmt"
 	"time"
@@ -9,12 +10,13 @@ import (
 	"github.com/custos-dev/custos"
 )
 
-// pending is a message as read from the body, before the batch-level
-// fields (context, sentAt) it depends on are known, and before it is judged.
+// pending is what Decode notes about a message as it reads it, beside the
+// custos.Message it fills in (in parser.msgs, at the same position), until
+// the batch-level fields it depends on (context, sentAt) are known and it
+// can be judged.
 type pending struct {
 	index int
-	size  int            // bytes of the message's own JSON
-	msg   custos.Message // the fields as read; Type only if the body named a known one
+	size  int // bytes of the message's own JSON
 
 	notObject string // the kind of value the message was, if not an object
 	badType   string // the unknown type the body named
@@ -41,6 +43,7 @@ func (p *parser) message(index int) error {
 	// Read straight into place: copying a message's worth of pointers
 	// costs write barriers.
 	p.pending = append(p.pending, pending{index: index})
+	p.msgs = append(p.msgs, custos.Message{})
 	m := &p.pending[len(p.pending)-1]
 	if p.dec.PeekKind() != '{' {
 		v, err := p.value()
@@ -73,30 +76,32 @@ func (p *parser) message(index int) error {
 	return nil
 }
 
-// field reads the value of the message member called name into m.
+// field reads the value of the message member called name into m and
+// its message.
 func (p *parser) field(m *pending, name []byte) error {
+	msg := &p.msgs[len(p.msgs)-1]
 	var err error
 	switch string(name) {
 	case "type":
-		err = p.typeField(m)
+		err = p.typeField(m, msg)
 	case "messageId":
-		m.msg.MessageID, err = p.id(m, "messageId")
+		msg.MessageID, err = p.id(m, "messageId")
 	case "userId":
-		m.msg.UserID, err = p.id(m, "userId")
+		msg.UserID, err = p.id(m, "userId")
 	case "anonymousId":
-		m.msg.AnonymousID, err = p.id(m, "anonymousId")
+		msg.AnonymousID, err = p.id(m, "anonymousId")
 	case "previousId":
-		m.msg.PreviousID, err = p.id(m, "previousId")
+		msg.PreviousID, err = p.id(m, "previousId")
 	case "groupId":
-		m.msg.GroupID, err = p.id(m, "groupId")
+		msg.GroupID, err = p.id(m, "groupId")
 	case "event":
-		m.msg.Event, err = p.str(m, "event")
+		msg.Event, err = p.str(m, "event")
 	case "name":
-		m.msg.Name, err = p.str(m, "name")
+		msg.Name, err = p.str(m, "name")
 	case "properties":
-		m.msg.Properties, err = p.object(m, "properties")
+		msg.Properties, err = p.object(m, "properties")
 	case "traits":
-		m.msg.Traits, err = p.object(m, "traits")
+		msg.Traits, err = p.object(m, "traits")
 	case "context":
 		if p.dec.PeekKind() == '{' {
 			return p.context(&m.ctx)
@@ -125,7 +130,7 @@ func (p *parser) field(m *pending, name []byte) error {
 
 // typeField reads "type". On a path with a fixed type the path wins, and
 // whatever the body says is ignored.
-func (p *parser) typeField(m *pending) error {
+func (p *parser) typeField(m *pending, msg *custos.Message) error {
 	v, err := p.value()
 	if err != nil || (!p.kind.Batch && p.kind.Type != "") {
 		return err
@@ -133,15 +138,11 @@ func (p *parser) typeField(m *pending) error {
 	switch v[0] {
 	case 'n':
 	case '"':
-		s := v[1 : len(v)-1]
-		t, ok := messageType(s)
+		t, ok := messageType(stringBytes(v, &p.scratch))
 		if !ok {
-			u := unquote(v, &p.scratch)
-			if t, ok = messageType([]byte(u)); !ok {
-				m.badType = u
-			}
+			m.badType = unquote(v, &p.scratch)
 		}
-		m.msg.Type = t
+		msg.Type = t
 	default:
 		m.problem("type", reasonInvalidMessage, "type must be a string, not %s", kindName(v))
 	}
@@ -211,11 +212,10 @@ func (p *parser) time(m *pending, field string) (time.Time, bool, error) {
 	}
 	switch v[0] {
 	case '"':
-		s := unquote(v, &p.scratch)
-		if t, ok := parseTime(s); ok {
+		if t, ok := parseTime(stringBytes(v, &p.scratch)); ok {
 			return t, true, nil
 		}
-		m.problem(field, reasonInvalidTimestamp, "%s %q is not an RFC 3339 timestamp", field, clip(s))
+		m.problem(field, reasonInvalidTimestamp, "%s %q is not an RFC 3339 timestamp between the years 1700 and 2200", field, clip(unquote(v, &p.scratch)))
 	case 'n':
 	default:
 		m.problem(field, reasonInvalidTimestamp, "%s must be an RFC 3339 string, not %s", field, kindName(v))
@@ -255,16 +255,16 @@ func hasProperties(t custos.MessageType) bool {
 
 func hasTraits(t custos.MessageType) bool { return t == custos.Identify || t == custos.Group }
 
-// judge decides the type of m and whether it is valid. It returns a
+// judge decides the type of msg and whether it is valid. It returns a
 // reason and a message if it is not.
-func (p *parser) judge(m *pending) (reason, text string) {
+func (p *parser) judge(m *pending, msg *custos.Message) (reason, text string) {
 	if m.size > p.limits.MaxMessage {
 		return reasonTooLarge, fmt.Sprintf("message is %d bytes; the limit is %d", m.size, p.limits.MaxMessage)
 	}
 	if m.notObject != "" {
 		return reasonInvalidMessage, "message is not a JSON object but " + m.notObject
 	}
-	t := m.msg.Type
+	t := msg.Type
 	if !p.kind.Batch && p.kind.Type != "" {
 		t = p.kind.Type
 	}
@@ -279,31 +279,30 @@ func (p *parser) judge(m *pending) (reason, text string) {
 		}
 		return reasonUnknownType, "message has no type"
 	}
-	m.msg.Type = t
+	msg.Type = t
 	for _, pr := range m.problems {
 		if relevant(pr.field, t) {
 			return pr.reason, pr.text
 		}
 	}
 	switch {
-	case t == custos.Alias && m.msg.PreviousID == "":
+	case t == custos.Alias && msg.PreviousID == "":
 		return reasonMissingIdentity, "alias has no previousId"
-	case t == custos.Alias && m.msg.UserID == "":
+	case t == custos.Alias && msg.UserID == "":
 		return reasonMissingIdentity, "alias has no userId"
-	case m.msg.UserID == "" && m.msg.AnonymousID == "":
+	case msg.UserID == "" && msg.AnonymousID == "":
 		return reasonMissingIdentity, "message has neither userId nor anonymousId"
-	case t == custos.Track && m.msg.Event == "":
+	case t == custos.Track && msg.Event == "":
 		return reasonMissingEvent, "track has no event"
-	case t == custos.Group && m.msg.GroupID == "":
+	case t == custos.Group && msg.GroupID == "":
 		return reasonMissingGroupID, "group has no groupId"
 	}
 	return "", ""
 }
 
-// normalize turns m.msg, valid, into its final form. It returns an error
+// normalize turns msg, valid, into its final form. It returns an error
 // if the whole body must be refused.
-func (p *parser) normalize(m *pending) error {
-	msg := &m.msg
+func (p *parser) normalize(m *pending, msg *custos.Message) error {
 	t := msg.Type
 	if t != custos.Alias {
 		msg.PreviousID = ""
@@ -358,34 +357,55 @@ func (p *parser) normalize(m *pending) error {
 	msg.Timestamp = eventTime(original, sentAt, p.received)
 	msg.ReceivedAt = p.received
 	if msg.MessageID == "" {
-		msg.MessageID = newMessageID()
+		msg.MessageID = derivedMessageID(msg, original)
 	}
 	return nil
 }
 
-// finish judges and normalises every message read.
+// finish judges and normalises every message read. The valid messages
+// are moved up in place, so the result is the slice they were read into.
 func (p *parser) finish() (*Batch, error) {
-	b := &Batch{WriteKey: p.writeKey, Messages: make([]custos.Message, 0, len(p.pending))}
+	b := &Batch{WriteKey: p.writeKey}
 	p.prepareBatchContext()
+	valid := 0
 	for i := range p.pending {
-		m := &p.pending[i]
-		if reason, text := p.judge(m); reason != "" {
+		m, msg := &p.pending[i], &p.msgs[i]
+		if reason, text := p.judge(m, msg); reason != "" {
 			b.Rejected = append(b.Rejected, Rejection{Index: m.index, Reason: reason, Message: text})
 			continue
 		}
-		if err := p.normalize(m); err != nil {
+		if err := p.normalize(m, msg); err != nil {
 			return nil, err
 		}
-		b.Messages = append(b.Messages, m.msg)
+		if valid != i {
+			p.msgs[valid] = *msg
+		}
+		valid++
 	}
+	clear(p.msgs[valid:]) // let the rejected go
+	b.Messages = p.msgs[:valid]
 	return b, nil
 }
 
-// newMessageID returns a random message id for a message that came without one.
-func newMessageID() string {
-	var b [16]byte
-	rand.Read(b[:])
-	return "custos-" + hex.EncodeToString(b[:])
+// derivedMessageID names a message that came without an id by a hash of
+// its content and the time the client gave it, so that a client retrying
+// the same batch is deduplicated as if it had sent ids. A message without
+// a client timestamp gets the server's time, which makes it unique.
+func derivedMessageID(msg *custos.Message, original *time.Time) string {
+	h := sha256.New()
+	for _, f := range [][]byte{[]byte(msg.Type), []byte(msg.UserID), []byte(msg.AnonymousID), []byte(msg.PreviousID),
+		[]byte(msg.GroupID), []byte(msg.Event), []byte(msg.Name), msg.Properties, msg.Traits, msg.Context} {
+		var n [8]byte
+		binary.BigEndian.PutUint64(n[:], uint64(len(f)))
+		h.Write(n[:])
+		h.Write(f)
+	}
+	at := msg.ReceivedAt
+	if original != nil {
+		at = *original
+	}
+	h.Write([]byte(at.UTC().Format(time.RFC3339Nano)))
+	return "custos-" + hex.EncodeToString(h.Sum(nil)[:16])
 }
 
 // clip shortens s for quoting in an error message.

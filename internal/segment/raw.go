@@ -2,53 +2,64 @@ package segment
 
 import (
 	"bytes"
+	"encoding/binary"
+	"math/bits"
 	"strconv"
 	"unicode/utf8"
 
 	"github.com/go-json-experiment/json/jsontext"
 )
 
-// strByte marks the bytes that end a fast run inside a JSON string.
-var strByte = func() (t [256]bool) {
-	t['"'], t['\\'] = true, true
-	for c := 0x80; c < 0x100; c++ {
-		t[c] = true
-	}
-	return t
-}()
-
 // scan walks v, a JSON value the decoder has already checked, and returns
 // how deeply it nests (0 for a scalar) and whether it is clean: compact,
 // valid UTF-8 and free of escaped surrogates, so that it can be copied as
 // it is instead of being reformatted.
+//
+// It is the one pass Decode makes over free-form JSON besides the
+// decoder's, so it skips through strings eight bytes at a time.
 func scan(v []byte) (depth int, clean bool) {
 	clean = true
 	d := 0
 	for i := 0; i < len(v); i++ {
 		switch v[i] {
 		case '"':
-			for i++; i < len(v); i++ {
-				c := v[i]
-				if !strByte[c] {
-					continue
+			i++
+		str:
+			for i < len(v) {
+				for i+8 <= len(v) {
+					// Mark the bytes that are '"', '\\' or not ASCII; the
+					// lowest mark is exact (the usual has-zero-byte trick).
+					x := binary.LittleEndian.Uint64(v[i:])
+					q := x ^ 0x2222222222222222
+					b := x ^ 0x5c5c5c5c5c5c5c5c
+					if m := (x | (q-0x0101010101010101)&^q | (b-0x0101010101010101)&^b) & 0x8080808080808080; m != 0 {
+						i += bits.TrailingZeros64(m) / 8
+						break
+					}
+					i += 8
 				}
-				if c == '"' {
+				if i >= len(v) {
 					break
 				}
-				if c == '\\' {
-					i++
+				switch c := v[i]; {
+				case c == '"':
+					break str
+				case c == '\\':
 					// \uD800-\uDFFF: a surrogate, paired or not. Reformatting
 					// turns a pair into UTF-8 and a lone one into U+FFFD.
-					if v[i] == 'u' && v[i+1]|0x20 == 'd' && v[i+2] >= '8' {
+					if v[i+1] == 'u' && v[i+2]|0x20 == 'd' && v[i+3] >= '8' {
 						clean = false
 					}
-					continue
+					i += 2
+				case c >= utf8.RuneSelf:
+					r, n := utf8.DecodeRune(v[i:])
+					if r == utf8.RuneError && n == 1 {
+						clean = false
+					}
+					i += n
+				default:
+					i++
 				}
-				r, n := utf8.DecodeRune(v[i:])
-				if r == utf8.RuneError && n == 1 {
-					clean = false
-				}
-				i += n - 1
 			}
 		case '{', '[':
 			d++
@@ -92,6 +103,18 @@ func unquote(v []byte, scratch *[]byte) string {
 	b, _ := jsontext.AppendUnquote((*scratch)[:0], v) // the error only reports what was replaced
 	*scratch = b
 	return string(b)
+}
+
+// stringBytes returns the text of the JSON string v like unquote, but
+// without allocating when v has no escapes. The result is only valid until
+// the next use of scratch.
+func stringBytes(v []byte, scratch *[]byte) []byte {
+	s := v[1 : len(v)-1]
+	if bytes.IndexByte(s, '\\') < 0 {
+		return s
+	}
+	*scratch, _ = jsontext.AppendUnquote((*scratch)[:0], v)
+	return *scratch
 }
 
 // numberText returns the decimal text of the JSON number v: integers as
