@@ -191,6 +191,11 @@ func startServer(t *testing.T, cfg serverConfig) *testServer {
 			t.Fatalf("run returned before listening: %v\nlog:\n%s", err, s.logs.Bytes())
 		case <-deadline.C:
 			cancel()
+			select { // let run finish with the data directory before it is removed
+			case <-s.done:
+			case <-time.After(stopTimeout):
+			}
+			s.stopped = true
 			t.Fatalf("no \"custos listening\" log record within %v; log:\n%s", startTimeout, out)
 		}
 	}
@@ -509,17 +514,5 @@ func assertNoneOf(t *testing.T, what string, out []byte, values []string) {
 			lo, hi := max(0, i-200), min(len(out), i+len(v)+200)
 			t.Errorf("%s contains %q: …%s…", what, v, out[lo:hi])
 		}
-	}
-}
-
-// waitUntil polls cond until it holds or the deadline passes.
-func waitUntil(t *testing.T, timeout time.Duration, what string, cond func() bool) {
-	t.Helper()
-	deadline := time.Now().Add(timeout)
-	for delay := time.Millisecond; !cond(); delay = min(2*delay, 100*time.Millisecond) {
-		if time.Now().After(deadline) {
-			t.Fatalf("%s: not done within %v", what, timeout)
-		}
-		time.Sleep(delay)
 	}
 }

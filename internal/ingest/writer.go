@@ -208,11 +208,23 @@ func (w *writer) duplicate(ctx context.Context, g *group, ref seenRef) (bool, er
 	if !w.recent.mayContain(ref.id) {
 		return false, nil
 	}
-	_, err := w.p.store.Seen(ctx, ref.t, ref.id)
+	sn, err := w.p.store.Seen(ctx, ref.t, ref.id)
 	if errors.Is(err, custos.ErrNotFound) {
 		return false, nil
 	}
-	return err == nil, err
+	if err != nil {
+		return false, err
+	}
+	// The record counts only if its subject's key became durable too: the
+	// data and key stores sync apart, and a crash between the two syncs
+	// leaves an unacknowledged event that can never be read. Its retry
+	// must be stored, not dropped.
+	if _, _, err := w.p.ring.SubjectKey(ctx, ref.t, sn.Subject, false); errors.Is(err, custos.ErrNotFound) {
+		return false, nil
+	} else if err != nil && !errors.Is(err, custos.ErrShredded) {
+		return false, err
+	}
+	return true, nil
 }
 
 // eventRecordKey is the associated data of a sealed event: its position,

@@ -357,7 +357,7 @@ func (p *parser) normalize(m *pending, msg *custos.Message) error {
 	msg.Timestamp = eventTime(original, sentAt, p.received)
 	msg.ReceivedAt = p.received
 	if msg.MessageID == "" {
-		msg.MessageID = derivedMessageID(msg, original)
+		msg.MessageID = derivedMessageID(msg, original, m.index)
 	}
 	return nil
 }
@@ -377,6 +377,12 @@ func (p *parser) finish() (*Batch, error) {
 		if err := p.normalize(m, msg); err != nil {
 			return nil, err
 		}
+		if !inRange(msg.Timestamp) {
+			// Each time was in range; a far-off sentAt moved it out.
+			b.Rejected = append(b.Rejected, Rejection{Index: m.index, Reason: reasonInvalidTimestamp,
+				Message: "timestamp corrected for clock skew by sentAt falls outside the years 1700 to 2200; check sentAt"})
+			continue
+		}
 		if valid != i {
 			p.msgs[valid] = *msg
 		}
@@ -390,8 +396,9 @@ func (p *parser) finish() (*Batch, error) {
 // derivedMessageID names a message that came without an id by a hash of
 // its content and the time the client gave it, so that a client retrying
 // the same batch is deduplicated as if it had sent ids. A message without
-// a client timestamp gets the server's time, which makes it unique.
-func derivedMessageID(msg *custos.Message, original *time.Time) string {
+// a client timestamp is told apart by the server's time and its position
+// in the batch: the same click sent three times is three events.
+func derivedMessageID(msg *custos.Message, original *time.Time, index int) string {
 	h := sha256.New()
 	for _, f := range [][]byte{[]byte(msg.Type), []byte(msg.UserID), []byte(msg.AnonymousID), []byte(msg.PreviousID),
 		[]byte(msg.GroupID), []byte(msg.Event), []byte(msg.Name), msg.Properties, msg.Traits, msg.Context} {
@@ -400,11 +407,12 @@ func derivedMessageID(msg *custos.Message, original *time.Time) string {
 		h.Write(n[:])
 		h.Write(f)
 	}
-	at := msg.ReceivedAt
 	if original != nil {
-		at = *original
+		h.Write([]byte(original.UTC().Format(time.RFC3339Nano)))
+	} else {
+		h.Write([]byte(msg.ReceivedAt.UTC().Format(time.RFC3339Nano)))
+		h.Write(binary.BigEndian.AppendUint64(nil, uint64(index)))
 	}
-	h.Write([]byte(at.UTC().Format(time.RFC3339Nano)))
 	return "custos-" + hex.EncodeToString(h.Sum(nil)[:16])
 }
 

@@ -25,6 +25,13 @@ func TestMissingMessageIDIsDerivedFromContent(t *testing.T) {
 	if a, b := decodeOne(sent, t1), decodeOne(other, t1); a == b {
 		t.Errorf("two different messages got the same derived id %q", a)
 	}
+	three, err := Decode([]byte(`{"batch":[{"type":"track","userId":"u","event":"e"},{"type":"track","userId":"u","event":"e"},{"type":"track","userId":"u","event":"e"}]}`), Kind{Batch: true}, t1, DefaultLimits)
+	if err != nil || len(three.Messages) != 3 {
+		t.Fatalf("decode three clicks: %v", err)
+	}
+	if ids := []string{three.Messages[0].MessageID, three.Messages[1].MessageID, three.Messages[2].MessageID}; ids[0] == ids[1] || ids[1] == ids[2] || ids[0] == ids[2] {
+		t.Errorf("three identical undated clicks in one batch got ids %v; want three", ids)
+	}
 	if a, b := decodeOne(undated, t1), decodeOne(undated, t2); a == b {
 		t.Errorf("two undated messages received at different times got the same id %q; two identical clicks must both count", a)
 	}

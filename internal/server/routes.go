@@ -15,8 +15,11 @@ func addRoutes(mux *http.ServeMux, d Deps) {
 	}
 	ingest := handleIngest(d.Log, d.Tenants, d.Ingest, d.Metrics, d.Limits, d.Now)
 	for _, p := range ingestPaths {
-		mux.Handle("POST "+p, cors(ingest))
-		mux.Handle("OPTIONS "+p, cors(http.HandlerFunc(handlePreflight)))
+		// Some clients add a trailing slash; {$} matches only that path.
+		for _, p := range []string{p, p + "/{$}"} {
+			mux.Handle("POST "+p, cors(ingest))
+			mux.Handle("OPTIONS "+p, cors(http.HandlerFunc(handlePreflight)))
+		}
 	}
 
 	// Management API for the tenant's servers (secret key).
