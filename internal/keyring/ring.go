@@ -17,7 +17,7 @@ import (
 // Options configures a Ring.
 type Options struct {
 	// CacheSize bounds how many unwrapped subject keys are kept in memory
-	// (about 1 KiB each). Zero means 100 000.
+	// (about 1 KiB each). Zero means 250 000.
 	CacheSize int
 	// InsecurePlaintext makes subject keys seal by copying: records keep
 	// their format (version, nonce, tag-sized padding) but are not
@@ -28,7 +28,7 @@ type Options struct {
 
 // DefaultCacheSize is the number of subject keys cached when
 // Options.CacheSize is zero.
-const DefaultCacheSize = 100_000
+const DefaultCacheSize = 250_000
 
 // Ring holds the unwrapped tenant keys and a cache of subject keys, and
 // seals, opens and shreds data with them. It is safe for concurrent use.

@@ -10,6 +10,8 @@ import (
 	"time"
 
 	"github.com/cockroachdb/pebble/v2"
+	"github.com/cockroachdb/pebble/v2/bloom"
+	"github.com/cockroachdb/pebble/v2/sstable/block"
 	"github.com/cockroachdb/pebble/v2/vfs"
 	"github.com/custos-dev/custos"
 )
@@ -80,10 +82,20 @@ func ksOpen(dir string, purgeDelay time.Duration) (*KeyStore, error) {
 	if err := os.MkdirAll(dir, 0o700); err != nil {
 		return nil, fmt.Errorf("open key store: %w", err)
 	}
+	// Wrapped keys are random bytes: no compression; a block cache big
+	// enough that a million subjects' keys (about 100 MB) stay in memory;
+	// Bloom filters for the lookups of keys that do not exist yet.
+	cache := pebble.NewCache(128 << 20)
+	defer cache.Unref()
 	opts := &pebble.Options{
 		FS:                 noReuseFS{vfs.Default},
 		FormatMajorVersion: pebble.FormatNewest,
 		Logger:             ksLogger{},
+		Cache:              cache,
+	}
+	for i := range opts.Levels {
+		opts.Levels[i].Compression = func() *block.CompressionProfile { return block.NoCompression }
+		opts.Levels[i].FilterPolicy = bloom.FilterPolicy(10)
 	}
 	opts.EnsureDefaults()
 	db, err := pebble.Open(dir, opts)

@@ -7,6 +7,7 @@ import (
 	"fmt"
 	"log/slog"
 	"os"
+	"sync"
 	"time"
 
 	"github.com/cockroachdb/pebble/v2"
@@ -28,8 +29,9 @@ type Options struct {
 
 // Store is the Pebble implementation of custos.Store.
 type Store struct {
-	db       *pebble.DB
-	logDepth int
+	db         *pebble.DB
+	logDepth   int
+	auditLocks [16]sync.Mutex
 }
 
 var _ custos.Store = (*Store)(nil)
