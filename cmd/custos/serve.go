@@ -153,7 +153,7 @@ func runServe(ctx context.Context, args []string, getenv func(string) string, st
 		ErrorLog:          slog.NewLogLogger(log.Handler(), slog.LevelWarn),
 	}
 	if c.pprofAddr != "" {
-		go servePprof(log, c.pprofAddr)
+		go servePprof(log, c.pprofAddr, store)
 	}
 	serveErr := make(chan error, 1)
 	scheme := "http"
@@ -226,10 +226,13 @@ func operatorToken(getenv func(string) string, data string) (token, path string,
 	return t, path, nil
 }
 
-// servePprof serves the profiling endpoints on their own listener, never
-// on the public one.
-func servePprof(log *slog.Logger, addr string) {
+// servePprof serves the profiling endpoints, and the store's LSM metrics
+// at /debug/pebble, on their own listener, never on the public one.
+func servePprof(log *slog.Logger, addr string, store *pebble.Store) {
 	mux := http.NewServeMux()
+	mux.HandleFunc("/debug/pebble", func(w http.ResponseWriter, r *http.Request) {
+		fmt.Fprint(w, store.Metrics().String())
+	})
 	mux.HandleFunc("/debug/pprof/", pprof.Index)
 	mux.HandleFunc("/debug/pprof/profile", pprof.Profile)
 	mux.HandleFunc("/debug/pprof/symbol", pprof.Symbol)
