@@ -18,6 +18,7 @@ import (
 	"sync/atomic"
 	"time"
 
+	"github.com/custos-dev/custos/internal/audit"
 	"github.com/custos-dev/custos/internal/ingest"
 	"github.com/custos-dev/custos/internal/keyring"
 	"github.com/custos-dev/custos/internal/metrics"
@@ -101,6 +102,21 @@ func runServe(ctx context.Context, args []string, getenv func(string) string, st
 		}
 	}()
 
+	signingKey, err := audit.LoadSigningKey(c.data)
+	if err != nil {
+		return err
+	}
+	auditLog := audit.New(store, time.Now)
+	tally := audit.NewTally(auditLog)
+	tallyCtx, stopTally := context.WithCancel(context.WithoutCancel(ctx))
+	tallyDone := make(chan struct{})
+	go func() {
+		defer close(tallyDone)
+		tally.Run(tallyCtx, time.Minute, func(err error) { log.Error("audit ingest summary", "err", err) })
+	}()
+	// Last: record the final ingestion counts once no request is left.
+	defer func() { stopTally(); <-tallyDone }()
+
 	m := metrics.New()
 	log.Info("opening ingest pipeline: rebuilding the duplicate filter")
 	pipe, err := ingest.New(ctx, store, ring, ingest.Options{
@@ -135,6 +151,10 @@ func runServe(ctx context.Context, args []string, getenv func(string) string, st
 		Ingest:        pipe,
 		Reader:        ingest.NewReader(store, ring),
 		Metrics:       m,
+		Audit:         auditLog,
+		AuditStore:    store,
+		Tally:         tally,
+		SigningKey:    signingKey,
 		OperatorToken: token,
 		Now:           time.Now,
 		Ready:         ready.Load,

@@ -4,6 +4,7 @@ import (
 	"context"
 	"encoding/base64"
 	"encoding/binary"
+	"encoding/hex"
 	"errors"
 	"fmt"
 	"time"
@@ -162,4 +163,15 @@ func ParseCursor(s string) (*custos.EventCursor, error) {
 	c := &custos.EventCursor{Time: time.Unix(0, int64(binary.BigEndian.Uint64(b))).UTC()}
 	copy(c.ID[:], b[8:])
 	return c, nil
+}
+
+// Pseudonym returns the name under which a subject appears in the audit
+// log: a keyed hash of its id, so entries link one subject's actions
+// without naming anyone, and survive the subject's erasure.
+func (r *Reader) Pseudonym(t custos.TenantID, s custos.SubjectID) (string, error) {
+	h, err := r.ring.HashValue(t, "audit-subject", s[:])
+	if err != nil {
+		return "", err
+	}
+	return hex.EncodeToString(h[:16]), nil
 }

@@ -8,6 +8,7 @@ import (
 	"time"
 
 	"github.com/custos-dev/custos"
+	"github.com/custos-dev/custos/internal/audit"
 	"github.com/custos-dev/custos/internal/tenants"
 )
 
@@ -41,7 +42,7 @@ func decodeJSON(r *http.Request, v any) error {
 	return nil
 }
 
-func handleCreateTenant(log *slog.Logger, reg *tenants.Registry) http.Handler {
+func handleCreateTenant(log *slog.Logger, reg *tenants.Registry, al *audit.Log) http.Handler {
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		var in struct {
 			Name   string `json:"name"`
@@ -57,6 +58,9 @@ func handleCreateTenant(log *slog.Logger, reg *tenants.Registry) http.Handler {
 			return
 		}
 		log.Info("tenant created", "tenant", t.ID, "region", t.Region)
+		details := map[string]string{"tenant": t.ID.String(), "region": t.Region}
+		recordDone(r, log, al, custos.OperatorChain, audit.Entry{Actor: "operator", Action: "tenant.create", Details: details})
+		recordDone(r, log, al, t.ID, audit.Entry{Actor: "operator", Action: "tenant.create", Details: details})
 		writeJSON(w, http.StatusCreated, viewTenant(t, keys))
 	})
 }
@@ -94,7 +98,7 @@ func handleGetTenant(log *slog.Logger, reg *tenants.Registry) http.Handler {
 	})
 }
 
-func handleRotateKeys(log *slog.Logger, reg *tenants.Registry) http.Handler {
+func handleRotateKeys(log *slog.Logger, reg *tenants.Registry, al *audit.Log) http.Handler {
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		t, err := tenantParam(r, reg)
 		if err != nil {
@@ -107,11 +111,14 @@ func handleRotateKeys(log *slog.Logger, reg *tenants.Registry) http.Handler {
 			return
 		}
 		log.Info("tenant keys rotated", "tenant", t.ID)
+		details := map[string]string{"tenant": t.ID.String()}
+		recordDone(r, log, al, custos.OperatorChain, audit.Entry{Actor: "operator", Action: "tenant.keys.rotate", Details: details})
+		recordDone(r, log, al, t.ID, audit.Entry{Actor: "operator", Action: "tenant.keys.rotate", Details: details})
 		writeJSON(w, http.StatusOK, viewTenant(t, keys))
 	})
 }
 
-func handleDeleteTenant(log *slog.Logger, reg *tenants.Registry, now func() time.Time) http.Handler {
+func handleDeleteTenant(log *slog.Logger, reg *tenants.Registry, al *audit.Log, now func() time.Time) http.Handler {
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		t, err := tenantParam(r, reg)
 		if err != nil {
@@ -123,6 +130,9 @@ func handleDeleteTenant(log *slog.Logger, reg *tenants.Registry, now func() time
 			return
 		}
 		log.Info("tenant deleted", "tenant", t.ID)
+		details := map[string]string{"tenant": t.ID.String()}
+		recordDone(r, log, al, t.ID, audit.Entry{Actor: "operator", Action: "tenant.delete", Details: details})
+		recordDone(r, log, al, custos.OperatorChain, audit.Entry{Actor: "operator", Action: "tenant.delete", Details: details})
 		writeJSON(w, http.StatusOK, map[string]any{"id": t.ID, "deleted": true, "deleted_at": now().UTC()})
 	})
 }

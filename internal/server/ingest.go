@@ -6,6 +6,7 @@ import (
 	"time"
 
 	"github.com/custos-dev/custos"
+	"github.com/custos-dev/custos/internal/audit"
 	"github.com/custos-dev/custos/internal/ingest"
 	"github.com/custos-dev/custos/internal/metrics"
 	"github.com/custos-dev/custos/internal/segment"
@@ -21,7 +22,7 @@ type ingestResponse struct {
 	Rejected   []segment.Rejection `json:"rejected"`
 }
 
-func handleIngest(log *slog.Logger, reg *tenants.Registry, pipe *ingest.Pipeline, m *metrics.Metrics, limits segment.Limits, now func() time.Time) http.Handler {
+func handleIngest(log *slog.Logger, reg *tenants.Registry, pipe *ingest.Pipeline, m *metrics.Metrics, tally *audit.Tally, limits segment.Limits, now func() time.Time) http.Handler {
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		kind, ok := segment.PathKind(r.URL.Path)
 		if !ok {
@@ -59,6 +60,7 @@ func handleIngest(log *slog.Logger, reg *tenants.Registry, pipe *ingest.Pipeline
 			writeError(w, log, err)
 			return
 		}
+		tally.Add(t.ID, res.Stored, res.Duplicates, len(batch.Rejected))
 		if m != nil {
 			m.Accepted.Add(float64(res.Stored))
 			if res.Duplicates > 0 {

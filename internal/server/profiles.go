@@ -6,12 +6,13 @@ import (
 	"strconv"
 
 	"github.com/custos-dev/custos"
+	"github.com/custos-dev/custos/internal/audit"
 	"github.com/custos-dev/custos/internal/ingest"
 )
 
 // handleFindProfile looks a subject up by one identifier given as a query
 // parameter (?user_id=, ?anonymous_id=, ?email=, ?device_id=).
-func handleFindProfile(log *slog.Logger, rd *ingest.Reader) tenantHandler {
+func handleFindProfile(log *slog.Logger, rd *ingest.Reader, al *audit.Log) tenantHandler {
 	return func(w http.ResponseWriter, r *http.Request, t *custos.Tenant) {
 		q := r.URL.Query()
 		var id custos.Identifier
@@ -33,23 +34,26 @@ func handleFindProfile(log *slog.Logger, rd *ingest.Reader) tenantHandler {
 			writeError(w, log, err)
 			return
 		}
-		writeProfile(w, r, log, rd, t, s)
+		writeProfile(w, r, log, rd, al, t, s)
 	}
 }
 
-func handleGetProfile(log *slog.Logger, rd *ingest.Reader) tenantHandler {
+func handleGetProfile(log *slog.Logger, rd *ingest.Reader, al *audit.Log) tenantHandler {
 	return func(w http.ResponseWriter, r *http.Request, t *custos.Tenant) {
 		s, err := custos.ParseSubjectID(r.PathValue("subject_id"))
 		if err != nil {
 			writeError(w, log, err)
 			return
 		}
-		writeProfile(w, r, log, rd, t, s)
+		writeProfile(w, r, log, rd, al, t, s)
 	}
 }
 
-func writeProfile(w http.ResponseWriter, r *http.Request, log *slog.Logger, rd *ingest.Reader, t *custos.Tenant, s custos.SubjectID) {
+func writeProfile(w http.ResponseWriter, r *http.Request, log *slog.Logger, rd *ingest.Reader, al *audit.Log, t *custos.Tenant, s custos.SubjectID) {
 	p, err := rd.Profile(r.Context(), t.ID, s)
+	if err == nil {
+		err = recordRead(r, rd, al, t.ID, s, "profile.read", nil)
+	}
 	if err != nil {
 		writeError(w, log, err)
 		return
@@ -57,7 +61,17 @@ func writeProfile(w http.ResponseWriter, r *http.Request, log *slog.Logger, rd *
 	writeJSON(w, http.StatusOK, p)
 }
 
-func handleListEvents(log *slog.Logger, rd *ingest.Reader) tenantHandler {
+// recordRead audits a read of a subject's data through the API, under
+// the subject's pseudonym.
+func recordRead(r *http.Request, rd *ingest.Reader, al *audit.Log, t custos.TenantID, s custos.SubjectID, action string, details any) error {
+	pseudonym, err := rd.Pseudonym(t, s)
+	if err != nil {
+		return err
+	}
+	return record(r, al, t, audit.Entry{Actor: "tenant:secret-key", Action: action, Subject: pseudonym, Details: details})
+}
+
+func handleListEvents(log *slog.Logger, rd *ingest.Reader, al *audit.Log) tenantHandler {
 	return func(w http.ResponseWriter, r *http.Request, t *custos.Tenant) {
 		s, err := custos.ParseSubjectID(r.PathValue("subject_id"))
 		if err != nil {
@@ -74,6 +88,9 @@ func handleListEvents(log *slog.Logger, rd *ingest.Reader) tenantHandler {
 			limit = n
 		}
 		events, next, err := rd.Events(r.Context(), t.ID, s, r.URL.Query().Get("cursor"), limit)
+		if err == nil {
+			err = recordRead(r, rd, al, t.ID, s, "events.read", map[string]int{"events": len(events)})
+		}
 		if err != nil {
 			writeError(w, log, err)
 			return

@@ -13,7 +13,7 @@ func addRoutes(mux *http.ServeMux, d Deps) {
 		"/v1/batch", "/v1/track", "/v1/identify", "/v1/alias", "/v1/page", "/v1/screen", "/v1/group",
 		"/v1/b", "/v1/t", "/v1/i", "/v1/a", "/v1/p", "/v1/s", "/v1/g", "/beacon/v1/batch",
 	}
-	ingest := handleIngest(d.Log, d.Tenants, d.Ingest, d.Metrics, d.Limits, d.Now)
+	ingest := handleIngest(d.Log, d.Tenants, d.Ingest, d.Metrics, d.Tally, d.Limits, d.Now)
 	for _, p := range ingestPaths {
 		// Some clients add a trailing slash; {$} matches only that path.
 		for _, p := range []string{p, p + "/{$}"} {
@@ -24,17 +24,24 @@ func addRoutes(mux *http.ServeMux, d Deps) {
 
 	// Management API for the tenant's servers (secret key).
 	secret := func(h tenantHandler) http.Handler { return requireSecret(d.Log, d.Tenants, h) }
-	mux.Handle("GET /api/v1/profiles", secret(handleFindProfile(d.Log, d.Reader)))
-	mux.Handle("GET /api/v1/profiles/{subject_id}", secret(handleGetProfile(d.Log, d.Reader)))
-	mux.Handle("GET /api/v1/profiles/{subject_id}/events", secret(handleListEvents(d.Log, d.Reader)))
+	mux.Handle("GET /api/v1/profiles", secret(handleFindProfile(d.Log, d.Reader, d.Audit)))
+	mux.Handle("GET /api/v1/profiles/{subject_id}", secret(handleGetProfile(d.Log, d.Reader, d.Audit)))
+	mux.Handle("GET /api/v1/profiles/{subject_id}/events", secret(handleListEvents(d.Log, d.Reader, d.Audit)))
+	mux.Handle("GET /api/v1/audit", secret(handleTenantAudit(d.Log, d.AuditStore)))
+	mux.Handle("GET /api/v1/audit/checkpoint", secret(handleTenantCheckpoint(d.Log, d.Audit, d.SigningKey)))
 
 	// Operator API (operator token).
 	op := func(h http.Handler) http.Handler { return requireOperator(d.Log, d.OperatorToken, h) }
-	mux.Handle("POST /admin/v1/tenants", op(handleCreateTenant(d.Log, d.Tenants)))
+	mux.Handle("POST /admin/v1/tenants", op(handleCreateTenant(d.Log, d.Tenants, d.Audit)))
 	mux.Handle("GET /admin/v1/tenants", op(handleListTenants(d.Tenants)))
 	mux.Handle("GET /admin/v1/tenants/{id}", op(handleGetTenant(d.Log, d.Tenants)))
-	mux.Handle("POST /admin/v1/tenants/{id}/keys/rotate", op(handleRotateKeys(d.Log, d.Tenants)))
-	mux.Handle("DELETE /admin/v1/tenants/{id}", op(handleDeleteTenant(d.Log, d.Tenants, d.Now)))
+	mux.Handle("POST /admin/v1/tenants/{id}/keys/rotate", op(handleRotateKeys(d.Log, d.Tenants, d.Audit)))
+	mux.Handle("DELETE /admin/v1/tenants/{id}", op(handleDeleteTenant(d.Log, d.Tenants, d.Audit, d.Now)))
+	mux.Handle("GET /admin/v1/audit", op(handleOperatorAudit(d.Log, d.AuditStore, d.Tenants)))
+	mux.Handle("GET /admin/v1/audit/checkpoint", op(handleOperatorCheckpoint(d.Log, d.Audit, d.SigningKey, d.Tenants)))
+
+	// The node's public signing key, for offline verification.
+	mux.Handle("GET /.well-known/custos/signing-key", handleSigningKey(d.SigningKey))
 
 	// Observability.
 	mux.Handle("GET /healthz", handleHealthz())

@@ -5,11 +5,14 @@
 package server
 
 import (
+	"crypto/ed25519"
 	"log/slog"
 	"net/http"
 	"strconv"
 	"time"
 
+	"github.com/custos-dev/custos"
+	"github.com/custos-dev/custos/internal/audit"
 	"github.com/custos-dev/custos/internal/ingest"
 	"github.com/custos-dev/custos/internal/metrics"
 	"github.com/custos-dev/custos/internal/segment"
@@ -18,11 +21,16 @@ import (
 
 // Deps are what the server needs; cmd/custos builds them.
 type Deps struct {
-	Log           *slog.Logger
-	Tenants       *tenants.Registry
-	Ingest        *ingest.Pipeline
-	Reader        *ingest.Reader
-	Metrics       *metrics.Metrics
+	Log        *slog.Logger
+	Tenants    *tenants.Registry
+	Ingest     *ingest.Pipeline
+	Reader     *ingest.Reader
+	Metrics    *metrics.Metrics
+	Audit      *audit.Log
+	AuditStore custos.AuditStore
+	Tally      *audit.Tally
+	// SigningKey is the node's Ed25519 key: it signs audit checkpoints.
+	SigningKey    ed25519.PrivateKey
 	OperatorToken string
 	Limits        segment.Limits
 	Now           func() time.Time

@@ -1,0 +1,97 @@
+package audit
+
+import (
+	"context"
+	"maps"
+	"sync"
+	"time"
+
+	"github.com/custos-dev/custos"
+)
+
+// IngestCounts are the messages of one tenant over one interval.
+type IngestCounts struct {
+	Accepted   int64 `json:"accepted"`
+	Duplicates int64 `json:"duplicates"`
+	Rejected   int64 `json:"rejected"`
+}
+
+// Tally counts ingestion per tenant and records it in the audit log in
+// aggregate — one "ingest.summary" entry per tenant per interval — since
+// an entry per event would dwarf the data it audits.
+type Tally struct {
+	log    *Log
+	mu     sync.Mutex
+	counts map[custos.TenantID]IngestCounts
+}
+
+// NewTally returns a Tally recording into l.
+func NewTally(l *Log) *Tally {
+	return &Tally{log: l, counts: map[custos.TenantID]IngestCounts{}}
+}
+
+// Add counts one request's outcome.
+func (t *Tally) Add(tenant custos.TenantID, accepted, duplicates, rejected int) {
+	if accepted == 0 && duplicates == 0 && rejected == 0 {
+		return
+	}
+	t.mu.Lock()
+	c := t.counts[tenant]
+	c.Accepted += int64(accepted)
+	c.Duplicates += int64(duplicates)
+	c.Rejected += int64(rejected)
+	t.counts[tenant] = c
+	t.mu.Unlock()
+}
+
+// Flush records what was counted since the last flush. Counts that could
+// not be recorded are kept for the next flush.
+func (t *Tally) Flush(ctx context.Context) error {
+	t.mu.Lock()
+	pending := t.counts
+	t.counts = map[custos.TenantID]IngestCounts{}
+	t.mu.Unlock()
+	var first error
+	for tenant, c := range pending {
+		_, err := t.log.Record(ctx, tenant, Entry{Actor: "ingest", Action: "ingest.summary", Details: c})
+		if err != nil {
+			if first == nil {
+				first = err
+			}
+			t.mu.Lock()
+			prev := t.counts[tenant]
+			prev.Accepted += c.Accepted
+			prev.Duplicates += c.Duplicates
+			prev.Rejected += c.Rejected
+			t.counts[tenant] = prev
+			t.mu.Unlock()
+		}
+	}
+	return first
+}
+
+// Run flushes every interval until ctx is done, then once more.
+func (t *Tally) Run(ctx context.Context, every time.Duration, onErr func(error)) {
+	tick := time.NewTicker(every)
+	defer tick.Stop()
+	for {
+		select {
+		case <-tick.C:
+			if err := t.Flush(ctx); err != nil && onErr != nil {
+				onErr(err)
+			}
+		case <-ctx.Done():
+			if err := t.Flush(context.WithoutCancel(ctx)); err != nil && onErr != nil {
+				onErr(err)
+			}
+			return
+		}
+	}
+}
+
+// Pending returns the counts not yet recorded (for tests and metrics).
+func (t *Tally) Pending() map[custos.TenantID]IngestCounts {
+	t.mu.Lock()
+	defer t.mu.Unlock()
+	return maps.Clone(t.counts)
+}

@@ -1,0 +1,135 @@
+package server
+
+import (
+	"crypto/ed25519"
+	"log/slog"
+	"net/http"
+	"strconv"
+
+	"github.com/custos-dev/custos"
+	"github.com/custos-dev/custos/internal/audit"
+	"github.com/custos-dev/custos/internal/tenants"
+)
+
+// auditPage reads ?after= and ?limit= and returns one page of a chain.
+func auditPage(r *http.Request, store custos.AuditStore, t custos.TenantID) (map[string]any, error) {
+	q := r.URL.Query()
+	var after uint64
+	if v := q.Get("after"); v != "" {
+		n, err := strconv.ParseUint(v, 10, 64)
+		if err != nil {
+			return nil, custos.Errorf(custos.Invalid, "after must be a sequence number")
+		}
+		after = n
+	}
+	limit := 100
+	if v := q.Get("limit"); v != "" {
+		n, err := strconv.Atoi(v)
+		if err != nil || n < 1 || n > 1000 {
+			return nil, custos.Errorf(custos.Invalid, "limit must be a whole number from 1 to 1000")
+		}
+		limit = n
+	}
+	entries, err := store.AuditEntries(r.Context(), t, after, limit)
+	if err != nil {
+		return nil, err
+	}
+	if entries == nil {
+		entries = []custos.AuditEntry{}
+	}
+	out := map[string]any{"entries": entries}
+	if len(entries) == limit {
+		out["next_after"] = entries[len(entries)-1].Seq
+	}
+	return out, nil
+}
+
+func handleTenantAudit(log *slog.Logger, store custos.AuditStore) tenantHandler {
+	return func(w http.ResponseWriter, r *http.Request, t *custos.Tenant) {
+		page, err := auditPage(r, store, t.ID)
+		if err != nil {
+			writeError(w, log, err)
+			return
+		}
+		writeJSON(w, http.StatusOK, page)
+	}
+}
+
+// operatorChain reads ?tenant=ID; without it, the operator's own chain.
+func operatorChain(r *http.Request, reg *tenants.Registry) (custos.TenantID, error) {
+	v := r.URL.Query().Get("tenant")
+	if v == "" {
+		return custos.OperatorChain, nil
+	}
+	return custos.ParseTenantID(v)
+}
+
+func handleOperatorAudit(log *slog.Logger, store custos.AuditStore, reg *tenants.Registry) http.Handler {
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		t, err := operatorChain(r, reg)
+		if err != nil {
+			writeError(w, log, err)
+			return
+		}
+		page, err := auditPage(r, store, t)
+		if err != nil {
+			writeError(w, log, err)
+			return
+		}
+		writeJSON(w, http.StatusOK, page)
+	})
+}
+
+func handleOperatorCheckpoint(log *slog.Logger, l *audit.Log, key ed25519.PrivateKey, reg *tenants.Registry) http.Handler {
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		t, err := operatorChain(r, reg)
+		if err != nil {
+			writeError(w, log, err)
+			return
+		}
+		c, err := l.Checkpoint(r.Context(), t, key)
+		if err != nil {
+			writeError(w, log, err)
+			return
+		}
+		writeJSON(w, http.StatusOK, c)
+	})
+}
+
+func handleTenantCheckpoint(log *slog.Logger, l *audit.Log, key ed25519.PrivateKey) tenantHandler {
+	return func(w http.ResponseWriter, r *http.Request, t *custos.Tenant) {
+		c, err := l.Checkpoint(r.Context(), t.ID, key)
+		if err != nil {
+			writeError(w, log, err)
+			return
+		}
+		writeJSON(w, http.StatusOK, c)
+	}
+}
+
+// handleSigningKey publishes the node's Ed25519 public key, with which
+// audit checkpoints (and erasure certificates) are verified offline.
+func handleSigningKey(key ed25519.PrivateKey) http.Handler {
+	pem := audit.PublicKeyPEM(key.Public().(ed25519.PublicKey))
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		w.Header().Set("Content-Type", "application/x-pem-file")
+		w.Write(pem)
+	})
+}
+
+// record writes an audit entry. Reads call it before answering, so no
+// personal data leaves without its entry; a failure then refuses the read.
+func record(r *http.Request, l *audit.Log, t custos.TenantID, e audit.Entry) error {
+	if _, err := l.Record(r.Context(), t, e); err != nil {
+		return &custos.Error{Code: custos.Unavailable, Message: "the audit log could not record this action; retry", Err: err}
+	}
+	return nil
+}
+
+// recordDone writes an audit entry for an action that already happened:
+// a failure is logged, since the caller cannot undo the action.
+func recordDone(r *http.Request, log *slog.Logger, l *audit.Log, t custos.TenantID, e audit.Entry) {
+	if err := record(r, l, t, e); err != nil {
+		log.Error("audit entry not recorded", "action", e.Action, "tenant", t, "err", err)
+	}
+}
