@@ -56,7 +56,8 @@ type Pipeline struct {
 }
 
 type job struct {
-	ctx    context.Context
+	// gone is closed when the caller stopped waiting (its context's Done).
+	gone   <-chan struct{}
 	tenant custos.TenantID
 	msgs   []prepared
 	res    Result
@@ -138,7 +139,7 @@ func (p *Pipeline) Ingest(ctx context.Context, t custos.TenantID, msgs []custos.
 	if len(msgs) == 0 {
 		return Result{}, nil
 	}
-	j := &job{ctx: ctx, tenant: t, msgs: make([]prepared, len(msgs)), done: make(chan struct{})}
+	j := &job{gone: ctx.Done(), tenant: t, msgs: make([]prepared, len(msgs)), done: make(chan struct{})}
 	for i := range msgs {
 		if err := p.prepare(t, &msgs[i], &j.msgs[i]); err != nil {
 			return Result{}, err

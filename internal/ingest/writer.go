@@ -149,14 +149,15 @@ func (w *writer) flush(ctx context.Context, g *group) error {
 func (w *writer) handle(g *group, j *job) {
 	g.jobs = append(g.jobs, j)
 	g.messages += len(j.msgs)
-	ctx := j.ctx
-	if ctx.Err() != nil {
-		j.err = &custos.Error{Code: custos.Unavailable, Message: "request cancelled", Err: ctx.Err()}
+	select {
+	case <-j.gone:
+		j.err = &custos.Error{Code: custos.Unavailable, Message: "request cancelled before it was written"}
 		return
+	default:
 	}
-	// The writer must not abandon a half-applied message because one
-	// caller went away.
-	ctx = context.WithoutCancel(ctx)
+	// Once begun, a job is finished even if its caller goes away: the
+	// writer never leaves a message half-applied.
+	ctx := context.Background()
 	for i := range j.msgs {
 		stored, err := w.message(ctx, g, j.tenant, &j.msgs[i])
 		if err != nil {
