@@ -40,10 +40,11 @@ type Config struct {
 	// Gzip compresses each request body and sends Content-Encoding: gzip.
 	Gzip bool
 	// Seed makes the payloads reproducible: the same seed gives the same
-	// message IDs, users, properties and sizes (timestamps aside). Zero
-	// picks a random seed, reported in Result.Seed. A server that
-	// deduplicates on messageId treats a rerun with the same seed as
-	// duplicates.
+	// message IDs, properties and sizes (timestamps aside). Zero picks a
+	// random seed, reported in Result.Seed. A server that deduplicates on
+	// messageId treats a rerun with the same seed as duplicates. The users
+	// (ids, anonymous ids, traits) are the same whatever the seed, so a
+	// run with another seed sends new events of the same people.
 	Seed int64
 	// Client sends the requests. Nil means a client made for the run:
 	// keep-alive, one idle connection per sender, no proxy, HTTP/1.1, a

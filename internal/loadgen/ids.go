@@ -13,8 +13,11 @@ func mix(z uint64) uint64 {
 	return z
 }
 
-// keys are the per-run constants mixed into each kind of ID, all derived
-// from the seed, so that the kinds do not share values.
+// keys are the per-run constants mixed into each kind of ID, so that the
+// kinds do not share values. Message and batch ids come from the seed;
+// the users — their anonymous ids, IPs, names and plans — are the same in
+// every run, so a second run (another seed) is returning users with new
+// events, as in production, not a new population.
 type keys struct {
 	message, message2 uint64 // message IDs
 	batch, batch2     uint64 // batch IDs
@@ -32,10 +35,15 @@ func newKeys(seed int64) keys {
 	}
 	k.message, k.message2 = next(), next()
 	k.batch, k.batch2 = next(), next()
+	k.pick = next()
+	s = populationSeed
 	k.anon, k.anon2 = next(), next()
-	k.user, k.pick = next(), next()
+	k.user = next()
 	return k
 }
+
+// populationSeed fixes the simulated users across runs.
+const populationSeed = 0x637573746f73 // "custos"
 
 const uuidLen = 36
 
