@@ -21,9 +21,13 @@ const trackTemplate = `{"type":"track","messageId":"bench-%d-%d","userId":"user-
 
 // BenchmarkPipeline measures the ingest path from a decoded-on-the-spot
 // 100-event batch to a durable, acknowledged write, with and without
-// encryption in one run, so the ratio shows what encryption costs.
+// encryption, so the ratio shows what encryption costs. The machine drifts
+// (the first store of a run pays for the page cache), so run the two modes
+// alternately and compare medians:
 //
-//	go test -run '^$' -bench Pipeline -benchtime 20000x ./internal/ingest/
+//	go test -c -o /tmp/ingest.test ./internal/ingest/
+//	for i in 1 2 3; do for m in plaintext sealed; do
+//	  /tmp/ingest.test -test.run '^$' -test.bench "Pipeline/$m" -test.benchtime 4000x; done; done
 func BenchmarkPipeline(b *testing.B) {
 	for _, mode := range []struct {
 		name      string
