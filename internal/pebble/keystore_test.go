@@ -273,7 +273,6 @@ func TestKeyStorePurge(t *testing.T) {
 	}
 }
 
-
 func TestKeyStoreClosed(t *testing.T) {
 	ctx := context.Background()
 	ks := ksMustOpen(t, t.TempDir())
