@@ -23,6 +23,8 @@ const (
 	Shredded     Code = "shredded"     // the data key was destroyed: the data is unreadable forever
 	Misdirected  Code = "misdirected"  // belongs to another region
 	RateLimited  Code = "rate_limited" // slow down and retry
+	// NotImplemented: a valid request this node cannot serve yet.
+	NotImplemented Code = "not_implemented"
 )
 
 // Error is the one error type of Custos. Message is safe to show to the

@@ -72,3 +72,13 @@ type IdentifierHash [32]byte
 // MessageHash is a keyed hash of a message id, used to drop retried
 // messages without storing the id in plaintext.
 type MessageHash [16]byte
+
+// MarshalText encodes the type by its API name.
+func (t IdentifierType) MarshalText() ([]byte, error) { return []byte(t.String()), nil }
+
+// UnmarshalText decodes an API name.
+func (t *IdentifierType) UnmarshalText(b []byte) error {
+	v, err := ParseIdentifierType(string(b))
+	*t = v
+	return err
+}

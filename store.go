@@ -14,6 +14,8 @@ import (
 type Store interface {
 	TenantStore
 	DataStore
+	AuditStore
+	RequestStore
 	Close() error
 }
 
@@ -68,13 +70,15 @@ type Write struct {
 	DeleteEvents []StoredEvent
 	// Unsee removes deduplication records.
 	Unsee []MessageHash
+	// Flags set subjects' standing restrictions (zero flags delete them).
+	Flags []FlagsRecord
 }
 
 // Empty reports whether w changes nothing.
 func (w *Write) Empty() bool {
 	return len(w.Events) == 0 && len(w.Profiles) == 0 && len(w.Links) == 0 &&
 		len(w.Unlinks) == 0 && len(w.Seen) == 0 && len(w.DeleteSubjects) == 0 &&
-		len(w.DeleteEvents) == 0 && len(w.Unsee) == 0
+		len(w.DeleteEvents) == 0 && len(w.Unsee) == 0 && len(w.Flags) == 0
 }
 
 // StoredProfile is one sealed profile.
@@ -113,6 +117,9 @@ type DataStore interface {
 	// no particular order, until fn returns an error (used to rebuild the
 	// in-memory duplicate filter at start-up).
 	EachSeen(ctx context.Context, fn func(TenantID, Seen) error) error
+	// EachFlags calls fn for every subject with flags set, of every tenant
+	// (used to load the ingestion gate at start-up).
+	EachFlags(ctx context.Context, fn func(TenantID, FlagsRecord) error) error
 	// Profile returns the sealed profile of a subject, or ErrNotFound.
 	Profile(ctx context.Context, t TenantID, s SubjectID) ([]byte, error)
 	// Events calls fn for the subject's events after the cursor (nil: from

@@ -23,6 +23,7 @@ import (
 	"github.com/custos-dev/custos/internal/keyring"
 	"github.com/custos-dev/custos/internal/metrics"
 	"github.com/custos-dev/custos/internal/pebble"
+	"github.com/custos-dev/custos/internal/rights"
 	"github.com/custos-dev/custos/internal/server"
 	"github.com/custos-dev/custos/internal/tenants"
 	"github.com/custos-dev/custos/internal/tlsconfig"
@@ -144,12 +145,14 @@ func runServe(ctx context.Context, args []string, getenv func(string) string, st
 		defer tlsReloader.Close()
 	}
 
+	reader := ingest.NewReader(store, ring)
 	var ready atomic.Bool
 	handler := server.New(server.Deps{
 		Log:           log,
 		Tenants:       reg,
 		Ingest:        pipe,
-		Reader:        ingest.NewReader(store, ring),
+		Reader:        reader,
+		Rights:        rights.New(store, pipe, reader, auditLog, time.Now),
 		Metrics:       m,
 		Audit:         auditLog,
 		AuditStore:    store,

@@ -40,6 +40,8 @@ type Options struct {
 type Result struct {
 	Stored     int // stored as new events
 	Duplicates int // dropped: a message with that id was stored before
+	Suppressed int // dropped: the subject is suppressed
+	Restricted int // dropped: the subject's processing is restricted
 }
 
 // Pipeline is the ingest path. Create it with New, stop it with Close.
@@ -60,9 +62,12 @@ type job struct {
 	gone   <-chan struct{}
 	tenant custos.TenantID
 	msgs   []prepared
-	res    Result
-	err    error
-	done   chan struct{}
+	// control, if set, makes this a change other than ingestion, run by
+	// the writer in order with the messages.
+	control func(*writer, *group) error
+	res     Result
+	err     error
+	done    chan struct{}
 }
 
 // prepared is a message with everything computed that needs no ordering.
@@ -115,6 +120,10 @@ func New(ctx context.Context, store custos.DataStore, ring *keyring.Ring, opts O
 		p:      p,
 		cache:  map[custos.TenantID]map[custos.IdentifierHash]custos.SubjectID{},
 		recent: newRecentFilter(opts.DedupeCapacity, opts.DedupeWindow, opts.Now),
+		flags:  map[subjectRef]custos.SubjectFlags{},
+	}
+	if err := w.loadFlags(ctx); err != nil {
+		return nil, fmt.Errorf("load subject flags: %w", err)
 	}
 	since := opts.Now().Add(-opts.DedupeWindow)
 	err := store.EachSeen(ctx, func(_ custos.TenantID, s custos.Seen) error {

@@ -207,6 +207,11 @@ func (w *writer) maybeMerge(ctx context.Context, g *group, t custos.TenantID, pr
 	}
 	pp.rec.merge(op.rec)
 	pp.dirty = true
+	// Standing restrictions of either side hold for the merged subject.
+	if of, ok := w.flags[subjectRef{t, other}]; ok {
+		w.setFlags(g, t, primary, w.flags[subjectRef{t, primary}].Union(of))
+		w.setFlags(g, t, other, custos.SubjectFlags{})
+	}
 	delete(g.profiles, subjectRef{t, other})
 	wr.DeleteSubjects = append(wr.DeleteSubjects, other)
 	// The other key is destroyed only once its data lives durably under

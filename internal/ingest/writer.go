@@ -20,6 +20,8 @@ type writer struct {
 	cache map[custos.TenantID]map[custos.IdentifierHash]custos.SubjectID
 	// recent remembers the ids of recently stored messages.
 	recent *recentFilter
+	// flags is the gate: every subject's standing restrictions.
+	flags map[subjectRef]custos.SubjectFlags
 }
 
 // group is the work committed together: one store batch, one WAL sync.
@@ -155,49 +157,66 @@ func (w *writer) handle(g *group, j *job) {
 		return
 	default:
 	}
+	if j.control != nil {
+		w.runControl(g, j)
+		return
+	}
 	// Once begun, a job is finished even if its caller goes away: the
 	// writer never leaves a message half-applied.
 	ctx := context.Background()
 	for i := range j.msgs {
-		stored, err := w.message(ctx, g, j.tenant, &j.msgs[i])
+		outcome, err := w.message(ctx, g, j.tenant, &j.msgs[i])
 		if err != nil {
 			// Messages before this one are stored; a retry of the whole
 			// request is safe because duplicates are dropped.
 			j.err = &custos.Error{Code: custos.Unavailable, Message: "the store failed; retry", Err: err}
 			return
 		}
-		if stored {
+		switch outcome {
+		case "":
 			j.res.Stored++
-		} else {
+		case "duplicate":
 			j.res.Duplicates++
+		case "suppressed":
+			j.res.Suppressed++
+		case "restricted":
+			j.res.Restricted++
 		}
 	}
 }
 
-// message stores one message; false means it was a duplicate.
-func (w *writer) message(ctx context.Context, g *group, t custos.TenantID, m *prepared) (bool, error) {
+// message stores one message, or says why it was dropped: "duplicate",
+// "suppressed" or "restricted".
+func (w *writer) message(ctx context.Context, g *group, t custos.TenantID, m *prepared) (dropped string, err error) {
 	ref := seenRef{t, m.mid}
 	if dup, err := w.duplicate(ctx, g, ref); dup || err != nil {
-		return false, err
+		return "duplicate", err
 	}
 	s, key, err := w.resolve(ctx, g, t, m)
 	if err != nil {
-		return false, err
+		return "", err
+	}
+	// Resolution has linked the message's new identifiers to the subject,
+	// so a suppression also holds for identifiers that appear later; and a
+	// message carrying any identifier of a suppressed subject is dropped,
+	// even when it resolved to another subject.
+	if reason, err := w.gateMessage(ctx, t, s, m); reason != "" || err != nil {
+		return reason, err
 	}
 	if err := w.updateProfile(ctx, g, t, s, key, m); err != nil {
-		return false, err
+		return "", err
 	}
 	at := m.msg.Timestamp
 	sealed, err := key.Seal(nil, eventRecordKey(at, m.mid), m.body)
 	if err != nil {
-		return false, fmt.Errorf("seal event: %w", err)
+		return "", fmt.Errorf("seal event: %w", err)
 	}
 	wr := g.write(t)
 	wr.Events = append(wr.Events, custos.StoredEvent{Subject: s, Time: at, ID: m.mid, Value: sealed})
 	wr.Seen = append(wr.Seen, custos.Seen{ID: m.mid, Subject: s, Time: m.msg.ReceivedAt})
 	g.seen[ref] = struct{}{}
 	w.recent.add(m.mid)
-	return true, nil
+	return "", nil
 }
 
 // duplicate reports whether a message was stored before: in this group,

@@ -246,6 +246,19 @@ func (s *Store) Apply(_ context.Context, ws []*custos.Write) (func() error, erro
 			key = indexKey(key[:0], t, l.Hash)
 			b.Set(key, l.Subject[:], nil)
 		}
+		for _, f := range w.Flags {
+			key = flagsKey(key[:0], t, f.Subject)
+			if f.Flags == (custos.SubjectFlags{}) {
+				b.Delete(key, nil)
+				continue
+			}
+			v, err := json.Marshal(f.Flags)
+			if err != nil {
+				b.Close()
+				return nil, err
+			}
+			b.Set(key, v, nil)
+		}
 		for _, sn := range w.Seen {
 			key = seenKey(key[:0], t, sn.ID)
 			v := append(sn.Subject[:], make([]byte, 0, 8)...)

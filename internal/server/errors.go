@@ -31,6 +31,8 @@ func statusOf(c custos.Code) int {
 		return http.StatusGone
 	case custos.Misdirected:
 		return http.StatusMisdirectedRequest
+	case custos.NotImplemented:
+		return http.StatusNotImplemented
 	}
 	return http.StatusInternalServerError
 }

@@ -63,8 +63,10 @@ func handleIngest(log *slog.Logger, reg *tenants.Registry, pipe *ingest.Pipeline
 		tally.Add(t.ID, res.Stored, res.Duplicates, len(batch.Rejected))
 		if m != nil {
 			m.Accepted.Add(float64(res.Stored))
-			if res.Duplicates > 0 {
-				m.Dropped.WithLabelValues("duplicate").Add(float64(res.Duplicates))
+			for reason, n := range map[string]int{"duplicate": res.Duplicates, "suppressed": res.Suppressed, "restricted": res.Restricted} {
+				if n > 0 {
+					m.Dropped.WithLabelValues(reason).Add(float64(n))
+				}
 			}
 			for _, rj := range batch.Rejected {
 				m.Rejected.WithLabelValues(rj.Reason).Inc()

@@ -27,6 +27,11 @@ func addRoutes(mux *http.ServeMux, d Deps) {
 	mux.Handle("GET /api/v1/profiles", secret(handleFindProfile(d.Log, d.Reader, d.Audit)))
 	mux.Handle("GET /api/v1/profiles/{subject_id}", secret(handleGetProfile(d.Log, d.Reader, d.Audit)))
 	mux.Handle("GET /api/v1/profiles/{subject_id}/events", secret(handleListEvents(d.Log, d.Reader, d.Audit)))
+	mux.Handle("POST /api/v1/requests", secret(handleCreateRequest(d.Log, d.Rights, d.Now)))
+	mux.Handle("GET /api/v1/requests", secret(handleListRequests(d.Log, d.Rights, d.Now)))
+	mux.Handle("GET /api/v1/requests/{id}", secret(handleGetRequest(d.Log, d.Rights, d.Now)))
+	mux.Handle("POST /api/v1/requests/{id}/cancel", secret(handleCancelRequest(d.Log, d.Rights, d.Now)))
+	mux.Handle("POST /api/v1/requests/{id}/extend", secret(handleExtendRequest(d.Log, d.Rights, d.Now)))
 	mux.Handle("GET /api/v1/audit", secret(handleTenantAudit(d.Log, d.AuditStore)))
 	mux.Handle("GET /api/v1/audit/checkpoint", secret(handleTenantCheckpoint(d.Log, d.Audit, d.SigningKey)))
 

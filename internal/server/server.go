@@ -15,6 +15,7 @@ import (
 	"github.com/custos-dev/custos/internal/audit"
 	"github.com/custos-dev/custos/internal/ingest"
 	"github.com/custos-dev/custos/internal/metrics"
+	"github.com/custos-dev/custos/internal/rights"
 	"github.com/custos-dev/custos/internal/segment"
 	"github.com/custos-dev/custos/internal/tenants"
 )
@@ -25,6 +26,7 @@ type Deps struct {
 	Tenants    *tenants.Registry
 	Ingest     *ingest.Pipeline
 	Reader     *ingest.Reader
+	Rights     *rights.Engine
 	Metrics    *metrics.Metrics
 	Audit      *audit.Log
 	AuditStore custos.AuditStore

@@ -60,6 +60,8 @@ func Run(t *testing.T, open func(t *testing.T) custos.Store) {
 		{"Concurrency", testConcurrency},
 		{"ReturnedCopies", testReturnedCopies},
 		{"InputNotRetained", testInputNotRetained},
+		{"Requests", testRequests},
+		{"Flags", testFlags},
 	}
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) { tc.fn(t, open) })

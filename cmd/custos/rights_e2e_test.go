@@ -1,0 +1,79 @@
+package main
+
+import (
+	"encoding/json"
+	"strings"
+	"testing"
+)
+
+func TestSuppressionThroughTheAPI(t *testing.T) {
+	t.Parallel()
+	srv := startServer(t, newServerConfig(t))
+	a, b := srv.createTenant(t, "a"), srv.createTenant(t, "b")
+	user := "sup-" + randomHex(6)
+	srv.ingest(t, a.WriteKey, "/v1/batch", batchBody(t, "", trackMessages(user, "s1-"+randomHex(4), 2)))
+
+	body := []byte(`{"type":"suppress","identity":{"type":"user_id","value":"` + user + `"}}`)
+	res := srv.do(t, "POST", "/api/v1/requests", body, "Authorization", "Bearer "+a.SecretKey)
+	if res.status != 201 {
+		t.Fatalf("POST /api/v1/requests: %d %s", res.status, res.body)
+	}
+	var req struct {
+		ID string `json:"id"`
+	}
+	var full map[string]any
+	json.Unmarshal(res.body, &full)
+	json.Unmarshal(res.body, &req)
+	if full["status"] != "completed" || full["type"] != "suppress" || full["due_at"] == nil {
+		t.Errorf("request = %s, want a completed suppress request with a due date", res.body)
+	}
+	if strings.Contains(string(res.body), user) {
+		t.Errorf("the request record echoes the identifier: %s", res.body)
+	}
+
+	// From the acknowledgement on, the subject's events are answered 200 and dropped.
+	got := srv.ingest(t, a.WriteKey, "/v1/batch", batchBody(t, "", trackMessages(user, "s2-"+randomHex(4), 3)))
+	if got.Accepted != 0 {
+		t.Errorf("after suppression: %+v, want nothing accepted", got)
+	}
+	prof := srv.findProfile(t, a.SecretKey, "user_id", user)
+	if n := len(srv.events(t, a.SecretKey, prof.SubjectID, 10)); n != 2 {
+		t.Errorf("events after suppression = %d, want the 2 from before", n)
+	}
+	metrics := srv.do(t, "GET", "/metrics", nil)
+	if !strings.Contains(string(metrics.body), `custos_messages_dropped_total{reason="suppressed"} 3`) {
+		t.Errorf("metrics lack the 3 suppressed messages")
+	}
+
+	// The request is visible to its tenant only; a write key cannot make one.
+	if r := srv.do(t, "GET", "/api/v1/requests/"+req.ID, nil, "Authorization", "Bearer "+a.SecretKey); r.status != 200 {
+		t.Errorf("GET own request: %d", r.status)
+	}
+	if r := srv.do(t, "GET", "/api/v1/requests/"+req.ID, nil, "Authorization", "Bearer "+b.SecretKey); r.status != 404 {
+		t.Errorf("tenant B reads tenant A's request: %d, want 404", r.status)
+	}
+	if r := srv.do(t, "GET", "/api/v1/requests", nil, "Authorization", "Bearer "+b.SecretKey); strings.Contains(string(r.body), req.ID) {
+		t.Errorf("tenant B lists tenant A's request: %s", r.body)
+	}
+	if r := srv.do(t, "POST", "/api/v1/requests", body, "Authorization", "Bearer "+a.WriteKey); r.status != 403 {
+		t.Errorf("a write key creating a request: %d, want 403", r.status)
+	}
+	// Tenant B's suppression of the same user id touches only tenant B.
+	srv.do(t, "POST", "/api/v1/requests", body, "Authorization", "Bearer "+b.SecretKey)
+	srv.do(t, "POST", "/api/v1/requests", []byte(`{"type":"unsuppress","identity":{"type":"user_id","value":"`+user+`"}}`), "Authorization", "Bearer "+a.SecretKey)
+	if got := srv.ingest(t, a.WriteKey, "/v1/batch", batchBody(t, "", trackMessages(user, "s3-"+randomHex(4), 1))); got.Accepted != 1 {
+		t.Errorf("tenant A after unsuppress (tenant B suppressed its own user): %+v, want accepted", got)
+	}
+
+	for _, c := range []struct{ body, code string }{
+		{`{"type":"delete-me","identity":{"type":"user_id","value":"x"}}`, "invalid"},
+		{`{"type":"suppress","identity":{"type":"phone","value":"x"}}`, "invalid"},
+		{`{"type":"suppress"}`, "invalid"},
+		{`{"type":"erasure","identity":{"type":"user_id","value":"x"}}`, "not_implemented"},
+	} {
+		r := srv.do(t, "POST", "/api/v1/requests", []byte(c.body), "Authorization", "Bearer "+a.SecretKey)
+		if r.errorCode() != c.code || r.errorMessage() == "" {
+			t.Errorf("POST %s: %d %s, want error %s with a message", c.body, r.status, r.body, c.code)
+		}
+	}
+}

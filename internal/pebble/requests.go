@@ -1,0 +1,121 @@
+package pebble
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+
+	"github.com/cockroachdb/pebble/v2"
+	"github.com/custos-dev/custos"
+)
+
+// Requests and subject flags live in the tenant's range beside its data
+// (so deleting a tenant deletes them) but outside every subject's range
+// (so a subject's erasure does not erase the record of the request):
+//
+//	0x02 <tenant> 'r' <request id>   request, JSON (no personal data)
+//	0x02 <tenant> 'g' <subject>      subject flags, JSON
+const (
+	kindRequest = 'r'
+	kindFlags   = 'g'
+)
+
+func requestKey(t custos.TenantID, id string) []byte {
+	return append(append(tenantDataPrefix(nil, t), kindRequest), id...)
+}
+
+func flagsKey(dst []byte, t custos.TenantID, s custos.SubjectID) []byte {
+	dst = append(tenantDataPrefix(dst, t), kindFlags)
+	return append(dst, s[:]...)
+}
+
+// PutRequest stores a request durably.
+func (s *Store) PutRequest(_ context.Context, r *custos.Request) error {
+	if r.ID == "" {
+		return custos.Errorf(custos.Invalid, "request has no id")
+	}
+	v, err := json.Marshal(r)
+	if err != nil {
+		return fmt.Errorf("encode request: %w", err)
+	}
+	return s.db.Set(requestKey(r.Tenant, r.ID), v, pebble.Sync)
+}
+
+// Request returns one request.
+func (s *Store) Request(_ context.Context, t custos.TenantID, id string) (*custos.Request, error) {
+	var r custos.Request
+	err := s.get(requestKey(t, id), func(v []byte) error { return decodeRequest(v, &r) })
+	if errors.Is(err, custos.ErrNotFound) {
+		return nil, custos.Errorf(custos.NotFound, "no request %q", id)
+	}
+	return &r, err
+}
+
+// Requests calls fn for every request of a tenant, newest first: request
+// ids begin with their creation time.
+func (s *Store) Requests(ctx context.Context, t custos.TenantID, fn func(*custos.Request) bool) error {
+	lower := append(tenantDataPrefix(nil, t), kindRequest)
+	it, err := s.db.NewIterWithContext(ctx, &pebble.IterOptions{LowerBound: lower, UpperBound: prefixEnd(lower)})
+	if err != nil {
+		return err
+	}
+	defer it.Close()
+	for ok := it.Last(); ok; ok = it.Prev() {
+		var r custos.Request
+		if err := decodeRequest(it.Value(), &r); err != nil {
+			return err
+		}
+		if !fn(&r) {
+			return nil
+		}
+	}
+	return it.Error()
+}
+
+func decodeRequest(v []byte, r *custos.Request) error {
+	if err := json.Unmarshal(v, r); err != nil {
+		return fmt.Errorf("decode request: %w", err)
+	}
+	return nil
+}
+
+// EachFlags calls fn for every subject with flags, of every tenant. It
+// visits each tenant's flags range in turn, skipping the data between.
+func (s *Store) EachFlags(ctx context.Context, fn func(custos.TenantID, custos.FlagsRecord) error) error {
+	it, err := s.db.NewIterWithContext(ctx, &pebble.IterOptions{LowerBound: []byte{prefixData}, UpperBound: []byte{prefixData + 1}})
+	if err != nil {
+		return err
+	}
+	defer it.Close()
+	for it.First(); it.Valid(); {
+		k := it.Key()
+		if len(k) < tenantPrefixLen+1 {
+			return fmt.Errorf("corrupt key of %d bytes", len(k))
+		}
+		var t custos.TenantID
+		copy(t[:], k[1:tenantPrefixLen])
+		flagsLower := append(tenantDataPrefix(nil, t), kindFlags)
+		switch {
+		case k[tenantPrefixLen] < kindFlags:
+			it.SeekGE(flagsLower)
+			continue
+		case k[tenantPrefixLen] > kindFlags:
+			it.SeekGE(prefixEnd(k[:tenantPrefixLen]))
+			continue
+		}
+		rec := custos.FlagsRecord{}
+		if len(k) != len(flagsLower)+len(rec.Subject) {
+			return fmt.Errorf("corrupt flags key of %d bytes", len(k))
+		}
+		copy(rec.Subject[:], k[len(flagsLower):])
+		if err := json.Unmarshal(it.Value(), &rec.Flags); err != nil {
+			return fmt.Errorf("decode subject flags: %w", err)
+		}
+		if err := fn(t, rec); err != nil {
+			return err
+		}
+		it.Next()
+	}
+	return it.Error()
+}

@@ -1,0 +1,209 @@
+// Package rights carries out data-subject requests: it records each
+// request with its legal deadline (GDPR Art. 12(3)), moves it through its
+// statuses, audits every change, and acts on the subject — today the
+// standing flags: suppression, restriction (Art. 18) and objection to
+// direct marketing (Art. 21), which take effect at the ingestion gate
+// before the request is answered.
+package rights
+
+import (
+	"context"
+	"crypto/rand"
+	"encoding/hex"
+	"slices"
+	"strconv"
+	"strings"
+	"time"
+
+	"github.com/custos-dev/custos"
+	"github.com/custos-dev/custos/internal/audit"
+	"github.com/custos-dev/custos/internal/deadline"
+)
+
+// Gate is what the engine needs of the ingest pipeline: to change a
+// subject's flags in order with ingestion.
+type Gate interface {
+	SetFlags(ctx context.Context, t custos.TenantID, id custos.Identifier, change func(*custos.SubjectFlags)) (custos.SubjectID, error)
+}
+
+// Pseudonyms names subjects in the audit log.
+type Pseudonyms interface {
+	Pseudonym(t custos.TenantID, s custos.SubjectID) (string, error)
+}
+
+// Engine carries out requests. Create it with New.
+type Engine struct {
+	store custos.RequestStore
+	gate  Gate
+	names Pseudonyms
+	audit *audit.Log
+	now   func() time.Time
+}
+
+// New returns an Engine.
+func New(store custos.RequestStore, gate Gate, names Pseudonyms, log *audit.Log, now func() time.Time) *Engine {
+	return &Engine{store: store, gate: gate, names: names, audit: log, now: now}
+}
+
+// Input is a new request as a tenant's server or a device asks for it.
+type Input struct {
+	Type     custos.RequestType
+	Identity custos.Identifier
+	Source   string // api, sdk, opendsr
+	Actor    string // who asked, for the audit log
+}
+
+// flagChanges are the requests that change a subject's standing flags.
+var flagChanges = map[custos.RequestType]func(*custos.SubjectFlags, time.Time){
+	custos.Suppress:   func(f *custos.SubjectFlags, _ time.Time) { f.Suppressed = true },
+	custos.Unsuppress: func(f *custos.SubjectFlags, _ time.Time) { f.Suppressed = false },
+	custos.Restrict:   func(f *custos.SubjectFlags, _ time.Time) { f.Restricted = true },
+	custos.Unrestrict: func(f *custos.SubjectFlags, _ time.Time) { f.Restricted = false },
+	custos.Object: func(f *custos.SubjectFlags, now time.Time) {
+		if f.ObjectedAt.IsZero() {
+			f.ObjectedAt = now
+		}
+	},
+}
+
+// Create records a request and carries it out. Flag changes complete
+// before Create returns: from the answer on, the gate holds them.
+func (e *Engine) Create(ctx context.Context, t custos.TenantID, in Input) (*custos.Request, error) {
+	if !slices.Contains(custos.RequestTypes, in.Type) {
+		names := make([]string, len(custos.RequestTypes))
+		for i, rt := range custos.RequestTypes {
+			names[i] = string(rt)
+		}
+		return nil, custos.Errorf(custos.Invalid, "type %q is not one of %s", in.Type, strings.Join(names, ", "))
+	}
+	if in.Identity.Type == 0 {
+		return nil, custos.Errorf(custos.Invalid, "identity.type is required (user_id, anonymous_id, email or device_id)")
+	}
+	if strings.TrimSpace(in.Identity.Value) == "" {
+		return nil, custos.Errorf(custos.Invalid, "identity.value is required")
+	}
+	change, ok := flagChanges[in.Type]
+	if !ok {
+		return nil, custos.Errorf(custos.NotImplemented, "%s requests are not available on this node yet", in.Type)
+	}
+	now := e.now().UTC()
+	d := deadline.New(now)
+	r := &custos.Request{
+		ID: newID(now), Tenant: t, Type: in.Type, Status: custos.Pending, IdentityType: in.Identity.Type,
+		Source: in.Source, ReceivedAt: now, DueAt: d.Due, OriginalDueAt: d.OriginalDue, UpdatedAt: now,
+	}
+	if err := e.put(ctx, r, in.Actor, "request.received", nil); err != nil {
+		return nil, err
+	}
+	s, err := e.gate.SetFlags(ctx, t, in.Identity, func(f *custos.SubjectFlags) { change(f, now) })
+	if err != nil {
+		// The request stays pending: the caller is told to retry, and the
+		// record shows it was asked for.
+		return nil, err
+	}
+	r.Subject = s
+	pseudonym, err := e.names.Pseudonym(t, s)
+	if err != nil {
+		return nil, err
+	}
+	done := e.now().UTC()
+	r.Status, r.CompletedAt, r.UpdatedAt = custos.Completed, done, done
+	if err := e.put(ctx, r, in.Actor, "request.completed", map[string]string{"subject": pseudonym}); err != nil {
+		return nil, err
+	}
+	return r, nil
+}
+
+// put stores a request and audits the change under the request's id.
+func (e *Engine) put(ctx context.Context, r *custos.Request, actor, action string, details map[string]string) error {
+	if err := e.store.PutRequest(ctx, r); err != nil {
+		return err
+	}
+	if details == nil {
+		details = map[string]string{}
+	}
+	details["type"], details["status"] = string(r.Type), string(r.Status)
+	subject := details["subject"]
+	delete(details, "subject")
+	_, err := e.audit.Record(ctx, r.Tenant, audit.Entry{Actor: actor, Action: action, Subject: subject, RequestID: r.ID, Details: details})
+	return err
+}
+
+// Get returns one request of a tenant.
+func (e *Engine) Get(ctx context.Context, t custos.TenantID, id string) (*custos.Request, error) {
+	return e.store.Request(ctx, t, id)
+}
+
+// Filter narrows a listing; zero fields match everything.
+type Filter struct {
+	Status  custos.RequestStatus
+	Type    custos.RequestType
+	Overdue bool
+	Limit   int
+}
+
+// List returns a tenant's requests, newest first.
+func (e *Engine) List(ctx context.Context, t custos.TenantID, f Filter) ([]*custos.Request, error) {
+	if f.Limit <= 0 {
+		f.Limit = 100
+	}
+	now := e.now()
+	out := []*custos.Request{}
+	err := e.store.Requests(ctx, t, func(r *custos.Request) bool {
+		if (f.Status == "" || r.Status == f.Status) && (f.Type == "" || r.Type == f.Type) &&
+			(!f.Overdue || Overdue(r, now)) {
+			out = append(out, r)
+		}
+		return len(out) < f.Limit
+	})
+	return out, err
+}
+
+// Overdue reports whether a request is still open after its due date.
+func Overdue(r *custos.Request, now time.Time) bool {
+	return !r.Status.Final() && now.After(r.DueAt)
+}
+
+// Cancel cancels a request that has not started.
+func (e *Engine) Cancel(ctx context.Context, t custos.TenantID, id, actor string) (*custos.Request, error) {
+	r, err := e.store.Request(ctx, t, id)
+	if err != nil {
+		return nil, err
+	}
+	if r.Status != custos.Pending && r.Status != custos.PendingVerification {
+		return nil, custos.Errorf(custos.Conflict, "request %s is %s; only a pending request can be cancelled", id, r.Status)
+	}
+	now := e.now().UTC()
+	r.Status, r.UpdatedAt = custos.Cancelled, now
+	return r, e.put(ctx, r, actor, "request.cancelled", nil)
+}
+
+// Extend moves a request's due date by one or two months (at most two in
+// all, before the original due date, with a reason: Art. 12(3)).
+func (e *Engine) Extend(ctx context.Context, t custos.TenantID, id string, months int, reason, actor string) (*custos.Request, error) {
+	r, err := e.store.Request(ctx, t, id)
+	if err != nil {
+		return nil, err
+	}
+	if r.Status.Final() {
+		return nil, custos.Errorf(custos.Conflict, "request %s is %s; there is nothing left to extend", id, r.Status)
+	}
+	d := deadline.State{Received: r.ReceivedAt, OriginalDue: r.OriginalDueAt, Due: r.DueAt, ExtendedMonths: r.ExtendedMonths}
+	now := e.now().UTC()
+	d, err = d.Extend(now, months, reason)
+	if err != nil {
+		return nil, err
+	}
+	r.DueAt, r.ExtendedMonths, r.UpdatedAt = d.Due, d.ExtendedMonths, now
+	r.ExtensionReason = strings.TrimSpace(reason)
+	// The reason is the controller's free text and may name the person:
+	// it stays in the request, not in the audit log.
+	return r, e.put(ctx, r, actor, "request.extended", map[string]string{"months": strconv.Itoa(months), "due_at": d.Due.Format(time.RFC3339)})
+}
+
+// newID returns a request id that sorts by creation time.
+func newID(now time.Time) string {
+	b := make([]byte, 8)
+	rand.Read(b)
+	return "req_" + now.UTC().Format("20060102T150405.000000000") + "_" + hex.EncodeToString(b)
+}

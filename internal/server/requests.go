@@ -1,0 +1,127 @@
+package server
+
+import (
+	"log/slog"
+	"net/http"
+	"strconv"
+	"time"
+
+	"github.com/custos-dev/custos"
+	"github.com/custos-dev/custos/internal/rights"
+)
+
+// requestView is a request as the API shows it.
+type requestView struct {
+	*custos.Request
+	Overdue bool `json:"overdue"`
+}
+
+func viewRequest(r *custos.Request, now time.Time) requestView {
+	return requestView{Request: r, Overdue: rights.Overdue(r, now)}
+}
+
+func handleCreateRequest(log *slog.Logger, eng *rights.Engine, now func() time.Time) tenantHandler {
+	return func(w http.ResponseWriter, r *http.Request, t *custos.Tenant) {
+		var in struct {
+			Type     custos.RequestType `json:"type"`
+			Identity struct {
+				Type  string `json:"type"`
+				Value string `json:"value"`
+			} `json:"identity"`
+		}
+		if err := decodeJSON(r, &in); err != nil {
+			writeError(w, log, err)
+			return
+		}
+		var id custos.Identifier
+		if in.Identity.Type != "" {
+			typ, err := custos.ParseIdentifierType(in.Identity.Type)
+			if err != nil {
+				writeError(w, log, custos.Errorf(custos.Invalid, "identity.type: %s", custos.ErrorMessage(err)))
+				return
+			}
+			id = custos.Identifier{Type: typ, Value: in.Identity.Value}
+		}
+		req, err := eng.Create(r.Context(), t.ID, rights.Input{Type: in.Type, Identity: id, Source: "api", Actor: "tenant:secret-key"})
+		if err != nil {
+			writeError(w, log, err)
+			return
+		}
+		writeJSON(w, http.StatusCreated, viewRequest(req, now()))
+	}
+}
+
+func handleListRequests(log *slog.Logger, eng *rights.Engine, now func() time.Time) tenantHandler {
+	return func(w http.ResponseWriter, r *http.Request, t *custos.Tenant) {
+		q := r.URL.Query()
+		f := rights.Filter{Status: custos.RequestStatus(q.Get("status")), Type: custos.RequestType(q.Get("type"))}
+		switch q.Get("overdue") {
+		case "", "false":
+		case "true":
+			f.Overdue = true
+		default:
+			writeError(w, log, custos.Errorf(custos.Invalid, "overdue must be true or false"))
+			return
+		}
+		if v := q.Get("limit"); v != "" {
+			n, err := strconv.Atoi(v)
+			if err != nil || n < 1 || n > 1000 {
+				writeError(w, log, custos.Errorf(custos.Invalid, "limit must be a whole number from 1 to 1000"))
+				return
+			}
+			f.Limit = n
+		}
+		list, err := eng.List(r.Context(), t.ID, f)
+		if err != nil {
+			writeError(w, log, err)
+			return
+		}
+		at := now()
+		out := make([]requestView, len(list))
+		for i, req := range list {
+			out[i] = viewRequest(req, at)
+		}
+		writeJSON(w, http.StatusOK, map[string]any{"requests": out})
+	}
+}
+
+func handleGetRequest(log *slog.Logger, eng *rights.Engine, now func() time.Time) tenantHandler {
+	return func(w http.ResponseWriter, r *http.Request, t *custos.Tenant) {
+		req, err := eng.Get(r.Context(), t.ID, r.PathValue("id"))
+		if err != nil {
+			writeError(w, log, err)
+			return
+		}
+		writeJSON(w, http.StatusOK, viewRequest(req, now()))
+	}
+}
+
+func handleCancelRequest(log *slog.Logger, eng *rights.Engine, now func() time.Time) tenantHandler {
+	return func(w http.ResponseWriter, r *http.Request, t *custos.Tenant) {
+		req, err := eng.Cancel(r.Context(), t.ID, r.PathValue("id"), "tenant:secret-key")
+		if err != nil {
+			writeError(w, log, err)
+			return
+		}
+		writeJSON(w, http.StatusOK, viewRequest(req, now()))
+	}
+}
+
+func handleExtendRequest(log *slog.Logger, eng *rights.Engine, now func() time.Time) tenantHandler {
+	return func(w http.ResponseWriter, r *http.Request, t *custos.Tenant) {
+		var in struct {
+			Months int    `json:"months"`
+			Reason string `json:"reason"`
+		}
+		if err := decodeJSON(r, &in); err != nil {
+			writeError(w, log, err)
+			return
+		}
+		req, err := eng.Extend(r.Context(), t.ID, r.PathValue("id"), in.Months, in.Reason, "tenant:secret-key")
+		if err != nil {
+			writeError(w, log, err)
+			return
+		}
+		writeJSON(w, http.StatusOK, viewRequest(req, now()))
+	}
+}

@@ -1,0 +1,111 @@
+package custos
+
+import (
+	"context"
+	"time"
+)
+
+// RequestType is a data-subject right exercised through a request.
+type RequestType string
+
+// The request types.
+const (
+	Access      RequestType = "access"      // Art. 15: a copy of everything held
+	Portability RequestType = "portability" // Art. 20: the same, machine-readable
+	Erasure     RequestType = "erasure"     // Art. 17
+	Suppress    RequestType = "suppress"    // drop every future event at the door
+	Unsuppress  RequestType = "unsuppress"
+	Restrict    RequestType = "restrict" // Art. 18: keep the data, process nothing new
+	Unrestrict  RequestType = "unrestrict"
+	Object      RequestType = "object"  // Art. 21: no direct marketing, absolutely
+	Rectify     RequestType = "rectify" // Art. 16
+)
+
+// RequestTypes lists every request type.
+var RequestTypes = []RequestType{Access, Portability, Erasure, Suppress, Unsuppress, Restrict, Unrestrict, Object, Rectify}
+
+// RequestStatus is where a request stands.
+type RequestStatus string
+
+// The request statuses.
+const (
+	PendingVerification RequestStatus = "pending_verification"
+	Pending             RequestStatus = "pending"
+	InProgress          RequestStatus = "in_progress"
+	Completed           RequestStatus = "completed"
+	Failed              RequestStatus = "failed"
+	Cancelled           RequestStatus = "cancelled"
+	Rejected            RequestStatus = "rejected"
+)
+
+// Final reports whether a request in this status can change no more.
+func (s RequestStatus) Final() bool {
+	return s == Completed || s == Failed || s == Cancelled || s == Rejected
+}
+
+// Request is one data-subject request and its progress. It holds no
+// personal data: the identity that named the subject is kept only as its
+// type, the subject as its random id and its audit pseudonym, so requests
+// outlive an erasure.
+type Request struct {
+	ID           string         `json:"id"`
+	Tenant       TenantID       `json:"tenant_id"`
+	Type         RequestType    `json:"type"`
+	Status       RequestStatus  `json:"status"`
+	IdentityType IdentifierType `json:"identity_type"`
+	Subject      SubjectID      `json:"subject_id"`
+	Source       string         `json:"source"`
+
+	ReceivedAt      time.Time `json:"received_at"`
+	DueAt           time.Time `json:"due_at"`
+	OriginalDueAt   time.Time `json:"original_due_at"`
+	ExtendedMonths  int       `json:"extended_months"`
+	ExtensionReason string    `json:"extension_reason,omitempty"`
+	UpdatedAt       time.Time `json:"updated_at"`
+	CompletedAt     time.Time `json:"completed_at,omitzero"`
+	Error           string    `json:"error,omitempty"`
+}
+
+// RequestStore keeps requests.
+type RequestStore interface {
+	// PutRequest stores a request durably, replacing one with the same id.
+	PutRequest(ctx context.Context, r *Request) error
+	// Request returns one request, or ErrNotFound.
+	Request(ctx context.Context, t TenantID, id string) (*Request, error)
+	// Requests calls fn for every request of a tenant, newest first, until
+	// fn returns false.
+	Requests(ctx context.Context, t TenantID, fn func(*Request) bool) error
+}
+
+// SubjectFlags are the standing restrictions on what may be done with a
+// subject's data. The zero value means none.
+type SubjectFlags struct {
+	// Suppressed: every new message of the subject is dropped at the door.
+	Suppressed bool `json:"suppressed,omitempty"`
+	// Restricted (Art. 18): stored data is kept, new messages are dropped,
+	// and nothing but storage, access and erasure may process the subject.
+	Restricted bool `json:"restricted,omitempty"`
+	// ObjectedAt (Art. 21) is when the subject objected to direct
+	// marketing; zero if it has not.
+	ObjectedAt time.Time `json:"objected_at,omitzero"`
+}
+
+// Drops reports whether new messages of the subject are dropped.
+func (f SubjectFlags) Drops() bool { return f.Suppressed || f.Restricted }
+
+// Union combines the flags of two subjects found to be one: a restriction
+// on either holds for both.
+func (f SubjectFlags) Union(o SubjectFlags) SubjectFlags {
+	f.Suppressed = f.Suppressed || o.Suppressed
+	f.Restricted = f.Restricted || o.Restricted
+	if f.ObjectedAt.IsZero() || (!o.ObjectedAt.IsZero() && o.ObjectedAt.Before(f.ObjectedAt)) {
+		f.ObjectedAt = o.ObjectedAt
+	}
+	return f
+}
+
+// FlagsRecord sets a subject's flags; the zero flags delete the record.
+type FlagsRecord struct {
+	Subject SubjectID
+	Flags   SubjectFlags
+}
