@@ -64,6 +64,11 @@ type Request struct {
 	UpdatedAt       time.Time `json:"updated_at"`
 	CompletedAt     time.Time `json:"completed_at,omitzero"`
 	Error           string    `json:"error,omitempty"`
+
+	// Step is the last durable step of a request that takes several
+	// (erasure), so a restart resumes after it.
+	Step    string           `json:"step,omitempty"`
+	Erasure *ErasureProgress `json:"erasure,omitempty"`
 }
 
 // RequestStore keeps requests.
@@ -108,4 +113,35 @@ func (f SubjectFlags) Union(o SubjectFlags) SubjectFlags {
 type FlagsRecord struct {
 	Subject SubjectID
 	Flags   SubjectFlags
+}
+
+// Tombstone is left by an erasure for each identifier of the erased
+// subject: messages carrying it that are dated before ErasedAt (clients
+// retry for hours) are dropped, not resurrected; with Suppress, every
+// later message is dropped too.
+type Tombstone struct {
+	ErasedAt time.Time `json:"erased_at"`
+	Suppress bool      `json:"suppress,omitempty"`
+}
+
+// TombstoneRecord stores a tombstone under an identifier hash.
+type TombstoneRecord struct {
+	Hash      IdentifierHash
+	Tombstone Tombstone
+}
+
+// ErasureProgress is the progress of an erasure request: what was found, and when
+// each step became durable. It holds keyed hashes and counts, never an
+// identifier.
+type ErasureProgress struct {
+	Suppress          bool             `json:"suppress"`
+	Hashes            []IdentifierHash `json:"hashes,omitempty"`
+	IdentifiersErased map[string]int   `json:"identifiers_erased,omitempty"`
+	RecordsDeleted    map[string]int   `json:"records_deleted,omitempty"`
+	ErasedAt          time.Time        `json:"erased_at,omitzero"`
+	ShreddedAt        time.Time        `json:"shredded_at,omitzero"`
+	DeletedAt         time.Time        `json:"deleted_at,omitzero"`
+	PurgedAt          time.Time        `json:"purged_at,omitzero"`
+	Verified          bool             `json:"verified"`
+	Certificate       []byte           `json:"certificate,omitempty"` // signed, JSON
 }

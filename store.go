@@ -72,13 +72,15 @@ type Write struct {
 	Unsee []MessageHash
 	// Flags set subjects' standing restrictions (zero flags delete them).
 	Flags []FlagsRecord
+	// Tombstones record erased identifiers.
+	Tombstones []TombstoneRecord
 }
 
 // Empty reports whether w changes nothing.
 func (w *Write) Empty() bool {
 	return len(w.Events) == 0 && len(w.Profiles) == 0 && len(w.Links) == 0 &&
 		len(w.Unlinks) == 0 && len(w.Seen) == 0 && len(w.DeleteSubjects) == 0 &&
-		len(w.DeleteEvents) == 0 && len(w.Unsee) == 0 && len(w.Flags) == 0
+		len(w.DeleteEvents) == 0 && len(w.Unsee) == 0 && len(w.Flags) == 0 && len(w.Tombstones) == 0
 }
 
 // StoredProfile is one sealed profile.
@@ -120,6 +122,8 @@ type DataStore interface {
 	// EachFlags calls fn for every subject with flags set, of every tenant
 	// (used to load the ingestion gate at start-up).
 	EachFlags(ctx context.Context, fn func(TenantID, FlagsRecord) error) error
+	// EachTombstone calls fn for every erasure tombstone of every tenant.
+	EachTombstone(ctx context.Context, fn func(TenantID, TombstoneRecord) error) error
 	// Profile returns the sealed profile of a subject, or ErrNotFound.
 	Profile(ctx context.Context, t TenantID, s SubjectID) ([]byte, error)
 	// Events calls fn for the subject's events after the cursor (nil: from

@@ -7,7 +7,6 @@ import (
 	"fmt"
 	"io"
 	"iter"
-	"net/http"
 	"net/url"
 	"strconv"
 
@@ -77,24 +76,11 @@ func runAudit(ctx context.Context, args []string, getenv func(string) string, st
 
 // signingKey fetches the node's public key.
 func (c *operatorClient) signingKey(ctx context.Context) ([]byte, error) {
-	req, err := http.NewRequestWithContext(ctx, "GET", c.server+"/.well-known/custos/signing-key", nil)
+	b, err := fetchSigningKey(ctx, c.server)
 	if err != nil {
 		return nil, err
 	}
-	resp, err := c.http.Do(req)
-	if err != nil {
-		return nil, fmt.Errorf("reach server: %w", err)
-	}
-	defer resp.Body.Close()
-	b, err := io.ReadAll(io.LimitReader(resp.Body, 64<<10))
-	if err != nil || resp.StatusCode != http.StatusOK {
-		return nil, fmt.Errorf("fetch signing key: %s %v", resp.Status, err)
-	}
-	pub, err := audit.ParsePublicKeyPEM(b)
-	if err != nil {
-		return nil, err
-	}
-	return pub, nil
+	return audit.ParsePublicKeyPEM(b)
 }
 
 // entries pages through one chain.

@@ -2,6 +2,7 @@ package main
 
 import (
 	"encoding/json"
+	"os"
 	"strings"
 	"testing"
 )
@@ -69,11 +70,63 @@ func TestSuppressionThroughTheAPI(t *testing.T) {
 		{`{"type":"delete-me","identity":{"type":"user_id","value":"x"}}`, "invalid"},
 		{`{"type":"suppress","identity":{"type":"phone","value":"x"}}`, "invalid"},
 		{`{"type":"suppress"}`, "invalid"},
-		{`{"type":"erasure","identity":{"type":"user_id","value":"x"}}`, "not_implemented"},
+		{`{"type":"access","identity":{"type":"user_id","value":"x"}}`, "not_implemented"},
+		{`{"type":"suppress","suppress":true,"identity":{"type":"user_id","value":"x"}}`, "invalid"},
 	} {
 		r := srv.do(t, "POST", "/api/v1/requests", []byte(c.body), "Authorization", "Bearer "+a.SecretKey)
 		if r.errorCode() != c.code || r.errorMessage() == "" {
 			t.Errorf("POST %s: %d %s, want error %s with a message", c.body, r.status, r.body, c.code)
 		}
+	}
+}
+
+func TestErasureThroughTheAPIWithAVerifiedCertificate(t *testing.T) {
+	t.Parallel()
+	cfg := newServerConfig(t)
+	srv := startServer(t, cfg)
+	tn := srv.createTenant(t, "erasing")
+	user := "era-" + randomHex(6)
+	srv.ingest(t, tn.WriteKey, "/v1/batch", batchBody(t, "", trackMessages(user, "e1-"+randomHex(4), 4)))
+	prof := srv.findProfile(t, tn.SecretKey, "user_id", user)
+
+	res := srv.do(t, "POST", "/api/v1/requests", []byte(`{"type":"erasure","identity":{"type":"user_id","value":"`+user+`"}}`), "Authorization", "Bearer "+tn.SecretKey)
+	if res.status != 201 {
+		t.Fatalf("erasure request: %d %s", res.status, res.body)
+	}
+	var req map[string]any
+	json.Unmarshal(res.body, &req)
+	if req["status"] != "completed" {
+		t.Fatalf("erasure answered %s, want completed", res.body)
+	}
+	id := req["id"].(string)
+	if r := srv.lookup(t, tn.SecretKey, "user_id", user); r.status != 404 {
+		t.Errorf("profile after erasure: %d, want 404", r.status)
+	}
+	if r := srv.do(t, "GET", "/api/v1/profiles/"+prof.SubjectID+"/events", nil, "Authorization", "Bearer "+tn.SecretKey); r.status != 404 {
+		t.Errorf("events after erasure: %d, want 404", r.status)
+	}
+	cert := srv.do(t, "GET", "/api/v1/requests/"+id+"/certificate", nil, "Authorization", "Bearer "+tn.SecretKey)
+	if cert.status != 200 || strings.Contains(string(cert.body), user) {
+		t.Fatalf("certificate: %d %s", cert.status, cert.body)
+	}
+	file := t.TempDir() + "/cert.json"
+	if err := os.WriteFile(file, cert.body, 0o600); err != nil {
+		t.Fatal(err)
+	}
+	out, err := cli(t, "", "certificate", "verify", "--server", srv.URL, file)
+	if err != nil || !strings.Contains(out, "verifies") {
+		t.Fatalf("certificate verify: %v\n%s", err, out)
+	}
+	// One edited byte and it no longer verifies.
+	edited := []byte(strings.Replace(string(cert.body), `"events": 4`, `"events": 3`, 1))
+	if string(edited) == string(cert.body) {
+		t.Fatalf("could not edit the certificate: %s", cert.body)
+	}
+	os.WriteFile(file, edited, 0o600)
+	if _, err := cli(t, "", "certificate", "verify", "--server", srv.URL, file); err == nil {
+		t.Error("an edited certificate verifies")
+	}
+	if r := srv.do(t, "GET", "/api/v1/requests/"+id+"/certificate", nil, "Authorization", "Bearer "+srv.createTenant(t, "other").SecretKey); r.status != 404 {
+		t.Errorf("another tenant reads the certificate: %d, want 404", r.status)
 	}
 }

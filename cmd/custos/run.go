@@ -16,6 +16,7 @@ Usage:
   custos tenant create|list|rotate-keys|delete   manage tenants on a running server
   custos keys rotate-master|new-master-key   rotate the master key (server stopped)
   custos audit verify [--tenant ID]    download and verify audit chains against a signed checkpoint
+  custos certificate verify FILE       verify an erasure certificate offline
   custos bench ingest [flags]          load-test ingestion
   custos help                          this text
 
@@ -40,6 +41,8 @@ func run(ctx context.Context, args []string, getenv func(string) string, stdin i
 		return runBench(ctx, args[1:], getenv, stdout, stderr)
 	case "audit":
 		return runAudit(ctx, args[1:], getenv, stdout, stderr)
+	case "certificate":
+		return runCertificate(ctx, args[1:], getenv, stdout, stderr)
 	case "help", "-h", "--help":
 		fmt.Fprint(stdout, usage)
 		return nil

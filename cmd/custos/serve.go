@@ -18,6 +18,7 @@ import (
 	"sync/atomic"
 	"time"
 
+	"github.com/custos-dev/custos"
 	"github.com/custos-dev/custos/internal/audit"
 	"github.com/custos-dev/custos/internal/ingest"
 	"github.com/custos-dev/custos/internal/keyring"
@@ -146,13 +147,26 @@ func runServe(ctx context.Context, args []string, getenv func(string) string, st
 	}
 
 	reader := ingest.NewReader(store, ring)
+	engine := rights.New(rights.Deps{Store: store, Gate: pipe, Subjects: reader, Keys: ring, Audit: auditLog,
+		SigningKey: signingKey, Region: c.region, Now: time.Now})
+	// Erasures a crash interrupted finish before the node takes traffic.
+	var tenantIDs []custos.TenantID
+	for _, t := range reg.List() {
+		tenantIDs = append(tenantIDs, t.ID)
+	}
+	if n, err := engine.Resume(ctx, tenantIDs); err != nil {
+		pipe.Close()
+		return fmt.Errorf("resume interrupted erasures: %w", err)
+	} else if n > 0 {
+		log.Info("resumed interrupted erasures", "count", n)
+	}
 	var ready atomic.Bool
 	handler := server.New(server.Deps{
 		Log:           log,
 		Tenants:       reg,
 		Ingest:        pipe,
 		Reader:        reader,
-		Rights:        rights.New(store, pipe, reader, auditLog, time.Now),
+		Rights:        engine,
 		Metrics:       m,
 		Audit:         auditLog,
 		AuditStore:    store,

@@ -42,6 +42,7 @@ type Result struct {
 	Duplicates int // dropped: a message with that id was stored before
 	Suppressed int // dropped: the subject is suppressed
 	Restricted int // dropped: the subject's processing is restricted
+	Erased     int // dropped: carries an erased identifier and predates the erasure
 }
 
 // Pipeline is the ingest path. Create it with New, stop it with Close.
@@ -121,9 +122,13 @@ func New(ctx context.Context, store custos.DataStore, ring *keyring.Ring, opts O
 		cache:  map[custos.TenantID]map[custos.IdentifierHash]custos.SubjectID{},
 		recent: newRecentFilter(opts.DedupeCapacity, opts.DedupeWindow, opts.Now),
 		flags:  map[subjectRef]custos.SubjectFlags{},
+		tombs:  map[tombRef]custos.Tombstone{},
 	}
 	if err := w.loadFlags(ctx); err != nil {
 		return nil, fmt.Errorf("load subject flags: %w", err)
+	}
+	if err := w.loadTombstones(ctx); err != nil {
+		return nil, fmt.Errorf("load erasure tombstones: %w", err)
 	}
 	since := opts.Now().Add(-opts.DedupeWindow)
 	err := store.EachSeen(ctx, func(_ custos.TenantID, s custos.Seen) error {

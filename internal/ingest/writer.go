@@ -22,6 +22,8 @@ type writer struct {
 	recent *recentFilter
 	// flags is the gate: every subject's standing restrictions.
 	flags map[subjectRef]custos.SubjectFlags
+	// tombs are the identifiers of erased subjects.
+	tombs map[tombRef]custos.Tombstone
 }
 
 // group is the work committed together: one store batch, one WAL sync.
@@ -181,16 +183,21 @@ func (w *writer) handle(g *group, j *job) {
 			j.res.Suppressed++
 		case "restricted":
 			j.res.Restricted++
+		case "erased":
+			j.res.Erased++
 		}
 	}
 }
 
 // message stores one message, or says why it was dropped: "duplicate",
-// "suppressed" or "restricted".
+// "erased", "suppressed" or "restricted".
 func (w *writer) message(ctx context.Context, g *group, t custos.TenantID, m *prepared) (dropped string, err error) {
 	ref := seenRef{t, m.mid}
 	if dup, err := w.duplicate(ctx, g, ref); dup || err != nil {
 		return "duplicate", err
+	}
+	if w.erased(t, m) {
+		return "erased", nil
 	}
 	s, key, err := w.resolve(ctx, g, t, m)
 	if err != nil {

@@ -16,9 +16,11 @@ import (
 //
 //	0x02 <tenant> 'r' <request id>   request, JSON (no personal data)
 //	0x02 <tenant> 'g' <subject>      subject flags, JSON
+//	0x02 <tenant> 't' <id hash>      erasure tombstone, JSON
 const (
-	kindRequest = 'r'
-	kindFlags   = 'g'
+	kindRequest   = 'r'
+	kindFlags     = 'g'
+	kindTombstone = 't'
 )
 
 func requestKey(t custos.TenantID, id string) []byte {
@@ -80,9 +82,10 @@ func decodeRequest(v []byte, r *custos.Request) error {
 	return nil
 }
 
-// EachFlags calls fn for every subject with flags, of every tenant. It
-// visits each tenant's flags range in turn, skipping the data between.
-func (s *Store) EachFlags(ctx context.Context, fn func(custos.TenantID, custos.FlagsRecord) error) error {
+// eachOfKind calls fn for every record of one kind, of every tenant,
+// visiting each tenant's range of that kind in turn and skipping the data
+// between.
+func (s *Store) eachOfKind(ctx context.Context, kind byte, fn func(t custos.TenantID, rest, value []byte) error) error {
 	it, err := s.db.NewIterWithContext(ctx, &pebble.IterOptions{LowerBound: []byte{prefixData}, UpperBound: []byte{prefixData + 1}})
 	if err != nil {
 		return err
@@ -93,29 +96,55 @@ func (s *Store) EachFlags(ctx context.Context, fn func(custos.TenantID, custos.F
 		if len(k) < tenantPrefixLen+1 {
 			return fmt.Errorf("corrupt key of %d bytes", len(k))
 		}
-		var t custos.TenantID
-		copy(t[:], k[1:tenantPrefixLen])
-		flagsLower := append(tenantDataPrefix(nil, t), kindFlags)
 		switch {
-		case k[tenantPrefixLen] < kindFlags:
-			it.SeekGE(flagsLower)
+		case k[tenantPrefixLen] < kind:
+			it.SeekGE(append(k[:tenantPrefixLen:tenantPrefixLen], kind))
 			continue
-		case k[tenantPrefixLen] > kindFlags:
+		case k[tenantPrefixLen] > kind:
 			it.SeekGE(prefixEnd(k[:tenantPrefixLen]))
 			continue
 		}
-		rec := custos.FlagsRecord{}
-		if len(k) != len(flagsLower)+len(rec.Subject) {
-			return fmt.Errorf("corrupt flags key of %d bytes", len(k))
-		}
-		copy(rec.Subject[:], k[len(flagsLower):])
-		if err := json.Unmarshal(it.Value(), &rec.Flags); err != nil {
-			return fmt.Errorf("decode subject flags: %w", err)
-		}
-		if err := fn(t, rec); err != nil {
+		var t custos.TenantID
+		copy(t[:], k[1:tenantPrefixLen])
+		if err := fn(t, k[tenantPrefixLen+1:], it.Value()); err != nil {
 			return err
 		}
 		it.Next()
 	}
 	return it.Error()
+}
+
+// EachFlags calls fn for every subject with flags, of every tenant.
+func (s *Store) EachFlags(ctx context.Context, fn func(custos.TenantID, custos.FlagsRecord) error) error {
+	return s.eachOfKind(ctx, kindFlags, func(t custos.TenantID, rest, v []byte) error {
+		rec := custos.FlagsRecord{}
+		if len(rest) != len(rec.Subject) {
+			return fmt.Errorf("corrupt flags key")
+		}
+		copy(rec.Subject[:], rest)
+		if err := json.Unmarshal(v, &rec.Flags); err != nil {
+			return fmt.Errorf("decode subject flags: %w", err)
+		}
+		return fn(t, rec)
+	})
+}
+
+// EachTombstone calls fn for every erasure tombstone, of every tenant.
+func (s *Store) EachTombstone(ctx context.Context, fn func(custos.TenantID, custos.TombstoneRecord) error) error {
+	return s.eachOfKind(ctx, kindTombstone, func(t custos.TenantID, rest, v []byte) error {
+		rec := custos.TombstoneRecord{}
+		if len(rest) != len(rec.Hash) {
+			return fmt.Errorf("corrupt tombstone key")
+		}
+		copy(rec.Hash[:], rest)
+		if err := json.Unmarshal(v, &rec.Tombstone); err != nil {
+			return fmt.Errorf("decode tombstone: %w", err)
+		}
+		return fn(t, rec)
+	})
+}
+
+func tombstoneKey(dst []byte, t custos.TenantID, h custos.IdentifierHash) []byte {
+	dst = append(tenantDataPrefix(dst, t), kindTombstone)
+	return append(dst, h[:]...)
 }

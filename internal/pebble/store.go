@@ -259,6 +259,14 @@ func (s *Store) Apply(_ context.Context, ws []*custos.Write) (func() error, erro
 			}
 			b.Set(key, v, nil)
 		}
+		for _, ts := range w.Tombstones {
+			v, err := json.Marshal(ts.Tombstone)
+			if err != nil {
+				b.Close()
+				return nil, err
+			}
+			b.Set(tombstoneKey(key[:0], t, ts.Hash), v, nil)
+		}
 		for _, sn := range w.Seen {
 			key = seenKey(key[:0], t, sn.ID)
 			v := append(sn.Subject[:], make([]byte, 0, 8)...)
@@ -420,41 +428,15 @@ func (l logger) Fatalf(format string, args ...any) {
 
 // EachSeen calls fn for every deduplication record of every tenant.
 func (s *Store) EachSeen(ctx context.Context, fn func(custos.TenantID, custos.Seen) error) error {
-	it, err := s.db.NewIterWithContext(ctx, &pebble.IterOptions{LowerBound: []byte{prefixData}, UpperBound: []byte{prefixData + 1}})
-	if err != nil {
-		return err
-	}
-	defer it.Close()
-	for it.First(); it.Valid(); {
-		k := it.Key()
-		if len(k) < tenantPrefixLen+1 {
-			return fmt.Errorf("corrupt key of %d bytes", len(k))
-		}
-		var t custos.TenantID
-		copy(t[:], k[1:tenantPrefixLen])
-		seenLower := seenKey(nil, t, custos.MessageHash{})[:tenantPrefixLen+1]
-		switch {
-		case k[tenantPrefixLen] < kindSeen:
-			it.SeekGE(seenLower)
-			continue
-		case k[tenantPrefixLen] > kindSeen:
-			// Past this tenant's records: on to the next tenant.
-			it.SeekGE(prefixEnd(k[:tenantPrefixLen]))
-			continue
-		}
-		v := it.Value()
-		if len(k) != tenantPrefixLen+1+16 || len(v) != 16+8 {
+	return s.eachOfKind(ctx, kindSeen, func(t custos.TenantID, rest, v []byte) error {
+		if len(rest) != 16 || len(v) != 16+8 {
 			return fmt.Errorf("corrupt dedupe record")
 		}
 		sn := custos.Seen{Time: decodeTime(v[16:])}
-		copy(sn.ID[:], k[tenantPrefixLen+1:])
+		copy(sn.ID[:], rest)
 		copy(sn.Subject[:], v)
-		if err := fn(t, sn); err != nil {
-			return err
-		}
-		it.Next()
-	}
-	return it.Error()
+		return fn(t, sn)
+	})
 }
 
 // CompactAll flushes the memtable and compacts the whole store, so that

@@ -8,6 +8,7 @@ package rights
 
 import (
 	"context"
+	"crypto/ed25519"
 	"crypto/rand"
 	"encoding/hex"
 	"slices"
@@ -20,35 +21,73 @@ import (
 	"github.com/custos-dev/custos/internal/deadline"
 )
 
-// Gate is what the engine needs of the ingest pipeline: to change a
-// subject's flags in order with ingestion.
+// Gate is what the engine needs of the ingest pipeline: changes to
+// ingestion state, made in order with ingestion.
 type Gate interface {
 	SetFlags(ctx context.Context, t custos.TenantID, id custos.Identifier, change func(*custos.SubjectFlags)) (custos.SubjectID, error)
+	Tombstone(ctx context.Context, t custos.TenantID, hashes []custos.IdentifierHash, ts custos.Tombstone) error
+	DeleteSubject(ctx context.Context, t custos.TenantID, s custos.SubjectID, hashes []custos.IdentifierHash) (map[string]int, error)
 }
 
-// Pseudonyms names subjects in the audit log.
-type Pseudonyms interface {
+// Subjects reads subjects: lookups, profiles, audit pseudonyms.
+type Subjects interface {
+	Find(ctx context.Context, t custos.TenantID, id custos.Identifier) (custos.SubjectID, error)
+	Profile(ctx context.Context, t custos.TenantID, s custos.SubjectID) (*custos.Profile, error)
 	Pseudonym(t custos.TenantID, s custos.SubjectID) (string, error)
+}
+
+// Keys hashes identifiers and destroys subject keys.
+type Keys interface {
+	HashIdentifier(t custos.TenantID, id custos.Identifier) (custos.IdentifierHash, error)
+	Shred(ctx context.Context, t custos.TenantID, s custos.SubjectID) error
+}
+
+// Store is the storage the engine uses: requests, data (to purge and
+// verify) and the audit chain (its head goes into certificates).
+type Store interface {
+	custos.RequestStore
+	custos.DataStore
+	custos.AuditStore
+}
+
+// Deps are the engine's dependencies.
+type Deps struct {
+	Store      Store
+	Gate       Gate
+	Subjects   Subjects
+	Keys       Keys
+	Audit      *audit.Log
+	SigningKey ed25519.PrivateKey // signs erasure certificates
+	Region     string             // the node's region, named in certificates
+	Now        func() time.Time
 }
 
 // Engine carries out requests. Create it with New.
 type Engine struct {
-	store custos.RequestStore
+	store Store
 	gate  Gate
-	names Pseudonyms
+	subj  Subjects
+	keys  Keys
 	audit *audit.Log
+	sign  ed25519.PrivateKey
+	reg   string
 	now   func() time.Time
+	// crashAfter stops an erasure after the named step, as a crash would
+	// (tests only).
+	crashAfter string
 }
 
 // New returns an Engine.
-func New(store custos.RequestStore, gate Gate, names Pseudonyms, log *audit.Log, now func() time.Time) *Engine {
-	return &Engine{store: store, gate: gate, names: names, audit: log, now: now}
+func New(d Deps) *Engine {
+	return &Engine{store: d.Store, gate: d.Gate, subj: d.Subjects, keys: d.Keys, audit: d.Audit,
+		sign: d.SigningKey, reg: d.Region, now: d.Now}
 }
 
 // Input is a new request as a tenant's server or a device asks for it.
 type Input struct {
 	Type     custos.RequestType
 	Identity custos.Identifier
+	Suppress bool   // erasure: also suppress the identifiers from now on
 	Source   string // api, sdk, opendsr
 	Actor    string // who asked, for the audit log
 }
@@ -82,6 +121,9 @@ func (e *Engine) Create(ctx context.Context, t custos.TenantID, in Input) (*cust
 	if strings.TrimSpace(in.Identity.Value) == "" {
 		return nil, custos.Errorf(custos.Invalid, "identity.value is required")
 	}
+	if in.Type == custos.Erasure {
+		return e.createErasure(ctx, t, in)
+	}
 	change, ok := flagChanges[in.Type]
 	if !ok {
 		return nil, custos.Errorf(custos.NotImplemented, "%s requests are not available on this node yet", in.Type)
@@ -102,7 +144,7 @@ func (e *Engine) Create(ctx context.Context, t custos.TenantID, in Input) (*cust
 		return nil, err
 	}
 	r.Subject = s
-	pseudonym, err := e.names.Pseudonym(t, s)
+	pseudonym, err := e.subj.Pseudonym(t, s)
 	if err != nil {
 		return nil, err
 	}

@@ -2,6 +2,7 @@ package rights_test
 
 import (
 	"context"
+	"crypto/ed25519"
 	"crypto/rand"
 	"fmt"
 	"path/filepath"
@@ -35,8 +36,11 @@ type env struct {
 	keys   *pebble.KeyStore
 	pipe   *ingest.Pipeline
 	rd     *ingest.Reader
+	ring   *keyring.Ring
 	eng    *rights.Engine
-	tenant custos.TenantID
+	// signing is the node key that signs certificates.
+	signing ed25519.PrivateKey
+	tenant  custos.TenantID
 }
 
 func newEnv(t *testing.T) *env {
@@ -44,6 +48,7 @@ func newEnv(t *testing.T) *env {
 	e := &env{dir: t.TempDir(), master: make([]byte, 32), tenant: custos.NewTenantID(),
 		clock: &clock{t: time.Date(2026, 1, 31, 9, 30, 0, 0, time.UTC)}}
 	rand.Read(e.master)
+	_, e.signing, _ = ed25519.GenerateKey(rand.Reader)
 	e.open(t)
 	return e
 }
@@ -56,6 +61,7 @@ func (e *env) open(t *testing.T) {
 		t.Fatal(err)
 	}
 	ring, err := keyring.New(ctx, e.keys, e.master, keyring.Options{})
+	e.ring = ring
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -69,7 +75,8 @@ func (e *env) open(t *testing.T) {
 		t.Fatal(err)
 	}
 	e.rd = ingest.NewReader(e.store, ring)
-	e.eng = rights.New(e.store, e.pipe, e.rd, audit.New(e.store, e.clock.now), e.clock.now)
+	e.eng = rights.New(rights.Deps{Store: e.store, Gate: e.pipe, Subjects: e.rd, Keys: ring,
+		Audit: audit.New(e.store, e.clock.now), SigningKey: e.signing, Region: "eu", Now: e.clock.now})
 	t.Cleanup(func() { e.close(t) })
 }
 
@@ -220,7 +227,7 @@ func TestDeadlinesAndRequestLifecycle(t *testing.T) {
 		{rights.Input{Type: "forget", Identity: custos.Identifier{Type: custos.UserID, Value: "u"}}, custos.Invalid},
 		{rights.Input{Type: custos.Suppress}, custos.Invalid},
 		{rights.Input{Type: custos.Suppress, Identity: custos.Identifier{Type: custos.UserID, Value: " "}}, custos.Invalid},
-		{rights.Input{Type: custos.Erasure, Identity: custos.Identifier{Type: custos.UserID, Value: "u"}}, custos.NotImplemented},
+		{rights.Input{Type: custos.Access, Identity: custos.Identifier{Type: custos.UserID, Value: "u"}}, custos.NotImplemented},
 	} {
 		if _, err := e.eng.Create(ctx, e.tenant, c.in); custos.ErrorCode(err) != c.code {
 			t.Errorf("Create(%+v): err = %v, want %s", c.in, err, c.code)

@@ -63,7 +63,7 @@ func handleIngest(log *slog.Logger, reg *tenants.Registry, pipe *ingest.Pipeline
 		tally.Add(t.ID, res.Stored, res.Duplicates, len(batch.Rejected))
 		if m != nil {
 			m.Accepted.Add(float64(res.Stored))
-			for reason, n := range map[string]int{"duplicate": res.Duplicates, "suppressed": res.Suppressed, "restricted": res.Restricted} {
+			for reason, n := range map[string]int{"duplicate": res.Duplicates, "suppressed": res.Suppressed, "restricted": res.Restricted, "erased": res.Erased} {
 				if n > 0 {
 					m.Dropped.WithLabelValues(reason).Add(float64(n))
 				}

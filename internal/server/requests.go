@@ -28,6 +28,7 @@ func handleCreateRequest(log *slog.Logger, eng *rights.Engine, now func() time.T
 				Type  string `json:"type"`
 				Value string `json:"value"`
 			} `json:"identity"`
+			Suppress bool `json:"suppress"`
 		}
 		if err := decodeJSON(r, &in); err != nil {
 			writeError(w, log, err)
@@ -42,7 +43,11 @@ func handleCreateRequest(log *slog.Logger, eng *rights.Engine, now func() time.T
 			}
 			id = custos.Identifier{Type: typ, Value: in.Identity.Value}
 		}
-		req, err := eng.Create(r.Context(), t.ID, rights.Input{Type: in.Type, Identity: id, Source: "api", Actor: "tenant:secret-key"})
+		if in.Suppress && in.Type != custos.Erasure {
+			writeError(w, log, custos.Errorf(custos.Invalid, "suppress applies to erasure requests only; use a suppress request"))
+			return
+		}
+		req, err := eng.Create(r.Context(), t.ID, rights.Input{Type: in.Type, Identity: id, Suppress: in.Suppress, Source: "api", Actor: "tenant:secret-key"})
 		if err != nil {
 			writeError(w, log, err)
 			return
@@ -123,5 +128,19 @@ func handleExtendRequest(log *slog.Logger, eng *rights.Engine, now func() time.T
 			return
 		}
 		writeJSON(w, http.StatusOK, viewRequest(req, now()))
+	}
+}
+
+// handleCertificate returns the signed certificate of a completed
+// erasure, verifiable offline with custos certificate verify.
+func handleCertificate(log *slog.Logger, eng *rights.Engine) tenantHandler {
+	return func(w http.ResponseWriter, r *http.Request, t *custos.Tenant) {
+		cert, err := eng.Certificate(r.Context(), t.ID, r.PathValue("id"))
+		if err != nil {
+			writeError(w, log, err)
+			return
+		}
+		w.Header().Set("Content-Type", "application/json")
+		w.Write(cert)
 	}
 }
