@@ -70,7 +70,8 @@ func TestSuppressionThroughTheAPI(t *testing.T) {
 		{`{"type":"delete-me","identity":{"type":"user_id","value":"x"}}`, "invalid"},
 		{`{"type":"suppress","identity":{"type":"phone","value":"x"}}`, "invalid"},
 		{`{"type":"suppress"}`, "invalid"},
-		{`{"type":"access","identity":{"type":"user_id","value":"x"}}`, "not_implemented"},
+		{`{"type":"rectify","identity":{"type":"user_id","value":"x"}}`, "invalid"},
+		{`{"type":"access","traits":{"a":1},"identity":{"type":"user_id","value":"x"}}`, "invalid"},
 		{`{"type":"suppress","suppress":true,"identity":{"type":"user_id","value":"x"}}`, "invalid"},
 	} {
 		r := srv.do(t, "POST", "/api/v1/requests", []byte(c.body), "Authorization", "Bearer "+a.SecretKey)
@@ -128,5 +129,44 @@ func TestErasureThroughTheAPIWithAVerifiedCertificate(t *testing.T) {
 	}
 	if r := srv.do(t, "GET", "/api/v1/requests/"+id+"/certificate", nil, "Authorization", "Bearer "+srv.createTenant(t, "other").SecretKey); r.status != 404 {
 		t.Errorf("another tenant reads the certificate: %d, want 404", r.status)
+	}
+}
+
+func TestAccessAndRectifyThroughTheAPI(t *testing.T) {
+	t.Parallel()
+	srv := startServer(t, newServerConfig(t))
+	tn := srv.createTenant(t, "access")
+	user := "acc-" + randomHex(6)
+	srv.ingest(t, tn.WriteKey, "/v1/batch", batchBody(t, "", trackMessages(user, "a1-"+randomHex(4), 5)))
+	post := func(body string) map[string]any {
+		t.Helper()
+		res := srv.do(t, "POST", "/api/v1/requests", []byte(body), "Authorization", "Bearer "+tn.SecretKey)
+		if res.status != 201 {
+			t.Fatalf("POST %s: %d %s", body, res.status, res.body)
+		}
+		var out map[string]any
+		json.Unmarshal(res.body, &out)
+		return out
+	}
+	fix := post(`{"type":"rectify","identity":{"type":"user_id","value":"` + user + `"},"traits":{"name":"Corrected Name"}}`)
+	if fix["status"] != "completed" {
+		t.Errorf("rectify: %v", fix)
+	}
+	acc := post(`{"type":"portability","identity":{"type":"user_id","value":"` + user + `"}}`)
+	id := acc["id"].(string)
+	res := srv.do(t, "GET", "/api/v1/requests/"+id+"/result?format=ndjson", nil, "Authorization", "Bearer "+tn.SecretKey)
+	lines := strings.Split(strings.TrimSpace(string(res.body)), "\n")
+	if res.status != 200 || len(lines) != 6 || !strings.Contains(lines[0], "Corrected Name") || res.header.Get("Content-Disposition") == "" {
+		t.Errorf("portability result: %d, %d lines, first %q", res.status, len(lines), lines[0])
+	}
+	if r := srv.do(t, "GET", "/api/v1/requests/"+id+"/result?format=xml", nil, "Authorization", "Bearer "+tn.SecretKey); r.status != 400 || r.errorMessage() == "" {
+		t.Errorf("format xml: %d %s, want 400 naming the formats", r.status, r.body)
+	}
+	other := srv.createTenant(t, "other")
+	if r := srv.do(t, "GET", "/api/v1/requests/"+id+"/result", nil, "Authorization", "Bearer "+other.SecretKey); r.status != 404 || strings.Contains(string(r.body), user) {
+		t.Errorf("another tenant downloads the result: %d", r.status)
+	}
+	if r := srv.do(t, "GET", "/api/v1/requests/"+id+"/result", nil, "Authorization", "Bearer "+tn.WriteKey); r.status != 403 {
+		t.Errorf("a write key downloads the result: %d, want 403", r.status)
 	}
 }

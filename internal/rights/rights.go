@@ -11,6 +11,7 @@ import (
 	"crypto/ed25519"
 	"crypto/rand"
 	"encoding/hex"
+	"encoding/json"
 	"slices"
 	"strconv"
 	"strings"
@@ -27,6 +28,8 @@ type Gate interface {
 	SetFlags(ctx context.Context, t custos.TenantID, id custos.Identifier, change func(*custos.SubjectFlags)) (custos.SubjectID, error)
 	Tombstone(ctx context.Context, t custos.TenantID, hashes []custos.IdentifierHash, ts custos.Tombstone) error
 	DeleteSubject(ctx context.Context, t custos.TenantID, s custos.SubjectID, hashes []custos.IdentifierHash) (map[string]int, error)
+	Flags(ctx context.Context, t custos.TenantID, s custos.SubjectID) (custos.SubjectFlags, error)
+	Rectify(ctx context.Context, t custos.TenantID, id custos.Identifier, traits map[string]json.RawMessage) (custos.SubjectID, []string, error)
 }
 
 // Subjects reads subjects: lookups, profiles, audit pseudonyms.
@@ -34,6 +37,7 @@ type Subjects interface {
 	Find(ctx context.Context, t custos.TenantID, id custos.Identifier) (custos.SubjectID, error)
 	Profile(ctx context.Context, t custos.TenantID, s custos.SubjectID) (*custos.Profile, error)
 	Pseudonym(t custos.TenantID, s custos.SubjectID) (string, error)
+	EachEvent(ctx context.Context, t custos.TenantID, s custos.SubjectID, fn func(custos.Event) error) error
 }
 
 // Keys hashes identifiers and destroys subject keys.
@@ -87,9 +91,10 @@ func New(d Deps) *Engine {
 type Input struct {
 	Type     custos.RequestType
 	Identity custos.Identifier
-	Suppress bool   // erasure: also suppress the identifiers from now on
-	Source   string // api, sdk, opendsr
-	Actor    string // who asked, for the audit log
+	Suppress bool                       // erasure: also suppress the identifiers from now on
+	Traits   map[string]json.RawMessage // rectify: the traits to set; null removes one
+	Source   string                     // api, sdk, opendsr
+	Actor    string                     // who asked, for the audit log
 }
 
 // flagChanges are the requests that change a subject's standing flags.
@@ -121,8 +126,16 @@ func (e *Engine) Create(ctx context.Context, t custos.TenantID, in Input) (*cust
 	if strings.TrimSpace(in.Identity.Value) == "" {
 		return nil, custos.Errorf(custos.Invalid, "identity.value is required")
 	}
-	if in.Type == custos.Erasure {
+	if in.Actor == "" {
+		in.Actor = "api"
+	}
+	switch in.Type {
+	case custos.Erasure:
 		return e.createErasure(ctx, t, in)
+	case custos.Access, custos.Portability:
+		return e.createAccess(ctx, t, in)
+	case custos.Rectify:
+		return e.createRectify(ctx, t, in)
 	}
 	change, ok := flagChanges[in.Type]
 	if !ok {
@@ -248,4 +261,69 @@ func newID(now time.Time) string {
 	b := make([]byte, 8)
 	rand.Read(b)
 	return "req_" + now.UTC().Format("20060102T150405.000000000") + "_" + hex.EncodeToString(b)
+}
+
+// begin records a new request as pending.
+func (e *Engine) begin(ctx context.Context, t custos.TenantID, in Input) (*custos.Request, error) {
+	now := e.now().UTC()
+	d := deadline.New(now)
+	r := &custos.Request{
+		ID: newID(now), Tenant: t, Type: in.Type, Status: custos.Pending, IdentityType: in.Identity.Type,
+		Source: in.Source, ReceivedAt: now, DueAt: d.Due, OriginalDueAt: d.OriginalDue, UpdatedAt: now,
+	}
+	return r, e.put(ctx, r, in.Actor, "request.received", nil)
+}
+
+// complete records a request as completed, audited under the subject's pseudonym.
+func (e *Engine) complete(ctx context.Context, r *custos.Request, actor string, details map[string]string) (*custos.Request, error) {
+	if details == nil {
+		details = map[string]string{}
+	}
+	if r.Subject != (custos.SubjectID{}) {
+		p, err := e.subj.Pseudonym(r.Tenant, r.Subject)
+		if err != nil {
+			return nil, err
+		}
+		details["subject"] = p
+	}
+	now := e.now().UTC()
+	r.Status, r.CompletedAt, r.UpdatedAt = custos.Completed, now, now
+	return r, e.put(ctx, r, actor, "request.completed", details)
+}
+
+// createAccess records an access or portability request. It completes at
+// once: its result is streamed from the store at download, for ResultTTL.
+func (e *Engine) createAccess(ctx context.Context, t custos.TenantID, in Input) (*custos.Request, error) {
+	s, err := e.subj.Find(ctx, t, in.Identity)
+	if err != nil && custos.ErrorCode(err) != custos.NotFound {
+		return nil, err
+	}
+	r, err := e.begin(ctx, t, in)
+	if err != nil {
+		return nil, err
+	}
+	r.Subject = s
+	return e.complete(ctx, r, in.Actor, nil)
+}
+
+// createRectify sets or removes traits; the audit names the traits, never
+// their old or new values.
+func (e *Engine) createRectify(ctx context.Context, t custos.TenantID, in Input) (*custos.Request, error) {
+	if len(in.Traits) == 0 {
+		return nil, custos.Errorf(custos.Invalid, "traits is required for a rectify request: the traits to set, null to remove one")
+	}
+	r, err := e.begin(ctx, t, in)
+	if err != nil {
+		return nil, err
+	}
+	s, changed, err := e.gate.Rectify(ctx, t, in.Identity, in.Traits)
+	if err != nil {
+		if custos.ErrorCode(err) == custos.NotFound {
+			r.Status, r.Error, r.UpdatedAt = custos.Rejected, custos.ErrorMessage(err), e.now().UTC()
+			return r, e.put(ctx, r, in.Actor, "request.rejected", nil)
+		}
+		return nil, err
+	}
+	r.Subject = s
+	return e.complete(ctx, r, in.Actor, map[string]string{"traits": strings.Join(changed, ",")})
 }

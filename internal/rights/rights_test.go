@@ -227,7 +227,7 @@ func TestDeadlinesAndRequestLifecycle(t *testing.T) {
 		{rights.Input{Type: "forget", Identity: custos.Identifier{Type: custos.UserID, Value: "u"}}, custos.Invalid},
 		{rights.Input{Type: custos.Suppress}, custos.Invalid},
 		{rights.Input{Type: custos.Suppress, Identity: custos.Identifier{Type: custos.UserID, Value: " "}}, custos.Invalid},
-		{rights.Input{Type: custos.Access, Identity: custos.Identifier{Type: custos.UserID, Value: "u"}}, custos.NotImplemented},
+		{rights.Input{Type: custos.Rectify, Identity: custos.Identifier{Type: custos.UserID, Value: "u"}}, custos.Invalid},
 	} {
 		if _, err := e.eng.Create(ctx, e.tenant, c.in); custos.ErrorCode(err) != c.code {
 			t.Errorf("Create(%+v): err = %v, want %s", c.in, err, c.code)

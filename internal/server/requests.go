@@ -1,6 +1,7 @@
 package server
 
 import (
+	"encoding/json"
 	"log/slog"
 	"net/http"
 	"strconv"
@@ -28,7 +29,8 @@ func handleCreateRequest(log *slog.Logger, eng *rights.Engine, now func() time.T
 				Type  string `json:"type"`
 				Value string `json:"value"`
 			} `json:"identity"`
-			Suppress bool `json:"suppress"`
+			Suppress bool                       `json:"suppress"`
+			Traits   map[string]json.RawMessage `json:"traits"`
 		}
 		if err := decodeJSON(r, &in); err != nil {
 			writeError(w, log, err)
@@ -47,7 +49,11 @@ func handleCreateRequest(log *slog.Logger, eng *rights.Engine, now func() time.T
 			writeError(w, log, custos.Errorf(custos.Invalid, "suppress applies to erasure requests only; use a suppress request"))
 			return
 		}
-		req, err := eng.Create(r.Context(), t.ID, rights.Input{Type: in.Type, Identity: id, Suppress: in.Suppress, Source: "api", Actor: "tenant:secret-key"})
+		if len(in.Traits) > 0 && in.Type != custos.Rectify {
+			writeError(w, log, custos.Errorf(custos.Invalid, "traits apply to rectify requests only"))
+			return
+		}
+		req, err := eng.Create(r.Context(), t.ID, rights.Input{Type: in.Type, Identity: id, Suppress: in.Suppress, Traits: in.Traits, Source: "api", Actor: "tenant:secret-key"})
 		if err != nil {
 			writeError(w, log, err)
 			return
@@ -142,5 +148,27 @@ func handleCertificate(log *slog.Logger, eng *rights.Engine) tenantHandler {
 		}
 		w.Header().Set("Content-Type", "application/json")
 		w.Write(cert)
+	}
+}
+
+// handleResult streams the result of an access or portability request:
+// ?format=json (default), or for portability ndjson or zip.
+func handleResult(log *slog.Logger, eng *rights.Engine) tenantHandler {
+	return func(w http.ResponseWriter, r *http.Request, t *custos.Tenant) {
+		started := false
+		err := eng.Result(r.Context(), t.ID, r.PathValue("id"), r.URL.Query().Get("format"), w, func(ct, filename string) {
+			w.Header().Set("Content-Type", ct)
+			w.Header().Set("Content-Disposition", `attachment; filename="`+filename+`"`)
+			started = true
+		})
+		if err != nil {
+			if started {
+				// The status is sent; a broken stream is all that can tell
+				// the client, and the log the operator.
+				log.Error("result stream failed", "tenant", t.ID, "err", err)
+				return
+			}
+			writeError(w, log, err)
+		}
 	}
 }

@@ -33,6 +33,7 @@ func addRoutes(mux *http.ServeMux, d Deps) {
 	mux.Handle("POST /api/v1/requests/{id}/cancel", secret(handleCancelRequest(d.Log, d.Rights, d.Now)))
 	mux.Handle("POST /api/v1/requests/{id}/extend", secret(handleExtendRequest(d.Log, d.Rights, d.Now)))
 	mux.Handle("GET /api/v1/requests/{id}/certificate", secret(handleCertificate(d.Log, d.Rights)))
+	mux.Handle("GET /api/v1/requests/{id}/result", secret(handleResult(d.Log, d.Rights)))
 	mux.Handle("GET /api/v1/audit", secret(handleTenantAudit(d.Log, d.AuditStore)))
 	mux.Handle("GET /api/v1/audit/checkpoint", secret(handleTenantCheckpoint(d.Log, d.Audit, d.SigningKey)))
 
