@@ -497,3 +497,31 @@ func TestNewOptions(t *testing.T) {
 		t.Error("New with a negative cache size succeeded")
 	}
 }
+
+func TestSealTenantRoundTripAndBinding(t *testing.T) {
+	r, _ := openRing(t, t.TempDir(), testMaster(t), Options{})
+	ctx := context.Background()
+	a, b := mustTenant(t, r), mustTenant(t, r)
+	sealed, err := r.SealTenant(a, []byte("delivery-1"), []byte("ann@example.com"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if bytes.Contains(sealed, []byte("ann@example.com")) {
+		t.Fatal("sealed record holds the plaintext")
+	}
+	if got, err := r.OpenTenant(a, []byte("delivery-1"), sealed); err != nil || string(got) != "ann@example.com" {
+		t.Errorf("OpenTenant = %q, %v", got, err)
+	}
+	if _, err := r.OpenTenant(b, []byte("delivery-1"), sealed); err == nil {
+		t.Error("another tenant opens the record")
+	}
+	if _, err := r.OpenTenant(a, []byte("delivery-2"), sealed); err == nil {
+		t.Error("the record opens under another record key")
+	}
+	if err := r.DeleteTenant(ctx, a); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := r.OpenTenant(a, []byte("delivery-1"), sealed); err == nil {
+		t.Error("the record opens after its tenant was deleted")
+	}
+}

@@ -60,6 +60,7 @@ type tenant struct {
 	id      custos.TenantID
 	deleted atomic.Bool
 	wrap    cipher.AEAD // wraps subject keys
+	seal    cipher.AEAD // seals tenant-level records (the outbox)
 	hashKey []byte      // identifier-hash key
 	hashers sync.Pool   // of *hasher, keyed with hashKey
 }
@@ -68,6 +69,7 @@ type tenant struct {
 const (
 	infoSubjectWrap = "custos keyring v1 subject key wrap"
 	infoHash        = "custos keyring v1 identifier hash"
+	infoTenantSeal  = "custos keyring v1 tenant seal"
 )
 
 // New opens a Ring over ks with the master key. On a new key store it
@@ -160,7 +162,15 @@ func newTenant(t custos.TenantID, key []byte) (*tenant, error) {
 	if err != nil {
 		return nil, err
 	}
-	tk := &tenant{id: t, wrap: wrap, hashKey: hashKey}
+	sealKey, err := hkdf.Key(sha256.New, key, nil, infoTenantSeal, keySize)
+	if err != nil {
+		return nil, err
+	}
+	sealer, err := newAEAD(sealKey)
+	if err != nil {
+		return nil, err
+	}
+	tk := &tenant{id: t, wrap: wrap, seal: sealer, hashKey: hashKey}
 	tk.hashers.New = func() any { return newHasher(tk.hashKey) }
 	return tk, nil
 }

@@ -1,0 +1,64 @@
+package custos
+
+import (
+	"context"
+	"time"
+)
+
+// Delivery is one signed HTTP POST that Custos owes someone: a request's
+// status callback, a notice to a recipient (Art. 19). It is kept until the
+// receiver acknowledges it with a 2xx, or answers with a final refusal.
+type Delivery struct {
+	ID        string    `json:"id"`
+	Tenant    TenantID  `json:"tenant_id"`
+	Kind      string    `json:"kind"`                 // e.g. request.status, recipient.erasure
+	RequestID string    `json:"request_id,omitempty"` // the request it concerns
+	Target    string    `json:"target"`               // recipient name, or "callback"
+	URL       string    `json:"url"`
+	Secret    []byte    `json:"-"` // HMAC key; stored sealed with Body
+	Body      []byte    `json:"-"` // the exact bytes to POST; may carry personal data, so stored sealed
+	CreatedAt time.Time `json:"created_at"`
+
+	Attempts    int       `json:"attempts"`
+	NextAt      time.Time `json:"next_at"`
+	LastStatus  int       `json:"last_status,omitempty"` // HTTP status of the last attempt (0: no answer)
+	LastError   string    `json:"last_error,omitempty"`
+	DeliveredAt time.Time `json:"delivered_at,omitzero"`
+	// Final is set when no further attempt will be made: delivered, or
+	// refused for good (e.g. a 401/403 signature rejection).
+	Final bool `json:"final"`
+}
+
+// OutboxStore keeps deliveries. Body and Secret reach it sealed by the
+// caller (SealedBody); a store never sees them in the clear.
+type OutboxStore interface {
+	// PutDelivery stores a delivery durably, replacing one with the same id.
+	PutDelivery(ctx context.Context, d *Delivery, sealed []byte) error
+	// DueDeliveries returns up to limit deliveries not final and due at or
+	// before now, with their sealed parts, oldest due first.
+	DueDeliveries(ctx context.Context, now time.Time, limit int) ([]Delivery, [][]byte, error)
+	// Deliveries returns every delivery of a request, in creation order.
+	Deliveries(ctx context.Context, t TenantID, requestID string) ([]Delivery, error)
+}
+
+// Recipient is a downstream system a tenant sends data to (Art. 19):
+// every erasure, rectification and restriction is delivered to it.
+type Recipient struct {
+	ID        string    `json:"id"`
+	Tenant    TenantID  `json:"tenant_id"`
+	Name      string    `json:"name"`
+	URL       string    `json:"url"`
+	Region    string    `json:"region"`
+	Secret    []byte    `json:"-"` // HMAC key for its deliveries
+	CreatedAt time.Time `json:"created_at"`
+}
+
+// RecipientStore keeps tenants' recipients.
+type RecipientStore interface {
+	// PutRecipient stores a recipient, replacing one with the same id.
+	PutRecipient(ctx context.Context, r *Recipient) error
+	// Recipients returns a tenant's recipients ordered by creation.
+	Recipients(ctx context.Context, t TenantID) ([]*Recipient, error)
+	// DeleteRecipient removes one; NotFound if absent.
+	DeleteRecipient(ctx context.Context, t TenantID, id string) error
+}
