@@ -69,6 +69,10 @@ type Request struct {
 	// (erasure), so a restart resumes after it.
 	Step    string           `json:"step,omitempty"`
 	Erasure *ErasureProgress `json:"erasure,omitempty"`
+	// PendingIdentity is the identity of a request waiting for the
+	// controller's approval, sealed with a tenant key; it is deleted when
+	// the request is approved or rejected.
+	PendingIdentity []byte `json:"pending_identity,omitempty"`
 }
 
 // RequestStore keeps requests.

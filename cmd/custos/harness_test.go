@@ -299,6 +299,7 @@ type tenantInfo struct {
 	CreatedAt time.Time `json:"created_at"`
 	WriteKey  string    `json:"write_key"`
 	SecretKey string    `json:"secret_key"`
+	Identity  string    `json:"identity_verification_secret"`
 }
 
 // createTenant makes a tenant through POST /admin/v1/tenants.

@@ -1,6 +1,9 @@
 package main
 
 import (
+	"crypto/hmac"
+	"crypto/sha256"
+	"encoding/hex"
 	"encoding/json"
 	"os"
 	"strings"
@@ -168,5 +171,85 @@ func TestAccessAndRectifyThroughTheAPI(t *testing.T) {
 	}
 	if r := srv.do(t, "GET", "/api/v1/requests/"+id+"/result", nil, "Authorization", "Bearer "+tn.WriteKey); r.status != 403 {
 		t.Errorf("a write key downloads the result: %d, want 403", r.status)
+	}
+}
+
+func TestRightsFromTheDevice(t *testing.T) {
+	t.Parallel()
+	srv := startServer(t, newServerConfig(t))
+	tn := srv.createTenant(t, "device")
+	if tn.Identity == "" {
+		t.Fatal("tenant creation did not show the identity verification secret")
+	}
+	privacy := func(body string) map[string]any {
+		t.Helper()
+		res := srv.do(t, "POST", "/v1/privacy", []byte(body), "Authorization", basicAuth(tn.WriteKey), "Content-Type", "text/plain")
+		if res.status != 202 {
+			t.Fatalf("POST /v1/privacy %s: %d %s", body, res.status, res.body)
+		}
+		var out map[string]any
+		json.Unmarshal(res.body, &out)
+		return out
+	}
+	userA, userB, userC := "dev-a-"+randomHex(4), "dev-b-"+randomHex(4), "dev-c-"+randomHex(4)
+	for _, u := range []string{userA, userB, userC} {
+		srv.ingest(t, tn.WriteKey, "/v1/batch", batchBody(t, "", trackMessages(u, "p-"+u, 2)))
+	}
+
+	// Suppression from the device is honoured at once.
+	if out := privacy(`{"type":"suppress","userId":"` + userA + `"}`); out["status"] != "completed" {
+		t.Errorf("device suppression: %v, want completed", out)
+	}
+	if got := srv.ingest(t, tn.WriteKey, "/v1/batch", batchBody(t, "", trackMessages(userA, "p2-"+userA, 1))); got.Accepted != 0 {
+		t.Errorf("after device suppression: %+v, want dropped", got)
+	}
+
+	// Erasure with the write key alone waits for the controller.
+	out := privacy(`{"type":"erasure","userId":"` + userB + `","user_hash":"00ff"}`)
+	if out["status"] != "pending_verification" {
+		t.Fatalf("erasure without a valid user_hash: %v, want pending_verification", out)
+	}
+	id := out["request_id"].(string)
+	if r := srv.lookup(t, tn.SecretKey, "user_id", userB); r.status != 200 {
+		t.Errorf("data erased on the word of a write key alone: %d", r.status)
+	}
+	got := srv.do(t, "GET", "/api/v1/requests/"+id, nil, "Authorization", "Bearer "+tn.SecretKey)
+	if strings.Contains(string(got.body), "pending_identity") || strings.Contains(string(got.body), userB) {
+		t.Errorf("pending request shows its identity: %s", got.body)
+	}
+	if r := srv.do(t, "POST", "/api/v1/requests/"+id+"/approve", nil, "Authorization", "Bearer "+tn.WriteKey); r.status != 403 {
+		t.Errorf("a write key approves: %d, want 403", r.status)
+	}
+	approved := srv.do(t, "POST", "/api/v1/requests/"+id+"/approve", nil, "Authorization", "Bearer "+tn.SecretKey)
+	if !strings.Contains(string(approved.body), `"status":"completed"`) {
+		t.Fatalf("approve: %d %s", approved.status, approved.body)
+	}
+	if r := srv.lookup(t, tn.SecretKey, "user_id", userB); r.status != 404 {
+		t.Errorf("after approval the subject is still there: %d", r.status)
+	}
+
+	// Access without proof, rejected by the controller.
+	out = privacy(`{"type":"access","userId":"` + userC + `"}`)
+	rid := out["request_id"].(string)
+	rej := srv.do(t, "POST", "/api/v1/requests/"+rid+"/reject", []byte(`{"reason":"could not verify"}`), "Authorization", "Bearer "+tn.SecretKey)
+	if !strings.Contains(string(rej.body), `"status":"rejected"`) {
+		t.Errorf("reject: %d %s", rej.status, rej.body)
+	}
+	if r := srv.do(t, "POST", "/api/v1/requests/"+rid+"/approve", nil, "Authorization", "Bearer "+tn.SecretKey); r.status != 409 {
+		t.Errorf("approve after reject: %d, want 409", r.status)
+	}
+
+	// With a user_hash made by the tenant's back end, erasure runs at once.
+	mac := hmac.New(sha256.New, []byte(tn.Identity))
+	mac.Write([]byte(userC))
+	out = privacy(`{"type":"erasure","userId":"` + userC + `","user_hash":"` + hex.EncodeToString(mac.Sum(nil)) + `"}`)
+	if out["status"] != "completed" {
+		t.Errorf("erasure with a valid user_hash: %v, want completed", out)
+	}
+	if r := srv.lookup(t, tn.SecretKey, "user_id", userC); r.status != 404 {
+		t.Errorf("after a verified device erasure the subject is still there: %d", r.status)
+	}
+	if r := srv.do(t, "POST", "/v1/privacy", []byte(`{"type":"erasure","userId":"x"}`), "Authorization", basicAuth("wk_wrong")); r.status != 401 {
+		t.Errorf("privacy with an unknown write key: %d, want 401", r.status)
 	}
 }

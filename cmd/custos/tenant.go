@@ -83,6 +83,7 @@ type tenantOut struct {
 	CreatedAt time.Time `json:"created_at"`
 	WriteKey  string    `json:"write_key,omitempty"`
 	SecretKey string    `json:"secret_key,omitempty"`
+	Identity  string    `json:"identity_verification_secret,omitempty"`
 }
 
 func runTenant(ctx context.Context, args []string, getenv func(string) string, stdout, stderr io.Writer) error {
@@ -173,8 +174,9 @@ func printTenantKeys(w io.Writer, t tenantOut, asJSON bool) error {
 	if asJSON {
 		return json.NewEncoder(w).Encode(t)
 	}
-	fmt.Fprintf(w, "tenant      %s (%s, region %s)\nwrite key   %s\nsecret key  %s\n", t.ID, t.Name, t.Region, t.WriteKey, t.SecretKey)
-	fmt.Fprintln(w, "The keys are shown once. The write key ships in apps and can only send events; keep the secret key on your servers.")
+	fmt.Fprintf(w, "tenant      %s (%s, region %s)\nwrite key   %s\nsecret key  %s\nidentity verification secret  %s\n",
+		t.ID, t.Name, t.Region, t.WriteKey, t.SecretKey, t.Identity)
+	fmt.Fprintln(w, "The keys are shown once. The write key ships in apps and can only send events; keep the secret key and the identity verification secret on your servers.")
 	return nil
 }
 

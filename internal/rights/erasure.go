@@ -31,14 +31,17 @@ var errCrash = errors.New("injected crash")
 // createErasure resolves the subject and records the request, then runs
 // the steps. Resolution needs the identifier in the clear, so it happens
 // before anything is stored: the request record keeps only keyed hashes.
-func (e *Engine) createErasure(ctx context.Context, t custos.TenantID, in Input) (*custos.Request, error) {
+func (e *Engine) createErasure(ctx context.Context, t custos.TenantID, in Input, r *custos.Request) (*custos.Request, error) {
 	now := e.now().UTC()
-	d := deadline.New(now)
-	r := &custos.Request{
-		ID: newID(now), Tenant: t, Type: custos.Erasure, Status: custos.InProgress, IdentityType: in.Identity.Type,
-		Source: in.Source, ReceivedAt: now, DueAt: d.Due, OriginalDueAt: d.OriginalDue, UpdatedAt: now,
-		Erasure: &custos.ErasureProgress{Suppress: in.Suppress, IdentifiersErased: map[string]int{}, RecordsDeleted: map[string]int{}},
+	if r == nil {
+		d := deadline.New(now)
+		r = &custos.Request{
+			ID: newID(now), Tenant: t, Type: custos.Erasure, IdentityType: in.Identity.Type,
+			Source: in.Source, ReceivedAt: now, DueAt: d.Due, OriginalDueAt: d.OriginalDue,
+		}
 	}
+	r.Status, r.UpdatedAt = custos.InProgress, now
+	r.Erasure = &custos.ErasureProgress{Suppress: in.Suppress, IdentifiersErased: map[string]int{}, RecordsDeleted: map[string]int{}}
 	h, err := e.keys.HashIdentifier(t, in.Identity)
 	if err != nil {
 		return nil, err

@@ -40,10 +40,13 @@ type Subjects interface {
 	EachEvent(ctx context.Context, t custos.TenantID, s custos.SubjectID, fn func(custos.Event) error) error
 }
 
-// Keys hashes identifiers and destroys subject keys.
+// Keys hashes identifiers, destroys subject keys, and seals what waits
+// for approval.
 type Keys interface {
 	HashIdentifier(t custos.TenantID, id custos.Identifier) (custos.IdentifierHash, error)
 	Shred(ctx context.Context, t custos.TenantID, s custos.SubjectID) error
+	SealTenant(t custos.TenantID, recordKey, plaintext []byte) ([]byte, error)
+	OpenTenant(t custos.TenantID, recordKey, sealed []byte) ([]byte, error)
 }
 
 // Store is the storage the engine uses: requests, data (to purge and
@@ -131,9 +134,9 @@ func (e *Engine) Create(ctx context.Context, t custos.TenantID, in Input) (*cust
 	}
 	switch in.Type {
 	case custos.Erasure:
-		return e.createErasure(ctx, t, in)
+		return e.createErasure(ctx, t, in, nil)
 	case custos.Access, custos.Portability:
-		return e.createAccess(ctx, t, in)
+		return e.createAccess(ctx, t, in, nil)
 	case custos.Rectify:
 		return e.createRectify(ctx, t, in)
 	}
@@ -229,7 +232,7 @@ func (e *Engine) Cancel(ctx context.Context, t custos.TenantID, id, actor string
 		return nil, custos.Errorf(custos.Conflict, "request %s is %s; only a pending request can be cancelled", id, r.Status)
 	}
 	now := e.now().UTC()
-	r.Status, r.UpdatedAt = custos.Cancelled, now
+	r.Status, r.UpdatedAt, r.PendingIdentity = custos.Cancelled, now, nil
 	return r, e.put(ctx, r, actor, "request.cancelled", nil)
 }
 
@@ -293,14 +296,15 @@ func (e *Engine) complete(ctx context.Context, r *custos.Request, actor string, 
 
 // createAccess records an access or portability request. It completes at
 // once: its result is streamed from the store at download, for ResultTTL.
-func (e *Engine) createAccess(ctx context.Context, t custos.TenantID, in Input) (*custos.Request, error) {
+func (e *Engine) createAccess(ctx context.Context, t custos.TenantID, in Input, r *custos.Request) (*custos.Request, error) {
 	s, err := e.subj.Find(ctx, t, in.Identity)
 	if err != nil && custos.ErrorCode(err) != custos.NotFound {
 		return nil, err
 	}
-	r, err := e.begin(ctx, t, in)
-	if err != nil {
-		return nil, err
+	if r == nil {
+		if r, err = e.begin(ctx, t, in); err != nil {
+			return nil, err
+		}
 	}
 	r.Subject = s
 	return e.complete(ctx, r, in.Actor, nil)

@@ -22,10 +22,12 @@ type tenantView struct {
 	KeysRotatedAt *time.Time      `json:"keys_rotated_at,omitempty"`
 	WriteKey      string          `json:"write_key,omitempty"`
 	SecretKey     string          `json:"secret_key,omitempty"`
+	// IdentitySecret signs user ids for /v1/privacy (shown with new keys).
+	IdentitySecret string `json:"identity_verification_secret,omitempty"`
 }
 
 func viewTenant(t *custos.Tenant, k tenants.Keys) tenantView {
-	v := tenantView{ID: t.ID, Name: t.Name, Region: t.Region, CreatedAt: t.CreatedAt, WriteKey: k.WriteKey, SecretKey: k.SecretKey}
+	v := tenantView{ID: t.ID, Name: t.Name, Region: t.Region, CreatedAt: t.CreatedAt, WriteKey: k.WriteKey, SecretKey: k.SecretKey, IdentitySecret: k.IdentitySecret}
 	if !t.KeysRotatedAt.IsZero() {
 		v.KeysRotatedAt = &t.KeysRotatedAt
 	}

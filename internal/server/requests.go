@@ -18,7 +18,9 @@ type requestView struct {
 }
 
 func viewRequest(r *custos.Request, now time.Time) requestView {
-	return requestView{Request: r, Overdue: rights.Overdue(r, now)}
+	shown := *r
+	shown.PendingIdentity = nil // sealed, and for the engine only
+	return requestView{Request: &shown, Overdue: rights.Overdue(r, now)}
 }
 
 func handleCreateRequest(log *slog.Logger, eng *rights.Engine, now func() time.Time) tenantHandler {
@@ -170,5 +172,36 @@ func handleResult(log *slog.Logger, eng *rights.Engine) tenantHandler {
 			}
 			writeError(w, log, err)
 		}
+	}
+}
+
+func handleApproveRequest(log *slog.Logger, eng *rights.Engine, now func() time.Time) tenantHandler {
+	return func(w http.ResponseWriter, r *http.Request, t *custos.Tenant) {
+		req, err := eng.Approve(r.Context(), t.ID, r.PathValue("id"), "tenant:secret-key")
+		if err != nil {
+			writeError(w, log, err)
+			return
+		}
+		writeJSON(w, http.StatusOK, viewRequest(req, now()))
+	}
+}
+
+func handleRejectRequest(log *slog.Logger, eng *rights.Engine, now func() time.Time) tenantHandler {
+	return func(w http.ResponseWriter, r *http.Request, t *custos.Tenant) {
+		var in struct {
+			Reason string `json:"reason"`
+		}
+		if r.ContentLength != 0 {
+			if err := decodeJSON(r, &in); err != nil {
+				writeError(w, log, err)
+				return
+			}
+		}
+		req, err := eng.Reject(r.Context(), t.ID, r.PathValue("id"), in.Reason, "tenant:secret-key")
+		if err != nil {
+			writeError(w, log, err)
+			return
+		}
+		writeJSON(w, http.StatusOK, viewRequest(req, now()))
 	}
 }

@@ -22,6 +22,10 @@ func addRoutes(mux *http.ServeMux, d Deps) {
 		}
 	}
 
+	// Rights from the device (write key).
+	mux.Handle("POST /v1/privacy", cors(handlePrivacy(d.Log, d.Tenants, d.Rights, d.Now)))
+	mux.Handle("OPTIONS /v1/privacy", cors(http.HandlerFunc(handlePreflight)))
+
 	// Management API for the tenant's servers (secret key).
 	secret := func(h tenantHandler) http.Handler { return requireSecret(d.Log, d.Tenants, h) }
 	mux.Handle("GET /api/v1/profiles", secret(handleFindProfile(d.Log, d.Reader, d.Audit)))
@@ -34,6 +38,8 @@ func addRoutes(mux *http.ServeMux, d Deps) {
 	mux.Handle("POST /api/v1/requests/{id}/extend", secret(handleExtendRequest(d.Log, d.Rights, d.Now)))
 	mux.Handle("GET /api/v1/requests/{id}/certificate", secret(handleCertificate(d.Log, d.Rights)))
 	mux.Handle("GET /api/v1/requests/{id}/result", secret(handleResult(d.Log, d.Rights)))
+	mux.Handle("POST /api/v1/requests/{id}/approve", secret(handleApproveRequest(d.Log, d.Rights, d.Now)))
+	mux.Handle("POST /api/v1/requests/{id}/reject", secret(handleRejectRequest(d.Log, d.Rights, d.Now)))
 	mux.Handle("GET /api/v1/audit", secret(handleTenantAudit(d.Log, d.AuditStore)))
 	mux.Handle("GET /api/v1/audit/checkpoint", secret(handleTenantCheckpoint(d.Log, d.Audit, d.SigningKey)))
 

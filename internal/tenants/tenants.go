@@ -5,10 +5,12 @@ package tenants
 
 import (
 	"context"
+	"crypto/hmac"
 	"crypto/rand"
 	"crypto/sha256"
 	"crypto/subtle"
 	"encoding/base64"
+	"encoding/hex"
 	"fmt"
 	"slices"
 	"strings"
@@ -24,6 +26,10 @@ type Keys struct {
 	WriteKey string `json:"write_key"`
 	// SecretKey is for the tenant's servers: it reads and manages data.
 	SecretKey string `json:"secret_key"`
+	// IdentitySecret is the key with which the tenant's back end computes
+	// user_hash = HMAC-SHA-256(IdentitySecret, userId), proving to
+	// /v1/privacy that a device speaks for that user.
+	IdentitySecret string `json:"identity_verification_secret"`
 }
 
 // KeyRing is what the registry needs of the encryption keyring: a tenant
@@ -31,6 +37,7 @@ type Keys struct {
 type KeyRing interface {
 	CreateTenant(ctx context.Context, t custos.TenantID) error
 	DeleteTenant(ctx context.Context, t custos.TenantID) error
+	HashValue(t custos.TenantID, domain string, v []byte) ([32]byte, error)
 }
 
 // Registry holds every tenant in memory, indexed by key digest.
@@ -105,6 +112,10 @@ func (r *Registry) Create(ctx context.Context, name, region string) (*custos.Ten
 	if err := r.ring.CreateTenant(ctx, t.ID); err != nil {
 		return nil, Keys{}, err
 	}
+	var err error
+	if keys.IdentitySecret, err = r.IdentitySecret(t); err != nil {
+		return nil, Keys{}, err
+	}
 	if err := r.store.CreateTenant(ctx, t); err != nil {
 		return nil, Keys{}, err
 	}
@@ -119,6 +130,9 @@ func (r *Registry) Rotate(ctx context.Context, id custos.TenantID) (*custos.Tena
 	}
 	keys := newKeys(t)
 	t.KeysRotatedAt = r.now().UTC()
+	if keys.IdentitySecret, err = r.IdentitySecret(t); err != nil {
+		return nil, Keys{}, err
+	}
 	if err := r.store.UpdateTenant(ctx, t); err != nil {
 		return nil, Keys{}, err
 	}
@@ -145,6 +159,33 @@ func (r *Registry) Delete(ctx context.Context, id custos.TenantID) error {
 		return fmt.Errorf("delete tenant records: %w", err)
 	}
 	return nil
+}
+
+// IdentitySecret returns the tenant's identity-verification secret. It is
+// derived from the tenant's encryption key and the time its API keys were
+// last rotated, so it is stored nowhere and rotates with the keys.
+func (r *Registry) IdentitySecret(t *custos.Tenant) (string, error) {
+	h, err := r.ring.HashValue(t.ID, "identity-verification-secret", []byte(t.KeysRotatedAt.UTC().Format(time.RFC3339Nano)))
+	if err != nil {
+		return "", err
+	}
+	return "iv_" + base64.RawURLEncoding.EncodeToString(h[:]), nil
+}
+
+// VerifyUserHash reports whether userHash is the hex HMAC-SHA-256 of
+// userID under the tenant's identity-verification secret, in constant time.
+func (r *Registry) VerifyUserHash(t *custos.Tenant, userID, userHash string) bool {
+	secret, err := r.IdentitySecret(t)
+	if err != nil || userID == "" || userHash == "" {
+		return false
+	}
+	got, err := hex.DecodeString(userHash)
+	if err != nil {
+		return false
+	}
+	mac := hmac.New(sha256.New, []byte(secret))
+	mac.Write([]byte(userID))
+	return hmac.Equal(got, mac.Sum(nil))
 }
 
 // Get returns a tenant by id.
