@@ -12,8 +12,11 @@ import (
 )
 
 func runBench(ctx context.Context, args []string, getenv func(string) string, stdout, stderr io.Writer) error {
+	if len(args) > 0 && args[0] == "rights" {
+		return runBenchRights(ctx, args[1:], getenv, stdout, stderr)
+	}
 	if len(args) == 0 || args[0] != "ingest" {
-		return errors.New("usage: custos bench ingest [flags]")
+		return errors.New("usage: custos bench ingest|rights [flags]")
 	}
 	var c loadgen.Config
 	fs := flag.NewFlagSet("custos bench ingest", flag.ContinueOnError)
@@ -46,4 +49,30 @@ func isFlagSet(fs *flag.FlagSet, name string) bool {
 	set := false
 	fs.Visit(func(f *flag.Flag) { set = set || f.Name == name })
 	return set
+}
+
+func runBenchRights(ctx context.Context, args []string, getenv func(string) string, stdout, stderr io.Writer) error {
+	var c loadgen.RightsConfig
+	fs := flag.NewFlagSet("custos bench rights", flag.ContinueOnError)
+	fs.SetOutput(stderr)
+	fs.StringVar(&c.Server, "server", env(getenv, "CUSTOS_SERVER", "http://127.0.0.1:8080"), "server URL (CUSTOS_SERVER)")
+	fs.StringVar(&c.WriteKey, "write-key", getenv("CUSTOS_WRITE_KEY"), "tenant write key (CUSTOS_WRITE_KEY)")
+	fs.StringVar(&c.SecretKey, "secret-key", getenv("CUSTOS_SECRET_KEY"), "tenant secret key (CUSTOS_SECRET_KEY)")
+	fs.IntVar(&c.EraseEvents, "erase-events", 10_000, "events of each subject erased")
+	fs.IntVar(&c.Erasures, "erasures", 5, "subjects erased")
+	fs.IntVar(&c.ExportEvents, "export-events", 1_000, "events of the subject exported")
+	fs.IntVar(&c.Exports, "exports", 20, "exports timed")
+	fs.IntVar(&c.LargeExport, "large-export", 100_000, "events of one large subject exported once (0 skips)")
+	if help, err := parseFlags(fs, args); help || err != nil {
+		return err
+	}
+	if c.WriteKey == "" || c.SecretKey == "" {
+		return errors.New("--write-key and --secret-key are required")
+	}
+	res, err := loadgen.Rights(ctx, c, stdout)
+	if err != nil {
+		return err
+	}
+	res.Format(stdout)
+	return nil
 }

@@ -253,3 +253,19 @@ func TestRightsFromTheDevice(t *testing.T) {
 		t.Errorf("privacy with an unknown write key: %d, want 401", r.status)
 	}
 }
+
+func TestBenchRights(t *testing.T) {
+	t.Parallel()
+	srv := startServer(t, newServerConfig(t))
+	tn := srv.createTenant(t, "bench")
+	out, err := cli(t, "", "bench", "rights", "--server", srv.URL, "--write-key", tn.WriteKey, "--secret-key", tn.SecretKey,
+		"--erase-events", "120", "--erasures", "2", "--export-events", "30", "--exports", "3", "--large-export", "600")
+	if err != nil {
+		t.Fatalf("bench rights: %v\n%s", err, out)
+	}
+	for _, want := range []string{"erasure unreadable", "erasure certificate issued", "physically purged", "access export", "large access export"} {
+		if !strings.Contains(out, want) {
+			t.Errorf("bench rights output lacks %q:\n%s", want, out)
+		}
+	}
+}

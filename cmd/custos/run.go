@@ -17,7 +17,7 @@ Usage:
   custos keys rotate-master|new-master-key   rotate the master key (server stopped)
   custos audit verify [--tenant ID]    download and verify audit chains against a signed checkpoint
   custos certificate verify FILE       verify an erasure certificate offline
-  custos bench ingest [flags]          load-test ingestion
+  custos bench ingest|rights [flags]   load-test ingestion, or erasure and access
   custos help                          this text
 
 Run "custos COMMAND -h" for the flags of a command.

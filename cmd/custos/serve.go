@@ -121,7 +121,15 @@ func runServe(ctx context.Context, args []string, getenv func(string) string, st
 
 	m := metrics.New()
 	log.Info("opening ingest pipeline: rebuilding the duplicate filter")
+	rebuildStart := time.Now()
 	pipe, err := ingest.New(ctx, store, ring, ingest.Options{
+		OnRebuild: func(n int, done bool) {
+			if done {
+				log.Info("duplicate filter rebuilt", "records", n, "took", time.Since(rebuildStart).Round(time.Millisecond).String())
+			} else {
+				log.Info("rebuilding the duplicate filter", "records_read", n)
+			}
+		},
 		OnCommit: func(n int, d time.Duration) {
 			m.StoreCommit.Observe(d.Seconds())
 			m.CommitMessages.Observe(float64(n))

@@ -29,6 +29,9 @@ type Options struct {
 	// DedupeWindow is how long a generation of the duplicate filter lasts
 	// (default 24h): a retry is recognised for at least this long.
 	DedupeWindow time.Duration
+	// OnRebuild, if set, is told the records read so far while the
+	// duplicate filter is rebuilt at start (every million, and at the end).
+	OnRebuild func(records int, done bool)
 	// OnCommit, if set, is called after each durable group commit with the
 	// number of messages and how long the write took to become durable.
 	OnCommit func(messages int, d time.Duration)
@@ -131,12 +134,19 @@ func New(ctx context.Context, store custos.DataStore, ring *keyring.Ring, opts O
 		return nil, fmt.Errorf("load erasure tombstones: %w", err)
 	}
 	since := opts.Now().Add(-opts.DedupeWindow)
+	n := 0
 	err := store.EachSeen(ctx, func(_ custos.TenantID, s custos.Seen) error {
 		if !s.Time.Before(since) {
 			w.recent.add(s.ID)
 		}
+		if n++; n%1_000_000 == 0 && opts.OnRebuild != nil {
+			opts.OnRebuild(n, false)
+		}
 		return nil
 	})
+	if opts.OnRebuild != nil {
+		opts.OnRebuild(n, true)
+	}
 	if err != nil {
 		return nil, fmt.Errorf("rebuild duplicate filter: %w", err)
 	}
