@@ -55,6 +55,8 @@ type Request struct {
 	IdentityType IdentifierType `json:"identity_type"`
 	Subject      SubjectID      `json:"subject_id"`
 	Source       string         `json:"source"`
+	// CallbackURL, if set, receives a signed POST on every status change.
+	CallbackURL string `json:"callback_url,omitempty"`
 
 	ReceivedAt      time.Time `json:"received_at"`
 	DueAt           time.Time `json:"due_at"`

@@ -300,6 +300,7 @@ type tenantInfo struct {
 	WriteKey  string    `json:"write_key"`
 	SecretKey string    `json:"secret_key"`
 	Identity  string    `json:"identity_verification_secret"`
+	Callback  string    `json:"callback_signing_secret"`
 }
 
 // createTenant makes a tenant through POST /admin/v1/tenants.

@@ -2,9 +2,18 @@ package main
 
 import (
 	"crypto/hmac"
+	"fmt"
+	"io"
+	"net/http"
+	"net/http/httptest"
+	"slices"
+	"sync"
+	"time"
+
 	"crypto/sha256"
 	"encoding/hex"
 	"encoding/json"
+	"github.com/custos-dev/custos/internal/webhook"
 	"os"
 	"strings"
 	"testing"
@@ -268,4 +277,112 @@ func TestBenchRights(t *testing.T) {
 			t.Errorf("bench rights output lacks %q:\n%s", want, out)
 		}
 	}
+}
+
+// receiver is an httptest server that records signed deliveries, failing
+// the first attempt of each to prove the retries.
+type receiver struct {
+	mu       sync.Mutex
+	secret   []byte
+	bodies   []map[string]any
+	attempts map[string]int
+	bad      int
+	srv      *httptest.Server
+}
+
+func newReceiver(t *testing.T, secret string) *receiver {
+	r := &receiver{secret: []byte(secret), attempts: map[string]int{}}
+	r.srv = httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, req *http.Request) {
+		body, _ := io.ReadAll(req.Body)
+		r.mu.Lock()
+		defer r.mu.Unlock()
+		if webhook.Verify(r.secret, body, req.Header.Get(webhook.HeaderSignature), time.Now(), time.Minute) != nil {
+			r.bad++
+			w.WriteHeader(http.StatusUnauthorized)
+			return
+		}
+		id := req.Header.Get(webhook.HeaderDelivery)
+		if r.attempts[id]++; r.attempts[id] == 1 {
+			w.WriteHeader(http.StatusServiceUnavailable)
+			return
+		}
+		var m map[string]any
+		json.Unmarshal(body, &m)
+		r.bodies = append(r.bodies, m)
+	}))
+	t.Cleanup(r.srv.Close)
+	return r
+}
+
+func (r *receiver) received() []map[string]any {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	return slices.Clone(r.bodies)
+}
+
+func TestRecipientsAndCallbacks(t *testing.T) {
+	t.Parallel()
+	srv := startServer(t, newServerConfig(t))
+	tn := srv.createTenant(t, "downstream")
+	crm := newReceiver(t, "crm-signing-secret-0123")
+	callbacks := newReceiver(t, tn.Callback)
+	res := srv.do(t, "POST", "/api/v1/recipients", []byte(`{"name":"crm","url":"`+crm.srv.URL+`","secret":"crm-signing-secret-0123","region":"eu"}`), "Authorization", "Bearer "+tn.SecretKey)
+	if res.status != 201 || strings.Contains(string(res.body), "crm-signing-secret") {
+		t.Fatalf("create recipient: %d %s", res.status, res.body)
+	}
+	if r := srv.do(t, "GET", "/api/v1/recipients", nil, "Authorization", "Bearer "+srv.createTenant(t, "other").SecretKey); strings.Contains(string(r.body), "crm") {
+		t.Errorf("another tenant lists the recipient: %s", r.body)
+	}
+	user := "down-" + randomHex(6)
+	srv.ingest(t, tn.WriteKey, "/v1/batch", batchBody(t, "", trackMessages(user, "d-"+randomHex(4), 2)))
+	er := srv.do(t, "POST", "/api/v1/requests", []byte(`{"type":"erasure","identity":{"type":"user_id","value":"`+user+`"},"callback_url":"`+callbacks.srv.URL+`"}`), "Authorization", "Bearer "+tn.SecretKey)
+	var req map[string]any
+	json.Unmarshal(er.body, &req)
+	id, _ := req["id"].(string)
+	if er.status != 201 || id == "" {
+		t.Fatalf("erasure: %d %s", er.status, er.body)
+	}
+
+	// The recipient is told who to erase (after one failed attempt), signed.
+	deadline := time.Now().Add(20 * time.Second)
+	for len(crm.received()) == 0 || len(callbacks.received()) == 0 {
+		if time.Now().After(deadline) {
+			t.Fatalf("no delivery within 20s: crm %v, callbacks %v", crm.received(), callbacks.received())
+		}
+		time.Sleep(50 * time.Millisecond)
+	}
+	notice := crm.received()[0]
+	if notice["type"] != "erasure" || notice["request_id"] != id || !strings.Contains(fmt.Sprint(notice["identifiers"]), user) {
+		t.Errorf("recipient notice = %v, want the erasure of %s", notice, user)
+	}
+	if crm.bad > 0 || callbacks.bad > 0 {
+		t.Errorf("unsigned or badly signed deliveries: crm %d, callbacks %d", crm.bad, callbacks.bad)
+	}
+	// The callbacks report the request's states, up to completed.
+	for time.Now().Before(deadline) && !slices.ContainsFunc(callbacks.received(), func(c map[string]any) bool { return c["status"] == "completed" }) {
+		time.Sleep(50 * time.Millisecond)
+	}
+	// Each state change is its own delivery, retried on its own, so they
+	// may arrive out of order: receivers order them by updated_at.
+	got := callbacks.received()
+	completed := false
+	for _, c := range got {
+		completed = completed || c["status"] == "completed"
+		if c["request_id"] != id {
+			t.Errorf("callback for %v, want %s", c["request_id"], id)
+		}
+	}
+	if !completed {
+		t.Errorf("callbacks = %v, want one reporting completed", got)
+	}
+	// The request shows the recipient's outcome.
+	for time.Now().Before(deadline) {
+		r := srv.do(t, "GET", "/api/v1/requests/"+id, nil, "Authorization", "Bearer "+tn.SecretKey)
+		if strings.Contains(string(r.body), `"status":"delivered"`) {
+			return
+		}
+		time.Sleep(50 * time.Millisecond)
+	}
+	r := srv.do(t, "GET", "/api/v1/requests/"+id, nil, "Authorization", "Bearer "+tn.SecretKey)
+	t.Errorf("the request never showed the recipient's notice as delivered: %s", r.body)
 }

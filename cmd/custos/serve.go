@@ -28,6 +28,7 @@ import (
 	"github.com/custos-dev/custos/internal/server"
 	"github.com/custos-dev/custos/internal/tenants"
 	"github.com/custos-dev/custos/internal/tlsconfig"
+	"github.com/custos-dev/custos/internal/webhook"
 )
 
 type serveConfig struct {
@@ -155,8 +156,22 @@ func runServe(ctx context.Context, args []string, getenv func(string) string, st
 	}
 
 	reader := ingest.NewReader(store, ring)
+	outbox := webhook.New(store, ring, webhook.Options{Log: log})
+	outboxCtx, stopOutbox := context.WithCancel(context.WithoutCancel(ctx))
+	outboxDone := make(chan struct{})
+	go func() { defer close(outboxDone); outbox.Run(outboxCtx) }()
+	defer func() { stopOutbox(); <-outboxDone }()
 	engine := rights.New(rights.Deps{Store: store, Gate: pipe, Subjects: reader, Keys: ring, Audit: auditLog,
-		SigningKey: signingKey, Region: c.region, Now: time.Now})
+		SigningKey: signingKey, Region: c.region, Now: time.Now,
+		Recipients: store, Outbox: outbox, Deliveries: store,
+		CallbackSecret: func(id custos.TenantID) ([]byte, error) {
+			t, ok := reg.Get(id)
+			if !ok {
+				return nil, custos.Errorf(custos.NotFound, "no tenant %s", id)
+			}
+			s, err := reg.CallbackSecret(t)
+			return []byte(s), err
+		}})
 	// Erasures a crash interrupted finish before the node takes traffic.
 	var tenantIDs []custos.TenantID
 	for _, t := range reg.List() {
@@ -175,6 +190,7 @@ func runServe(ctx context.Context, args []string, getenv func(string) string, st
 		Ingest:        pipe,
 		Reader:        reader,
 		Rights:        engine,
+		Recipients:    store,
 		Metrics:       m,
 		Audit:         auditLog,
 		AuditStore:    store,

@@ -11,7 +11,14 @@
 //	0x02 <tenant> 's' <subject> 'e' <time> <msg>   sealed event
 //	0x02 <tenant> 's' <subject> 'p'               sealed profile
 //	0x02 <tenant> 'i' <identifier hash>           subject id
-//	0x02 <tenant> 'd' <message hash>              subject id, event time
+//	0x02 <tenant> 'd' <message hash>              subject id, time received
+//	0x02 <tenant> 'r' <request id>                request (no personal data)
+//	0x02 <tenant> 'g' <subject>                   subject flags
+//	0x02 <tenant> 't' <identifier hash>           erasure tombstone
+//	0x02 <tenant> 'o' <delivery id>               pending delivery (body sealed)
+//	0x02 <tenant> 'c' <recipient id>              recipient
+//	0x03 <tenant> <seq>                           audit entry (survives the tenant)
+//	0x05 <next attempt time> <tenant> <delivery>  due index of the outbox
 //
 // so erasing one subject is one range deletion plus a compaction of that
 // span, and the ids in keys are random or keyed hashes, never identifiers.

@@ -32,6 +32,9 @@ type Store struct {
 	db         *pebble.DB
 	logDepth   int
 	auditLocks [16]sync.Mutex
+	// outboxMu serialises PutDelivery's read of the previous version with
+	// its write, which keeps the due index exact.
+	outboxMu sync.Mutex
 }
 
 var _ custos.Store = (*Store)(nil)

@@ -37,7 +37,7 @@ func (e *Engine) createErasure(ctx context.Context, t custos.TenantID, in Input,
 		d := deadline.New(now)
 		r = &custos.Request{
 			ID: newID(now), Tenant: t, Type: custos.Erasure, IdentityType: in.Identity.Type,
-			Source: in.Source, ReceivedAt: now, DueAt: d.Due, OriginalDueAt: d.OriginalDue,
+			Source: in.Source, CallbackURL: in.CallbackURL, ReceivedAt: now, DueAt: d.Due, OriginalDueAt: d.OriginalDue,
 		}
 	}
 	r.Status, r.UpdatedAt = custos.InProgress, now
@@ -84,6 +84,11 @@ func (e *Engine) createErasure(ctx context.Context, t custos.TenantID, in Input,
 	}
 	if !seen[h] {
 		r.Erasure.Hashes = append(r.Erasure.Hashes, h)
+	}
+	// Recipients are told now, while the identifiers are still known in
+	// the clear; the notices are queued durably and sealed.
+	if err := e.notifyRecipients(ctx, r, ids, nil); err != nil {
+		return nil, fmt.Errorf("erasure: queue notices to recipients: %w", err)
 	}
 	r.Step = stepResolved
 	if err := e.putStep(ctx, r, in.Actor); err != nil {
@@ -219,6 +224,10 @@ func (e *Engine) certify(ctx context.Context, r *custos.Request) ([]byte, error)
 	if err != nil {
 		return nil, err
 	}
+	outcomes, err := e.outcomes(ctx, r)
+	if err != nil {
+		return nil, err
+	}
 	subject := ""
 	if r.Subject != (custos.SubjectID{}) {
 		if subject, err = e.subj.Pseudonym(r.Tenant, r.Subject); err != nil {
@@ -231,7 +240,7 @@ func (e *Engine) certify(ctx context.Context, r *custos.Request) ([]byte, error)
 		RequestID: r.ID, TenantID: r.Tenant.String(), Region: e.reg, Subject: subject,
 		IdentifiersErased: er.IdentifiersErased, RecordsDeleted: er.RecordsDeleted,
 		ShreddedAt: er.ShreddedAt, DeletedAt: er.DeletedAt, PurgedAt: er.PurgedAt, Verified: er.Verified,
-		Recipients:     []certificate.Outcome{},
+		Recipients:     outcomes,
 		AuditChainHead: certificate.ChainHead{Seq: head.Seq, Hash: head.Hash},
 		IssuedAt:       e.now().UTC(),
 	}

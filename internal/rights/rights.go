@@ -12,6 +12,7 @@ import (
 	"crypto/rand"
 	"encoding/hex"
 	"encoding/json"
+	"fmt"
 	"slices"
 	"strconv"
 	"strings"
@@ -19,6 +20,7 @@ import (
 
 	"github.com/custos-dev/custos"
 	"github.com/custos-dev/custos/internal/audit"
+	"github.com/custos-dev/custos/internal/certificate"
 	"github.com/custos-dev/custos/internal/deadline"
 )
 
@@ -65,8 +67,16 @@ type Deps struct {
 	Keys       Keys
 	Audit      *audit.Log
 	SigningKey ed25519.PrivateKey // signs erasure certificates
-	Region     string             // the node's region, named in certificates
-	Now        func() time.Time
+	// Recipients and Outbox tell downstream systems of erasures,
+	// rectifications and restrictions (Art. 19); Deliveries reads what
+	// became of each notice. All three may be nil: nobody is told.
+	Recipients custos.RecipientStore
+	Outbox     Outbox
+	Deliveries custos.OutboxStore
+	// CallbackSecret returns the key that signs a tenant's callbacks.
+	CallbackSecret func(custos.TenantID) ([]byte, error)
+	Region         string // the node's region, named in certificates
+	Now            func() time.Time
 }
 
 // Engine carries out requests. Create it with New.
@@ -78,7 +88,12 @@ type Engine struct {
 	audit *audit.Log
 	sign  ed25519.PrivateKey
 	reg   string
-	now   func() time.Time
+
+	recipients custos.RecipientStore
+	outbox     Outbox
+	deliveries custos.OutboxStore
+	cbSecret   func(custos.TenantID) ([]byte, error)
+	now        func() time.Time
 	// crashAfter stops an erasure after the named step, as a crash would
 	// (tests only).
 	crashAfter string
@@ -87,17 +102,19 @@ type Engine struct {
 // New returns an Engine.
 func New(d Deps) *Engine {
 	return &Engine{store: d.Store, gate: d.Gate, subj: d.Subjects, keys: d.Keys, audit: d.Audit,
-		sign: d.SigningKey, reg: d.Region, now: d.Now}
+		sign: d.SigningKey, reg: d.Region, now: d.Now,
+		recipients: d.Recipients, outbox: d.Outbox, deliveries: d.Deliveries, cbSecret: d.CallbackSecret}
 }
 
 // Input is a new request as a tenant's server or a device asks for it.
 type Input struct {
-	Type     custos.RequestType
-	Identity custos.Identifier
-	Suppress bool                       // erasure: also suppress the identifiers from now on
-	Traits   map[string]json.RawMessage // rectify: the traits to set; null removes one
-	Source   string                     // api, sdk, opendsr
-	Actor    string                     // who asked, for the audit log
+	Type        custos.RequestType
+	Identity    custos.Identifier
+	Suppress    bool                       // erasure: also suppress the identifiers from now on
+	Traits      map[string]json.RawMessage // rectify: the traits to set; null removes one
+	Source      string                     // api, sdk, opendsr
+	CallbackURL string                     // receives a signed POST on every status change
+	Actor       string                     // who asked, for the audit log
 }
 
 // flagChanges are the requests that change a subject's standing flags.
@@ -148,7 +165,7 @@ func (e *Engine) Create(ctx context.Context, t custos.TenantID, in Input) (*cust
 	d := deadline.New(now)
 	r := &custos.Request{
 		ID: newID(now), Tenant: t, Type: in.Type, Status: custos.Pending, IdentityType: in.Identity.Type,
-		Source: in.Source, ReceivedAt: now, DueAt: d.Due, OriginalDueAt: d.OriginalDue, UpdatedAt: now,
+		Source: in.Source, CallbackURL: in.CallbackURL, ReceivedAt: now, DueAt: d.Due, OriginalDueAt: d.OriginalDue, UpdatedAt: now,
 	}
 	if err := e.put(ctx, r, in.Actor, "request.received", nil); err != nil {
 		return nil, err
@@ -160,6 +177,12 @@ func (e *Engine) Create(ctx context.Context, t custos.TenantID, in Input) (*cust
 		return nil, err
 	}
 	r.Subject = s
+	if in.Type == custos.Restrict || in.Type == custos.Unrestrict {
+		restricted := in.Type == custos.Restrict
+		if err := e.notifyRecipients(ctx, r, e.identifiersOf(ctx, t, s, in.Identity), func(n *notice) { n.Restricted = &restricted }); err != nil {
+			return nil, fmt.Errorf("queue notices to recipients: %w", err)
+		}
+	}
 	pseudonym, err := e.subj.Pseudonym(t, s)
 	if err != nil {
 		return nil, err
@@ -184,6 +207,31 @@ func (e *Engine) put(ctx context.Context, r *custos.Request, actor, action strin
 	subject := details["subject"]
 	delete(details, "subject")
 	_, err := e.audit.Record(ctx, r.Tenant, audit.Entry{Actor: actor, Action: action, Subject: subject, RequestID: r.ID, Details: details})
+	if err != nil {
+		return err
+	}
+	return e.callback(ctx, r)
+}
+
+// callback queues a signed status POST to the request's callback URL; the
+// outbox retries it with backoff until the receiver answers 2xx.
+func (e *Engine) callback(ctx context.Context, r *custos.Request) error {
+	if r.CallbackURL == "" || e.outbox == nil || e.cbSecret == nil {
+		return nil
+	}
+	secret, err := e.cbSecret(r.Tenant)
+	if err != nil {
+		return err
+	}
+	body, err := json.Marshal(map[string]any{
+		"request_id": r.ID, "type": r.Type, "status": r.Status, "step": r.Step,
+		"received_at": r.ReceivedAt, "due_at": r.DueAt, "updated_at": r.UpdatedAt, "completed_at": r.CompletedAt,
+	})
+	if err != nil {
+		return err
+	}
+	_, err = e.outbox.Enqueue(ctx, custos.Delivery{Tenant: r.Tenant, Kind: "request.status", RequestID: r.ID,
+		Target: "callback", URL: r.CallbackURL, Secret: secret, Body: body})
 	return err
 }
 
@@ -272,7 +320,7 @@ func (e *Engine) begin(ctx context.Context, t custos.TenantID, in Input) (*custo
 	d := deadline.New(now)
 	r := &custos.Request{
 		ID: newID(now), Tenant: t, Type: in.Type, Status: custos.Pending, IdentityType: in.Identity.Type,
-		Source: in.Source, ReceivedAt: now, DueAt: d.Due, OriginalDueAt: d.OriginalDue, UpdatedAt: now,
+		Source: in.Source, CallbackURL: in.CallbackURL, ReceivedAt: now, DueAt: d.Due, OriginalDueAt: d.OriginalDue, UpdatedAt: now,
 	}
 	return r, e.put(ctx, r, in.Actor, "request.received", nil)
 }
@@ -329,5 +377,30 @@ func (e *Engine) createRectify(ctx context.Context, t custos.TenantID, in Input)
 		return nil, err
 	}
 	r.Subject = s
+	err = e.notifyRecipients(ctx, r, e.identifiersOf(ctx, t, s, in.Identity), func(n *notice) { n.Traits = in.Traits })
+	if err != nil {
+		return nil, fmt.Errorf("queue notices to recipients: %w", err)
+	}
 	return e.complete(ctx, r, in.Actor, map[string]string{"traits": strings.Join(changed, ",")})
+}
+
+// identifiersOf lists a subject's identifiers from its profile, or just
+// the one the request named if the profile cannot be read.
+func (e *Engine) identifiersOf(ctx context.Context, t custos.TenantID, s custos.SubjectID, named custos.Identifier) []custos.Identifier {
+	p, err := e.subj.Profile(ctx, t, s)
+	if err != nil {
+		return []custos.Identifier{named.Normalize()}
+	}
+	var ids []custos.Identifier
+	for _, typ := range custos.IdentifierTypes {
+		for _, v := range p.Identifiers[typ.String()] {
+			ids = append(ids, custos.Identifier{Type: typ, Value: v})
+		}
+	}
+	return ids
+}
+
+// Outcomes reports what became of a request's notices to recipients.
+func (e *Engine) Outcomes(ctx context.Context, r *custos.Request) ([]certificate.Outcome, error) {
+	return e.outcomes(ctx, r)
 }

@@ -24,10 +24,11 @@ type tenantView struct {
 	SecretKey     string          `json:"secret_key,omitempty"`
 	// IdentitySecret signs user ids for /v1/privacy (shown with new keys).
 	IdentitySecret string `json:"identity_verification_secret,omitempty"`
+	CallbackSecret string `json:"callback_signing_secret,omitempty"`
 }
 
 func viewTenant(t *custos.Tenant, k tenants.Keys) tenantView {
-	v := tenantView{ID: t.ID, Name: t.Name, Region: t.Region, CreatedAt: t.CreatedAt, WriteKey: k.WriteKey, SecretKey: k.SecretKey, IdentitySecret: k.IdentitySecret}
+	v := tenantView{ID: t.ID, Name: t.Name, Region: t.Region, CreatedAt: t.CreatedAt, WriteKey: k.WriteKey, SecretKey: k.SecretKey, IdentitySecret: k.IdentitySecret, CallbackSecret: k.CallbackSecret}
 	if !t.KeysRotatedAt.IsZero() {
 		v.KeysRotatedAt = &t.KeysRotatedAt
 	}

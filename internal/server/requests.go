@@ -4,10 +4,12 @@ import (
 	"encoding/json"
 	"log/slog"
 	"net/http"
+	"net/url"
 	"strconv"
 	"time"
 
 	"github.com/custos-dev/custos"
+	"github.com/custos-dev/custos/internal/certificate"
 	"github.com/custos-dev/custos/internal/rights"
 )
 
@@ -15,6 +17,8 @@ import (
 type requestView struct {
 	*custos.Request
 	Overdue bool `json:"overdue"`
+	// Recipients is what became of the notices to recipients (Art. 19).
+	Recipients []certificate.Outcome `json:"recipients,omitempty"`
 }
 
 func viewRequest(r *custos.Request, now time.Time) requestView {
@@ -31,8 +35,9 @@ func handleCreateRequest(log *slog.Logger, eng *rights.Engine, now func() time.T
 				Type  string `json:"type"`
 				Value string `json:"value"`
 			} `json:"identity"`
-			Suppress bool                       `json:"suppress"`
-			Traits   map[string]json.RawMessage `json:"traits"`
+			Suppress    bool                       `json:"suppress"`
+			Traits      map[string]json.RawMessage `json:"traits"`
+			CallbackURL string                     `json:"callback_url"`
 		}
 		if err := decodeJSON(r, &in); err != nil {
 			writeError(w, log, err)
@@ -51,11 +56,17 @@ func handleCreateRequest(log *slog.Logger, eng *rights.Engine, now func() time.T
 			writeError(w, log, custos.Errorf(custos.Invalid, "suppress applies to erasure requests only; use a suppress request"))
 			return
 		}
+		if in.CallbackURL != "" {
+			if u, err := url.Parse(in.CallbackURL); err != nil || (u.Scheme != "https" && u.Scheme != "http") || u.Host == "" {
+				writeError(w, log, custos.Errorf(custos.Invalid, "callback_url must be an absolute http or https URL"))
+				return
+			}
+		}
 		if len(in.Traits) > 0 && in.Type != custos.Rectify {
 			writeError(w, log, custos.Errorf(custos.Invalid, "traits apply to rectify requests only"))
 			return
 		}
-		req, err := eng.Create(r.Context(), t.ID, rights.Input{Type: in.Type, Identity: id, Suppress: in.Suppress, Traits: in.Traits, Source: "api", Actor: "tenant:secret-key"})
+		req, err := eng.Create(r.Context(), t.ID, rights.Input{Type: in.Type, Identity: id, Suppress: in.Suppress, Traits: in.Traits, CallbackURL: in.CallbackURL, Source: "api", Actor: "tenant:secret-key"})
 		if err != nil {
 			writeError(w, log, err)
 			return
@@ -105,7 +116,12 @@ func handleGetRequest(log *slog.Logger, eng *rights.Engine, now func() time.Time
 			writeError(w, log, err)
 			return
 		}
-		writeJSON(w, http.StatusOK, viewRequest(req, now()))
+		v := viewRequest(req, now())
+		if v.Recipients, err = eng.Outcomes(r.Context(), req); err != nil {
+			writeError(w, log, err)
+			return
+		}
+		writeJSON(w, http.StatusOK, v)
 	}
 }
 

@@ -40,6 +40,9 @@ func addRoutes(mux *http.ServeMux, d Deps) {
 	mux.Handle("GET /api/v1/requests/{id}/result", secret(handleResult(d.Log, d.Rights)))
 	mux.Handle("POST /api/v1/requests/{id}/approve", secret(handleApproveRequest(d.Log, d.Rights, d.Now)))
 	mux.Handle("POST /api/v1/requests/{id}/reject", secret(handleRejectRequest(d.Log, d.Rights, d.Now)))
+	mux.Handle("POST /api/v1/recipients", secret(handleCreateRecipient(d.Log, d.Recipients, d.Now)))
+	mux.Handle("GET /api/v1/recipients", secret(handleListRecipients(d.Log, d.Recipients)))
+	mux.Handle("DELETE /api/v1/recipients/{id}", secret(handleDeleteRecipient(d.Log, d.Recipients)))
 	mux.Handle("GET /api/v1/audit", secret(handleTenantAudit(d.Log, d.AuditStore)))
 	mux.Handle("GET /api/v1/audit/checkpoint", secret(handleTenantCheckpoint(d.Log, d.Audit, d.SigningKey)))
 

@@ -27,6 +27,7 @@ type Deps struct {
 	Ingest     *ingest.Pipeline
 	Reader     *ingest.Reader
 	Rights     *rights.Engine
+	Recipients custos.RecipientStore
 	Metrics    *metrics.Metrics
 	Audit      *audit.Log
 	AuditStore custos.AuditStore

@@ -30,6 +30,9 @@ type Keys struct {
 	// user_hash = HMAC-SHA-256(IdentitySecret, userId), proving to
 	// /v1/privacy that a device speaks for that user.
 	IdentitySecret string `json:"identity_verification_secret"`
+	// CallbackSecret is the key with which Custos signs the status
+	// callbacks of the tenant's requests (X-Custos-Signature).
+	CallbackSecret string `json:"callback_signing_secret"`
 }
 
 // KeyRing is what the registry needs of the encryption keyring: a tenant
@@ -112,8 +115,7 @@ func (r *Registry) Create(ctx context.Context, name, region string) (*custos.Ten
 	if err := r.ring.CreateTenant(ctx, t.ID); err != nil {
 		return nil, Keys{}, err
 	}
-	var err error
-	if keys.IdentitySecret, err = r.IdentitySecret(t); err != nil {
+	if err := r.fillSecrets(t, &keys); err != nil {
 		return nil, Keys{}, err
 	}
 	if err := r.store.CreateTenant(ctx, t); err != nil {
@@ -130,7 +132,7 @@ func (r *Registry) Rotate(ctx context.Context, id custos.TenantID) (*custos.Tena
 	}
 	keys := newKeys(t)
 	t.KeysRotatedAt = r.now().UTC()
-	if keys.IdentitySecret, err = r.IdentitySecret(t); err != nil {
+	if err := r.fillSecrets(t, &keys); err != nil {
 		return nil, Keys{}, err
 	}
 	if err := r.store.UpdateTenant(ctx, t); err != nil {
@@ -165,11 +167,30 @@ func (r *Registry) Delete(ctx context.Context, id custos.TenantID) error {
 // derived from the tenant's encryption key and the time its API keys were
 // last rotated, so it is stored nowhere and rotates with the keys.
 func (r *Registry) IdentitySecret(t *custos.Tenant) (string, error) {
-	h, err := r.ring.HashValue(t.ID, "identity-verification-secret", []byte(t.KeysRotatedAt.UTC().Format(time.RFC3339Nano)))
+	return r.derived(t, "identity-verification-secret", "iv_")
+}
+
+func (r *Registry) fillSecrets(t *custos.Tenant, k *Keys) error {
+	var err error
+	if k.IdentitySecret, err = r.IdentitySecret(t); err != nil {
+		return err
+	}
+	k.CallbackSecret, err = r.CallbackSecret(t)
+	return err
+}
+
+// CallbackSecret returns the key that signs the tenant's request status
+// callbacks; derived and rotated like IdentitySecret.
+func (r *Registry) CallbackSecret(t *custos.Tenant) (string, error) {
+	return r.derived(t, "callback-signing-secret", "cb_")
+}
+
+func (r *Registry) derived(t *custos.Tenant, domain, prefix string) (string, error) {
+	h, err := r.ring.HashValue(t.ID, domain, []byte(t.KeysRotatedAt.UTC().Format(time.RFC3339Nano)))
 	if err != nil {
 		return "", err
 	}
-	return "iv_" + base64.RawURLEncoding.EncodeToString(h[:]), nil
+	return prefix + base64.RawURLEncoding.EncodeToString(h[:]), nil
 }
 
 // VerifyUserHash reports whether userHash is the hex HMAC-SHA-256 of

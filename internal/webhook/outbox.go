@@ -1,0 +1,281 @@
+package webhook
+
+import (
+	"context"
+	"crypto/rand"
+	"encoding/binary"
+	"encoding/hex"
+	"fmt"
+	"log/slog"
+	"net/http"
+	"net/url"
+	"sync"
+	"time"
+
+	"github.com/custos-dev/custos"
+)
+
+// Sealer seals the body and secret of a delivery at rest (keyring.Ring
+// satisfies it).
+type Sealer interface {
+	SealTenant(t custos.TenantID, recordKey, plaintext []byte) ([]byte, error)
+	OpenTenant(t custos.TenantID, recordKey, sealed []byte) ([]byte, error)
+}
+
+// Options configures an Outbox. The zero value is usable.
+type Options struct {
+	// Client sends the POSTs. The default times out after 10 seconds and
+	// follows no redirect: a signed body goes only where it was addressed,
+	// and a 3xx answer is retried like any other failure.
+	Client *http.Client
+	// Now is the clock (default time.Now).
+	Now func() time.Time
+	// MinBackoff and MaxBackoff bound the wait before a retry (defaults 1s
+	// and 1h); MinBackoff is also how often an idle Run polls the store.
+	MinBackoff, MaxBackoff time.Duration
+	// Log receives a line per attempt: delivery id, kind, tenant, status;
+	// never a body or a secret (default: discarded).
+	Log *slog.Logger
+	// OnResult, if set, is called with each attempt's outcome once it is
+	// stored (delivered, refused or rescheduled), without Body and Secret,
+	// on the goroutine making the pass.
+	OnResult func(custos.Delivery)
+}
+
+// Outbox stores deliveries durably and sends them, retrying until the
+// receiver answers 2xx or refuses for good. It is safe for concurrent use.
+type Outbox struct {
+	store    custos.OutboxStore
+	sealer   Sealer
+	client   *http.Client
+	now      func() time.Time
+	min, max time.Duration
+	log      *slog.Logger
+	onResult func(custos.Delivery)
+
+	kick chan struct{}
+	// pass makes passes one at a time, so no delivery is attempted twice at once.
+	pass sync.Mutex
+}
+
+// batchSize is how many due deliveries a pass reads from the store at a time.
+const batchSize = 100
+
+// New returns an Outbox over store that seals with sealer. Call Run to
+// send; Enqueue works without it, and DeliverDue sends what is due once.
+func New(store custos.OutboxStore, sealer Sealer, opts Options) *Outbox {
+	o := &Outbox{
+		store: store, sealer: sealer, client: opts.Client, now: opts.Now,
+		min: opts.MinBackoff, max: opts.MaxBackoff, log: opts.Log, onResult: opts.OnResult,
+		kick: make(chan struct{}, 1),
+	}
+	if o.client == nil {
+		o.client = &http.Client{
+			Timeout:       10 * time.Second,
+			CheckRedirect: func(*http.Request, []*http.Request) error { return http.ErrUseLastResponse },
+		}
+	}
+	if o.now == nil {
+		o.now = time.Now
+	}
+	if o.min <= 0 {
+		o.min = time.Second
+	}
+	if o.max <= 0 {
+		o.max = time.Hour
+	}
+	o.max = max(o.max, o.min)
+	if o.log == nil {
+		o.log = slog.New(slog.DiscardHandler)
+	}
+	return o
+}
+
+// Enqueue stores a delivery durably, its Body and Secret sealed together
+// under the tenant's key (record key: the delivery id), due now, and kicks
+// the sender. It fills ID (sortable by creation: time, then random) and
+// CreatedAt when empty, and starts the delivery afresh: no attempts, not
+// final. It returns the delivery as stored.
+func (o *Outbox) Enqueue(ctx context.Context, d custos.Delivery) (custos.Delivery, error) {
+	if err := validate(&d); err != nil {
+		return custos.Delivery{}, err
+	}
+	now := o.now().UTC()
+	if d.ID == "" {
+		d.ID = newID(now)
+	}
+	if d.CreatedAt.IsZero() {
+		d.CreatedAt = now
+	}
+	d.Attempts, d.NextAt, d.LastStatus, d.LastError = 0, now, 0, ""
+	d.DeliveredAt, d.Final = time.Time{}, false
+	sealed, err := o.sealer.SealTenant(d.Tenant, []byte(d.ID), pack(d.Secret, d.Body))
+	if err != nil {
+		return custos.Delivery{}, fmt.Errorf("seal delivery %s: %w", d.ID, err)
+	}
+	if err := o.store.PutDelivery(ctx, &d, sealed); err != nil {
+		return custos.Delivery{}, fmt.Errorf("store delivery %s: %w", d.ID, err)
+	}
+	o.log.Info("webhook enqueued", "delivery", d.ID, "kind", d.Kind, "tenant", d.Tenant.String())
+	o.Kick()
+	return d, nil
+}
+
+// validate checks what a delivery needs to be sent; the id and kind go
+// into headers and keys, so they are kept to a safe alphabet.
+func validate(d *custos.Delivery) error {
+	switch {
+	case d.Tenant == custos.TenantID{}:
+		return custos.Errorf(custos.Invalid, "delivery has no tenant")
+	case d.ID != "" && !token(d.ID):
+		return custos.Errorf(custos.Invalid, "delivery id must be 1 to 128 letters, digits or ._:-")
+	case !token(d.Kind):
+		return custos.Errorf(custos.Invalid, "delivery kind must be 1 to 128 letters, digits or ._:-")
+	case len(d.Secret) == 0:
+		return custos.Errorf(custos.Invalid, "delivery has no signing secret")
+	}
+	u, err := url.Parse(d.URL)
+	if err != nil || (u.Scheme != "https" && u.Scheme != "http") || u.Host == "" {
+		return custos.Errorf(custos.Invalid, "delivery URL must be an absolute http or https URL")
+	}
+	return nil
+}
+
+func token(s string) bool {
+	if len(s) == 0 || len(s) > 128 {
+		return false
+	}
+	for _, c := range []byte(s) {
+		ok := 'a' <= c && c <= 'z' || 'A' <= c && c <= 'Z' || '0' <= c && c <= '9' ||
+			c == '.' || c == '_' || c == ':' || c == '-'
+		if !ok {
+			return false
+		}
+	}
+	return true
+}
+
+// newID returns a delivery id that sorts by creation time.
+func newID(now time.Time) string {
+	b := make([]byte, 8)
+	rand.Read(b)
+	return "dlv_" + now.UTC().Format("20060102T150405.000000000") + "_" + hex.EncodeToString(b)
+}
+
+// pack joins secret and body into one plaintext to seal: a 4-byte
+// big-endian secret length, the secret, the body.
+func pack(secret, body []byte) []byte {
+	p := make([]byte, 0, 4+len(secret)+len(body))
+	p = binary.BigEndian.AppendUint32(p, uint32(len(secret)))
+	p = append(p, secret...)
+	return append(p, body...)
+}
+
+func unpack(p []byte) (secret, body []byte, err error) {
+	if len(p) < 4 || uint64(len(p)-4) < uint64(binary.BigEndian.Uint32(p)) {
+		return nil, nil, fmt.Errorf("sealed delivery of %d bytes is malformed", len(p))
+	}
+	n := 4 + int(binary.BigEndian.Uint32(p))
+	return p[4:n], p[n:], nil
+}
+
+// Kick wakes Run to look for due deliveries now. It never blocks.
+func (o *Outbox) Kick() {
+	select {
+	case o.kick <- struct{}{}:
+	default:
+	}
+}
+
+// Run delivers due deliveries until ctx is done. It makes a pass at once,
+// then after each Kick and when the earliest NextAt in the store arrives,
+// and polls the store every MinBackoff when idle (another process may
+// share it).
+func (o *Outbox) Run(ctx context.Context) {
+	timer := time.NewTimer(0)
+	defer timer.Stop()
+	for {
+		select {
+		case <-ctx.Done():
+			return
+		case <-o.kick:
+		case <-timer.C:
+		}
+		_, err := o.DeliverDue(ctx)
+		if ctx.Err() != nil {
+			return
+		}
+		wait := o.min
+		if err != nil {
+			o.log.Error("webhook pass failed", "err", err)
+		} else {
+			wait = o.untilNext(ctx)
+		}
+		timer.Reset(wait)
+	}
+}
+
+// untilNext returns how long to wait for the earliest delivery not final,
+// at most MinBackoff, and at least a little so that a delivery a pass could
+// not move never makes Run spin.
+func (o *Outbox) untilNext(ctx context.Context) time.Duration {
+	// Due by the end of time, limit 1: the earliest delivery not final.
+	farFuture := time.Date(9999, 1, 1, 0, 0, 0, 0, time.UTC)
+	ds, _, err := o.store.DueDeliveries(ctx, farFuture, 1)
+	if err != nil {
+		o.log.Error("webhook: read next due delivery", "err", err)
+		return o.min
+	}
+	if len(ds) == 0 {
+		return o.min
+	}
+	return min(max(ds[0].NextAt.Sub(o.now()), 10*time.Millisecond), o.min)
+}
+
+// DeliverDue makes one pass over the deliveries due now: one attempt each
+// (what Run does each time it wakes); exported for tests and for a clean
+// shutdown. It returns how many POSTs it made and the first error storing
+// an outcome, or ctx's error if ctx ended the pass; a delivery whose
+// attempt ctx interrupted stays due.
+func (o *Outbox) DeliverDue(ctx context.Context) (attempted int, err error) {
+	o.pass.Lock()
+	defer o.pass.Unlock()
+	type key struct {
+		t  custos.TenantID
+		id string
+	}
+	seen := map[key]bool{}
+	var first error
+	for {
+		if err := ctx.Err(); err != nil {
+			return attempted, err
+		}
+		ds, sealed, err := o.store.DueDeliveries(ctx, o.now(), batchSize)
+		if err != nil {
+			return attempted, fmt.Errorf("read due deliveries: %w", err)
+		}
+		fresh := 0
+		for i, d := range ds {
+			// A delivery whose outcome could not be stored is still due:
+			// it waits for the next pass.
+			if seen[key{d.Tenant, d.ID}] {
+				continue
+			}
+			seen[key{d.Tenant, d.ID}] = true
+			fresh++
+			posted, err := o.attempt(ctx, d, sealed[i])
+			if posted {
+				attempted++
+			}
+			if ctx.Err() != nil {
+				return attempted, ctx.Err()
+			}
+			if err != nil && first == nil {
+				first = err
+			}
+		}
+		if len(ds) < batchSize || fresh == 0 {
+			return attempted, first
+		}
+	}
+}
