@@ -386,3 +386,63 @@ func TestRecipientsAndCallbacks(t *testing.T) {
 	r := srv.do(t, "GET", "/api/v1/requests/"+id, nil, "Authorization", "Bearer "+tn.SecretKey)
 	t.Errorf("the request never showed the recipient's notice as delivered: %s", r.body)
 }
+
+func TestEveryFlagTypeThroughTheAPIAndIsolation(t *testing.T) {
+	t.Parallel()
+	srv := startServer(t, newServerConfig(t))
+	a, b := srv.createTenant(t, "flags-a"), srv.createTenant(t, "flags-b")
+	user := "flag-" + randomHex(6)
+	srv.ingest(t, a.WriteKey, "/v1/batch", batchBody(t, "", trackMessages(user, "f0-"+randomHex(4), 1)))
+	post := func(typ string) string {
+		t.Helper()
+		res := srv.do(t, "POST", "/api/v1/requests", []byte(`{"type":"`+typ+`","identity":{"type":"user_id","value":"`+user+`"}}`), "Authorization", "Bearer "+a.SecretKey)
+		var out map[string]any
+		json.Unmarshal(res.body, &out)
+		if res.status != 201 || out["status"] != "completed" {
+			t.Fatalf("%s: %d %s", typ, res.status, res.body)
+		}
+		return out["id"].(string)
+	}
+	send := func() int {
+		return srv.ingest(t, a.WriteKey, "/v1/batch", batchBody(t, "", trackMessages(user, "f-"+randomHex(4), 1))).Accepted
+	}
+	post("restrict")
+	if n := send(); n != 0 {
+		t.Errorf("after restrict: %d accepted, want 0", n)
+	}
+	post("unrestrict")
+	if n := send(); n != 1 {
+		t.Errorf("after unrestrict: %d accepted, want 1", n)
+	}
+	id := post("object")
+	if n := send(); n != 1 {
+		t.Errorf("an objection to marketing stops collection: %d accepted, want 1", n)
+	}
+	// Tenant B can touch none of tenant A's requests or recipients.
+	for _, c := range []struct{ method, path, body string }{
+		{"POST", "/api/v1/requests/" + id + "/cancel", ""},
+		{"POST", "/api/v1/requests/" + id + "/extend", `{"months":1,"reason":"x"}`},
+		{"POST", "/api/v1/requests/" + id + "/approve", ""},
+		{"POST", "/api/v1/requests/" + id + "/reject", ""},
+		{"GET", "/api/v1/requests/" + id + "/certificate", ""},
+		{"DELETE", "/api/v1/recipients/rcp_x", ""},
+	} {
+		var body []byte
+		if c.body != "" {
+			body = []byte(c.body)
+		}
+		if r := srv.do(t, c.method, c.path, body, "Authorization", "Bearer "+b.SecretKey); r.status != 404 {
+			t.Errorf("tenant B %s %s: %d %s, want 404", c.method, c.path, r.status, r.body)
+		}
+	}
+	if r := srv.do(t, "POST", "/api/v1/requests/"+id+"/extend", []byte(`{"months":3,"reason":"x"}`), "Authorization", "Bearer "+a.SecretKey); r.status != 409 && r.status != 400 {
+		t.Errorf("extend a completed request by 3 months: %d, want a refusal", r.status)
+	}
+	list := srv.do(t, "GET", "/api/v1/requests?type=object", nil, "Authorization", "Bearer "+a.SecretKey)
+	if !strings.Contains(string(list.body), id) || strings.Count(string(list.body), `"type":"object"`) != 1 {
+		t.Errorf("list type=object: %s", list.body)
+	}
+	if r := srv.do(t, "GET", "/api/v1/requests?overdue=maybe", nil, "Authorization", "Bearer "+a.SecretKey); r.status != 400 {
+		t.Errorf("overdue=maybe: %d, want 400", r.status)
+	}
+}

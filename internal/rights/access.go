@@ -103,6 +103,15 @@ func (e *Engine) resultHead(ctx context.Context, r *custos.Request) (*accessResu
 		Retention: "events and profile are kept until erased; no retention limit is configured for this tenant",
 		Source:    "collected through the tenant's Segment-compatible SDKs and servers",
 	}
+	if e.recipients != nil {
+		list, err := e.recipients.Recipients(ctx, r.Tenant)
+		if err != nil {
+			return nil, err
+		}
+		for _, rc := range list {
+			h.Recipients = append(h.Recipients, map[string]string{"name": rc.Name, "region": rc.Region})
+		}
+	}
 	if r.Subject == (custos.SubjectID{}) {
 		return h, nil
 	}
