@@ -81,11 +81,10 @@ func runServe(ctx context.Context, args []string, getenv func(string) string, st
 		log.Info("operator token", "path", tokenPath)
 	}
 
-	master, generated, err := keyring.LoadMasterKey(getenv, c.masterKeyFile, c.data, log)
+	master, _, err := keyring.LoadMasterKey(getenv, c.masterKeyFile, c.data, log)
 	if err != nil {
 		return err
 	}
-	_ = generated
 	ks, err := pebble.OpenKeyStore(c.keysDir)
 	if err != nil {
 		return err
@@ -139,9 +138,11 @@ func runServe(ctx context.Context, args []string, getenv func(string) string, st
 	if err != nil {
 		return err
 	}
+	// Close is idempotent: this covers every early return; the orderly
+	// path closes it after draining the HTTP server.
+	defer pipe.Close()
 	reg, err := tenants.Load(ctx, store, ring, c.region, time.Now)
 	if err != nil {
-		pipe.Close()
 		return err
 	}
 
@@ -149,7 +150,6 @@ func runServe(ctx context.Context, args []string, getenv func(string) string, st
 	if c.tlsCert != "" || c.tlsKey != "" || c.tlsSelfSigned {
 		tlsReloader, err = tlsconfig.Load(tlsconfig.Options{CertFile: c.tlsCert, KeyFile: c.tlsKey, SelfSigned: c.tlsSelfSigned, DataDir: c.data, Log: log})
 		if err != nil {
-			pipe.Close()
 			return err
 		}
 		defer tlsReloader.Close()
@@ -178,7 +178,6 @@ func runServe(ctx context.Context, args []string, getenv func(string) string, st
 		tenantIDs = append(tenantIDs, t.ID)
 	}
 	if n, err := engine.Resume(ctx, tenantIDs); err != nil {
-		pipe.Close()
 		return fmt.Errorf("resume interrupted erasures: %w", err)
 	} else if n > 0 {
 		log.Info("resumed interrupted erasures", "count", n)
@@ -203,7 +202,6 @@ func runServe(ctx context.Context, args []string, getenv func(string) string, st
 	})
 	ln, err := net.Listen("tcp", c.addr)
 	if err != nil {
-		pipe.Close()
 		return fmt.Errorf("listen on %s: %w", c.addr, err)
 	}
 	srv := &http.Server{
@@ -232,7 +230,6 @@ func runServe(ctx context.Context, args []string, getenv func(string) string, st
 	select {
 	case <-ctx.Done():
 	case err := <-serveErr:
-		pipe.Close()
 		return fmt.Errorf("serve: %w", err)
 	}
 	ready.Store(false)
@@ -242,8 +239,9 @@ func runServe(ctx context.Context, args []string, getenv func(string) string, st
 	if err := srv.Shutdown(sctx); err != nil {
 		log.Warn("shutdown did not drain every request", "err", err)
 	}
+	// Every accepted message durable before the store closes (deferred).
 	pipe.Close()
-	log.Info("stopped; store flushed")
+	log.Info("stopped: every accepted message is durable; closing the store")
 	return nil
 }
 
