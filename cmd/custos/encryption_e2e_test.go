@@ -50,6 +50,9 @@ func TestRotateMasterKey(t *testing.T) {
 	old := cfg
 	cfg.masterKey = base64.StdEncoding.EncodeToString(newKey)
 	srv = startServer(t, cfg)
+	if ops := srv.do(t, "GET", "/admin/v1/audit", nil, "Authorization", "Bearer "+cfg.token); !strings.Contains(string(ops.body), "keys.rotate_master") {
+		t.Errorf("the operator's audit chain lacks the master key rotation: %s", ops.body)
+	}
 	after := srv.findProfile(t, tn.SecretKey, "user_id", user)
 	if after.SubjectID != before.SubjectID || len(srv.events(t, tn.SecretKey, after.SubjectID, 10)) != 3 {
 		t.Errorf("after rotation: subject %s with its 3 events, want %s", after.SubjectID, before.SubjectID)

@@ -9,6 +9,10 @@ import (
 	"io"
 	"os"
 	"path/filepath"
+	"time"
+
+	"github.com/custos-dev/custos"
+	"github.com/custos-dev/custos/internal/audit"
 
 	"github.com/custos-dev/custos/internal/keyring"
 	"github.com/custos-dev/custos/internal/pebble"
@@ -68,6 +72,10 @@ func runRotateMaster(ctx context.Context, args []string, getenv func(string) str
 	if err := keyring.RotateMaster(ctx, ks, oldKey, newKey); err != nil {
 		return err
 	}
+	// A key operation is audited like every other, in the operator's chain.
+	if err := auditKeyOperation(ctx, *data, "keys.rotate_master"); err != nil {
+		fmt.Fprintf(stderr, "warning: the rotation is done but was not recorded in the audit log: %v\n", err)
+	}
 	fmt.Fprintf(stdout, "master key rotated: every tenant key in %s is now wrapped by the key in %s\n", *keysDir, *newFile)
 	if inDataDir {
 		// Replace the key kept in the data directory atomically, so the
@@ -103,4 +111,18 @@ func replaceFile(path string, data []byte) error {
 		return err
 	}
 	return os.Rename(tmp, path)
+}
+
+// auditKeyOperation records an offline key operation in the operator's
+// audit chain, in the data store of the stopped node.
+func auditKeyOperation(ctx context.Context, data, action string) error {
+	store, err := pebble.Open(filepath.Join(data, "store"), pebble.Options{})
+	if err != nil {
+		return err
+	}
+	_, err = audit.New(store, time.Now).Record(ctx, custos.OperatorChain, audit.Entry{Actor: "operator:cli", Action: action})
+	if cerr := store.Close(); err == nil {
+		err = cerr
+	}
+	return err
 }
