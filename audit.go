@@ -10,15 +10,18 @@ import (
 // no personal data — subjects appear only as pseudonyms (keyed hashes) —
 // so entries outlive erasure.
 type AuditEntry struct {
-	Seq       uint64          `json:"seq"`
-	Time      time.Time       `json:"time"`
-	Actor     string          `json:"actor"`
-	Action    string          `json:"action"`
-	Subject   string          `json:"subject,omitempty"`
-	RequestID string          `json:"request_id,omitempty"`
-	Details   json.RawMessage `json:"details,omitempty"`
-	PrevHash  string          `json:"prev_hash"`
-	Hash      string          `json:"hash"`
+	Seq       uint64    `json:"seq"`
+	Time      time.Time `json:"time"`
+	Actor     string    `json:"actor"`
+	Action    string    `json:"action"`
+	Subject   string    `json:"subject,omitempty"`
+	RequestID string    `json:"request_id,omitempty"`
+	// Details are JSON in the form json.Marshal writes (compact, with <, >
+	// and & escaped): the form the hash covers, which a store returns
+	// byte for byte.
+	Details  json.RawMessage `json:"details,omitempty"`
+	PrevHash string          `json:"prev_hash"`
+	Hash     string          `json:"hash"`
 }
 
 // OperatorChain is the TenantID under which operator actions that concern

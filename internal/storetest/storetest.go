@@ -62,6 +62,20 @@ func Run(t *testing.T, open func(t *testing.T) custos.Store) {
 		{"InputNotRetained", testInputNotRetained},
 		{"Requests", testRequests},
 		{"Flags", testFlags},
+		{"AuditPages", testAuditPages},
+		{"AuditRoundTrip", testAuditRoundTrip},
+		{"AuditConflict", testAuditConflict},
+		{"AuditLast", testAuditLast},
+		{"AuditChainsIndependent", testAuditChainsIndependent},
+		{"AuditOutlivesTenant", testAuditOutlivesTenant},
+		{"OutboxDue", testOutboxDue},
+		{"OutboxReschedule", testOutboxReschedule},
+		{"OutboxFinal", testOutboxFinal},
+		{"OutboxDeliveries", testOutboxDeliveries},
+		{"OutboxReplace", testOutboxReplace},
+		{"Recipients", testRecipients},
+		{"RecipientSecret", testRecipientSecret},
+		{"RecipientIsolation", testRecipientIsolation},
 	}
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) { tc.fn(t, open) })

@@ -88,6 +88,7 @@ func (o *Outbox) attempt(ctx context.Context, d custos.Delivery, sealed []byte) 
 // record stores the outcome of an attempt, even if ctx has just ended:
 // the attempt was made, and forgetting it would repeat it needlessly.
 func (o *Outbox) record(ctx context.Context, d custos.Delivery, sealed []byte) error {
+	d.Body, d.Secret = nil, nil // the store gets them only sealed
 	if err := o.store.PutDelivery(context.WithoutCancel(ctx), &d, sealed); err != nil {
 		o.log.Error("webhook: store delivery outcome", o.attrs(d, "err", err)...)
 		return fmt.Errorf("store outcome of delivery %s: %w", d.ID, err)

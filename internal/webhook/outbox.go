@@ -113,7 +113,10 @@ func (o *Outbox) Enqueue(ctx context.Context, d custos.Delivery) (custos.Deliver
 	if err != nil {
 		return custos.Delivery{}, fmt.Errorf("seal delivery %s: %w", d.ID, err)
 	}
-	if err := o.store.PutDelivery(ctx, &d, sealed); err != nil {
+	// The store gets the body and secret only sealed.
+	stored := d
+	stored.Body, stored.Secret = nil, nil
+	if err := o.store.PutDelivery(ctx, &stored, sealed); err != nil {
 		return custos.Delivery{}, fmt.Errorf("store delivery %s: %w", d.ID, err)
 	}
 	o.log.Info("webhook enqueued", "delivery", d.ID, "kind", d.Kind, "tenant", d.Tenant.String())
