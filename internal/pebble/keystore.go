@@ -32,6 +32,7 @@ import (
 // files without them.
 type KeyStore struct {
 	db       *pebble.DB
+	dir      string
 	logDepth int
 
 	// mu guards closed; every operation holds it for reading so that
@@ -104,6 +105,7 @@ func ksOpen(dir string, purgeDelay time.Duration) (*KeyStore, error) {
 	}
 	ks := &KeyStore{
 		db:           db,
+		dir:          dir,
 		logDepth:     recycledLogs(opts),
 		purgeKick:    make(chan struct{}, 1),
 		purgeStop:    make(chan struct{}),
@@ -427,7 +429,7 @@ func (ks *KeyStore) Purge(ctx context.Context) error {
 			return err
 		}
 		// Old logs hold the destroyed keys too.
-		if err := cycleLogs(ks.db, ks.logDepth, []byte(ksPurgeMarker)); err != nil {
+		if err := cycleLogs(ks.db, vfs.Default, ks.dir, ks.logDepth, []byte(ksPurgeMarker)); err != nil {
 			return err
 		}
 		b := ks.db.NewBatch()

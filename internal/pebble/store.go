@@ -30,6 +30,7 @@ type Options struct {
 // Store is the Pebble implementation of custos.Store.
 type Store struct {
 	db         *pebble.DB
+	dir        string
 	logDepth   int
 	auditLocks [16]sync.Mutex
 	// outboxMu serialises PutDelivery's read of the previous version with
@@ -50,7 +51,7 @@ func Open(dir string, o Options) (*Store, error) {
 	if err != nil {
 		return nil, fmt.Errorf("open store %s: %w", dir, err)
 	}
-	return &Store{db: db, logDepth: recycledLogs(opts)}, nil
+	return &Store{db: db, dir: dir, logDepth: recycledLogs(opts)}, nil
 }
 
 func dbOptions(o Options) *pebble.Options {
@@ -408,7 +409,7 @@ func (s *Store) Purge(ctx context.Context, t custos.TenantID, sub custos.Subject
 	if err := s.db.Compact(ctx, start, prefixEnd(start), true); err != nil {
 		return fmt.Errorf("compact subject span: %w", err)
 	}
-	return cycleLogs(s.db, s.logDepth, purgeMarker)
+	return cycleLogs(s.db, vfs.Default, s.dir, s.logDepth, purgeMarker)
 }
 
 // logger forwards Pebble's warnings and errors to slog and drops its
