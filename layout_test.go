@@ -6,6 +6,7 @@ import (
 	"io/fs"
 	"os"
 	"path/filepath"
+	"slices"
 	"strconv"
 	"strings"
 	"testing"
@@ -78,20 +79,11 @@ func TestLayout(t *testing.T) {
 			switch {
 			case dir == "." && (ours || strings.Contains(strings.SplitN(imp, "/", 2)[0], ".")):
 				t.Errorf("the root package imports %s; it may import only the standard library", imp)
-			case contains(domain, dir) && ours && (rel == "internal/server" || contains(stores, rel)):
+			case slices.Contains(domain, dir) && ours && (rel == "internal/server" || slices.Contains(stores, rel)):
 				t.Errorf("domain package %s imports %s; domain logic must not depend on the HTTP layer or a store", dir, imp)
-			case contains(stores, dir) && ours && rel != "" && !strings.HasPrefix(rel, dir):
+			case slices.Contains(stores, dir) && ours && rel != "" && !strings.HasPrefix(rel, dir):
 				t.Errorf("store %s imports %s; stores implement the root contracts and import no domain logic", dir, imp)
 			}
 		}
 	}
-}
-
-func contains(list []string, s string) bool {
-	for _, x := range list {
-		if x == s {
-			return true
-		}
-	}
-	return false
 }

@@ -4,6 +4,7 @@ import (
 	"context"
 	"crypto/ed25519"
 	"encoding/json"
+	"strings"
 	"testing"
 	"time"
 
@@ -48,20 +49,11 @@ func (e *env) checkErased(t *testing.T, r *custos.Request, ids map[custos.Identi
 	}
 	js, _ := json.Marshal(c)
 	for _, v := range ids {
-		if json.Valid(js) && contains(string(js), v) {
+		if strings.Contains(string(js), v) {
 			t.Errorf("the certificate names identifier %q", v)
 		}
 	}
 	return c
-}
-
-func contains(s, sub string) bool {
-	for i := 0; i+len(sub) <= len(s); i++ {
-		if s[i:i+len(sub)] == sub {
-			return true
-		}
-	}
-	return false
 }
 
 func TestErasureOfASubjectKnownByAnonymousIDOnly(t *testing.T) {

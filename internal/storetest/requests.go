@@ -2,6 +2,7 @@ package storetest
 
 import (
 	"context"
+	"slices"
 	"testing"
 	"time"
 
@@ -37,7 +38,7 @@ func testRequests(t *testing.T, open func(*testing.T) custos.Store) {
 	if err := st.Requests(ctx, a, func(r *custos.Request) bool { listed = append(listed, r.ID+":"+string(r.Status)); return true }); err != nil {
 		t.Fatal(err)
 	}
-	if want := []string{"req_3:pending", "req_2:completed", "req_1:pending"}; !equalStrings(listed, want) {
+	if want := []string{"req_3:pending", "req_2:completed", "req_1:pending"}; !slices.Equal(listed, want) {
 		t.Errorf("Requests = %v, want %v (newest id first)", listed, want)
 	}
 	n := 0
@@ -88,16 +89,4 @@ func testFlags(t *testing.T, open func(*testing.T) custos.Store) {
 	if got := read(); len(got) != 2 {
 		t.Errorf("after clearing a's s1: EachFlags = %+v, want 2 records", got)
 	}
-}
-
-func equalStrings(a, b []string) bool {
-	if len(a) != len(b) {
-		return false
-	}
-	for i := range a {
-		if a[i] != b[i] {
-			return false
-		}
-	}
-	return true
 }
