@@ -120,9 +120,11 @@ func runServe(ctx context.Context, args []string, getenv func(string) string, st
 	defer func() { stopTally(); <-tallyDone }()
 
 	m := metrics.New()
-	log.Info("opening ingest pipeline: rebuilding the duplicate filter")
+	log.Info("opening the ingest pipeline")
 	rebuildStart := time.Now()
 	pipe, err := ingest.New(ctx, store, ring, ingest.Options{
+		// Saved at an orderly stop, so a restart needs not read every record.
+		FilterFile: filepath.Join(c.data, "dedupe.filter"),
 		OnRebuild: func(n int, done bool) {
 			if done {
 				log.Info("duplicate filter rebuilt", "records", n, "took", time.Since(rebuildStart).Round(time.Millisecond).String())
@@ -241,6 +243,9 @@ func runServe(ctx context.Context, args []string, getenv func(string) string, st
 	}
 	// Every accepted message durable before the store closes (deferred).
 	pipe.Close()
+	if err := pipe.SaveFilter(); err != nil {
+		log.Warn("the duplicate filter was not saved; the next start rebuilds it", "err", err)
+	}
 	log.Info("stopped: every accepted message is durable; closing the store")
 	return nil
 }

@@ -1,8 +1,13 @@
 package ingest
 
 import (
+	"bufio"
+	"context"
 	"encoding/binary"
+	"errors"
+	"io/fs"
 	"math"
+	"os"
 	"time"
 
 	"github.com/custos-dev/custos"
@@ -80,3 +85,92 @@ func (f *recentFilter) rotate() {
 
 // Bytes is the memory the filter holds.
 func (f *recentFilter) Bytes() int { return 2 * len(f.cur) * 8 }
+
+// filterMagic starts a saved filter file, with the format version.
+const filterMagic = "custos-dedupe-filter-1\n"
+
+// save writes the filter to path atomically (temporary file, sync, rename).
+func (f *recentFilter) save(path string) error {
+	tmp := path + ".tmp"
+	file, err := os.OpenFile(tmp, os.O_WRONLY|os.O_CREATE|os.O_TRUNC, 0o600)
+	if err != nil {
+		return err
+	}
+	w := bufio.NewWriterSize(file, 1<<20)
+	w.WriteString(filterMagic)
+	var hdr [32]byte
+	binary.LittleEndian.PutUint64(hdr[0:], f.bits)
+	binary.LittleEndian.PutUint64(hdr[8:], uint64(f.curN))
+	binary.LittleEndian.PutUint64(hdr[16:], uint64(f.curStart.UnixNano()))
+	binary.LittleEndian.PutUint64(hdr[24:], uint64(f.capacity))
+	w.Write(hdr[:])
+	var word [8]byte
+	for _, gen := range [][]uint64{f.cur, f.old} {
+		for _, v := range gen {
+			binary.LittleEndian.PutUint64(word[:], v)
+			w.Write(word[:])
+		}
+	}
+	if err := w.Flush(); err != nil {
+		file.Close()
+		return err
+	}
+	if err := file.Sync(); err != nil {
+		file.Close()
+		return err
+	}
+	if err := file.Close(); err != nil {
+		return err
+	}
+	return os.Rename(tmp, path)
+}
+
+// load reads a filter saved by save, if it was made with the same size.
+func (f *recentFilter) load(path string) (bool, error) {
+	b, err := os.ReadFile(path)
+	if errors.Is(err, fs.ErrNotExist) {
+		return false, nil
+	}
+	if err != nil {
+		return false, err
+	}
+	want := len(filterMagic) + 32 + 2*len(f.cur)*8
+	if len(b) != want || string(b[:len(filterMagic)]) != filterMagic {
+		return false, nil // another size or version: rebuild instead
+	}
+	b = b[len(filterMagic):]
+	if binary.LittleEndian.Uint64(b[0:]) != f.bits || binary.LittleEndian.Uint64(b[24:]) != uint64(f.capacity) {
+		return false, nil
+	}
+	f.curN = int(binary.LittleEndian.Uint64(b[8:]))
+	f.curStart = time.Unix(0, int64(binary.LittleEndian.Uint64(b[16:])))
+	b = b[32:]
+	for _, gen := range [][]uint64{f.cur, f.old} {
+		for i := range gen {
+			gen[i] = binary.LittleEndian.Uint64(b[:8])
+			b = b[8:]
+		}
+	}
+	return true, nil
+}
+
+// rebuildFilter fills the filter from the store's deduplication records
+// received within the window.
+func (w *writer) rebuildFilter(ctx context.Context) error {
+	opts := w.p.opts
+	since := opts.Now().Add(-opts.DedupeWindow)
+	n := 0
+	err := w.p.store.EachSeen(ctx, func(_ custos.TenantID, s custos.Seen) error {
+		if !s.Time.Before(since) {
+			w.recent.add(s.ID)
+		}
+		if n++; n%1_000_000 == 0 && opts.OnRebuild != nil {
+			opts.OnRebuild(n, false)
+		}
+		return nil
+	})
+	if opts.OnRebuild != nil {
+		opts.OnRebuild(n, true)
+	}
+	return err
+}

@@ -18,14 +18,19 @@ import (
 
 // env is a pipeline over a real store and key store in a temp dir.
 type env struct {
-	dir    string
-	master []byte
-	store  *pebble.Store
-	keys   *pebble.KeyStore
-	ring   *keyring.Ring
-	pipe   *ingest.Pipeline
-	rd     *ingest.Reader
-	tenant custos.TenantID
+	// filterFile, if set, is where the duplicate filter is saved on an
+	// orderly close; crash makes the next close skip saving it.
+	filterFile string
+	crash      bool
+	rebuilds   int
+	dir        string
+	master     []byte
+	store      *pebble.Store
+	keys       *pebble.KeyStore
+	ring       *keyring.Ring
+	pipe       *ingest.Pipeline
+	rd         *ingest.Reader
+	tenant     custos.TenantID
 }
 
 func newEnv(t *testing.T) *env {
@@ -55,7 +60,12 @@ func (e *env) open(t *testing.T) {
 	// The clock stands just after the messages' times, as in production
 	// where messages are received now.
 	clock := func() time.Time { return t0.Add(time.Hour) }
-	if e.pipe, err = ingest.New(ctx, e.store, e.ring, ingest.Options{Now: clock}); err != nil {
+	onRebuild := func(_ int, done bool) {
+		if done {
+			e.rebuilds++
+		}
+	}
+	if e.pipe, err = ingest.New(ctx, e.store, e.ring, ingest.Options{Now: clock, FilterFile: e.filterFile, OnRebuild: onRebuild}); err != nil {
 		t.Fatal(err)
 	}
 	e.rd = ingest.NewReader(e.store, e.ring)
@@ -68,6 +78,12 @@ func (e *env) close(t *testing.T) {
 		return
 	}
 	e.pipe.Close()
+	if !e.crash {
+		if err := e.pipe.SaveFilter(); err != nil {
+			t.Error(err)
+		}
+	}
+	e.crash = false
 	if err := e.store.Close(); err != nil {
 		t.Error(err)
 	}
@@ -402,4 +418,32 @@ func sameSet(a, b []string) bool {
 	slices.Sort(a)
 	slices.Sort(b)
 	return slices.Equal(a, b)
+}
+
+func TestDuplicateFilterSavedOnCloseAndRebuiltAfterACrash(t *testing.T) {
+	e := newEnv(t)
+	e.filterFile = filepath.Join(e.dir, "dedupe.filter")
+	e.reopen(t)
+	batch := []custos.Message{msg(custos.Track, "u1", "", 0), msg(custos.Track, "u1", "", time.Second)}
+	e.ingest(t, batch...)
+
+	// An orderly stop saves the filter; the next start loads it instead of
+	// reading every record.
+	before := e.rebuilds
+	e.reopen(t)
+	if e.rebuilds != before {
+		t.Errorf("after an orderly stop the filter was rebuilt (%d rebuilds), want it loaded", e.rebuilds-before)
+	}
+	if got := e.ingest(t, batch...); got.Duplicates != 2 {
+		t.Errorf("retry after a restart with the saved filter = %+v, want 2 duplicates", got)
+	}
+	// A crash leaves no saved filter (the loaded one was removed): rebuilt.
+	e.crash = true
+	e.reopen(t)
+	if e.rebuilds != before+1 {
+		t.Errorf("after a crash: %d rebuilds, want 1", e.rebuilds-before)
+	}
+	if got := e.ingest(t, batch...); got.Duplicates != 2 {
+		t.Errorf("retry after a crash = %+v, want 2 duplicates", got)
+	}
 }

@@ -4,6 +4,8 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"io/fs"
+	"os"
 	"sync"
 	"time"
 
@@ -29,6 +31,11 @@ type Options struct {
 	// DedupeWindow is how long a generation of the duplicate filter lasts
 	// (default 24h): a retry is recognised for at least this long.
 	DedupeWindow time.Duration
+	// FilterFile, if set, is where Close saves the duplicate filter and
+	// New loads it from, instead of rebuilding it from every record in the
+	// store. New removes the file once loaded, so that after a crash (no
+	// Close) the filter is rebuilt rather than trusted stale.
+	FilterFile string
 	// OnRebuild, if set, is told the records read so far while the
 	// duplicate filter is rebuilt at start (every million, and at the end).
 	OnRebuild func(records int, done bool)
@@ -59,6 +66,7 @@ type Pipeline struct {
 	mu     sync.RWMutex // guards closed against concurrent sends
 	closed bool
 	done   chan struct{}
+	writer *writer // touched by the writer goroutine only, until done
 }
 
 type job struct {
@@ -133,23 +141,25 @@ func New(ctx context.Context, store custos.DataStore, ring *keyring.Ring, opts O
 	if err := w.loadTombstones(ctx); err != nil {
 		return nil, fmt.Errorf("load erasure tombstones: %w", err)
 	}
-	since := opts.Now().Add(-opts.DedupeWindow)
-	n := 0
-	err := store.EachSeen(ctx, func(_ custos.TenantID, s custos.Seen) error {
-		if !s.Time.Before(since) {
-			w.recent.add(s.ID)
+	// A filter saved by the last orderly stop is loaded (and removed, so
+	// that a crash later rebuilds rather than trusts a stale one); else it
+	// is rebuilt from every deduplication record.
+	loaded := false
+	if opts.FilterFile != "" {
+		var err error
+		if loaded, err = w.recent.load(opts.FilterFile); err != nil {
+			return nil, fmt.Errorf("load duplicate filter: %w", err)
 		}
-		if n++; n%1_000_000 == 0 && opts.OnRebuild != nil {
-			opts.OnRebuild(n, false)
+		if err := os.Remove(opts.FilterFile); err != nil && !errors.Is(err, fs.ErrNotExist) {
+			return nil, fmt.Errorf("remove loaded duplicate filter: %w", err)
 		}
-		return nil
-	})
-	if opts.OnRebuild != nil {
-		opts.OnRebuild(n, true)
 	}
-	if err != nil {
-		return nil, fmt.Errorf("rebuild duplicate filter: %w", err)
+	if !loaded {
+		if err := w.rebuildFilter(ctx); err != nil {
+			return nil, fmt.Errorf("rebuild duplicate filter: %w", err)
+		}
 	}
+	p.writer = w
 	go w.run()
 	go p.ack()
 	return p, nil
@@ -245,6 +255,20 @@ func (p *Pipeline) Close() {
 	close(p.queue)
 	p.mu.Unlock()
 	<-p.done
+}
+
+// SaveFilter writes the duplicate filter to Options.FilterFile, for the
+// next New to load. Call it after Close: the filter is the writer's.
+func (p *Pipeline) SaveFilter() error {
+	if p.opts.FilterFile == "" {
+		return nil
+	}
+	select {
+	case <-p.done:
+	default:
+		return errors.New("save duplicate filter: the pipeline is still running")
+	}
+	return p.writer.recent.save(p.opts.FilterFile)
 }
 
 // ack completes groups in commit order once they are durable.
