@@ -161,16 +161,11 @@ func (e *Engine) Create(ctx context.Context, t custos.TenantID, in Input) (*cust
 	if !ok {
 		return nil, custos.Errorf(custos.NotImplemented, "%s requests are not available on this node yet", in.Type)
 	}
-	now := e.now().UTC()
-	d := deadline.New(now)
-	r := &custos.Request{
-		ID: newID(now), Tenant: t, Type: in.Type, Status: custos.Pending, IdentityType: in.Identity.Type,
-		Source: in.Source, CallbackURL: in.CallbackURL, ReceivedAt: now, DueAt: d.Due, OriginalDueAt: d.OriginalDue, UpdatedAt: now,
-	}
-	if err := e.put(ctx, r, in.Actor, "request.received", nil); err != nil {
+	r, err := e.begin(ctx, t, in)
+	if err != nil {
 		return nil, err
 	}
-	s, err := e.gate.SetFlags(ctx, t, in.Identity, func(f *custos.SubjectFlags) { change(f, now) })
+	s, err := e.gate.SetFlags(ctx, t, in.Identity, func(f *custos.SubjectFlags) { change(f, r.ReceivedAt) })
 	if err != nil {
 		// The request stays pending: the caller is told to retry, and the
 		// record shows it was asked for.
@@ -183,16 +178,7 @@ func (e *Engine) Create(ctx context.Context, t custos.TenantID, in Input) (*cust
 			return nil, fmt.Errorf("queue notices to recipients: %w", err)
 		}
 	}
-	pseudonym, err := e.subj.Pseudonym(t, s)
-	if err != nil {
-		return nil, err
-	}
-	done := e.now().UTC()
-	r.Status, r.CompletedAt, r.UpdatedAt = custos.Completed, done, done
-	if err := e.put(ctx, r, in.Actor, "request.completed", map[string]string{"subject": pseudonym}); err != nil {
-		return nil, err
-	}
-	return r, nil
+	return e.complete(ctx, r, in.Actor, nil)
 }
 
 // put stores a request and audits the change under the request's id.
