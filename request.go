@@ -57,6 +57,10 @@ type Request struct {
 	Source       string         `json:"source"`
 	// CallbackURL, if set, receives a signed POST on every status change.
 	CallbackURL string `json:"callback_url,omitempty"`
+	// Fingerprint is the SHA-256 (hex) of the request as a standard
+	// protocol (OpenDSR) submitted it, to tell a resubmission from a
+	// different request under the same id.
+	Fingerprint string `json:"fingerprint,omitempty"`
 
 	ReceivedAt      time.Time `json:"received_at"`
 	DueAt           time.Time `json:"due_at"`

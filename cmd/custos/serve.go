@@ -2,7 +2,10 @@ package main
 
 import (
 	"context"
+	"crypto"
 	"crypto/rand"
+	"crypto/tls"
+	"crypto/x509"
 	"encoding/base64"
 	"errors"
 	"flag"
@@ -23,6 +26,7 @@ import (
 	"github.com/custos-dev/custos/internal/ingest"
 	"github.com/custos-dev/custos/internal/keyring"
 	"github.com/custos-dev/custos/internal/metrics"
+	"github.com/custos-dev/custos/internal/opendsr"
 	"github.com/custos-dev/custos/internal/pebble"
 	"github.com/custos-dev/custos/internal/rights"
 	"github.com/custos-dev/custos/internal/server"
@@ -38,6 +42,8 @@ type serveConfig struct {
 	pprofAddr                   string
 	tlsCert, tlsKey             string
 	tlsSelfSigned               bool
+	opendsrDomain               string
+	opendsrCert, opendsrKey     string
 	shutdownTimeout             time.Duration
 }
 
@@ -55,6 +61,9 @@ func runServe(ctx context.Context, args []string, getenv func(string) string, st
 	fs.StringVar(&c.tlsCert, "tls-cert", env(getenv, "CUSTOS_TLS_CERT", ""), "TLS certificate file (PEM); reloaded when it changes (CUSTOS_TLS_CERT)")
 	fs.StringVar(&c.tlsKey, "tls-key", env(getenv, "CUSTOS_TLS_KEY", ""), "TLS private key file (PEM) (CUSTOS_TLS_KEY)")
 	fs.BoolVar(&c.tlsSelfSigned, "tls-self-signed", env(getenv, "CUSTOS_TLS_SELF_SIGNED", "") == "true", "serve TLS with a generated development certificate in <data>/tls (CUSTOS_TLS_SELF_SIGNED=true)")
+	fs.StringVar(&c.opendsrDomain, "opendsr-domain", env(getenv, "CUSTOS_OPENDSR_DOMAIN", "localhost"), "the domain the OpenDSR processor certificate is issued for (CUSTOS_OPENDSR_DOMAIN)")
+	fs.StringVar(&c.opendsrCert, "opendsr-cert", env(getenv, "CUSTOS_OPENDSR_CERT", ""), "OpenDSR processor certificate (PEM) whose key signs OpenDSR answers (CUSTOS_OPENDSR_CERT; default a development certificate in <data>/opendsr)")
+	fs.StringVar(&c.opendsrKey, "opendsr-key", env(getenv, "CUSTOS_OPENDSR_KEY", ""), "OpenDSR processor private key (PEM: PKCS #8, SEC 1 or PKCS #1) (CUSTOS_OPENDSR_KEY)")
 	fs.StringVar(&c.pprofAddr, "pprof-addr", env(getenv, "CUSTOS_PPROF_ADDR", ""), "if set, serve Go profiling (net/http/pprof) on this separate address, e.g. 127.0.0.1:6060 (CUSTOS_PPROF_ADDR)")
 	fs.DurationVar(&c.shutdownTimeout, "shutdown-timeout", 20*time.Second, "how long to wait for in-flight requests on shutdown")
 	if help, err := parseFlags(fs, args); help || err != nil {
@@ -157,6 +166,11 @@ func runServe(ctx context.Context, args []string, getenv func(string) string, st
 		defer tlsReloader.Close()
 	}
 
+	dsrSigner, dsrCert, err := loadOpenDSRKey(c, log)
+	if err != nil {
+		return err
+	}
+
 	reader := ingest.NewReader(store, ring)
 	outbox := webhook.New(store, ring, webhook.Options{Log: log})
 	outboxCtx, stopOutbox := context.WithCancel(context.WithoutCancel(ctx))
@@ -201,6 +215,10 @@ func runServe(ctx context.Context, args []string, getenv func(string) string, st
 		Now:           time.Now,
 		Ready:         ready.Load,
 		HSTS:          tlsReloader != nil,
+
+		OpenDSRSigner:  dsrSigner,
+		OpenDSRCertPEM: dsrCert,
+		OpenDSRDomain:  c.opendsrDomain,
 	})
 	ln, err := net.Listen("tcp", c.addr)
 	if err != nil {
@@ -248,6 +266,54 @@ func runServe(ctx context.Context, args []string, getenv func(string) string, st
 	}
 	log.Info("stopped: every accepted message is durable; closing the store")
 	return nil
+}
+
+// loadOpenDSRKey returns the key that signs OpenDSR answers and its
+// certificate: the configured pair, or a development certificate.
+func loadOpenDSRKey(c serveConfig, log *slog.Logger) (crypto.Signer, []byte, error) {
+	var certPEM, keyPEM []byte
+	switch {
+	case c.opendsrCert != "" && c.opendsrKey != "":
+		var err error
+		if certPEM, err = os.ReadFile(c.opendsrCert); err != nil {
+			return nil, nil, fmt.Errorf("opendsr certificate: %w", err)
+		}
+		if keyPEM, err = os.ReadFile(c.opendsrKey); err != nil {
+			return nil, nil, fmt.Errorf("opendsr key: %w", err)
+		}
+	case c.opendsrCert != "" || c.opendsrKey != "":
+		return nil, nil, errors.New("--opendsr-cert and --opendsr-key go together: give both, or neither for a development certificate")
+	default:
+		var err error
+		if certPEM, keyPEM, err = opendsr.SelfSigned(c.opendsrDomain, filepath.Join(c.data, "opendsr")); err != nil {
+			return nil, nil, err
+		}
+		log.Warn("OpenDSR answers are signed with a self-signed development certificate; "+
+			"it is for development only and must be replaced (--opendsr-cert, --opendsr-key) by a CA-issued certificate whose SAN matches the domain",
+			"domain", c.opendsrDomain)
+	}
+	// X509KeyPair parses EC and RSA keys in PKCS #8, SEC 1 and PKCS #1
+	// form and checks that the key belongs to the certificate.
+	pair, err := tls.X509KeyPair(certPEM, keyPEM)
+	if err != nil {
+		return nil, nil, fmt.Errorf("opendsr certificate and key: %w", err)
+	}
+	signer, ok := pair.PrivateKey.(crypto.Signer)
+	if !ok {
+		return nil, nil, fmt.Errorf("opendsr key: %T cannot sign", pair.PrivateKey)
+	}
+	if _, err := opendsr.Sign(signer, nil); err != nil {
+		return nil, nil, fmt.Errorf("opendsr key: %w", err)
+	}
+	if pair.Leaf == nil {
+		if pair.Leaf, err = x509.ParseCertificate(pair.Certificate[0]); err != nil {
+			return nil, nil, fmt.Errorf("opendsr certificate: %w", err)
+		}
+	}
+	if err := opendsr.CheckDomain(pair.Leaf, c.opendsrDomain); err != nil {
+		return nil, nil, fmt.Errorf("opendsr certificate does not match --opendsr-domain: %s", custos.ErrorMessage(err))
+	}
+	return signer, certPEM, nil
 }
 
 func newLogger(w io.Writer, format, level string) (*slog.Logger, error) {

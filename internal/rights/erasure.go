@@ -36,8 +36,9 @@ func (e *Engine) createErasure(ctx context.Context, t custos.TenantID, in Input,
 	if r == nil {
 		d := deadline.New(now)
 		r = &custos.Request{
-			ID: newID(now), Tenant: t, Type: custos.Erasure, IdentityType: in.Identity.Type,
-			Source: in.Source, CallbackURL: in.CallbackURL, ReceivedAt: now, DueAt: d.Due, OriginalDueAt: d.OriginalDue,
+			ID: requestID(in, now), Tenant: t, Type: custos.Erasure, IdentityType: in.Identity.Type,
+			Source: in.Source, CallbackURL: in.CallbackURL, Fingerprint: in.Fingerprint,
+			ReceivedAt: now, DueAt: d.Due, OriginalDueAt: d.OriginalDue,
 		}
 	}
 	r.Status, r.UpdatedAt = custos.InProgress, now

@@ -16,6 +16,7 @@ import (
 	"slices"
 	"strconv"
 	"strings"
+	"sync"
 	"time"
 
 	"github.com/custos-dev/custos"
@@ -97,6 +98,9 @@ type Engine struct {
 	// crashAfter stops an erasure after the named step, as a crash would
 	// (tests only).
 	crashAfter string
+
+	idMu     sync.Mutex
+	reserved map[string]bool // caller-chosen ids being created
 }
 
 // New returns an Engine.
@@ -114,7 +118,11 @@ type Input struct {
 	Traits      map[string]json.RawMessage // rectify: the traits to set; null removes one
 	Source      string                     // api, sdk, opendsr
 	CallbackURL string                     // receives a signed POST on every status change
-	Actor       string                     // who asked, for the audit log
+	// ID, if set, names the request instead of a generated id (a standard
+	// protocol's own id); Create answers Conflict if it is taken.
+	ID          string
+	Fingerprint string // kept with the request; see custos.Request
+	Actor       string // who asked, for the audit log
 }
 
 // flagChanges are the requests that change a subject's standing flags.
@@ -148,6 +156,13 @@ func (e *Engine) Create(ctx context.Context, t custos.TenantID, in Input) (*cust
 	}
 	if in.Actor == "" {
 		in.Actor = "api"
+	}
+	if in.ID != "" {
+		release, err := e.reserve(ctx, t, in.ID)
+		if err != nil {
+			return nil, err
+		}
+		defer release()
 	}
 	switch in.Type {
 	case custos.Erasure:
@@ -293,6 +308,46 @@ func (e *Engine) Extend(ctx context.Context, t custos.TenantID, id string, month
 	return r, e.put(ctx, r, actor, "request.extended", map[string]string{"months": strconv.Itoa(months), "due_at": d.Due.Format(time.RFC3339)})
 }
 
+// requestID is the id a caller chose, or a new one.
+func requestID(in Input, now time.Time) string {
+	if in.ID != "" {
+		return in.ID
+	}
+	return newID(now)
+}
+
+// reserve claims a caller-chosen request id until release, so that two
+// submissions under one id create one request. It answers Conflict if a
+// request has that id. (Across several nodes this needs the store's
+// conditional put: a later step.)
+func (e *Engine) reserve(ctx context.Context, t custos.TenantID, id string) (release func(), err error) {
+	if len(id) > 128 || strings.ContainsFunc(id, func(r rune) bool {
+		return !(r >= 'a' && r <= 'z' || r >= 'A' && r <= 'Z' || r >= '0' && r <= '9' || strings.ContainsRune("_-.:", r))
+	}) {
+		return nil, custos.Errorf(custos.Invalid, "request id %q must be at most 128 letters, digits, and _ - . :", id)
+	}
+	key := t.String() + "/" + id
+	e.idMu.Lock()
+	defer e.idMu.Unlock()
+	if e.reserved[key] {
+		return nil, custos.Errorf(custos.Conflict, "request %s is being created", id)
+	}
+	if _, err := e.store.Request(ctx, t, id); err == nil {
+		return nil, custos.Errorf(custos.Conflict, "request %s exists", id)
+	} else if custos.ErrorCode(err) != custos.NotFound {
+		return nil, err
+	}
+	if e.reserved == nil {
+		e.reserved = map[string]bool{}
+	}
+	e.reserved[key] = true
+	return func() {
+		e.idMu.Lock()
+		delete(e.reserved, key)
+		e.idMu.Unlock()
+	}, nil
+}
+
 // newID returns a request id that sorts by creation time.
 func newID(now time.Time) string {
 	b := make([]byte, 8)
@@ -305,8 +360,9 @@ func (e *Engine) begin(ctx context.Context, t custos.TenantID, in Input) (*custo
 	now := e.now().UTC()
 	d := deadline.New(now)
 	r := &custos.Request{
-		ID: newID(now), Tenant: t, Type: in.Type, Status: custos.Pending, IdentityType: in.Identity.Type,
-		Source: in.Source, CallbackURL: in.CallbackURL, ReceivedAt: now, DueAt: d.Due, OriginalDueAt: d.OriginalDue, UpdatedAt: now,
+		ID: requestID(in, now), Tenant: t, Type: in.Type, Status: custos.Pending, IdentityType: in.Identity.Type,
+		Source: in.Source, CallbackURL: in.CallbackURL, Fingerprint: in.Fingerprint,
+		ReceivedAt: now, DueAt: d.Due, OriginalDueAt: d.OriginalDue, UpdatedAt: now,
 	}
 	return r, e.put(ctx, r, in.Actor, "request.received", nil)
 }

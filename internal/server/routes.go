@@ -46,6 +46,16 @@ func addRoutes(mux *http.ServeMux, d Deps) {
 	mux.Handle("GET /api/v1/audit", secret(handleTenantAudit(d.Log, d.AuditStore)))
 	mux.Handle("GET /api/v1/audit/checkpoint", secret(handleTenantCheckpoint(d.Log, d.Audit, d.SigningKey)))
 
+	// OpenDSR v2, Custos as processor (secret key); every answer signed.
+	if d.OpenDSRSigner != nil {
+		dsr := func(h http.Handler) http.Handler { return signBodies(d.Log, d.OpenDSRSigner, d.OpenDSRDomain, h) }
+		mux.Handle("GET /opendsr/v2/discovery", dsr(secret(handleOpenDSRDiscovery())))
+		mux.Handle("GET /opendsr/v2/certificate", dsr(handleOpenDSRCertificate(d.OpenDSRCertPEM)))
+		mux.Handle("POST /opendsr/v2/requests", dsr(secret(handleOpenDSRSubmit(d.Log, d.Rights, d.OpenDSRSigner, d.Now))))
+		mux.Handle("GET /opendsr/v2/requests/{id}", dsr(secret(handleOpenDSRStatus(d.Log, d.Rights))))
+		mux.Handle("DELETE /opendsr/v2/requests/{id}", dsr(secret(handleOpenDSRCancel(d.Log, d.Rights))))
+	}
+
 	// Operator API (operator token).
 	op := func(h http.Handler) http.Handler { return requireOperator(d.Log, d.OperatorToken, h) }
 	mux.Handle("POST /admin/v1/tenants", op(handleCreateTenant(d.Log, d.Tenants, d.Audit)))

@@ -5,6 +5,7 @@
 package server
 
 import (
+	"crypto"
 	"crypto/ed25519"
 	"log/slog"
 	"net/http"
@@ -40,6 +41,12 @@ type Deps struct {
 	// Ready reports whether the node can take traffic (false while
 	// shutting down).
 	Ready func() bool
+	// OpenDSRSigner signs every answer of the OpenDSR API; OpenDSRCertPEM
+	// is its certificate, served for controllers to verify with, issued
+	// for OpenDSRDomain.
+	OpenDSRSigner  crypto.Signer
+	OpenDSRCertPEM []byte
+	OpenDSRDomain  string
 	// HSTS, when true, sends Strict-Transport-Security (TLS is on).
 	HSTS bool
 }

@@ -1,0 +1,300 @@
+package server
+
+import (
+	"bytes"
+	"crypto"
+	"crypto/sha256"
+	"encoding/base64"
+	"encoding/hex"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io"
+	"log/slog"
+	"net/http"
+	"time"
+
+	"github.com/custos-dev/custos"
+	"github.com/custos-dev/custos/internal/opendsr"
+	"github.com/custos-dev/custos/internal/rights"
+)
+
+// maxOpenDSRBody bounds a submitted request: a handful of identities and
+// callback URLs, far below this.
+const maxOpenDSRBody = 1 << 20
+
+// openDSRActor is who the audit log names for requests a controller sends.
+const openDSRActor = "opendsr:controller"
+
+// signBodies signs every response body of the OpenDSR API, errors from
+// the authentication in front of the handlers included: the controller
+// checks X-OpenDSR-Signature on each answer against the processor
+// certificate. Bodies are small, so each is buffered whole and the
+// signature covers exactly the bytes sent.
+func signBodies(log *slog.Logger, signer crypto.Signer, domain string, next http.Handler) http.Handler {
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		buf := &bufferedResponse{header: w.Header()}
+		next.ServeHTTP(buf, r)
+		body := buf.body.Bytes()
+		sig, err := opendsr.Sign(signer, body)
+		if err != nil {
+			// An unsigned answer would be rejected by the controller anyway;
+			// say so rather than send it.
+			log.Error("sign opendsr response", "err", err)
+			body, _ = json.Marshal(opendsr.NewError(http.StatusInternalServerError, "the response could not be signed").Response())
+			w.Header().Set("Content-Type", "application/json")
+			w.WriteHeader(http.StatusInternalServerError)
+			w.Write(body)
+			return
+		}
+		w.Header().Set(opendsr.HeaderProcessorDomain, domain)
+		w.Header().Set(opendsr.HeaderSignature, sig)
+		if buf.status == 0 {
+			buf.status = http.StatusOK
+		}
+		w.WriteHeader(buf.status)
+		w.Write(body)
+	})
+}
+
+// bufferedResponse holds a response until it is signed.
+type bufferedResponse struct {
+	header http.Header
+	status int
+	body   bytes.Buffer
+}
+
+func (b *bufferedResponse) Header() http.Header { return b.header }
+
+func (b *bufferedResponse) WriteHeader(code int) {
+	if b.status == 0 {
+		b.status = code
+	}
+}
+
+func (b *bufferedResponse) Write(p []byte) (int, error) {
+	if b.status == 0 {
+		b.status = http.StatusOK
+	}
+	return b.body.Write(p)
+}
+
+// writeOpenDSRError answers in the specification's error shape. Custos
+// errors keep their status and their caller-safe message.
+func writeOpenDSRError(w http.ResponseWriter, log *slog.Logger, err error) {
+	var e *opendsr.Error
+	if !errors.As(err, &e) {
+		status := statusOf(custos.ErrorCode(err))
+		if status >= 500 {
+			log.Error("opendsr request failed", "code", custos.ErrorCode(err), "err", err)
+		}
+		e = opendsr.NewError(status, custos.ErrorMessage(err))
+	}
+	writeJSON(w, e.Code, e.Response())
+}
+
+// baseURL is the scheme and host the client reached this node by.
+func baseURL(r *http.Request) string {
+	scheme := "http"
+	if r.TLS != nil {
+		scheme = "https"
+	}
+	return scheme + "://" + r.Host
+}
+
+func handleOpenDSRDiscovery() tenantHandler {
+	return func(w http.ResponseWriter, r *http.Request, _ *custos.Tenant) {
+		d := opendsr.Discovery{
+			APIVersion:                   opendsr.APIVersion,
+			SupportedSubjectRequestTypes: []string{opendsr.TypeAccess, opendsr.TypePortability, opendsr.TypeErasure},
+			ProcessorCertificate:         baseURL(r) + "/opendsr/v2/certificate",
+		}
+		for _, typ := range []string{opendsr.IdentityControllerCustomerID, opendsr.IdentityEmail,
+			opendsr.IdentityAndroidAdvertisingID, opendsr.IdentityIOSAdvertisingID,
+			opendsr.IdentityIOSVendorID, opendsr.IdentityAndroidID} {
+			// sha256 identities need the hash index; until then they are
+			// refused, so discovery does not offer them.
+			d.SupportedIdentities = append(d.SupportedIdentities, opendsr.SupportedIdentity{IdentityType: typ, IdentityFormat: opendsr.FormatRaw})
+		}
+		writeJSON(w, http.StatusOK, d)
+	}
+}
+
+func handleOpenDSRCertificate(certPEM []byte) http.Handler {
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		w.Header().Set("Content-Type", "application/x-pem-file")
+		w.Write(certPEM)
+	})
+}
+
+// openDSRID is the Custos request id that answers an OpenDSR
+// subject_request_id: the request record itself is the mapping, so it
+// survives restarts.
+func openDSRID(subjectRequestID string) string { return "dsr_" + subjectRequestID }
+
+func handleOpenDSRSubmit(log *slog.Logger, eng *rights.Engine, signer crypto.Signer, now func() time.Time) tenantHandler {
+	return func(w http.ResponseWriter, r *http.Request, t *custos.Tenant) {
+		body, err := io.ReadAll(io.LimitReader(r.Body, maxOpenDSRBody+1))
+		if err != nil {
+			writeOpenDSRError(w, log, opendsr.NewError(http.StatusBadRequest, "the request body could not be read"))
+			return
+		}
+		if len(body) > maxOpenDSRBody {
+			writeOpenDSRError(w, log, opendsr.NewError(http.StatusRequestEntityTooLarge, fmt.Sprintf("the request body is larger than %d bytes", maxOpenDSRBody)))
+			return
+		}
+		req, err := opendsr.ParseRequest(body, now())
+		if err != nil {
+			writeOpenDSRError(w, log, err)
+			return
+		}
+		id, err := firstIdentity(req.SubjectIdentities)
+		if err != nil {
+			writeOpenDSRError(w, log, err)
+			return
+		}
+
+		// Signed before anything is recorded: a key that cannot sign fails
+		// the submission, not its acknowledgement.
+		sig, err := opendsr.Sign(signer, body)
+		if err != nil {
+			writeOpenDSRError(w, log, err)
+			return
+		}
+
+		sum := sha256.Sum256(body)
+		fingerprint := hex.EncodeToString(sum[:])
+		respond := func(created *custos.Request) {
+			if created.Fingerprint != fingerprint {
+				writeOpenDSRError(w, log, opendsr.NewError(http.StatusConflict,
+					fmt.Sprintf("subject_request_id %s was already submitted with a different body", req.SubjectRequestID),
+					opendsr.ErrorDetail{Domain: opendsr.DomainValidation, Reason: "duplicate", Message: "subject_request_id is already in use"}))
+				return
+			}
+			// A resubmission gets the same acknowledgement (signed anew),
+			// so a controller that lost the first answer is not confused.
+			writeJSON(w, http.StatusCreated, opendsr.RequestResponse{
+				ControllerID:           t.ID.String(),
+				ExpectedCompletionTime: created.DueAt,
+				ReceivedTime:           created.ReceivedAt,
+				EncodedRequest:         base64.StdEncoding.EncodeToString(body),
+				SubjectRequestID:       req.SubjectRequestID,
+				ProcessorSignature:     sig,
+			})
+		}
+		cid := openDSRID(req.SubjectRequestID)
+		if existing, err := eng.Get(r.Context(), t.ID, cid); err == nil {
+			respond(existing)
+			return
+		}
+		created, err := eng.Create(r.Context(), t.ID, rights.Input{Type: req.Type(), Identity: id, Source: "opendsr",
+			Actor: openDSRActor, ID: cid, Fingerprint: fingerprint})
+		if custos.ErrorCode(err) == custos.Conflict {
+			// Submitted twice at once: answer as a resubmission once the
+			// first is recorded.
+			if created, err = eng.Get(r.Context(), t.ID, cid); err != nil {
+				writeOpenDSRError(w, log, opendsr.NewError(http.StatusServiceUnavailable, "the same subject_request_id is being submitted; retry"))
+				return
+			}
+		} else if err != nil {
+			writeOpenDSRError(w, log, err)
+			return
+		}
+		respond(created)
+	}
+}
+
+// firstIdentity maps the first identity Custos can search for. Hashed
+// identities need the hash index, which does not exist yet.
+func firstIdentity(ids []opendsr.SubjectIdentity) (custos.Identifier, error) {
+	var first error
+	for i, si := range ids {
+		id, err := opendsr.Identity(si)
+		if err == nil {
+			return id, nil
+		}
+		if first != nil {
+			continue
+		}
+		var hashed *opendsr.ErrHashedIdentity
+		if errors.As(err, &hashed) {
+			first = opendsr.NewError(http.StatusBadRequest, "sha256 identities are not supported yet",
+				opendsr.ErrorDetail{Domain: opendsr.DomainValidation, Reason: opendsr.ReasonUnsupported,
+					Message: fmt.Sprintf("subject_identities[%d].identity_format: sha256 identities are not supported yet", i)})
+		} else {
+			msg := fmt.Sprintf("subject_identities[%d]: %s", i, custos.ErrorMessage(err))
+			first = opendsr.NewError(http.StatusBadRequest, msg,
+				opendsr.ErrorDetail{Domain: opendsr.DomainValidation, Reason: opendsr.ReasonInvalid, Message: msg})
+		}
+	}
+	return custos.Identifier{}, first
+}
+
+// openDSRStatus is the protocol's name for a Custos request status.
+func openDSRStatus(s custos.RequestStatus) string {
+	switch s {
+	case custos.Completed:
+		return opendsr.StatusCompleted
+	case custos.InProgress:
+		return opendsr.StatusInProgress
+	case custos.Pending, custos.PendingVerification:
+		return opendsr.StatusPending
+	}
+	return opendsr.StatusCancelled // cancelled, rejected, failed
+}
+
+// openDSRRequest finds the Custos request behind the {id} of the path.
+func openDSRRequest(r *http.Request, eng *rights.Engine, t *custos.Tenant) (*custos.Request, error) {
+	req, err := eng.Get(r.Context(), t.ID, openDSRID(r.PathValue("id")))
+	if custos.ErrorCode(err) == custos.NotFound {
+		return nil, opendsr.NewError(http.StatusNotFound, "no request with that subject_request_id")
+	}
+	return req, err
+}
+
+func statusResponse(r *http.Request, req *custos.Request, t *custos.Tenant) opendsr.StatusResponse {
+	out := opendsr.StatusResponse{
+		ControllerID:           t.ID.String(),
+		ExpectedCompletionTime: req.DueAt,
+		SubjectRequestID:       r.PathValue("id"),
+		RequestStatus:          openDSRStatus(req.Status),
+		APIVersion:             opendsr.APIVersion,
+	}
+	if req.Status == custos.Completed && (req.Type == custos.Access || req.Type == custos.Portability) {
+		out.ResultsURL = baseURL(r) + "/api/v1/requests/" + req.ID + "/result"
+	}
+	return out
+}
+
+func handleOpenDSRStatus(log *slog.Logger, eng *rights.Engine) tenantHandler {
+	return func(w http.ResponseWriter, r *http.Request, t *custos.Tenant) {
+		req, err := openDSRRequest(r, eng, t)
+		if err != nil {
+			writeOpenDSRError(w, log, err)
+			return
+		}
+		writeJSON(w, http.StatusOK, statusResponse(r, req, t))
+	}
+}
+
+func handleOpenDSRCancel(log *slog.Logger, eng *rights.Engine) tenantHandler {
+	return func(w http.ResponseWriter, r *http.Request, t *custos.Tenant) {
+		req, err := openDSRRequest(r, eng, t)
+		if err != nil {
+			writeOpenDSRError(w, log, err)
+			return
+		}
+		if req.Status != custos.Pending && req.Status != custos.PendingVerification {
+			writeOpenDSRError(w, log, opendsr.NewError(http.StatusConflict,
+				fmt.Sprintf("request %s is %s; only a pending request can be cancelled", r.PathValue("id"), openDSRStatus(req.Status))))
+			return
+		}
+		// Cancel checks the status again: a request that started since is
+		// refused with Conflict.
+		if req, err = eng.Cancel(r.Context(), t.ID, req.ID, openDSRActor); err != nil {
+			writeOpenDSRError(w, log, err)
+			return
+		}
+		writeJSON(w, http.StatusAccepted, statusResponse(r, req, t))
+	}
+}
