@@ -1,14 +1,15 @@
 package ingest
 
 import (
-	"bufio"
 	"context"
 	"encoding/binary"
 	"errors"
+	"io"
 	"io/fs"
 	"math"
 	"os"
 	"time"
+	"unsafe"
 
 	"github.com/custos-dev/custos"
 )
@@ -87,7 +88,28 @@ func (f *recentFilter) rotate() {
 func (f *recentFilter) Bytes() int { return 2 * len(f.cur) * 8 }
 
 // filterMagic starts a saved filter file, with the format version.
-const filterMagic = "custos-dedupe-filter-1\n"
+const filterMagic = "custos-dedupe-filter-2\n"
+
+// words views a generation as bytes, in the machine's byte order, so that
+// saving and loading 48 MB is one copy rather than a loop over words. The
+// header records the byte order; a file from another order is rebuilt.
+func words(gen []uint64) []byte {
+	if len(gen) == 0 {
+		return nil
+	}
+	return unsafe.Slice((*byte)(unsafe.Pointer(&gen[0])), len(gen)*8)
+}
+
+// filterHeader is the fixed part after the magic: bits, curN, curStart,
+// capacity, and an endianness marker.
+func (f *recentFilter) header() []byte {
+	h := make([]byte, 0, 40)
+	h = binary.LittleEndian.AppendUint64(h, f.bits)
+	h = binary.LittleEndian.AppendUint64(h, uint64(f.curN))
+	h = binary.LittleEndian.AppendUint64(h, uint64(f.curStart.UnixNano()))
+	h = binary.LittleEndian.AppendUint64(h, uint64(f.capacity))
+	return binary.NativeEndian.AppendUint64(h, 0x0102030405060708)
+}
 
 // save writes the filter to path atomically (temporary file, sync, rename).
 func (f *recentFilter) save(path string) error {
@@ -96,24 +118,11 @@ func (f *recentFilter) save(path string) error {
 	if err != nil {
 		return err
 	}
-	w := bufio.NewWriterSize(file, 1<<20)
-	w.WriteString(filterMagic)
-	var hdr [32]byte
-	binary.LittleEndian.PutUint64(hdr[0:], f.bits)
-	binary.LittleEndian.PutUint64(hdr[8:], uint64(f.curN))
-	binary.LittleEndian.PutUint64(hdr[16:], uint64(f.curStart.UnixNano()))
-	binary.LittleEndian.PutUint64(hdr[24:], uint64(f.capacity))
-	w.Write(hdr[:])
-	var word [8]byte
-	for _, gen := range [][]uint64{f.cur, f.old} {
-		for _, v := range gen {
-			binary.LittleEndian.PutUint64(word[:], v)
-			w.Write(word[:])
+	for _, b := range [][]byte{[]byte(filterMagic), f.header(), words(f.cur), words(f.old)} {
+		if _, err := file.Write(b); err != nil {
+			file.Close()
+			return err
 		}
-	}
-	if err := w.Flush(); err != nil {
-		file.Close()
-		return err
 	}
 	if err := file.Sync(); err != nil {
 		file.Close()
@@ -125,32 +134,36 @@ func (f *recentFilter) save(path string) error {
 	return os.Rename(tmp, path)
 }
 
-// load reads a filter saved by save, if it was made with the same size.
+// load reads a filter saved by save, if it was made with the same size
+// and byte order; false means it must be rebuilt.
 func (f *recentFilter) load(path string) (bool, error) {
-	b, err := os.ReadFile(path)
+	file, err := os.Open(path)
 	if errors.Is(err, fs.ErrNotExist) {
 		return false, nil
 	}
 	if err != nil {
 		return false, err
 	}
-	want := len(filterMagic) + 32 + 2*len(f.cur)*8
-	if len(b) != want || string(b[:len(filterMagic)]) != filterMagic {
-		return false, nil // another size or version: rebuild instead
-	}
-	b = b[len(filterMagic):]
-	if binary.LittleEndian.Uint64(b[0:]) != f.bits || binary.LittleEndian.Uint64(b[24:]) != uint64(f.capacity) {
+	defer file.Close()
+	want := f.header()
+	got := make([]byte, len(filterMagic)+len(want))
+	if _, err := io.ReadFull(file, got); err != nil || string(got[:len(filterMagic)]) != filterMagic {
 		return false, nil
 	}
-	f.curN = int(binary.LittleEndian.Uint64(b[8:]))
-	f.curStart = time.Unix(0, int64(binary.LittleEndian.Uint64(b[16:])))
-	b = b[32:]
+	got = got[len(filterMagic):]
+	// bits, capacity and byte order must match; curN and curStart are read.
+	if string(got[0:8]) != string(want[0:8]) || string(got[24:40]) != string(want[24:40]) {
+		return false, nil
+	}
 	for _, gen := range [][]uint64{f.cur, f.old} {
-		for i := range gen {
-			gen[i] = binary.LittleEndian.Uint64(b[:8])
-			b = b[8:]
+		if _, err := io.ReadFull(file, words(gen)); err != nil {
+			clear(f.cur) // a torn file must not leave stray bits
+			clear(f.old)
+			return false, nil
 		}
 	}
+	f.curN = int(binary.LittleEndian.Uint64(got[8:]))
+	f.curStart = time.Unix(0, int64(binary.LittleEndian.Uint64(got[16:])))
 	return true, nil
 }
 
