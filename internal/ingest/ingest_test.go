@@ -5,6 +5,7 @@ import (
 	"crypto/rand"
 	"errors"
 	"fmt"
+	"os"
 	"path/filepath"
 	"slices"
 	"testing"
@@ -445,5 +446,31 @@ func TestDuplicateFilterSavedOnCloseAndRebuiltAfterACrash(t *testing.T) {
 	}
 	if got := e.ingest(t, batch...); got.Duplicates != 2 {
 		t.Errorf("retry after a crash = %+v, want 2 duplicates", got)
+	}
+}
+
+func TestTornFilterFileIsRebuilt(t *testing.T) {
+	e := newEnv(t)
+	e.filterFile = filepath.Join(e.dir, "dedupe.filter")
+	e.reopen(t)
+	batch := []custos.Message{msg(custos.Track, "u1", "", 0)}
+	e.ingest(t, batch...)
+	e.close(t) // saves the filter
+	b, err := os.ReadFile(e.filterFile)
+	if err != nil {
+		t.Fatal(err)
+	}
+	// Cut it short, as a crash while writing it (without the rename) could not,
+	// but a damaged disk could.
+	if err := os.WriteFile(e.filterFile, b[:len(b)/2], 0o600); err != nil {
+		t.Fatal(err)
+	}
+	before := e.rebuilds
+	e.open(t)
+	if e.rebuilds != before+1 {
+		t.Errorf("a torn filter file was trusted (%d rebuilds), want it rebuilt", e.rebuilds-before)
+	}
+	if got := e.ingest(t, batch...); got.Duplicates != 1 {
+		t.Errorf("retry after a torn filter = %+v, want a duplicate", got)
 	}
 }
