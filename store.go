@@ -16,6 +16,8 @@ type Store interface {
 	DataStore
 	AuditStore
 	RequestStore
+	OutboxStore
+	RecipientStore
 	Close() error
 }
 

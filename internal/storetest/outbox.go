@@ -11,18 +11,6 @@ import (
 	"github.com/custos-dev/custos"
 )
 
-// outboxOf returns st as a custos.OutboxStore. The interface is not part
-// of custos.Store, so a store without it skips these tests rather than
-// failing them.
-func outboxOf(t *testing.T, st custos.Store) custos.OutboxStore {
-	t.Helper()
-	ob, ok := st.(custos.OutboxStore)
-	if !ok {
-		t.Skipf("%T does not implement custos.OutboxStore; skipping the outbox tests", st)
-	}
-	return ob
-}
-
 // delivery returns a delivery with every stored field set, due at nextAt.
 // Body and Secret stay nil: they reach a store only inside the sealed
 // bytes, so the suite neither sets nor compares them.
@@ -166,7 +154,7 @@ func checkDeliveries(t *testing.T, ob custos.OutboxStore, ten custos.TenantID, r
 
 func testOutboxDue(t *testing.T, open func(*testing.T) custos.Store) {
 	st := open(t)
-	ob := outboxOf(t, st)
+	ob := st
 	a, b := newTenant(t, st), newTenant(t, st)
 	// Due times in zones whose wall clocks sort against the instants, ids
 	// and creation times that sort against the due order, and sealed
@@ -236,7 +224,7 @@ func testOutboxReschedule(t *testing.T, open func(*testing.T) custos.Store) {
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) {
 			st := open(t)
-			ob := outboxOf(t, st)
+			ob := st
 			ten := newTenant(t, st)
 			// A delivery due before every window keeps the due list from
 			// being empty and comes first in each.
@@ -280,7 +268,7 @@ func testOutboxFinal(t *testing.T, open func(*testing.T) custos.Store) {
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) {
 			st := open(t)
-			ob := outboxOf(t, st)
+			ob := st
 			ten := newTenant(t, st)
 			d := delivery(ten, "dlv_1", "req_1", at(-10), at(0))
 			if tc.pendingFirst {
@@ -308,7 +296,7 @@ func testOutboxFinal(t *testing.T, open func(*testing.T) custos.Store) {
 // request id and the same delivery id in two tenants.
 func testOutboxDeliveries(t *testing.T, open func(*testing.T) custos.Store) {
 	st := open(t)
-	ob := outboxOf(t, st)
+	ob := st
 	a, b := newTenant(t, st), newTenant(t, st)
 	zone := time.FixedZone("UTC-5", -5*60*60)
 	// Ids sort against creation order, and the puts follow neither.
@@ -348,7 +336,7 @@ func testOutboxDeliveries(t *testing.T, open func(*testing.T) custos.Store) {
 // field changed, and checks that one record remains, the new one.
 func testOutboxReplace(t *testing.T, open func(*testing.T) custos.Store) {
 	st := open(t)
-	ob := outboxOf(t, st)
+	ob := st
 	ten := newTenant(t, st)
 	old := delivery(ten, "dlv_1", "req_1", at(0), at(10))
 	putDelivery(t, ob, old, []byte("old sealed"))

@@ -11,18 +11,6 @@ import (
 	"github.com/custos-dev/custos"
 )
 
-// recipientsOf returns st as a custos.RecipientStore. The interface is not
-// part of custos.Store, so a store without it skips these tests rather
-// than failing them.
-func recipientsOf(t *testing.T, st custos.Store) custos.RecipientStore {
-	t.Helper()
-	rs, ok := st.(custos.RecipientStore)
-	if !ok {
-		t.Skipf("%T does not implement custos.RecipientStore; skipping the recipient tests", st)
-	}
-	return rs
-}
-
 // recipient returns a recipient with every field set and a random secret.
 func recipient(ten custos.TenantID, id, name string, createdAt time.Time) *custos.Recipient {
 	secret := make([]byte, 32)
@@ -124,7 +112,7 @@ func deleteRecipient(t *testing.T, rs custos.RecipientStore, ten custos.TenantID
 
 func testRecipients(t *testing.T, open func(*testing.T) custos.Store) {
 	st := open(t)
-	rs := recipientsOf(t, st)
+	rs := st
 	ten := newTenant(t, st)
 	checkRecipients(t, rs, ten, nil)
 
@@ -155,7 +143,7 @@ func testRecipients(t *testing.T, open func(*testing.T) custos.Store) {
 
 func testRecipientSecret(t *testing.T, open func(*testing.T) custos.Store) {
 	st := open(t)
-	rs := recipientsOf(t, st)
+	rs := st
 	ten := newTenant(t, st)
 	random := make([]byte, 64)
 	rand.Read(random)
@@ -187,7 +175,7 @@ func testRecipientIsolation(t *testing.T, open func(*testing.T) custos.Store) {
 	for _, pair := range neighbourPairs() {
 		t.Run(pair.name, func(t *testing.T) {
 			st := open(t)
-			rs := recipientsOf(t, st)
+			rs := st
 			a, b := custos.TenantID(pair.a), custos.TenantID(pair.b)
 			createTenant(t, st, a)
 			createTenant(t, st, b)
