@@ -92,19 +92,19 @@ type sealedDelivery struct {
 	sealed []byte
 }
 
-func putDelivery(t *testing.T, ob custos.OutboxStore, d custos.Delivery, sealed []byte) {
+func putDelivery(t *testing.T, st custos.OutboxStore, d custos.Delivery, sealed []byte) {
 	t.Helper()
-	if err := ob.PutDelivery(t.Context(), &d, sealed); err != nil {
+	if err := st.PutDelivery(t.Context(), &d, sealed); err != nil {
 		t.Fatalf("PutDelivery(%s) = %v, want nil", d.ID, err)
 	}
 }
 
 // checkDue checks that DueDeliveries(now, limit) returns exactly want, in
 // order, each with its sealed bytes.
-func checkDue(t *testing.T, ob custos.OutboxStore, now time.Time, limit int, want []sealedDelivery) {
+func checkDue(t *testing.T, st custos.OutboxStore, now time.Time, limit int, want []sealedDelivery) {
 	t.Helper()
 	what := fmt.Sprintf("DueDeliveries(%s, limit %d)", now.Format(time.RFC3339Nano), limit)
-	ds, sealed, err := ob.DueDeliveries(t.Context(), now, limit)
+	ds, sealed, err := st.DueDeliveries(t.Context(), now, limit)
 	if err != nil {
 		t.Errorf("%s = %v, want nil", what, err)
 		return
@@ -133,10 +133,10 @@ func checkDue(t *testing.T, ob custos.OutboxStore, now time.Time, limit int, wan
 
 // checkDeliveries checks that Deliveries(ten, requestID) returns exactly
 // want, in order.
-func checkDeliveries(t *testing.T, ob custos.OutboxStore, ten custos.TenantID, requestID string, want []custos.Delivery) {
+func checkDeliveries(t *testing.T, st custos.OutboxStore, ten custos.TenantID, requestID string, want []custos.Delivery) {
 	t.Helper()
 	what := fmt.Sprintf("Deliveries(tenant %s, request %q)", ten, requestID)
-	got, err := ob.Deliveries(t.Context(), ten, requestID)
+	got, err := st.Deliveries(t.Context(), ten, requestID)
 	if err != nil {
 		t.Errorf("%s = %v, want nil", what, err)
 		return
@@ -154,7 +154,6 @@ func checkDeliveries(t *testing.T, ob custos.OutboxStore, ten custos.TenantID, r
 
 func testOutboxDue(t *testing.T, open func(*testing.T) custos.Store) {
 	st := open(t)
-	ob := st
 	a, b := newTenant(t, st), newTenant(t, st)
 	// Due times in zones whose wall clocks sort against the instants, ids
 	// and creation times that sort against the due order, and sealed
@@ -174,7 +173,7 @@ func testOutboxDue(t *testing.T, open func(*testing.T) custos.Store) {
 	delivered.d.Final, delivered.d.DeliveredAt, delivered.d.LastStatus, delivered.d.LastError = true, at(-85), 200, ""
 	refused.d.Final, refused.d.LastStatus = true, 403
 	for _, sd := range []sealedDelivery{dueLater, delivered, older, dueNow, refused, dueSoon, oldest} {
-		putDelivery(t, ob, sd.d, sd.sealed)
+		putDelivery(t, st, sd.d, sd.sealed)
 	}
 
 	all := []sealedDelivery{oldest, older, dueNow, dueSoon, dueLater}
@@ -198,7 +197,7 @@ func testOutboxDue(t *testing.T, open func(*testing.T) custos.Store) {
 	}
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) {
-			checkDue(t, ob, tc.now, tc.limit, tc.want)
+			checkDue(t, st, tc.now, tc.limit, tc.want)
 		})
 	}
 }
@@ -224,27 +223,26 @@ func testOutboxReschedule(t *testing.T, open func(*testing.T) custos.Store) {
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) {
 			st := open(t)
-			ob := st
 			ten := newTenant(t, st)
 			// A delivery due before every window keeps the due list from
 			// being empty and comes first in each.
 			other := sealedDelivery{delivery(ten, "dlv_other", "req_other", at(-1), at(-3600)), []byte("sealed other")}
-			putDelivery(t, ob, other.d, other.sealed)
+			putDelivery(t, st, other.d, other.sealed)
 			d := delivery(ten, "dlv_1", "req_1", at(-1), time.Time{})
 			var sealed []byte
 			for i, sec := range tc.nextAts {
 				d.NextAt, d.Attempts = at(sec), i
 				sealed = fmt.Appendf(nil, "sealed after attempt %d", i)
-				putDelivery(t, ob, d, sealed)
+				putDelivery(t, st, d, sealed)
 			}
 			for _, w := range tc.windows {
 				want := []sealedDelivery{other}
 				if w.due {
 					want = append(want, sealedDelivery{d, sealed})
 				}
-				checkDue(t, ob, at(w.sec), 10, want)
+				checkDue(t, st, at(w.sec), 10, want)
 			}
-			checkDeliveries(t, ob, ten, "req_1", []custos.Delivery{d})
+			checkDeliveries(t, st, ten, "req_1", []custos.Delivery{d})
 		})
 	}
 }
@@ -268,26 +266,25 @@ func testOutboxFinal(t *testing.T, open func(*testing.T) custos.Store) {
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) {
 			st := open(t)
-			ob := st
 			ten := newTenant(t, st)
 			d := delivery(ten, "dlv_1", "req_1", at(-10), at(0))
 			if tc.pendingFirst {
-				putDelivery(t, ob, d, []byte("sealed"))
-				checkDue(t, ob, at(0), 10, []sealedDelivery{{d, []byte("sealed")}})
+				putDelivery(t, st, d, []byte("sealed"))
+				checkDue(t, st, at(0), 10, []sealedDelivery{{d, []byte("sealed")}})
 			}
 			tc.finish(&d)
-			putDelivery(t, ob, d, []byte("sealed"))
+			putDelivery(t, st, d, []byte("sealed"))
 			// Another delivery, put after the final one, keeps the due
 			// list from being empty; and a second read checks that the
 			// final one does not come back once the store has tidied up.
 			pending := sealedDelivery{delivery(ten, "dlv_2", "req_2", at(-5), at(5)), []byte("sealed 2")}
-			putDelivery(t, ob, pending.d, pending.sealed)
+			putDelivery(t, st, pending.d, pending.sealed)
 			for range 2 {
-				checkDue(t, ob, at(0), 10, nil)
-				checkDue(t, ob, time.Date(9999, 1, 1, 0, 0, 0, 0, time.UTC), 10, []sealedDelivery{pending})
+				checkDue(t, st, at(0), 10, nil)
+				checkDue(t, st, time.Date(9999, 1, 1, 0, 0, 0, 0, time.UTC), 10, []sealedDelivery{pending})
 			}
 			// Final takes it off the due list, not out of the store.
-			checkDeliveries(t, ob, ten, "req_1", []custos.Delivery{d})
+			checkDeliveries(t, st, ten, "req_1", []custos.Delivery{d})
 		})
 	}
 }
@@ -296,7 +293,6 @@ func testOutboxFinal(t *testing.T, open func(*testing.T) custos.Store) {
 // request id and the same delivery id in two tenants.
 func testOutboxDeliveries(t *testing.T, open func(*testing.T) custos.Store) {
 	st := open(t)
-	ob := st
 	a, b := newTenant(t, st), newTenant(t, st)
 	zone := time.FixedZone("UTC-5", -5*60*60)
 	// Ids sort against creation order, and the puts follow neither.
@@ -308,7 +304,7 @@ func testOutboxDeliveries(t *testing.T, open func(*testing.T) custos.Store) {
 	otherTenant := delivery(b, "dlv_b", "req_1", at(-100), at(0))
 	otherTenant.Kind, otherTenant.Target, otherTenant.URL = "recipient.erasure", "crm", "https://crm.example.test/erase"
 	for _, d := range []custos.Delivery{third, otherTenant, first, otherRequest, second} {
-		putDelivery(t, ob, d, []byte("sealed "+d.ID))
+		putDelivery(t, st, d, []byte("sealed "+d.ID))
 	}
 
 	tests := []struct {
@@ -327,7 +323,7 @@ func testOutboxDeliveries(t *testing.T, open func(*testing.T) custos.Store) {
 	}
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) {
-			checkDeliveries(t, ob, tc.tenant, tc.requestID, tc.want)
+			checkDeliveries(t, st, tc.tenant, tc.requestID, tc.want)
 		})
 	}
 }
@@ -336,20 +332,19 @@ func testOutboxDeliveries(t *testing.T, open func(*testing.T) custos.Store) {
 // field changed, and checks that one record remains, the new one.
 func testOutboxReplace(t *testing.T, open func(*testing.T) custos.Store) {
 	st := open(t)
-	ob := st
 	ten := newTenant(t, st)
 	old := delivery(ten, "dlv_1", "req_1", at(0), at(10))
-	putDelivery(t, ob, old, []byte("old sealed"))
+	putDelivery(t, st, old, []byte("old sealed"))
 
 	d := custos.Delivery{
 		ID: old.ID, Tenant: ten, Kind: "recipient.erasure", RequestID: "req_2", Target: "crm",
 		URL: "https://crm.example.test/erase", CreatedAt: at(1), Attempts: 1, NextAt: at(20),
 		LastStatus: 0, LastError: "connection refused",
 	}
-	putDelivery(t, ob, d, []byte("new sealed"))
+	putDelivery(t, st, d, []byte("new sealed"))
 
-	checkDeliveries(t, ob, ten, "req_1", nil)
-	checkDeliveries(t, ob, ten, "req_2", []custos.Delivery{d})
-	checkDue(t, ob, at(15), 10, nil)
-	checkDue(t, ob, at(20), 10, []sealedDelivery{{d, []byte("new sealed")}})
+	checkDeliveries(t, st, ten, "req_1", nil)
+	checkDeliveries(t, st, ten, "req_2", []custos.Delivery{d})
+	checkDue(t, st, at(15), 10, nil)
+	checkDue(t, st, at(20), 10, []sealedDelivery{{d, []byte("new sealed")}})
 }

@@ -54,9 +54,9 @@ func recipientDiff(got, want *custos.Recipient) []string {
 	return d
 }
 
-func recipientIDs(rs []*custos.Recipient) string {
-	ids := make([]string, len(rs))
-	for i, r := range rs {
+func recipientIDs(st []*custos.Recipient) string {
+	ids := make([]string, len(st))
+	for i, r := range st {
 		ids[i] = "<nil>"
 		if r != nil {
 			ids[i] = r.ID
@@ -65,19 +65,19 @@ func recipientIDs(rs []*custos.Recipient) string {
 	return "[" + strings.Join(ids, " ") + "]"
 }
 
-func putRecipient(t *testing.T, rs custos.RecipientStore, r *custos.Recipient) {
+func putRecipient(t *testing.T, st custos.RecipientStore, r *custos.Recipient) {
 	t.Helper()
-	if err := rs.PutRecipient(t.Context(), r); err != nil {
+	if err := st.PutRecipient(t.Context(), r); err != nil {
 		t.Fatalf("PutRecipient(tenant %s, %s) = %v, want nil", r.Tenant, r.ID, err)
 	}
 }
 
 // checkRecipients checks that Recipients(ten) returns exactly want, in
 // order.
-func checkRecipients(t *testing.T, rs custos.RecipientStore, ten custos.TenantID, want []*custos.Recipient) {
+func checkRecipients(t *testing.T, st custos.RecipientStore, ten custos.TenantID, want []*custos.Recipient) {
 	t.Helper()
 	what := fmt.Sprintf("Recipients(tenant %s)", ten)
-	got, err := rs.Recipients(t.Context(), ten)
+	got, err := st.Recipients(t.Context(), ten)
 	if err != nil {
 		t.Errorf("%s = %v, want nil", what, err)
 		return
@@ -95,26 +95,25 @@ func checkRecipients(t *testing.T, rs custos.RecipientStore, ten custos.TenantID
 
 // checkDeleteRecipientMissing checks that deleting a recipient that is
 // not there answers NotFound.
-func checkDeleteRecipientMissing(t *testing.T, rs custos.RecipientStore, ten custos.TenantID, id string) {
+func checkDeleteRecipientMissing(t *testing.T, st custos.RecipientStore, ten custos.TenantID, id string) {
 	t.Helper()
-	err := rs.DeleteRecipient(t.Context(), ten, id)
+	err := st.DeleteRecipient(t.Context(), ten, id)
 	if got := custos.ErrorCode(err); err == nil || got != custos.NotFound {
 		t.Errorf("DeleteRecipient(tenant %s, %s) of an absent recipient = %v (code %s), want code %s", ten, id, err, got, custos.NotFound)
 	}
 }
 
-func deleteRecipient(t *testing.T, rs custos.RecipientStore, ten custos.TenantID, id string) {
+func deleteRecipient(t *testing.T, st custos.RecipientStore, ten custos.TenantID, id string) {
 	t.Helper()
-	if err := rs.DeleteRecipient(t.Context(), ten, id); err != nil {
+	if err := st.DeleteRecipient(t.Context(), ten, id); err != nil {
 		t.Fatalf("DeleteRecipient(tenant %s, %s) = %v, want nil", ten, id, err)
 	}
 }
 
 func testRecipients(t *testing.T, open func(*testing.T) custos.Store) {
 	st := open(t)
-	rs := st
 	ten := newTenant(t, st)
-	checkRecipients(t, rs, ten, nil)
+	checkRecipients(t, st, ten, nil)
 
 	// Ids sort against creation order, one id is a prefix of another, and
 	// the puts follow neither order.
@@ -123,27 +122,26 @@ func testRecipients(t *testing.T, open func(*testing.T) custos.Store) {
 	r2 := recipient(ten, "rcp_2", "Mailer", at(1))
 	r1 := recipient(ten, "rcp_1", "Warehouse", at(1).Add(time.Microsecond))
 	for _, r := range []*custos.Recipient{r2, r1, r10} {
-		putRecipient(t, rs, r)
+		putRecipient(t, st, r)
 	}
-	checkRecipients(t, rs, ten, []*custos.Recipient{r10, r2, r1})
+	checkRecipients(t, st, ten, []*custos.Recipient{r10, r2, r1})
 
 	// Replacing keeps one record, with every field new.
 	r2new := recipient(ten, "rcp_2", "Mailer EU", at(2))
 	r2new.Region = "eu-west"
-	putRecipient(t, rs, r2new)
-	checkRecipients(t, rs, ten, []*custos.Recipient{r10, r1, r2new})
+	putRecipient(t, st, r2new)
+	checkRecipients(t, st, ten, []*custos.Recipient{r10, r1, r2new})
 
-	deleteRecipient(t, rs, ten, "rcp_1")
-	checkRecipients(t, rs, ten, []*custos.Recipient{r10, r2new})
-	checkDeleteRecipientMissing(t, rs, ten, "rcp_1")
-	checkDeleteRecipientMissing(t, rs, ten, "rcp_never")
-	checkDeleteRecipientMissing(t, rs, ten, "rcp_")
-	checkRecipients(t, rs, ten, []*custos.Recipient{r10, r2new})
+	deleteRecipient(t, st, ten, "rcp_1")
+	checkRecipients(t, st, ten, []*custos.Recipient{r10, r2new})
+	checkDeleteRecipientMissing(t, st, ten, "rcp_1")
+	checkDeleteRecipientMissing(t, st, ten, "rcp_never")
+	checkDeleteRecipientMissing(t, st, ten, "rcp_")
+	checkRecipients(t, st, ten, []*custos.Recipient{r10, r2new})
 }
 
 func testRecipientSecret(t *testing.T, open func(*testing.T) custos.Store) {
 	st := open(t)
-	rs := st
 	ten := newTenant(t, st)
 	random := make([]byte, 64)
 	rand.Read(random)
@@ -162,9 +160,9 @@ func testRecipientSecret(t *testing.T, open func(*testing.T) custos.Store) {
 		t.Run(tc.name, func(t *testing.T) {
 			r := recipient(ten, fmt.Sprintf("rcp_%d", i), tc.name, at(i))
 			r.Secret = bytes.Clone(tc.secret)
-			putRecipient(t, rs, r)
+			putRecipient(t, st, r)
 			all = append(all, r)
-			checkRecipients(t, rs, ten, all)
+			checkRecipients(t, st, ten, all)
 		})
 	}
 }
@@ -175,7 +173,6 @@ func testRecipientIsolation(t *testing.T, open func(*testing.T) custos.Store) {
 	for _, pair := range neighbourPairs() {
 		t.Run(pair.name, func(t *testing.T) {
 			st := open(t)
-			rs := st
 			a, b := custos.TenantID(pair.a), custos.TenantID(pair.b)
 			createTenant(t, st, a)
 			createTenant(t, st, b)
@@ -183,16 +180,16 @@ func testRecipientIsolation(t *testing.T, open func(*testing.T) custos.Store) {
 			onlyA := recipient(a, "rcp_only_a", "Mailer of a", at(1))
 			sharedB := recipient(b, "rcp_1", "CRM of b", at(2))
 			for _, r := range []*custos.Recipient{sharedA, sharedB, onlyA} {
-				putRecipient(t, rs, r)
+				putRecipient(t, st, r)
 			}
-			checkRecipients(t, rs, a, []*custos.Recipient{sharedA, onlyA})
-			checkRecipients(t, rs, b, []*custos.Recipient{sharedB})
-			checkRecipients(t, rs, custos.NewTenantID(), nil)
+			checkRecipients(t, st, a, []*custos.Recipient{sharedA, onlyA})
+			checkRecipients(t, st, b, []*custos.Recipient{sharedB})
+			checkRecipients(t, st, custos.NewTenantID(), nil)
 
-			checkDeleteRecipientMissing(t, rs, b, onlyA.ID)
-			deleteRecipient(t, rs, b, sharedB.ID)
-			checkRecipients(t, rs, b, nil)
-			checkRecipients(t, rs, a, []*custos.Recipient{sharedA, onlyA})
+			checkDeleteRecipientMissing(t, st, b, onlyA.ID)
+			deleteRecipient(t, st, b, sharedB.ID)
+			checkRecipients(t, st, b, nil)
+			checkRecipients(t, st, a, []*custos.Recipient{sharedA, onlyA})
 		})
 	}
 }
