@@ -7,7 +7,6 @@ import (
 
 	"github.com/custos-dev/custos"
 	"github.com/custos-dev/custos/internal/certificate"
-	"github.com/custos-dev/custos/internal/deadline"
 )
 
 // The erasure steps, in order. Each is durable and recorded in the request
@@ -32,16 +31,10 @@ var errCrash = errors.New("injected crash")
 // the steps. Resolution needs the identifier in the clear, so it happens
 // before anything is stored: the request record keeps only keyed hashes.
 func (e *Engine) createErasure(ctx context.Context, t custos.TenantID, in Input, r *custos.Request) (*custos.Request, error) {
-	now := e.now().UTC()
 	if r == nil {
-		d := deadline.New(now)
-		r = &custos.Request{
-			ID: requestID(in, now), Tenant: t, Type: custos.Erasure, IdentityType: in.Identity.Type,
-			Source: in.Source, CallbackURL: in.CallbackURL, Fingerprint: in.Fingerprint,
-			ReceivedAt: now, DueAt: d.Due, OriginalDueAt: d.OriginalDue,
-		}
+		r = e.newRequest(t, in, custos.InProgress)
 	}
-	r.Status, r.UpdatedAt = custos.InProgress, now
+	r.Status, r.UpdatedAt = custos.InProgress, e.now().UTC()
 	r.Erasure = &custos.ErasureProgress{Suppress: in.Suppress, IdentifiersErased: map[string]int{}, RecordsDeleted: map[string]int{}}
 	h, err := e.keys.HashIdentifier(t, in.Identity)
 	if err != nil {
@@ -56,13 +49,7 @@ func (e *Engine) createErasure(ctx context.Context, t custos.TenantID, in Input,
 			return nil, err
 		}
 		if p != nil {
-			ids = ids[:0]
-			for typ, vs := range p.Identifiers {
-				it, _ := custos.ParseIdentifierType(typ)
-				for _, v := range vs {
-					ids = append(ids, custos.Identifier{Type: it, Value: v})
-				}
-			}
+			ids = profileIdentifiers(p)
 		}
 		r.Subject = s
 	case custos.ErrorCode(err) == custos.NotFound:

@@ -357,14 +357,20 @@ func newID(now time.Time) string {
 
 // begin records a new request as pending.
 func (e *Engine) begin(ctx context.Context, t custos.TenantID, in Input) (*custos.Request, error) {
+	r := e.newRequest(t, in, custos.Pending)
+	return r, e.put(ctx, r, in.Actor, "request.received", nil)
+}
+
+// newRequest makes the record of a request received now, with its legal
+// deadline; nothing is stored yet.
+func (e *Engine) newRequest(t custos.TenantID, in Input, status custos.RequestStatus) *custos.Request {
 	now := e.now().UTC()
 	d := deadline.New(now)
-	r := &custos.Request{
-		ID: requestID(in, now), Tenant: t, Type: in.Type, Status: custos.Pending, IdentityType: in.Identity.Type,
+	return &custos.Request{
+		ID: requestID(in, now), Tenant: t, Type: in.Type, Status: status, IdentityType: in.Identity.Type,
 		Source: in.Source, CallbackURL: in.CallbackURL, Fingerprint: in.Fingerprint,
 		ReceivedAt: now, DueAt: d.Due, OriginalDueAt: d.OriginalDue, UpdatedAt: now,
 	}
-	return r, e.put(ctx, r, in.Actor, "request.received", nil)
 }
 
 // complete records a request as completed, audited under the subject's pseudonym.
@@ -433,6 +439,12 @@ func (e *Engine) identifiersOf(ctx context.Context, t custos.TenantID, s custos.
 	if err != nil {
 		return []custos.Identifier{named.Normalize()}
 	}
+	return profileIdentifiers(p)
+}
+
+// profileIdentifiers lists every identifier of a profile, in order of
+// precedence.
+func profileIdentifiers(p *custos.Profile) []custos.Identifier {
 	var ids []custos.Identifier
 	for _, typ := range custos.IdentifierTypes {
 		for _, v := range p.Identifiers[typ.String()] {

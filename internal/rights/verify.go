@@ -5,7 +5,6 @@ import (
 	"encoding/json"
 
 	"github.com/custos-dev/custos"
-	"github.com/custos-dev/custos/internal/deadline"
 )
 
 // Requests from a device (the SDK path) carry only the public write key,
@@ -31,12 +30,7 @@ func (e *Engine) CreatePending(ctx context.Context, t custos.TenantID, in Input)
 	if in.Identity.Type == 0 || in.Identity.Value == "" {
 		return nil, custos.Errorf(custos.Invalid, "an identity is required")
 	}
-	now := e.now().UTC()
-	d := deadline.New(now)
-	r := &custos.Request{
-		ID: newID(now), Tenant: t, Type: in.Type, Status: custos.PendingVerification, IdentityType: in.Identity.Type,
-		Source: in.Source, ReceivedAt: now, DueAt: d.Due, OriginalDueAt: d.OriginalDue, UpdatedAt: now,
-	}
+	r := e.newRequest(t, in, custos.PendingVerification)
 	plain, err := json.Marshal(pendingIdentity{Type: in.Identity.Type, Value: in.Identity.Value, Suppress: in.Suppress})
 	if err != nil {
 		return nil, err

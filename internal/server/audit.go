@@ -8,7 +8,6 @@ import (
 
 	"github.com/custos-dev/custos"
 	"github.com/custos-dev/custos/internal/audit"
-	"github.com/custos-dev/custos/internal/tenants"
 )
 
 // auditPage reads ?after= and ?limit= and returns one page of a chain.
@@ -56,7 +55,7 @@ func handleTenantAudit(log *slog.Logger, store custos.AuditStore) tenantHandler 
 }
 
 // operatorChain reads ?tenant=ID; without it, the operator's own chain.
-func operatorChain(r *http.Request, reg *tenants.Registry) (custos.TenantID, error) {
+func operatorChain(r *http.Request) (custos.TenantID, error) {
 	v := r.URL.Query().Get("tenant")
 	if v == "" {
 		return custos.OperatorChain, nil
@@ -64,9 +63,9 @@ func operatorChain(r *http.Request, reg *tenants.Registry) (custos.TenantID, err
 	return custos.ParseTenantID(v)
 }
 
-func handleOperatorAudit(log *slog.Logger, store custos.AuditStore, reg *tenants.Registry) http.Handler {
+func handleOperatorAudit(log *slog.Logger, store custos.AuditStore) http.Handler {
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-		t, err := operatorChain(r, reg)
+		t, err := operatorChain(r)
 		if err != nil {
 			writeError(w, log, err)
 			return
@@ -80,9 +79,9 @@ func handleOperatorAudit(log *slog.Logger, store custos.AuditStore, reg *tenants
 	})
 }
 
-func handleOperatorCheckpoint(log *slog.Logger, l *audit.Log, key ed25519.PrivateKey, reg *tenants.Registry) http.Handler {
+func handleOperatorCheckpoint(log *slog.Logger, l *audit.Log, key ed25519.PrivateKey) http.Handler {
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-		t, err := operatorChain(r, reg)
+		t, err := operatorChain(r)
 		if err != nil {
 			writeError(w, log, err)
 			return

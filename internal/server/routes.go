@@ -63,8 +63,8 @@ func addRoutes(mux *http.ServeMux, d Deps) {
 	mux.Handle("GET /admin/v1/tenants/{id}", op(handleGetTenant(d.Log, d.Tenants)))
 	mux.Handle("POST /admin/v1/tenants/{id}/keys/rotate", op(handleRotateKeys(d.Log, d.Tenants, d.Audit)))
 	mux.Handle("DELETE /admin/v1/tenants/{id}", op(handleDeleteTenant(d.Log, d.Tenants, d.Audit, d.Now)))
-	mux.Handle("GET /admin/v1/audit", op(handleOperatorAudit(d.Log, d.AuditStore, d.Tenants)))
-	mux.Handle("GET /admin/v1/audit/checkpoint", op(handleOperatorCheckpoint(d.Log, d.Audit, d.SigningKey, d.Tenants)))
+	mux.Handle("GET /admin/v1/audit", op(handleOperatorAudit(d.Log, d.AuditStore)))
+	mux.Handle("GET /admin/v1/audit/checkpoint", op(handleOperatorCheckpoint(d.Log, d.Audit, d.SigningKey)))
 
 	// The node's public signing key, for offline verification.
 	mux.Handle("GET /.well-known/custos/signing-key", handleSigningKey(d.SigningKey))
