@@ -14,4 +14,6 @@ type Tenant struct {
 	WriteKeyHash  [32]byte  `json:"-"`
 	SecretKeyHash [32]byte  `json:"-"`
 	KeysRotatedAt time.Time `json:"keys_rotated_at,omitzero"`
+	// Settings are the tenant's processing choices.
+	Settings Settings `json:"settings"`
 }

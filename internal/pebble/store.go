@@ -110,13 +110,14 @@ type tenantRecord struct {
 	WriteKeyHash  []byte          `json:"write_key_hash"`
 	SecretKeyHash []byte          `json:"secret_key_hash"`
 	KeysRotatedAt time.Time       `json:"keys_rotated_at,omitzero"`
+	Settings      custos.Settings `json:"settings"`
 }
 
 func encodeTenant(t *custos.Tenant) ([]byte, error) {
 	return json.Marshal(tenantRecord{
 		ID: t.ID, Name: t.Name, Region: t.Region, CreatedAt: t.CreatedAt,
 		WriteKeyHash: t.WriteKeyHash[:], SecretKeyHash: t.SecretKeyHash[:],
-		KeysRotatedAt: t.KeysRotatedAt,
+		KeysRotatedAt: t.KeysRotatedAt, Settings: t.Settings,
 	})
 }
 
@@ -125,7 +126,7 @@ func decodeTenant(b []byte) (*custos.Tenant, error) {
 	if err := json.Unmarshal(b, &r); err != nil {
 		return nil, fmt.Errorf("decode tenant record: %w", err)
 	}
-	t := &custos.Tenant{ID: r.ID, Name: r.Name, Region: r.Region, CreatedAt: r.CreatedAt, KeysRotatedAt: r.KeysRotatedAt}
+	t := &custos.Tenant{ID: r.ID, Name: r.Name, Region: r.Region, CreatedAt: r.CreatedAt, KeysRotatedAt: r.KeysRotatedAt, Settings: r.Settings}
 	copy(t.WriteKeyHash[:], r.WriteKeyHash)
 	copy(t.SecretKeyHash[:], r.SecretKeyHash)
 	return t, nil

@@ -43,6 +43,8 @@ func addRoutes(mux *http.ServeMux, d Deps) {
 	mux.Handle("POST /api/v1/recipients", secret(handleCreateRecipient(d.Log, d.Recipients, d.Now)))
 	mux.Handle("GET /api/v1/recipients", secret(handleListRecipients(d.Log, d.Recipients)))
 	mux.Handle("DELETE /api/v1/recipients/{id}", secret(handleDeleteRecipient(d.Log, d.Recipients)))
+	mux.Handle("GET /api/v1/settings", secret(handleGetSettings()))
+	mux.Handle("PATCH /api/v1/settings", secret(handlePatchSettings(d.Log, d.Tenants, d.Audit)))
 	mux.Handle("GET /api/v1/audit", secret(handleTenantAudit(d.Log, d.AuditStore)))
 	mux.Handle("GET /api/v1/audit/checkpoint", secret(handleTenantCheckpoint(d.Log, d.Audit, d.SigningKey)))
 

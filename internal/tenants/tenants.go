@@ -41,6 +41,8 @@ type KeyRing interface {
 	CreateTenant(ctx context.Context, t custos.TenantID) error
 	DeleteTenant(ctx context.Context, t custos.TenantID) error
 	HashValue(t custos.TenantID, domain string, v []byte) ([32]byte, error)
+	SealTenant(t custos.TenantID, recordKey, plaintext []byte) ([]byte, error)
+	OpenTenant(t custos.TenantID, recordKey, sealed []byte) ([]byte, error)
 }
 
 // Registry holds every tenant in memory, indexed by key digest.

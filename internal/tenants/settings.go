@@ -1,0 +1,77 @@
+package tenants
+
+import (
+	"bytes"
+	"context"
+	"encoding/json"
+	"fmt"
+	"slices"
+
+	"github.com/custos-dev/custos"
+)
+
+var smtpPasswordRecord = []byte("settings/smtp-password")
+
+// UpdateSettings applies a JSON merge patch to a tenant's settings: the
+// fields present in patch replace the current ones, the rest stay. An
+// SMTP password in the patch is sealed with the tenant key before it is
+// stored. It returns the tenant as stored and the names of the top-level
+// fields the patch set.
+func (r *Registry) UpdateSettings(ctx context.Context, id custos.TenantID, patch []byte) (*custos.Tenant, []string, error) {
+	t, err := r.store.Tenant(ctx, id)
+	if err != nil {
+		return nil, nil, err
+	}
+	var fields map[string]json.RawMessage
+	if err := json.Unmarshal(patch, &fields); err != nil {
+		return nil, nil, custos.Errorf(custos.Invalid, "settings: body must be a JSON object: %v", err)
+	}
+	next := t.Settings
+	if next.SMTP != nil {
+		smtp := *next.SMTP
+		next.SMTP = &smtp
+	}
+	dec := json.NewDecoder(bytes.NewReader(patch))
+	dec.DisallowUnknownFields()
+	if err := dec.Decode(&next); err != nil {
+		return nil, nil, custos.Errorf(custos.Invalid, "settings: %v", err)
+	}
+	if m := next.SMTP; m != nil {
+		if len(m.PasswordSealed) > 0 && (t.Settings.SMTP == nil || !bytes.Equal(m.PasswordSealed, t.Settings.SMTP.PasswordSealed)) {
+			return nil, nil, custos.Errorf(custos.Invalid, "settings: smtp.password_sealed cannot be set; send smtp.password")
+		}
+		if m.Password != "" {
+			sealed, err := r.ring.SealTenant(id, smtpPasswordRecord, []byte(m.Password))
+			if err != nil {
+				return nil, nil, fmt.Errorf("seal smtp password: %w", err)
+			}
+			m.Password, m.PasswordSealed = "", sealed
+		}
+	}
+	if err := next.Validate(); err != nil {
+		return nil, nil, err
+	}
+	t.Settings = next
+	if err := r.store.UpdateTenant(ctx, t); err != nil {
+		return nil, nil, err
+	}
+	names := make([]string, 0, len(fields))
+	for k := range fields {
+		names = append(names, k)
+	}
+	slices.Sort(names)
+	return t, names, r.reload(ctx)
+}
+
+// SMTPPassword opens the tenant's sealed SMTP password ("" when none).
+func (r *Registry) SMTPPassword(t *custos.Tenant) (string, error) {
+	m := t.Settings.SMTP
+	if m == nil || len(m.PasswordSealed) == 0 {
+		return "", nil
+	}
+	p, err := r.ring.OpenTenant(t.ID, smtpPasswordRecord, m.PasswordSealed)
+	if err != nil {
+		return "", fmt.Errorf("open smtp password: %w", err)
+	}
+	return string(p), nil
+}
