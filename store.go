@@ -126,6 +126,11 @@ type DataStore interface {
 	EachFlags(ctx context.Context, fn func(TenantID, FlagsRecord) error) error
 	// EachTombstone calls fn for every erasure tombstone of every tenant.
 	EachTombstone(ctx context.Context, fn func(TenantID, TombstoneRecord) error) error
+	// EachProfile calls fn for every profile of a tenant, ordered by
+	// subject id, starting after the subject after (zero: from the start),
+	// until fn returns false or an error. Campaign audiences, incident
+	// scopes and the retention sweep walk a tenant this way.
+	EachProfile(ctx context.Context, t TenantID, after SubjectID, fn func(StoredProfile) (bool, error)) error
 	// Profile returns the sealed profile of a subject, or ErrNotFound.
 	Profile(ctx context.Context, t TenantID, s SubjectID) ([]byte, error)
 	// Events calls fn for the subject's events after the cursor (nil: from

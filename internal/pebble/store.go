@@ -1,6 +1,7 @@
 package pebble
 
 import (
+	"bytes"
 	"context"
 	"encoding/json"
 	"errors"
@@ -345,6 +346,48 @@ func (s *Store) Profile(_ context.Context, t custos.TenantID, sub custos.Subject
 		return nil
 	})
 	return out, err
+}
+
+// EachProfile calls fn for every profile of the tenant, by subject id.
+// Within a subject, events sort before the profile ('e' < 'p'), so the
+// walk seeks from subject to subject instead of reading their events.
+func (s *Store) EachProfile(ctx context.Context, t custos.TenantID, after custos.SubjectID, fn func(custos.StoredProfile) (bool, error)) error {
+	lower := append(tenantDataPrefix(nil, t), kindSubject)
+	it, err := s.db.NewIterWithContext(ctx, &pebble.IterOptions{LowerBound: lower, UpperBound: prefixEnd(lower)})
+	if err != nil {
+		return err
+	}
+	defer it.Close()
+	var ok bool
+	if after == (custos.SubjectID{}) {
+		ok = it.First()
+	} else {
+		ok = it.SeekGE(prefixEnd(subjectPrefix(nil, t, after)))
+	}
+	for ok {
+		if err := ctx.Err(); err != nil {
+			return err
+		}
+		k := it.Key()
+		if len(k) < subjectPrefixLen {
+			return fmt.Errorf("corrupt subject key of %d bytes", len(k))
+		}
+		var sub custos.SubjectID
+		copy(sub[:], k[tenantPrefixLen+1:subjectPrefixLen])
+		pk := profileKey(nil, t, sub)
+		if it.SeekGE(pk) && bytes.Equal(it.Key(), pk) {
+			v, err := it.ValueAndErr()
+			if err != nil {
+				return err
+			}
+			more, err := fn(custos.StoredProfile{Subject: sub, Value: append([]byte(nil), v...)})
+			if err != nil || !more {
+				return err
+			}
+		}
+		ok = it.SeekGE(prefixEnd(subjectPrefix(nil, t, sub)))
+	}
+	return it.Error()
 }
 
 // Events calls fn for the subject's events after the cursor, in order.

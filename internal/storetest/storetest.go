@@ -48,6 +48,7 @@ func Run(t *testing.T, open func(t *testing.T) custos.Store) {
 		{"EventsError", testEventsError},
 		{"EventsNone", testEventsNone},
 		{"EventSpan", testEventSpan},
+		{"EachProfile", testEachProfile},
 		{"NotFound", testNotFound},
 		{"EachSeen", testEachSeen},
 		{"DeleteSubjects", testDeleteSubjects},
