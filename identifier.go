@@ -1,6 +1,8 @@
 package custos
 
 import (
+	"crypto/sha256"
+	"encoding/hex"
 	"strings"
 )
 
@@ -14,6 +16,11 @@ const (
 	Email
 	DeviceID
 	AnonymousID
+	// EmailSHA256 is the lowercase hex SHA-256 of a normalised e-mail
+	// address. It is never sent; every e-mail identifier is also indexed
+	// under it, so a controller can name a person by a hashed address
+	// (OpenDSR's sha256 format) without Custos storing the address as a key.
+	EmailSHA256
 )
 
 // IdentifierTypes lists every identifier type in order of precedence.
@@ -30,18 +37,20 @@ func (t IdentifierType) String() string {
 		return "device_id"
 	case AnonymousID:
 		return "anonymous_id"
+	case EmailSHA256:
+		return "email_sha256"
 	}
 	return "unknown"
 }
 
 // ParseIdentifierType returns the type with the given API name.
 func ParseIdentifierType(s string) (IdentifierType, error) {
-	for _, t := range IdentifierTypes {
+	for _, t := range append(IdentifierTypes[:], EmailSHA256) {
 		if t.String() == s {
 			return t, nil
 		}
 	}
-	return 0, Errorf(Invalid, "unknown identifier type %q (want user_id, anonymous_id, email or device_id)", s)
+	return 0, Errorf(Invalid, "unknown identifier type %q (want user_id, anonymous_id, email, device_id or email_sha256)", s)
 }
 
 // Identifier is one identifier value of a subject.
@@ -53,10 +62,23 @@ type Identifier struct {
 // Normalize returns the canonical form of the identifier: e-mail addresses
 // are trimmed and lowercased; other identifiers are compared exactly.
 func (id Identifier) Normalize() Identifier {
-	if id.Type == Email {
+	switch id.Type {
+	case Email:
 		id.Value = NormalizeEmail(id.Value)
+	case EmailSHA256:
+		id.Value = strings.ToLower(strings.TrimSpace(id.Value))
 	}
 	return id
+}
+
+// Derived returns the identifiers indexed alongside id: for an e-mail
+// address, its SHA-256; none for the others.
+func (id Identifier) Derived() (Identifier, bool) {
+	if id.Type != Email {
+		return Identifier{}, false
+	}
+	sum := sha256.Sum256([]byte(NormalizeEmail(id.Value)))
+	return Identifier{Type: EmailSHA256, Value: hex.EncodeToString(sum[:])}, true
 }
 
 // NormalizeEmail trims and lowercases an e-mail address.

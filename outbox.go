@@ -9,13 +9,16 @@ import (
 // status callback, a notice to a recipient (Art. 19). It is kept until the
 // receiver acknowledges it with a 2xx, or answers with a final refusal.
 type Delivery struct {
-	ID        string    `json:"id"`
-	Tenant    TenantID  `json:"tenant_id"`
-	Kind      string    `json:"kind"`                 // e.g. request.status, recipient.erasure
-	RequestID string    `json:"request_id,omitempty"` // the request it concerns
-	Target    string    `json:"target"`               // recipient name, or "callback"
-	URL       string    `json:"url"`
-	Secret    []byte    `json:"-"` // HMAC key; stored sealed with Body
+	ID        string   `json:"id"`
+	Tenant    TenantID `json:"tenant_id"`
+	Kind      string   `json:"kind"`                 // e.g. request.status, recipient.erasure
+	RequestID string   `json:"request_id,omitempty"` // the request it concerns
+	Target    string   `json:"target"`               // recipient name, or "callback"
+	URL       string   `json:"url"`
+	Secret    []byte   `json:"-"` // HMAC key; stored sealed with Body
+	// Signing names the signer of a delivery signed otherwise than with
+	// the HMAC of Secret (e.g. "opendsr": the processor certificate's key).
+	Signing   string    `json:"signing,omitempty"`
 	Body      []byte    `json:"-"` // the exact bytes to POST; may carry personal data, so stored sealed
 	CreatedAt time.Time `json:"created_at"`
 

@@ -38,6 +38,20 @@ const (
 	Rejected            RequestStatus = "rejected"
 )
 
+// OpenDSRLink is what a request submitted over OpenDSR keeps of the
+// protocol: the controller's id for it, which version of the protocol it
+// spoke (it names the signature headers of the callbacks), where to call
+// back, and the last status called back, so each change is sent once.
+type OpenDSRLink struct {
+	SubjectRequestID string   `json:"subject_request_id"`
+	APIVersion       string   `json:"api_version"`
+	CallbackURLs     []string `json:"status_callback_urls,omitempty"`
+	// BaseURL is the scheme and host the controller reached Custos by;
+	// results_url is made from it.
+	BaseURL  string `json:"base_url"`
+	Notified string `json:"notified,omitempty"`
+}
+
 // Final reports whether a request in this status can change no more.
 func (s RequestStatus) Final() bool {
 	return s == Completed || s == Failed || s == Cancelled || s == Rejected
@@ -57,6 +71,9 @@ type Request struct {
 	Source       string         `json:"source"`
 	// CallbackURL, if set, receives a signed POST on every status change.
 	CallbackURL string `json:"callback_url,omitempty"`
+	// OpenDSR links a request submitted over OpenDSR to the controller's
+	// request and its status callbacks.
+	OpenDSR *OpenDSRLink `json:"opendsr,omitempty"`
 	// Fingerprint is the SHA-256 (hex) of the request as a standard
 	// protocol (OpenDSR) submitted it, to tell a resubmission from a
 	// different request under the same id.

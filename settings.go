@@ -32,6 +32,11 @@ type Settings struct {
 	// per day (UTC); 0 means DefaultMarketingDailyCap, negative means none.
 	MarketingDailyCap int `json:"marketing_daily_cap,omitempty"`
 
+	// OpenDSRReview holds requests that arrive over OpenDSR as pending
+	// until the tenant approves them (POST /api/v1/requests/{id}/approve);
+	// by default they are carried out at once.
+	OpenDSRReview bool `json:"opendsr_review"`
+
 	// DeliveryWebhook receives campaign messages of the webhook channel.
 	DeliveryWebhook *Endpoint `json:"delivery_webhook,omitempty"`
 	// SMTP is the mail server campaign e-mail goes through.

@@ -124,7 +124,7 @@ func TestOpenDSR(t *testing.T) {
 		ids = append(ids, si.IdentityType+"/"+si.IdentityFormat)
 	}
 	wantIDs := []string{"controller_customer_id/raw", "email/raw", "android_advertising_id/raw",
-		"ios_advertising_id/raw", "ios_vendor_id/raw", "android_id/raw"}
+		"ios_advertising_id/raw", "ios_vendor_id/raw", "android_id/raw", "email/sha256"}
 	if d.APIVersion != "2.0" || !reflect.DeepEqual(ids, wantIDs) ||
 		!reflect.DeepEqual(d.SupportedSubjectRequestTypes, []string{"access", "portability", "erasure"}) {
 		t.Errorf("discovery = %+v, want api 2.0, identities %v, types access, portability, erasure", d, wantIDs)

@@ -44,6 +44,7 @@ type serveConfig struct {
 	tlsSelfSigned               bool
 	opendsrDomain               string
 	opendsrCert, opendsrKey     string
+	opendsrHTTPCallbacks        bool
 	shutdownTimeout             time.Duration
 }
 
@@ -64,6 +65,7 @@ func runServe(ctx context.Context, args []string, getenv func(string) string, st
 	fs.StringVar(&c.opendsrDomain, "opendsr-domain", env(getenv, "CUSTOS_OPENDSR_DOMAIN", "localhost"), "the domain the OpenDSR processor certificate is issued for (CUSTOS_OPENDSR_DOMAIN)")
 	fs.StringVar(&c.opendsrCert, "opendsr-cert", env(getenv, "CUSTOS_OPENDSR_CERT", ""), "OpenDSR processor certificate (PEM) whose key signs OpenDSR answers (CUSTOS_OPENDSR_CERT; default a development certificate in <data>/opendsr)")
 	fs.StringVar(&c.opendsrKey, "opendsr-key", env(getenv, "CUSTOS_OPENDSR_KEY", ""), "OpenDSR processor private key (PEM: PKCS #8, SEC 1 or PKCS #1) (CUSTOS_OPENDSR_KEY)")
+	fs.BoolVar(&c.opendsrHTTPCallbacks, "opendsr-allow-http-callbacks", env(getenv, "CUSTOS_OPENDSR_ALLOW_HTTP_CALLBACKS", "") == "true", "accept http:// OpenDSR status_callback_urls; for development and tests only (CUSTOS_OPENDSR_ALLOW_HTTP_CALLBACKS=true)")
 	fs.StringVar(&c.pprofAddr, "pprof-addr", env(getenv, "CUSTOS_PPROF_ADDR", ""), "if set, serve Go profiling (net/http/pprof) on this separate address, e.g. 127.0.0.1:6060 (CUSTOS_PPROF_ADDR)")
 	fs.DurationVar(&c.shutdownTimeout, "shutdown-timeout", 20*time.Second, "how long to wait for in-flight requests on shutdown")
 	if help, err := parseFlags(fs, args); help || err != nil {
@@ -172,7 +174,10 @@ func runServe(ctx context.Context, args []string, getenv func(string) string, st
 	}
 
 	reader := ingest.NewReader(store, ring)
-	outbox := webhook.New(store, ring, webhook.Options{Log: log})
+	outbox := webhook.New(store, ring, webhook.Options{Log: log, Signers: map[string]webhook.Signer{
+		opendsr.SigningV2: opendsr.HeaderSigner{Key: dsrSigner, Domain: c.opendsrDomain},
+		opendsr.SigningV1: opendsr.HeaderSigner{Key: dsrSigner, Domain: c.opendsrDomain, V1: true},
+	}})
 	outboxCtx, stopOutbox := context.WithCancel(context.WithoutCancel(ctx))
 	outboxDone := make(chan struct{})
 	go func() { defer close(outboxDone); outbox.Run(outboxCtx) }()
@@ -219,6 +224,7 @@ func runServe(ctx context.Context, args []string, getenv func(string) string, st
 		OpenDSRSigner:  dsrSigner,
 		OpenDSRCertPEM: dsrCert,
 		OpenDSRDomain:  c.opendsrDomain,
+		OpenDSRParse:   opendsr.Options{AllowInsecureCallbacks: c.opendsrHTTPCallbacks},
 	})
 	ln, err := net.Listen("tcp", c.addr)
 	if err != nil {

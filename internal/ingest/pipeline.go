@@ -227,6 +227,12 @@ func (p *Pipeline) prepare(t custos.TenantID, m *custos.Message, out *prepared) 
 			return err
 		}
 		out.ids = append(out.ids, hashedID{id.Normalize(), h})
+		if d, ok := id.Derived(); ok {
+			if h, err = p.ring.HashIdentifier(t, d); err != nil {
+				return err
+			}
+			out.ids = append(out.ids, hashedID{d, h})
+		}
 	}
 	if m.Type == custos.Alias && m.PreviousID != "" {
 		for _, typ := range []custos.IdentifierType{custos.UserID, custos.AnonymousID} {

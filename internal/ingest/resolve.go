@@ -141,7 +141,9 @@ func (w *writer) resolve(ctx context.Context, g *group, t custos.TenantID, m *pr
 		for _, id := range unlinked {
 			wr.Links = append(wr.Links, custos.Link{Hash: id.h, Subject: primary})
 			w.remember(t, id.h, primary)
-			if ps.rec.addID(id.id) {
+			// A derived identifier is indexed, not listed: the profile
+			// holds the identifier it comes from.
+			if id.id.Type != custos.EmailSHA256 && ps.rec.addID(id.id) {
 				ps.dirty = true
 			}
 		}
@@ -197,7 +199,7 @@ func (w *writer) maybeMerge(ctx context.Context, g *group, t custos.TenantID, pr
 	if err != nil {
 		return err
 	}
-	for _, id := range op.rec.identifiers() {
+	for _, id := range withDerived(op.rec.identifiers()) {
 		h, err := w.p.ring.HashIdentifier(t, id)
 		if err != nil {
 			return err
@@ -240,4 +242,15 @@ func (w *writer) profileOf(ctx context.Context, g *group, t custos.TenantID, s c
 		return nil, err
 	}
 	return w.profile(ctx, g, t, s, k)
+}
+
+// withDerived returns ids followed by the identifiers derived from them.
+func withDerived(ids []custos.Identifier) []custos.Identifier {
+	out := ids
+	for _, id := range ids {
+		if d, ok := id.Derived(); ok {
+			out = append(slices.Clip(out), d)
+		}
+	}
+	return out
 }

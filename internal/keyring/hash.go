@@ -59,7 +59,7 @@ func (tk *tenant) hash(hs *hasher) [sha256.Size]byte {
 // addresses are trimmed and lowercased), so callers need not. The hash
 // differs between tenants and between identifier types of the same value.
 func (r *Ring) HashIdentifier(t custos.TenantID, id custos.Identifier) (custos.IdentifierHash, error) {
-	if !slices.Contains(custos.IdentifierTypes[:], id.Type) {
+	if !slices.Contains(custos.IdentifierTypes[:], id.Type) && id.Type != custos.EmailSHA256 {
 		return custos.IdentifierHash{}, custos.Errorf(custos.Invalid, "unknown identifier type %d", id.Type)
 	}
 	tk, err := r.tenant(t)

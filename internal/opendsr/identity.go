@@ -5,12 +5,9 @@ import (
 )
 
 // ErrHashedIdentity is returned by Identity for an identity given as a
-// SHA-256 hash (format sha256). Custos indexes subjects by a keyed hash of
-// each identifier, not by its plain SHA-256, so such an identity cannot be
-// resolved like a raw one: the caller matches it, with errors.As, and
-// looks SHA256 up in a separate index of unkeyed SHA-256 hashes (of
-// normalised e-mail addresses, for Type email). That index is not part of
-// this package; until it exists the caller should refuse the identity.
+// SHA-256 hash (format sha256) of a type Custos does not index hashed:
+// only e-mail addresses are (as custos.EmailSHA256), so a hashed user id or
+// device id cannot be found and the caller refuses it.
 type ErrHashedIdentity struct {
 	// Type is the OpenDSR identity type, e.g. "email".
 	Type string
@@ -27,14 +24,20 @@ func (e *ErrHashedIdentity) Error() string {
 // Identity maps a validated request identity onto the Custos identifier it
 // names: controller_customer_id to a user id, a raw e-mail address to a
 // normalised e-mail identifier, and the four mobile advertising and device
-// ids to a device id. A sha256 identity returns *ErrHashedIdentity; an
-// unknown type or format returns a custos.Error with code Invalid.
+// ids to a device id. A sha256 e-mail maps to custos.EmailSHA256 (the hex
+// SHA-256 of the trimmed, lowercased address); any other sha256 identity
+// returns *ErrHashedIdentity; an unknown type or format returns a
+// custos.Error with code Invalid.
 func Identity(i SubjectIdentity) (custos.Identifier, error) {
 	switch i.IdentityFormat {
 	case FormatRaw:
 	case FormatSHA256:
 		if !isSHA256Hex(i.IdentityValue) {
 			return custos.Identifier{}, custos.Errorf(custos.Invalid, "%s identity is not 64 lowercase hex characters", i.IdentityType)
+		}
+		if i.IdentityType == IdentityEmail {
+			// Ingestion indexes every e-mail address under its SHA-256 too.
+			return custos.Identifier{Type: custos.EmailSHA256, Value: i.IdentityValue}, nil
 		}
 		return custos.Identifier{}, &ErrHashedIdentity{Type: i.IdentityType, SHA256: i.IdentityValue}
 	default:

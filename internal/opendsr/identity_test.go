@@ -28,14 +28,21 @@ func TestIdentity(t *testing.T) {
 	}
 }
 
+// TestIdentityHashed checks that a sha256 e-mail names the e-mail hash
+// index, and that other hashed identities, which Custos does not index,
+// are refused as such.
 func TestIdentityHashed(t *testing.T) {
-	_, err := Identity(SubjectIdentity{IdentityType: IdentityEmail, IdentityValue: sha64, IdentityFormat: FormatSHA256})
+	got, err := Identity(SubjectIdentity{IdentityType: IdentityEmail, IdentityValue: sha64, IdentityFormat: FormatSHA256})
+	if want := (custos.Identifier{Type: custos.EmailSHA256, Value: sha64}); err != nil || got != want {
+		t.Errorf("Identity(sha256 email) = %+v, %v; want %+v", got, err, want)
+	}
+	_, err = Identity(SubjectIdentity{IdentityType: IdentityControllerCustomerID, IdentityValue: sha64, IdentityFormat: FormatSHA256})
 	var h *ErrHashedIdentity
 	if !errors.As(err, &h) {
-		t.Fatalf("Identity(sha256 email) error = %v, want *ErrHashedIdentity", err)
+		t.Fatalf("Identity(sha256 controller_customer_id) error = %v, want *ErrHashedIdentity", err)
 	}
-	if h.Type != IdentityEmail || h.SHA256 != sha64 {
-		t.Errorf("ErrHashedIdentity = %+v, want type email and the hash", h)
+	if h.Type != IdentityControllerCustomerID || h.SHA256 != sha64 {
+		t.Errorf("ErrHashedIdentity = %+v, want type controller_customer_id and the hash", h)
 	}
 }
 

@@ -28,6 +28,9 @@ type Options struct {
 	// MaxClockSkew is how far in the future submitted_time may be;
 	// zero means DefaultMaxClockSkew.
 	MaxClockSkew time.Duration
+	// V1 parses a request sent to the version 1 (OpenGDPR) routes:
+	// regulation did not exist then, and gdpr is implied.
+	V1 bool
 }
 
 // ParseRequest decodes and validates a request body with the zero
@@ -60,6 +63,9 @@ func (o Options) ParseRequest(body []byte, now time.Time) (*Request, error) {
 		return nil, invalid([]ErrorDetail{{DomainValidation, ReasonMalformed, "body is not a JSON object"}})
 	}
 	r := w.Request
+	if o.V1 && r.Regulation == "" {
+		r.Regulation = "gdpr"
+	}
 	var v validator
 	v.regulation(r.Regulation)
 	v.requestID(r.SubjectRequestID)

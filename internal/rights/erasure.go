@@ -59,7 +59,7 @@ func (e *Engine) createErasure(ctx context.Context, t custos.TenantID, in Input,
 		return nil, err
 	}
 	seen := map[custos.IdentifierHash]bool{}
-	for _, id := range ids {
+	for _, id := range indexedIdentifiers(ids) {
 		hh, err := e.keys.HashIdentifier(t, id)
 		if err != nil {
 			return nil, err
@@ -67,7 +67,9 @@ func (e *Engine) createErasure(ctx context.Context, t custos.TenantID, in Input,
 		if !seen[hh] {
 			seen[hh] = true
 			r.Erasure.Hashes = append(r.Erasure.Hashes, hh)
-			r.Erasure.IdentifiersErased[id.Type.String()]++
+			if id.Type != custos.EmailSHA256 {
+				r.Erasure.IdentifiersErased[id.Type.String()]++
+			}
 		}
 	}
 	if !seen[h] {

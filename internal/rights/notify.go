@@ -7,6 +7,7 @@ import (
 
 	"github.com/custos-dev/custos"
 	"github.com/custos-dev/custos/internal/certificate"
+	"github.com/custos-dev/custos/internal/opendsr"
 )
 
 // Outbox delivers signed notices durably (webhook.Outbox satisfies it).
@@ -77,19 +78,49 @@ func (e *Engine) outcomes(ctx context.Context, r *custos.Request) ([]certificate
 		return nil, err
 	}
 	for _, d := range ds {
-		if d.Target == "callback" {
+		if isCallback(d) {
 			continue
 		}
-		o := certificate.Outcome{Recipient: d.Target, Status: "pending", At: d.DeliveredAt}
-		switch {
-		case !d.DeliveredAt.IsZero():
-			o.Status = "delivered"
-		case d.Final:
-			o.Status, o.Detail = "refused", d.LastError
-		case d.Attempts > 0:
-			o.Status, o.Detail = "retrying", d.LastError
+		out = append(out, outcomeOf(d, d.Target))
+	}
+	return out, nil
+}
+
+// isCallback tells a status callback to the requester from a notice to a
+// recipient.
+func isCallback(d custos.Delivery) bool {
+	return d.Target == "callback" || d.Kind == opendsr.CallbackKind
+}
+
+func outcomeOf(d custos.Delivery, name string) certificate.Outcome {
+	o := certificate.Outcome{Recipient: name, Status: "pending", At: d.DeliveredAt}
+	switch {
+	case !d.DeliveredAt.IsZero():
+		o.Status = "delivered"
+	case d.Final:
+		o.Status, o.Detail = "refused", d.LastError
+	case d.Attempts > 0:
+		o.Status, o.Detail = "retrying", d.LastError
+	}
+	return o
+}
+
+// Callbacks reports what became of a request's status callbacks, each
+// named by its URL: a controller that refused a signature (401, 403) shows
+// as refused, for good.
+func (e *Engine) Callbacks(ctx context.Context, r *custos.Request) ([]certificate.Outcome, error) {
+	out := []certificate.Outcome{}
+	if e.deliveries == nil {
+		return out, nil
+	}
+	ds, err := e.deliveries.Deliveries(ctx, r.Tenant, r.ID)
+	if err != nil {
+		return nil, err
+	}
+	for _, d := range ds {
+		if isCallback(d) {
+			out = append(out, outcomeOf(d, d.URL))
 		}
-		out = append(out, o)
 	}
 	return out, nil
 }

@@ -23,6 +23,7 @@ import (
 	"github.com/custos-dev/custos/internal/audit"
 	"github.com/custos-dev/custos/internal/certificate"
 	"github.com/custos-dev/custos/internal/deadline"
+	"github.com/custos-dev/custos/internal/opendsr"
 )
 
 // Gate is what the engine needs of the ingest pipeline: changes to
@@ -122,7 +123,10 @@ type Input struct {
 	// protocol's own id); Create answers Conflict if it is taken.
 	ID          string
 	Fingerprint string // kept with the request; see custos.Request
-	Actor       string // who asked, for the audit log
+	// OpenDSR links a request submitted over OpenDSR to its protocol
+	// request; its status changes are called back, signed.
+	OpenDSR *custos.OpenDSRLink
+	Actor   string // who asked, for the audit log
 }
 
 // flagChanges are the requests that change a subject's standing flags.
@@ -198,6 +202,12 @@ func (e *Engine) Create(ctx context.Context, t custos.TenantID, in Input) (*cust
 
 // put stores a request and audits the change under the request's id.
 func (e *Engine) put(ctx context.Context, r *custos.Request, actor, action string, details map[string]string) error {
+	// The callbacks owed are worked out before the request is stored, so
+	// the record says which status was called back.
+	dsr, err := opendsr.Callbacks(r)
+	if err != nil {
+		return err
+	}
 	if err := e.store.PutRequest(ctx, r); err != nil {
 		return err
 	}
@@ -207,9 +217,16 @@ func (e *Engine) put(ctx context.Context, r *custos.Request, actor, action strin
 	details["type"], details["status"] = string(r.Type), string(r.Status)
 	subject := details["subject"]
 	delete(details, "subject")
-	_, err := e.audit.Record(ctx, r.Tenant, audit.Entry{Actor: actor, Action: action, Subject: subject, RequestID: r.ID, Details: details})
+	_, err = e.audit.Record(ctx, r.Tenant, audit.Entry{Actor: actor, Action: action, Subject: subject, RequestID: r.ID, Details: details})
 	if err != nil {
 		return err
+	}
+	if e.outbox != nil {
+		for _, d := range dsr {
+			if _, err := e.outbox.Enqueue(ctx, d); err != nil {
+				return err
+			}
+		}
 	}
 	return e.callback(ctx, r)
 }
@@ -368,7 +385,7 @@ func (e *Engine) newRequest(t custos.TenantID, in Input, status custos.RequestSt
 	d := deadline.New(now)
 	return &custos.Request{
 		ID: requestID(in, now), Tenant: t, Type: in.Type, Status: status, IdentityType: in.Identity.Type,
-		Source: in.Source, CallbackURL: in.CallbackURL, Fingerprint: in.Fingerprint,
+		Source: in.Source, CallbackURL: in.CallbackURL, Fingerprint: in.Fingerprint, OpenDSR: in.OpenDSR,
 		ReceivedAt: now, DueAt: d.Due, OriginalDueAt: d.OriginalDue, UpdatedAt: now,
 	}
 }
@@ -452,6 +469,18 @@ func profileIdentifiers(p *custos.Profile) []custos.Identifier {
 		}
 	}
 	return ids
+}
+
+// indexedIdentifiers adds to ids the identifiers ingestion derives from
+// them (an e-mail address's SHA-256), which are indexed too.
+func indexedIdentifiers(ids []custos.Identifier) []custos.Identifier {
+	out := slices.Clip(ids)
+	for _, id := range ids {
+		if d, ok := id.Derived(); ok {
+			out = append(out, d)
+		}
+	}
+	return out
 }
 
 // Outcomes reports what became of a request's notices to recipients.

@@ -30,6 +30,13 @@ func (e *Engine) CreatePending(ctx context.Context, t custos.TenantID, in Input)
 	if in.Identity.Type == 0 || in.Identity.Value == "" {
 		return nil, custos.Errorf(custos.Invalid, "an identity is required")
 	}
+	if in.ID != "" {
+		release, err := e.reserve(ctx, t, in.ID)
+		if err != nil {
+			return nil, err
+		}
+		defer release()
+	}
 	r := e.newRequest(t, in, custos.PendingVerification)
 	plain, err := json.Marshal(pendingIdentity{Type: in.Identity.Type, Value: in.Identity.Value, Suppress: in.Suppress})
 	if err != nil {

@@ -31,12 +31,12 @@ const openDSRActor = "opendsr:controller"
 // checks X-OpenDSR-Signature on each answer against the processor
 // certificate. Bodies are small, so each is buffered whole and the
 // signature covers exactly the bytes sent.
-func signBodies(log *slog.Logger, signer crypto.Signer, domain string, next http.Handler) http.Handler {
+func signBodies(log *slog.Logger, signer opendsr.HeaderSigner, next http.Handler) http.Handler {
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		buf := &bufferedResponse{header: w.Header()}
 		next.ServeHTTP(buf, r)
 		body := buf.body.Bytes()
-		sig, err := opendsr.Sign(signer, body)
+		h, err := signer.SignHeaders(body)
 		if err != nil {
 			// An unsigned answer would be rejected by the controller anyway;
 			// say so rather than send it.
@@ -47,8 +47,9 @@ func signBodies(log *slog.Logger, signer crypto.Signer, domain string, next http
 			w.Write(body)
 			return
 		}
-		w.Header().Set(opendsr.HeaderProcessorDomain, domain)
-		w.Header().Set(opendsr.HeaderSignature, sig)
+		for k, vs := range h {
+			w.Header()[k] = vs
+		}
 		if buf.status == 0 {
 			buf.status = http.StatusOK
 		}
@@ -102,20 +103,33 @@ func baseURL(r *http.Request) string {
 	return scheme + "://" + r.Host
 }
 
-func handleOpenDSRDiscovery() tenantHandler {
+// openDSRVersion is one version of the protocol's routes.
+type openDSRVersion struct {
+	api  string // api_version
+	base string // path prefix
+	// requests is the path of the request collection under base.
+	requests string
+}
+
+var (
+	openDSRv2 = openDSRVersion{api: opendsr.APIVersion, base: "/opendsr/v2", requests: "/requests"}
+	openDSRv1 = openDSRVersion{api: opendsr.APIVersionV1, base: "/opendsr/v1", requests: "/opengdpr_requests"}
+)
+
+func handleOpenDSRDiscovery(v openDSRVersion) tenantHandler {
 	return func(w http.ResponseWriter, r *http.Request, _ *custos.Tenant) {
 		d := opendsr.Discovery{
-			APIVersion:                   opendsr.APIVersion,
+			APIVersion:                   v.api,
 			SupportedSubjectRequestTypes: []string{opendsr.TypeAccess, opendsr.TypePortability, opendsr.TypeErasure},
-			ProcessorCertificate:         baseURL(r) + "/opendsr/v2/certificate",
+			ProcessorCertificate:         baseURL(r) + v.base + "/certificate",
 		}
 		for _, typ := range []string{opendsr.IdentityControllerCustomerID, opendsr.IdentityEmail,
 			opendsr.IdentityAndroidAdvertisingID, opendsr.IdentityIOSAdvertisingID,
 			opendsr.IdentityIOSVendorID, opendsr.IdentityAndroidID} {
-			// sha256 identities need the hash index; until then they are
-			// refused, so discovery does not offer them.
 			d.SupportedIdentities = append(d.SupportedIdentities, opendsr.SupportedIdentity{IdentityType: typ, IdentityFormat: opendsr.FormatRaw})
 		}
+		// Only e-mail addresses are indexed by their SHA-256 as well.
+		d.SupportedIdentities = append(d.SupportedIdentities, opendsr.SupportedIdentity{IdentityType: opendsr.IdentityEmail, IdentityFormat: opendsr.FormatSHA256})
 		writeJSON(w, http.StatusOK, d)
 	}
 }
@@ -132,7 +146,8 @@ func handleOpenDSRCertificate(certPEM []byte) http.Handler {
 // survives restarts.
 func openDSRID(subjectRequestID string) string { return "dsr_" + subjectRequestID }
 
-func handleOpenDSRSubmit(log *slog.Logger, eng *rights.Engine, signer crypto.Signer, now func() time.Time) tenantHandler {
+func handleOpenDSRSubmit(log *slog.Logger, eng *rights.Engine, signer crypto.Signer, parse opendsr.Options, v openDSRVersion, now func() time.Time) tenantHandler {
+	parse.V1 = v.api == opendsr.APIVersionV1
 	return func(w http.ResponseWriter, r *http.Request, t *custos.Tenant) {
 		body, err := io.ReadAll(io.LimitReader(r.Body, maxOpenDSRBody+1))
 		if err != nil {
@@ -143,7 +158,7 @@ func handleOpenDSRSubmit(log *slog.Logger, eng *rights.Engine, signer crypto.Sig
 			writeOpenDSRError(w, log, opendsr.NewError(http.StatusRequestEntityTooLarge, fmt.Sprintf("the request body is larger than %d bytes", maxOpenDSRBody)))
 			return
 		}
-		req, err := opendsr.ParseRequest(body, now())
+		req, err := parse.ParseRequest(body, now())
 		if err != nil {
 			writeOpenDSRError(w, log, err)
 			return
@@ -187,8 +202,19 @@ func handleOpenDSRSubmit(log *slog.Logger, eng *rights.Engine, signer crypto.Sig
 			respond(existing)
 			return
 		}
-		created, err := eng.Create(r.Context(), t.ID, rights.Input{Type: req.Type(), Identity: id, Source: "opendsr",
-			Actor: openDSRActor, ID: cid, Fingerprint: fingerprint})
+		version := req.APIVersion
+		if version == "" {
+			version = v.api
+		}
+		link := &custos.OpenDSRLink{SubjectRequestID: req.SubjectRequestID, APIVersion: version,
+			CallbackURLs: req.StatusCallbackURLs, BaseURL: baseURL(r)}
+		in := rights.Input{Type: req.Type(), Identity: id, Source: "opendsr",
+			Actor: openDSRActor, ID: cid, Fingerprint: fingerprint, OpenDSR: link}
+		create := eng.Create
+		if t.Settings.OpenDSRReview {
+			create = eng.CreatePending
+		}
+		created, err := create(r.Context(), t.ID, in)
 		if custos.ErrorCode(err) == custos.Conflict {
 			// Submitted twice at once: answer as a resubmission once the
 			// first is recorded.
@@ -204,8 +230,8 @@ func handleOpenDSRSubmit(log *slog.Logger, eng *rights.Engine, signer crypto.Sig
 	}
 }
 
-// firstIdentity maps the first identity Custos can search for. Hashed
-// identities need the hash index, which does not exist yet.
+// firstIdentity maps the first identity Custos can search for. Of hashed
+// identities only e-mail addresses are indexed.
 func firstIdentity(ids []opendsr.SubjectIdentity) (custos.Identifier, error) {
 	var first error
 	for i, si := range ids {
@@ -218,9 +244,9 @@ func firstIdentity(ids []opendsr.SubjectIdentity) (custos.Identifier, error) {
 		}
 		var hashed *opendsr.ErrHashedIdentity
 		if errors.As(err, &hashed) {
-			first = opendsr.NewError(http.StatusBadRequest, "sha256 identities are not supported yet",
-				opendsr.ErrorDetail{Domain: opendsr.DomainValidation, Reason: opendsr.ReasonUnsupported,
-					Message: fmt.Sprintf("subject_identities[%d].identity_format: sha256 identities are not supported yet", i)})
+			msg := fmt.Sprintf("subject_identities[%d]: sha256 is supported for email identities only, not %s", i, hashed.Type)
+			first = opendsr.NewError(http.StatusBadRequest, msg,
+				opendsr.ErrorDetail{Domain: opendsr.DomainValidation, Reason: opendsr.ReasonUnsupported, Message: msg})
 		} else {
 			msg := fmt.Sprintf("subject_identities[%d]: %s", i, custos.ErrorMessage(err))
 			first = opendsr.NewError(http.StatusBadRequest, msg,
@@ -228,19 +254,6 @@ func firstIdentity(ids []opendsr.SubjectIdentity) (custos.Identifier, error) {
 		}
 	}
 	return custos.Identifier{}, first
-}
-
-// openDSRStatus is the protocol's name for a Custos request status.
-func openDSRStatus(s custos.RequestStatus) string {
-	switch s {
-	case custos.Completed:
-		return opendsr.StatusCompleted
-	case custos.InProgress:
-		return opendsr.StatusInProgress
-	case custos.Pending, custos.PendingVerification:
-		return opendsr.StatusPending
-	}
-	return opendsr.StatusCancelled // cancelled, rejected, failed
 }
 
 // openDSRRequest finds the Custos request behind the {id} of the path.
@@ -252,32 +265,30 @@ func openDSRRequest(r *http.Request, eng *rights.Engine, t *custos.Tenant) (*cus
 	return req, err
 }
 
-func statusResponse(r *http.Request, req *custos.Request, t *custos.Tenant) opendsr.StatusResponse {
+func statusResponse(r *http.Request, req *custos.Request, t *custos.Tenant, v openDSRVersion) opendsr.StatusResponse {
 	out := opendsr.StatusResponse{
 		ControllerID:           t.ID.String(),
 		ExpectedCompletionTime: req.DueAt,
 		SubjectRequestID:       r.PathValue("id"),
-		RequestStatus:          openDSRStatus(req.Status),
-		APIVersion:             opendsr.APIVersion,
+		RequestStatus:          opendsr.StatusOf(req.Status),
+		APIVersion:             v.api,
 	}
-	if req.Status == custos.Completed && (req.Type == custos.Access || req.Type == custos.Portability) {
-		out.ResultsURL = baseURL(r) + "/api/v1/requests/" + req.ID + "/result"
-	}
+	out.ResultsURL, out.ResultsCount = opendsr.Results(req, baseURL(r))
 	return out
 }
 
-func handleOpenDSRStatus(log *slog.Logger, eng *rights.Engine) tenantHandler {
+func handleOpenDSRStatus(log *slog.Logger, eng *rights.Engine, v openDSRVersion) tenantHandler {
 	return func(w http.ResponseWriter, r *http.Request, t *custos.Tenant) {
 		req, err := openDSRRequest(r, eng, t)
 		if err != nil {
 			writeOpenDSRError(w, log, err)
 			return
 		}
-		writeJSON(w, http.StatusOK, statusResponse(r, req, t))
+		writeJSON(w, http.StatusOK, statusResponse(r, req, t, v))
 	}
 }
 
-func handleOpenDSRCancel(log *slog.Logger, eng *rights.Engine) tenantHandler {
+func handleOpenDSRCancel(log *slog.Logger, eng *rights.Engine, v openDSRVersion) tenantHandler {
 	return func(w http.ResponseWriter, r *http.Request, t *custos.Tenant) {
 		req, err := openDSRRequest(r, eng, t)
 		if err != nil {
@@ -286,7 +297,7 @@ func handleOpenDSRCancel(log *slog.Logger, eng *rights.Engine) tenantHandler {
 		}
 		if req.Status != custos.Pending && req.Status != custos.PendingVerification {
 			writeOpenDSRError(w, log, opendsr.NewError(http.StatusConflict,
-				fmt.Sprintf("request %s is %s; only a pending request can be cancelled", r.PathValue("id"), openDSRStatus(req.Status))))
+				fmt.Sprintf("request %s is %s; only a pending request can be cancelled", r.PathValue("id"), opendsr.StatusOf(req.Status))))
 			return
 		}
 		// Cancel checks the status again: a request that started since is
@@ -295,6 +306,6 @@ func handleOpenDSRCancel(log *slog.Logger, eng *rights.Engine) tenantHandler {
 			writeOpenDSRError(w, log, err)
 			return
 		}
-		writeJSON(w, http.StatusAccepted, statusResponse(r, req, t))
+		writeJSON(w, http.StatusAccepted, statusResponse(r, req, t, v))
 	}
 }

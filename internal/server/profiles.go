@@ -11,22 +11,23 @@ import (
 )
 
 // handleFindProfile looks a subject up by one identifier given as a query
-// parameter (?user_id=, ?anonymous_id=, ?email=, ?device_id=).
+// parameter (?user_id=, ?anonymous_id=, ?email=, ?device_id=, or
+// ?email_sha256= for the hex SHA-256 of a trimmed, lowercased address).
 func handleFindProfile(log *slog.Logger, rd *ingest.Reader, al *audit.Log) tenantHandler {
 	return func(w http.ResponseWriter, r *http.Request, t *custos.Tenant) {
 		q := r.URL.Query()
 		var id custos.Identifier
-		for _, typ := range custos.IdentifierTypes {
+		for _, typ := range append(custos.IdentifierTypes[:], custos.EmailSHA256) {
 			if v := q.Get(typ.String()); v != "" {
 				if id.Type != 0 {
-					writeError(w, log, custos.Errorf(custos.Invalid, "give exactly one of user_id, anonymous_id, email, device_id"))
+					writeError(w, log, custos.Errorf(custos.Invalid, "give exactly one of user_id, anonymous_id, email, device_id, email_sha256"))
 					return
 				}
 				id = custos.Identifier{Type: typ, Value: v}
 			}
 		}
 		if id.Type == 0 {
-			writeError(w, log, custos.Errorf(custos.Invalid, "give one of user_id, anonymous_id, email, device_id"))
+			writeError(w, log, custos.Errorf(custos.Invalid, "give one of user_id, anonymous_id, email, device_id, email_sha256"))
 			return
 		}
 		s, err := rd.Find(r.Context(), t.ID, id)

@@ -19,6 +19,9 @@ type requestView struct {
 	Overdue bool `json:"overdue"`
 	// Recipients is what became of the notices to recipients (Art. 19).
 	Recipients []certificate.Outcome `json:"recipients,omitempty"`
+	// Callbacks is what became of the status callbacks (callback_url, or
+	// OpenDSR status_callback_urls), each named by its URL.
+	Callbacks []certificate.Outcome `json:"callbacks,omitempty"`
 }
 
 func viewRequest(r *custos.Request, now time.Time) requestView {
@@ -118,6 +121,10 @@ func handleGetRequest(log *slog.Logger, eng *rights.Engine, now func() time.Time
 		}
 		v := viewRequest(req, now())
 		if v.Recipients, err = eng.Outcomes(r.Context(), req); err != nil {
+			writeError(w, log, err)
+			return
+		}
+		if v.Callbacks, err = eng.Callbacks(r.Context(), req); err != nil {
 			writeError(w, log, err)
 			return
 		}

@@ -3,6 +3,8 @@ package server
 import (
 	"net/http"
 
+	"github.com/custos-dev/custos/internal/opendsr"
+
 	"github.com/prometheus/client_golang/prometheus/promhttp"
 )
 
@@ -48,14 +50,18 @@ func addRoutes(mux *http.ServeMux, d Deps) {
 	mux.Handle("GET /api/v1/audit", secret(handleTenantAudit(d.Log, d.AuditStore)))
 	mux.Handle("GET /api/v1/audit/checkpoint", secret(handleTenantCheckpoint(d.Log, d.Audit, d.SigningKey)))
 
-	// OpenDSR v2, Custos as processor (secret key); every answer signed.
+	// OpenDSR, Custos as processor (secret key); every answer signed. The
+	// version 1 (OpenGDPR) names stay, with their own signature headers.
 	if d.OpenDSRSigner != nil {
-		dsr := func(h http.Handler) http.Handler { return signBodies(d.Log, d.OpenDSRSigner, d.OpenDSRDomain, h) }
-		mux.Handle("GET /opendsr/v2/discovery", dsr(secret(handleOpenDSRDiscovery())))
-		mux.Handle("GET /opendsr/v2/certificate", dsr(handleOpenDSRCertificate(d.OpenDSRCertPEM)))
-		mux.Handle("POST /opendsr/v2/requests", dsr(secret(handleOpenDSRSubmit(d.Log, d.Rights, d.OpenDSRSigner, d.Now))))
-		mux.Handle("GET /opendsr/v2/requests/{id}", dsr(secret(handleOpenDSRStatus(d.Log, d.Rights))))
-		mux.Handle("DELETE /opendsr/v2/requests/{id}", dsr(secret(handleOpenDSRCancel(d.Log, d.Rights))))
+		for _, v := range []openDSRVersion{openDSRv2, openDSRv1} {
+			hs := opendsr.HeaderSigner{Key: d.OpenDSRSigner, Domain: d.OpenDSRDomain, V1: v == openDSRv1}
+			dsr := func(h http.Handler) http.Handler { return signBodies(d.Log, hs, h) }
+			mux.Handle("GET "+v.base+"/discovery", dsr(secret(handleOpenDSRDiscovery(v))))
+			mux.Handle("GET "+v.base+"/certificate", dsr(handleOpenDSRCertificate(d.OpenDSRCertPEM)))
+			mux.Handle("POST "+v.base+v.requests, dsr(secret(handleOpenDSRSubmit(d.Log, d.Rights, d.OpenDSRSigner, d.OpenDSRParse, v, d.Now))))
+			mux.Handle("GET "+v.base+v.requests+"/{id}", dsr(secret(handleOpenDSRStatus(d.Log, d.Rights, v))))
+			mux.Handle("DELETE "+v.base+v.requests+"/{id}", dsr(secret(handleOpenDSRCancel(d.Log, d.Rights, v))))
+		}
 	}
 
 	// Operator API (operator token).

@@ -16,6 +16,7 @@ import (
 	"github.com/custos-dev/custos/internal/audit"
 	"github.com/custos-dev/custos/internal/ingest"
 	"github.com/custos-dev/custos/internal/metrics"
+	"github.com/custos-dev/custos/internal/opendsr"
 	"github.com/custos-dev/custos/internal/rights"
 	"github.com/custos-dev/custos/internal/segment"
 	"github.com/custos-dev/custos/internal/tenants"
@@ -47,6 +48,9 @@ type Deps struct {
 	OpenDSRSigner  crypto.Signer
 	OpenDSRCertPEM []byte
 	OpenDSRDomain  string
+	// OpenDSRParse adjusts how submitted requests are checked (tests
+	// allow http:// callback URLs).
+	OpenDSRParse opendsr.Options
 	// HSTS, when true, sends Strict-Transport-Security (TLS is on).
 	HSTS bool
 }

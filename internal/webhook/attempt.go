@@ -40,7 +40,28 @@ func (o *Outbox) attempt(ctx context.Context, d custos.Delivery, sealed []byte) 
 	}
 	req.Header.Set("Content-Type", "application/json")
 	req.Header.Set("User-Agent", UserAgent)
-	req.Header.Set(HeaderSignature, Sign(secret, body, now))
+	if d.Signing == "" {
+		req.Header.Set(HeaderSignature, Sign(secret, body, now))
+	} else {
+		signer := o.signers[d.Signing]
+		if signer == nil {
+			d.Final, d.LastError = true, clip(fmt.Sprintf("no %q signer is configured on this node", d.Signing))
+			o.log.Error("webhook delivery cannot be signed", o.attrs(d)...)
+			return false, o.record(ctx, d, nil)
+		}
+		h, err := signer.SignHeaders(body)
+		if err != nil {
+			// A signing key that fails now may work after a restart with
+			// the right key: try again later.
+			d.Attempts++
+			d.LastStatus, d.LastError = 0, clip(fmt.Sprintf("sign: %v", err))
+			d.NextAt = now.Add(o.backoff(d.Attempts))
+			return false, o.record(ctx, d, sealed)
+		}
+		for k, vs := range h {
+			req.Header[k] = vs
+		}
+	}
 	req.Header.Set(HeaderDelivery, d.ID)
 	req.Header.Set(HeaderKind, d.Kind)
 	resp, err := o.client.Do(req)

@@ -40,6 +40,15 @@ type Options struct {
 	// stored (delivered, refused or rescheduled), without Body and Secret,
 	// on the goroutine making the pass.
 	OnResult func(custos.Delivery)
+	// Signers sign the deliveries whose Signing names them, in place of
+	// the HMAC; a delivery naming a signer not here fails for good.
+	Signers map[string]Signer
+}
+
+// Signer signs a delivery body with headers of its protocol (OpenDSR's
+// certificate signature, say).
+type Signer interface {
+	SignHeaders(body []byte) (http.Header, error)
 }
 
 // Outbox stores deliveries durably and sends them, retrying until the
@@ -52,6 +61,7 @@ type Outbox struct {
 	min, max time.Duration
 	log      *slog.Logger
 	onResult func(custos.Delivery)
+	signers  map[string]Signer
 
 	kick chan struct{}
 	// pass makes passes one at a time, so no delivery is attempted twice at once.
@@ -66,7 +76,7 @@ const batchSize = 100
 func New(store custos.OutboxStore, sealer Sealer, opts Options) *Outbox {
 	o := &Outbox{
 		store: store, sealer: sealer, client: opts.Client, now: opts.Now,
-		min: opts.MinBackoff, max: opts.MaxBackoff, log: opts.Log, onResult: opts.OnResult,
+		min: opts.MinBackoff, max: opts.MaxBackoff, log: opts.Log, onResult: opts.OnResult, signers: opts.Signers,
 		kick: make(chan struct{}, 1),
 	}
 	if o.client == nil {
@@ -134,7 +144,7 @@ func validate(d *custos.Delivery) error {
 		return custos.Errorf(custos.Invalid, "delivery id must be 1 to 128 letters, digits or ._:-")
 	case !token(d.Kind):
 		return custos.Errorf(custos.Invalid, "delivery kind must be 1 to 128 letters, digits or ._:-")
-	case len(d.Secret) == 0:
+	case len(d.Secret) == 0 && d.Signing == "":
 		return custos.Errorf(custos.Invalid, "delivery has no signing secret")
 	}
 	u, err := url.Parse(d.URL)
