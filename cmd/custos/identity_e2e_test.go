@@ -1,9 +1,12 @@
 package main
 
 import (
+	"crypto/sha256"
+	"encoding/hex"
 	"fmt"
 	"net/http"
 	"slices"
+	"strings"
 	"testing"
 	"time"
 )
@@ -184,5 +187,41 @@ func TestEventTimestampOutOfRange(t *testing.T) {
 				t.Errorf("first_seen %v, last_seen %v; want %v and %v, the events' earliest and latest timestamps", prof.FirstSeen, prof.LastSeen, first, last)
 			}
 		})
+	}
+}
+
+// TestEmailHashIndexFollowsMerges checks that the index of e-mail
+// addresses by their SHA-256 finds the person, follows a merge of two
+// subjects to the survivor, and never lists the hash as an identifier.
+func TestEmailHashIndexFollowsMerges(t *testing.T) {
+	t.Parallel()
+	srv := startServer(t, newServerConfig(t))
+	tn := srv.createTenant(t, "email-hash")
+	p := newPerson("hash")
+	sum := sha256.Sum256([]byte(strings.ToLower(p.email)))
+	hashed := hex.EncodeToString(sum[:])
+
+	// An anonymous visitor leaves an e-mail address; a user id arrives on
+	// its own; then one message names both, and the two subjects merge.
+	srv.ingest(t, tn.WriteKey, "/v1/batch", batchBody(t, "", []map[string]any{
+		{"type": "identify", "messageId": "h1-" + p.anonID, "anonymousId": p.anonID, "traits": map[string]any{"email": "  " + strings.ToUpper(p.email)}},
+		{"type": "track", "messageId": "h2-" + p.userID, "userId": p.userID, "event": "Signed Up"},
+	}))
+	before := srv.findProfile(t, tn.SecretKey, "email_sha256", hashed)
+	if anon := srv.findProfile(t, tn.SecretKey, "anonymous_id", p.anonID); anon.SubjectID != before.SubjectID {
+		t.Fatalf("email_sha256 finds %s, the anonymous visitor is %s", before.SubjectID, anon.SubjectID)
+	}
+	srv.ingest(t, tn.WriteKey, "/v1/batch", batchBody(t, "", []map[string]any{
+		{"type": "identify", "messageId": "h3-" + p.userID, "userId": p.userID, "anonymousId": p.anonID},
+	}))
+	user := srv.findProfile(t, tn.SecretKey, "user_id", p.userID)
+	if anon := srv.findProfile(t, tn.SecretKey, "anonymous_id", p.anonID); anon.SubjectID != user.SubjectID {
+		t.Fatalf("after the merge the anonymous id is %s, the user %s", anon.SubjectID, user.SubjectID)
+	}
+	if got := srv.findProfile(t, tn.SecretKey, "email_sha256", hashed); got.SubjectID != user.SubjectID {
+		t.Errorf("email_sha256 finds %s after the merge, want the survivor %s", got.SubjectID, user.SubjectID)
+	}
+	if _, listed := user.Identifiers["email_sha256"]; listed {
+		t.Errorf("profile lists the derived hash as an identifier: %v", user.Identifiers)
 	}
 }
