@@ -40,7 +40,7 @@ func addRoutes(mux *http.ServeMux, d Deps) {
 	mux.Handle("GET /api/v1/requests/{id}/result", secret(handleResult(d.Log, d.Rights)))
 	mux.Handle("POST /api/v1/requests/{id}/approve", secret(handleApproveRequest(d.Log, d.Rights, d.Now)))
 	mux.Handle("POST /api/v1/requests/{id}/reject", secret(handleRejectRequest(d.Log, d.Rights, d.Now)))
-	mux.Handle("POST /api/v1/recipients", secret(handleCreateRecipient(d.Log, d.Recipients, d.Now)))
+	mux.Handle("POST /api/v1/recipients", secret(handleCreateRecipient(d.Log, d.Rights)))
 	mux.Handle("GET /api/v1/recipients", secret(handleListRecipients(d.Log, d.Recipients)))
 	mux.Handle("DELETE /api/v1/recipients/{id}", secret(handleDeleteRecipient(d.Log, d.Recipients)))
 	mux.Handle("GET /api/v1/settings", secret(handleGetSettings()))
@@ -57,6 +57,11 @@ func addRoutes(mux *http.ServeMux, d Deps) {
 		mux.Handle("GET /opendsr/v2/requests/{id}", dsr(secret(handleOpenDSRStatus(d.Log, d.Rights))))
 		mux.Handle("DELETE /opendsr/v2/requests/{id}", dsr(secret(handleOpenDSRCancel(d.Log, d.Rights))))
 	}
+
+	// OpenDSR, Custos as controller: status callbacks from the recipients
+	// requests were forwarded to. The unguessable token in the path names
+	// the request; the recipient's signature authenticates the callback.
+	mux.Handle("POST /opendsr/v2/callbacks/{token}", handleOpenDSRCallback(d.Log, d.Rights))
 
 	// Operator API (operator token).
 	op := func(h http.Handler) http.Handler { return requireOperator(d.Log, d.OperatorToken, h) }
