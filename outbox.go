@@ -44,17 +44,40 @@ type OutboxStore interface {
 	Deliveries(ctx context.Context, t TenantID, requestID string) ([]Delivery, error)
 }
 
-// Recipient is a downstream system a tenant sends data to (Art. 19):
-// every erasure, rectification and restriction is delivered to it.
+// Recipient is a downstream system a tenant sends data to (Art. 19).
+// A webhook recipient is told of every erasure, rectification and
+// restriction by a signed POST; an OpenDSR recipient is a processor that
+// receives erasure and access requests over OpenDSR and reports their
+// progress.
 type Recipient struct {
-	ID        string    `json:"id"`
-	Tenant    TenantID  `json:"tenant_id"`
-	Name      string    `json:"name"`
-	URL       string    `json:"url"`
-	Region    string    `json:"region"`
-	Secret    []byte    `json:"-"` // HMAC key for its deliveries
-	CreatedAt time.Time `json:"created_at"`
+	ID     string   `json:"id"`
+	Tenant TenantID `json:"tenant_id"`
+	Name   string   `json:"name"`
+	// Kind is RecipientWebhook (also when empty) or RecipientOpenDSR.
+	Kind string `json:"kind,omitempty"`
+	// URL is where webhook notices are POSTed, or the OpenDSR base URL
+	// (e.g. https://processor.example/opendsr/v2).
+	URL    string `json:"url"`
+	Region string `json:"region"`
+	// Secret is the HMAC key of a webhook recipient's notices, or the API
+	// credential presented (Bearer) to an OpenDSR recipient. Callers seal
+	// it with the tenant key before it reaches a store.
+	Secret []byte `json:"-"`
+	// Domain is the processor domain an OpenDSR recipient's certificate
+	// must be issued for and its signatures must name.
+	Domain string `json:"domain,omitempty"`
+	// CertificatePEM, if set, pins an OpenDSR recipient's processor
+	// certificate: the one its discovery names must be this one. Without
+	// it the certificate must chain to a trusted root.
+	CertificatePEM []byte    `json:"certificate_pem,omitempty"`
+	CreatedAt      time.Time `json:"created_at"`
 }
+
+// The recipient kinds.
+const (
+	RecipientWebhook = "webhook"
+	RecipientOpenDSR = "opendsr"
+)
 
 // RecipientStore keeps tenants' recipients.
 type RecipientStore interface {

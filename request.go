@@ -96,7 +96,54 @@ type Request struct {
 	// controller's approval, sealed with a tenant key; it is deleted when
 	// the request is approved or rejected.
 	PendingIdentity []byte `json:"pending_identity,omitempty"`
+
+	// Forwards is the progress of the request at each OpenDSR recipient
+	// it was forwarded to.
+	Forwards []Forward `json:"forwards,omitempty"`
+	// ForwardBodies holds, by recipient id, the exact OpenDSR request
+	// body still to be submitted, sealed with a tenant key (it names the
+	// person); each is deleted once the recipient acknowledged it.
+	ForwardBodies map[string][]byte `json:"forward_bodies,omitempty"`
 }
+
+// The statuses of a Forward. ForwardCompleted and ForwardFailed are
+// final.
+const (
+	ForwardQueued     = "queued"      // not yet acknowledged by the recipient
+	ForwardSubmitted  = "submitted"   // acknowledged, with a verified signature
+	ForwardInProgress = "in_progress" // the recipient reported it in progress
+	ForwardCompleted  = "completed"   // the recipient reported it completed
+	ForwardFailed     = "failed"      // given up, for Reason
+)
+
+// Forward is a request forwarded to one OpenDSR recipient and what became
+// of it, as learnt from verified answers, callbacks and polls.
+type Forward struct {
+	RecipientID string `json:"recipient_id"`
+	Recipient   string `json:"recipient"` // its name
+	// SubjectRequestID is the OpenDSR id of the request at the recipient.
+	SubjectRequestID string    `json:"subject_request_id"`
+	Status           string    `json:"status"`
+	Reason           string    `json:"reason,omitempty"` // why it failed
+	ResultsURL       string    `json:"results_url,omitempty"`
+	SubmittedAt      time.Time `json:"submitted_at,omitzero"`
+	UpdatedAt        time.Time `json:"updated_at"`
+	CompletedAt      time.Time `json:"completed_at,omitzero"`
+	// Attempts counts failed submissions or polls in a row; NextAt is
+	// when the next one is due.
+	Attempts  int       `json:"attempts"`
+	NextAt    time.Time `json:"next_at,omitzero"`
+	LastError string    `json:"last_error,omitempty"`
+	Polls     int       `json:"polls"`
+	Callbacks int       `json:"callbacks"` // verified callbacks received
+	// RejectedCallbacks counts callbacks refused because their signature
+	// did not verify; LastRejection says why the last one was.
+	RejectedCallbacks int    `json:"rejected_callbacks,omitempty"`
+	LastRejection     string `json:"last_rejection,omitempty"`
+}
+
+// Final reports whether nothing more will be done about f.
+func (f *Forward) Final() bool { return f.Status == ForwardCompleted || f.Status == ForwardFailed }
 
 // RequestStore keeps requests.
 type RequestStore interface {

@@ -15,6 +15,7 @@ import (
 	"net"
 	"net/http"
 	"net/http/pprof"
+	"net/url"
 	"os"
 	"path/filepath"
 	"strings"
@@ -45,6 +46,8 @@ type serveConfig struct {
 	opendsrDomain               string
 	opendsrCert, opendsrKey     string
 	opendsrHTTPCallbacks        bool
+	publicURL                   string
+	opendsrPoll                 time.Duration
 	shutdownTimeout             time.Duration
 }
 
@@ -66,10 +69,17 @@ func runServe(ctx context.Context, args []string, getenv func(string) string, st
 	fs.StringVar(&c.opendsrCert, "opendsr-cert", env(getenv, "CUSTOS_OPENDSR_CERT", ""), "OpenDSR processor certificate (PEM) whose key signs OpenDSR answers (CUSTOS_OPENDSR_CERT; default a development certificate in <data>/opendsr)")
 	fs.StringVar(&c.opendsrKey, "opendsr-key", env(getenv, "CUSTOS_OPENDSR_KEY", ""), "OpenDSR processor private key (PEM: PKCS #8, SEC 1 or PKCS #1) (CUSTOS_OPENDSR_KEY)")
 	fs.BoolVar(&c.opendsrHTTPCallbacks, "opendsr-allow-http-callbacks", env(getenv, "CUSTOS_OPENDSR_ALLOW_HTTP_CALLBACKS", "") == "true", "accept http:// OpenDSR status_callback_urls; for development and tests only (CUSTOS_OPENDSR_ALLOW_HTTP_CALLBACKS=true)")
+	fs.StringVar(&c.publicURL, "public-url", env(getenv, "CUSTOS_PUBLIC_URL", ""), "the base URL at which others reach this node, e.g. https://custos.example; OpenDSR recipients call back to it (CUSTOS_PUBLIC_URL; default the listening address)")
+	fs.DurationVar(&c.opendsrPoll, "opendsr-poll-interval", 30*time.Second, "first wait before polling an OpenDSR recipient for a forwarded request's status, and before retrying a failed call; doubles up to an hour")
 	fs.StringVar(&c.pprofAddr, "pprof-addr", env(getenv, "CUSTOS_PPROF_ADDR", ""), "if set, serve Go profiling (net/http/pprof) on this separate address, e.g. 127.0.0.1:6060 (CUSTOS_PPROF_ADDR)")
 	fs.DurationVar(&c.shutdownTimeout, "shutdown-timeout", 20*time.Second, "how long to wait for in-flight requests on shutdown")
 	if help, err := parseFlags(fs, args); help || err != nil {
 		return err
+	}
+	if c.publicURL != "" {
+		if u, err := url.Parse(c.publicURL); err != nil || (u.Scheme != "https" && u.Scheme != "http") || u.Host == "" {
+			return fmt.Errorf("--public-url %q: want an absolute http or https URL", c.publicURL)
+		}
 	}
 	log, err := newLogger(stderr, c.logFormat, c.logLevel)
 	if err != nil {
@@ -182,8 +192,13 @@ func runServe(ctx context.Context, args []string, getenv func(string) string, st
 	outboxDone := make(chan struct{})
 	go func() { defer close(outboxDone); outbox.Run(outboxCtx) }()
 	defer func() { stopOutbox(); <-outboxDone }()
+	// The public URL is known once the listener is (the default is its address).
+	var publicURL atomic.Value
+	publicURL.Store(strings.TrimSuffix(c.publicURL, "/"))
 	engine := rights.New(rights.Deps{Store: store, Gate: pipe, Subjects: reader, Keys: ring, Audit: auditLog,
 		SigningKey: signingKey, Region: c.region, Now: time.Now,
+		Forward: rights.ForwardOptions{Client: opendsr.NewClient(opendsr.ClientOptions{}),
+			PublicURL: func() string { return publicURL.Load().(string) }, PollInterval: c.opendsrPoll},
 		Recipients: store, Outbox: outbox, Deliveries: store,
 		CallbackSecret: func(id custos.TenantID) ([]byte, error) {
 			t, ok := reg.Get(id)
@@ -250,6 +265,20 @@ func runServe(ctx context.Context, args []string, getenv func(string) string, st
 	} else {
 		go func() { serveErr <- srv.Serve(ln) }()
 	}
+	if c.publicURL == "" {
+		publicURL.Store(scheme + "://" + ln.Addr().String())
+	}
+	// Requests forwarded to OpenDSR recipients, those a restart
+	// interrupted first.
+	fwdCtx, stopFwd := context.WithCancel(context.WithoutCancel(ctx))
+	fwdDone := make(chan struct{})
+	go func() {
+		defer close(fwdDone)
+		if err := engine.RunForwards(fwdCtx, tenantIDs); err != nil {
+			log.Error("opendsr forwarding stopped", "err", err)
+		}
+	}()
+	defer func() { stopFwd(); <-fwdDone }()
 	ready.Store(true)
 	log.Info("custos listening", "addr", ln.Addr().String(), "scheme", scheme, "data", dataAbs, "keys", keysAbs, "region", c.region, "tenants", len(reg.List()))
 

@@ -294,6 +294,9 @@ type recipientRecord struct {
 	Region    string          `json:"region"`
 	Secret    []byte          `json:"secret"`
 	CreatedAt time.Time       `json:"created_at"`
+	Kind      string          `json:"kind,omitempty"`
+	Domain    string          `json:"domain,omitempty"`
+	CertPEM   []byte          `json:"certificate_pem,omitempty"`
 }
 
 // PutRecipient stores a recipient durably, replacing one with the same id.
@@ -303,7 +306,7 @@ func (s *Store) PutRecipient(_ context.Context, r *custos.Recipient) error {
 	}
 	v, err := json.Marshal(recipientRecord{
 		ID: r.ID, Tenant: r.Tenant, Name: r.Name, URL: r.URL, Region: r.Region,
-		Secret: r.Secret, CreatedAt: r.CreatedAt,
+		Secret: r.Secret, CreatedAt: r.CreatedAt, Kind: r.Kind, Domain: r.Domain, CertPEM: r.CertificatePEM,
 	})
 	if err != nil {
 		return fmt.Errorf("encode recipient: %w", err)
@@ -327,7 +330,7 @@ func (s *Store) Recipients(ctx context.Context, t custos.TenantID) ([]*custos.Re
 		}
 		rs = append(rs, &custos.Recipient{
 			ID: rec.ID, Tenant: rec.Tenant, Name: rec.Name, URL: rec.URL, Region: rec.Region,
-			Secret: rec.Secret, CreatedAt: rec.CreatedAt,
+			Secret: rec.Secret, CreatedAt: rec.CreatedAt, Kind: rec.Kind, Domain: rec.Domain, CertificatePEM: rec.CertPEM,
 		})
 	}
 	if err := it.Error(); err != nil {

@@ -80,6 +80,9 @@ func (e *Engine) createErasure(ctx context.Context, t custos.TenantID, in Input,
 	if err := e.notifyRecipients(ctx, r, ids, nil); err != nil {
 		return nil, fmt.Errorf("erasure: queue notices to recipients: %w", err)
 	}
+	if err := e.planForwards(ctx, r, ids); err != nil {
+		return nil, fmt.Errorf("erasure: forward to OpenDSR recipients: %w", err)
+	}
 	r.Step = stepResolved
 	if err := e.putStep(ctx, r, in.Actor); err != nil {
 		return nil, err
@@ -87,7 +90,11 @@ func (e *Engine) createErasure(ctx context.Context, t custos.TenantID, in Input,
 	if e.crashAfter == stepResolved {
 		return nil, errCrash
 	}
-	return e.runErasure(ctx, r, in.Actor)
+	r, err = e.runErasure(ctx, r, in.Actor)
+	if err == nil {
+		e.kickForwards(r)
+	}
+	return r, err
 }
 
 // runErasure carries an erasure on from its last recorded step.

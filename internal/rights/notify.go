@@ -56,9 +56,16 @@ func (e *Engine) notifyRecipients(ctx context.Context, r *custos.Request, ids []
 		return err
 	}
 	for _, rc := range list {
-		_, err := e.outbox.Enqueue(ctx, custos.Delivery{
+		if rc.Kind == custos.RecipientOpenDSR {
+			continue // forwarded over OpenDSR instead: see opendsr.go
+		}
+		secret, err := e.recipientSecret(rc)
+		if err != nil {
+			return err
+		}
+		_, err = e.outbox.Enqueue(ctx, custos.Delivery{
 			Tenant: r.Tenant, Kind: "recipient." + string(r.Type), RequestID: r.ID,
-			Target: rc.Name, URL: rc.URL, Secret: rc.Secret, Body: body,
+			Target: rc.Name, URL: rc.URL, Secret: secret, Body: body,
 		})
 		if err != nil {
 			return err
@@ -71,7 +78,7 @@ func (e *Engine) notifyRecipients(ctx context.Context, r *custos.Request, ids []
 func (e *Engine) outcomes(ctx context.Context, r *custos.Request) ([]certificate.Outcome, error) {
 	out := []certificate.Outcome{}
 	if e.deliveries == nil {
-		return out, nil
+		return append(out, forwardOutcomes(r)...), nil
 	}
 	ds, err := e.deliveries.Deliveries(ctx, r.Tenant, r.ID)
 	if err != nil {
@@ -83,7 +90,7 @@ func (e *Engine) outcomes(ctx context.Context, r *custos.Request) ([]certificate
 		}
 		out = append(out, outcomeOf(d, d.Target))
 	}
-	return out, nil
+	return append(out, forwardOutcomes(r)...), nil
 }
 
 // isCallback tells a status callback to the requester from a notice to a

@@ -79,6 +79,9 @@ type Deps struct {
 	CallbackSecret func(custos.TenantID) ([]byte, error)
 	Region         string // the node's region, named in certificates
 	Now            func() time.Time
+
+	// Forward configures forwarding to OpenDSR recipients (opendsr.go).
+	Forward ForwardOptions
 }
 
 // Engine carries out requests. Create it with New.
@@ -102,13 +105,17 @@ type Engine struct {
 
 	idMu     sync.Mutex
 	reserved map[string]bool // caller-chosen ids being created
+
+	fwd   *forwarder // nil: OpenDSR forwarding is off
+	fwdMu sync.Mutex // orders changes to requests' forwards
 }
 
 // New returns an Engine.
 func New(d Deps) *Engine {
 	return &Engine{store: d.Store, gate: d.Gate, subj: d.Subjects, keys: d.Keys, audit: d.Audit,
 		sign: d.SigningKey, reg: d.Region, now: d.Now,
-		recipients: d.Recipients, outbox: d.Outbox, deliveries: d.Deliveries, cbSecret: d.CallbackSecret}
+		recipients: d.Recipients, outbox: d.Outbox, deliveries: d.Deliveries, cbSecret: d.CallbackSecret,
+		fwd: newForwarder(d.Forward)}
 }
 
 // Input is a new request as a tenant's server or a device asks for it.
@@ -420,7 +427,18 @@ func (e *Engine) createAccess(ctx context.Context, t custos.TenantID, in Input, 
 		}
 	}
 	r.Subject = s
-	return e.complete(ctx, r, in.Actor, nil)
+	ids := []custos.Identifier{in.Identity.Normalize()}
+	if s != (custos.SubjectID{}) {
+		ids = e.identifiersOf(ctx, t, s, in.Identity)
+	}
+	if err := e.planForwards(ctx, r, ids); err != nil {
+		return nil, fmt.Errorf("forward to OpenDSR recipients: %w", err)
+	}
+	r, err = e.complete(ctx, r, in.Actor, nil)
+	if err == nil {
+		e.kickForwards(r)
+	}
+	return r, err
 }
 
 // createRectify sets or removes traits; the audit names the traits, never

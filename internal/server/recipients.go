@@ -1,65 +1,53 @@
 package server
 
 import (
-	"crypto/rand"
-	"encoding/hex"
 	"log/slog"
 	"net/http"
-	"net/url"
-	"strings"
 	"time"
 
 	"github.com/custos-dev/custos"
+	"github.com/custos-dev/custos/internal/rights"
 )
 
 // recipientView is a recipient as the API shows it: never its secret.
 type recipientView struct {
 	ID        string    `json:"id"`
 	Name      string    `json:"name"`
+	Kind      string    `json:"kind"`
 	URL       string    `json:"url"`
 	Region    string    `json:"region"`
+	Domain    string    `json:"domain,omitempty"`
+	Pinned    bool      `json:"certificate_pinned,omitempty"`
 	CreatedAt time.Time `json:"created_at"`
 }
 
 func viewRecipient(r *custos.Recipient) recipientView {
-	return recipientView{ID: r.ID, Name: r.Name, URL: r.URL, Region: r.Region, CreatedAt: r.CreatedAt}
+	kind := r.Kind
+	if kind == "" {
+		kind = custos.RecipientWebhook
+	}
+	return recipientView{ID: r.ID, Name: r.Name, Kind: kind, URL: r.URL, Region: r.Region, Domain: r.Domain,
+		Pinned: len(r.CertificatePEM) > 0, CreatedAt: r.CreatedAt}
 }
 
-func handleCreateRecipient(log *slog.Logger, store custos.RecipientStore, now func() time.Time) tenantHandler {
+func handleCreateRecipient(log *slog.Logger, eng *rights.Engine) tenantHandler {
 	return func(w http.ResponseWriter, r *http.Request, t *custos.Tenant) {
 		var in struct {
-			Name   string `json:"name"`
-			URL    string `json:"url"`
-			Secret string `json:"secret"`
-			Region string `json:"region"`
+			Name           string `json:"name"`
+			Kind           string `json:"kind"`
+			URL            string `json:"url"`
+			Secret         string `json:"secret"`
+			Region         string `json:"region"`
+			Domain         string `json:"domain"`
+			CertificatePEM string `json:"certificate_pem"`
 		}
 		if err := decodeJSON(r, &in); err != nil {
 			writeError(w, log, err)
 			return
 		}
-		in.Name = strings.TrimSpace(in.Name)
-		u, err := url.Parse(in.URL)
-		switch {
-		case in.Name == "" || len(in.Name) > 200:
-			err = custos.Errorf(custos.Invalid, "name is required (at most 200 characters)")
-		case err != nil || (u.Scheme != "https" && u.Scheme != "http") || u.Host == "":
-			err = custos.Errorf(custos.Invalid, "url must be an absolute http or https URL")
-		case len(in.Secret) < 16:
-			err = custos.Errorf(custos.Invalid, "secret must be at least 16 characters: it signs every notice (HMAC-SHA-256)")
-		}
+		rc, err := eng.AddRecipient(r.Context(), t, rights.RecipientInput{Name: in.Name, Kind: in.Kind, URL: in.URL,
+			Secret: in.Secret, Region: in.Region, Domain: in.Domain, CertificatePEM: in.CertificatePEM, Actor: "tenant:secret-key"})
 		if err != nil {
-			writeError(w, log, err)
-			return
-		}
-		if in.Region == "" {
-			in.Region = t.Region
-		}
-		b := make([]byte, 8)
-		rand.Read(b)
-		at := now().UTC()
-		rc := &custos.Recipient{ID: "rcp_" + at.Format("20060102T150405") + "_" + hex.EncodeToString(b), Tenant: t.ID,
-			Name: in.Name, URL: in.URL, Region: in.Region, Secret: []byte(in.Secret), CreatedAt: at}
-		if err := store.PutRecipient(r.Context(), rc); err != nil {
 			writeError(w, log, err)
 			return
 		}

@@ -27,6 +27,7 @@ type requestView struct {
 func viewRequest(r *custos.Request, now time.Time) requestView {
 	shown := *r
 	shown.PendingIdentity = nil // sealed, and for the engine only
+	shown.ForwardBodies = nil   // sealed, and for the engine only
 	return requestView{Request: &shown, Overdue: rights.Overdue(r, now)}
 }
 

@@ -42,7 +42,7 @@ func addRoutes(mux *http.ServeMux, d Deps) {
 	mux.Handle("GET /api/v1/requests/{id}/result", secret(handleResult(d.Log, d.Rights)))
 	mux.Handle("POST /api/v1/requests/{id}/approve", secret(handleApproveRequest(d.Log, d.Rights, d.Now)))
 	mux.Handle("POST /api/v1/requests/{id}/reject", secret(handleRejectRequest(d.Log, d.Rights, d.Now)))
-	mux.Handle("POST /api/v1/recipients", secret(handleCreateRecipient(d.Log, d.Recipients, d.Now)))
+	mux.Handle("POST /api/v1/recipients", secret(handleCreateRecipient(d.Log, d.Rights)))
 	mux.Handle("GET /api/v1/recipients", secret(handleListRecipients(d.Log, d.Recipients)))
 	mux.Handle("DELETE /api/v1/recipients/{id}", secret(handleDeleteRecipient(d.Log, d.Recipients)))
 	mux.Handle("GET /api/v1/settings", secret(handleGetSettings()))
@@ -63,6 +63,11 @@ func addRoutes(mux *http.ServeMux, d Deps) {
 			mux.Handle("DELETE "+v.base+v.requests+"/{id}", dsr(secret(handleOpenDSRCancel(d.Log, d.Rights, v))))
 		}
 	}
+
+	// OpenDSR, Custos as controller: status callbacks from the recipients
+	// requests were forwarded to. The unguessable token in the path names
+	// the request; the recipient's signature authenticates the callback.
+	mux.Handle("POST /opendsr/v2/callbacks/{token}", handleOpenDSRCallback(d.Log, d.Rights))
 
 	// Operator API (operator token).
 	op := func(h http.Handler) http.Handler { return requireOperator(d.Log, d.OperatorToken, h) }

@@ -23,6 +23,10 @@ func recipient(ten custos.TenantID, id, name string, createdAt time.Time) *custo
 		Region:    "eu-central",
 		Secret:    secret,
 		CreatedAt: createdAt,
+		Kind:      custos.RecipientOpenDSR,
+		Domain:    "dsr." + strings.ReplaceAll(strings.ToLower(name), " ", "-") + ".example.test",
+		// Not a real certificate: a store keeps the bytes as given.
+		CertificatePEM: []byte("-----BEGIN CERTIFICATE-----\n" + name + "\n-----END CERTIFICATE-----\n"),
 	}
 }
 
@@ -40,6 +44,9 @@ func recipientDiff(got, want *custos.Recipient) []string {
 		{"Name", got.Name, want.Name},
 		{"URL", got.URL, want.URL},
 		{"Region", got.Region, want.Region},
+		{"Kind", got.Kind, want.Kind},
+		{"Domain", got.Domain, want.Domain},
+		{"CertificatePEM", string(got.CertificatePEM), string(want.CertificatePEM)},
 	} {
 		if f.got != f.want {
 			d = append(d, fmt.Sprintf("%s %q, want %q", f.name, f.got, f.want))
