@@ -23,6 +23,7 @@ import (
 
 	"github.com/custos-dev/custos"
 	"github.com/custos-dev/custos/internal/audit"
+	"github.com/custos-dev/custos/internal/incident"
 	"github.com/custos-dev/custos/internal/ingest"
 	"github.com/custos-dev/custos/internal/keyring"
 	"github.com/custos-dev/custos/internal/metrics"
@@ -45,6 +46,7 @@ type serveConfig struct {
 	opendsrDomain               string
 	opendsrCert, opendsrKey     string
 	shutdownTimeout             time.Duration
+	smtp                        smtpFlags
 }
 
 func runServe(ctx context.Context, args []string, getenv func(string) string, stdout, stderr io.Writer) error {
@@ -65,11 +67,16 @@ func runServe(ctx context.Context, args []string, getenv func(string) string, st
 	fs.StringVar(&c.opendsrCert, "opendsr-cert", env(getenv, "CUSTOS_OPENDSR_CERT", ""), "OpenDSR processor certificate (PEM) whose key signs OpenDSR answers (CUSTOS_OPENDSR_CERT; default a development certificate in <data>/opendsr)")
 	fs.StringVar(&c.opendsrKey, "opendsr-key", env(getenv, "CUSTOS_OPENDSR_KEY", ""), "OpenDSR processor private key (PEM: PKCS #8, SEC 1 or PKCS #1) (CUSTOS_OPENDSR_KEY)")
 	fs.StringVar(&c.pprofAddr, "pprof-addr", env(getenv, "CUSTOS_PPROF_ADDR", ""), "if set, serve Go profiling (net/http/pprof) on this separate address, e.g. 127.0.0.1:6060 (CUSTOS_PPROF_ADDR)")
+	c.smtp.register(fs, getenv)
 	fs.DurationVar(&c.shutdownTimeout, "shutdown-timeout", 20*time.Second, "how long to wait for in-flight requests on shutdown")
 	if help, err := parseFlags(fs, args); help || err != nil {
 		return err
 	}
 	log, err := newLogger(stderr, c.logFormat, c.logLevel)
+	if err != nil {
+		return err
+	}
+	mailCfg, err := c.smtp.config()
 	if err != nil {
 		return err
 	}
@@ -172,11 +179,20 @@ func runServe(ctx context.Context, args []string, getenv func(string) string, st
 	}
 
 	reader := ingest.NewReader(store, ring)
-	outbox := webhook.New(store, ring, webhook.Options{Log: log})
+	// The register records each incident webhook attempt the outbox makes.
+	var incidents *incident.Register
+	outbox := webhook.New(store, ring, webhook.Options{Log: log, OnResult: func(d custos.Delivery) { incidents.RecordAttempt(d) }})
+	incidents = incident.New(incident.Deps{Store: store, Tenants: reg, Outbox: outbox, Profiles: reader, Audit: auditLog,
+		Mail: mailCfg, Now: time.Now, Log: log})
+	// Notifications a crash interrupted are finished before the outbox runs.
+	if err := incidents.Resume(ctx); err != nil {
+		return fmt.Errorf("resume incident notifications: %w", err)
+	}
 	outboxCtx, stopOutbox := context.WithCancel(context.WithoutCancel(ctx))
-	outboxDone := make(chan struct{})
-	go func() { defer close(outboxDone); outbox.Run(outboxCtx) }()
-	defer func() { stopOutbox(); <-outboxDone }()
+	outboxDone := make(chan struct{}, 2)
+	go func() { defer func() { outboxDone <- struct{}{} }(); outbox.Run(outboxCtx) }()
+	go func() { defer func() { outboxDone <- struct{}{} }(); incidents.Run(outboxCtx) }()
+	defer func() { stopOutbox(); <-outboxDone; <-outboxDone }()
 	engine := rights.New(rights.Deps{Store: store, Gate: pipe, Subjects: reader, Keys: ring, Audit: auditLog,
 		SigningKey: signingKey, Region: c.region, Now: time.Now,
 		Recipients: store, Outbox: outbox, Deliveries: store,
@@ -210,6 +226,7 @@ func runServe(ctx context.Context, args []string, getenv func(string) string, st
 		Audit:         auditLog,
 		AuditStore:    store,
 		Tally:         tally,
+		Incidents:     incidents,
 		SigningKey:    signingKey,
 		OperatorToken: token,
 		Now:           time.Now,
