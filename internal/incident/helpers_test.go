@@ -52,7 +52,7 @@ type env struct {
 	stop   func()
 }
 
-func newEnv(t *testing.T, c *clock, mc *mail.Config) *env {
+func newEnv(t testing.TB, c *clock, mc *mail.Config) *env {
 	t.Helper()
 	e := &env{dir: t.TempDir(), master: make([]byte, 32), clock: c, mail: mc}
 	rand.Read(e.master)
@@ -68,7 +68,7 @@ func (e *env) now() time.Time {
 }
 
 // open opens everything on e.dir; run starts the senders.
-func (e *env) open(t *testing.T) {
+func (e *env) open(t testing.TB) {
 	t.Helper()
 	ctx := context.Background()
 	var err error
@@ -123,7 +123,7 @@ func (e *env) close() {
 
 // tenant creates a tenant with the settings patch (JSON), and returns it
 // with its webhook signing secret.
-func (e *env) tenant(t *testing.T, name, settings string) (*custos.Tenant, string) {
+func (e *env) tenant(t testing.TB, name, settings string) (*custos.Tenant, string) {
 	t.Helper()
 	ctx := context.Background()
 	ten, keys, err := e.reg.Create(ctx, name, "")
