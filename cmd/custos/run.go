@@ -14,6 +14,7 @@ const usage = `custos — a GDPR-first customer data platform
 Usage:
   custos serve [flags]                 run the server
   custos tenant create|list|rotate-keys|delete   manage tenants on a running server
+  custos incident open|update|close|list|show   register breaches and notify tenants (Art. 33)
   custos keys rotate-master|new-master-key   rotate the master key (server stopped)
   custos audit verify [--tenant ID]    download and verify audit chains against a signed checkpoint
   custos certificate verify FILE       verify an erasure certificate offline
@@ -35,6 +36,8 @@ func run(ctx context.Context, args []string, getenv func(string) string, stdin i
 		return runServe(ctx, args[1:], getenv, stdout, stderr)
 	case "tenant":
 		return runTenant(ctx, args[1:], getenv, stdout, stderr)
+	case "incident":
+		return runIncident(ctx, args[1:], getenv, stdout, stderr)
 	case "keys":
 		return runKeys(ctx, args[1:], getenv, stdout, stderr)
 	case "bench":

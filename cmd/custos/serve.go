@@ -24,6 +24,7 @@ import (
 
 	"github.com/custos-dev/custos"
 	"github.com/custos-dev/custos/internal/audit"
+	"github.com/custos-dev/custos/internal/incident"
 	"github.com/custos-dev/custos/internal/ingest"
 	"github.com/custos-dev/custos/internal/keyring"
 	"github.com/custos-dev/custos/internal/metrics"
@@ -49,6 +50,7 @@ type serveConfig struct {
 	publicURL                   string
 	opendsrPoll                 time.Duration
 	shutdownTimeout             time.Duration
+	smtp                        smtpFlags
 }
 
 func runServe(ctx context.Context, args []string, getenv func(string) string, stdout, stderr io.Writer) error {
@@ -72,6 +74,7 @@ func runServe(ctx context.Context, args []string, getenv func(string) string, st
 	fs.StringVar(&c.publicURL, "public-url", env(getenv, "CUSTOS_PUBLIC_URL", ""), "the base URL at which others reach this node, e.g. https://custos.example; OpenDSR recipients call back to it (CUSTOS_PUBLIC_URL; default the listening address)")
 	fs.DurationVar(&c.opendsrPoll, "opendsr-poll-interval", 30*time.Second, "first wait before polling an OpenDSR recipient for a forwarded request's status, and before retrying a failed call; doubles up to an hour")
 	fs.StringVar(&c.pprofAddr, "pprof-addr", env(getenv, "CUSTOS_PPROF_ADDR", ""), "if set, serve Go profiling (net/http/pprof) on this separate address, e.g. 127.0.0.1:6060 (CUSTOS_PPROF_ADDR)")
+	c.smtp.register(fs, getenv)
 	fs.DurationVar(&c.shutdownTimeout, "shutdown-timeout", 20*time.Second, "how long to wait for in-flight requests on shutdown")
 	if help, err := parseFlags(fs, args); help || err != nil {
 		return err
@@ -82,6 +85,10 @@ func runServe(ctx context.Context, args []string, getenv func(string) string, st
 		}
 	}
 	log, err := newLogger(stderr, c.logFormat, c.logLevel)
+	if err != nil {
+		return err
+	}
+	mailCfg, err := c.smtp.config()
 	if err != nil {
 		return err
 	}
@@ -184,14 +191,25 @@ func runServe(ctx context.Context, args []string, getenv func(string) string, st
 	}
 
 	reader := ingest.NewReader(store, ring)
-	outbox := webhook.New(store, ring, webhook.Options{Log: log, Signers: map[string]webhook.Signer{
-		opendsr.SigningV2: opendsr.HeaderSigner{Key: dsrSigner, Domain: c.opendsrDomain},
-		opendsr.SigningV1: opendsr.HeaderSigner{Key: dsrSigner, Domain: c.opendsrDomain, V1: true},
-	}})
+	// The register records each incident webhook attempt the outbox makes.
+	var incidents *incident.Register
+	outbox := webhook.New(store, ring, webhook.Options{Log: log,
+		OnResult: func(d custos.Delivery) { incidents.RecordAttempt(d) },
+		Signers: map[string]webhook.Signer{
+			opendsr.SigningV2: opendsr.HeaderSigner{Key: dsrSigner, Domain: c.opendsrDomain},
+			opendsr.SigningV1: opendsr.HeaderSigner{Key: dsrSigner, Domain: c.opendsrDomain, V1: true},
+		}})
+	incidents = incident.New(incident.Deps{Store: store, Tenants: reg, Outbox: outbox, Profiles: reader, Audit: auditLog,
+		Mail: mailCfg, Now: time.Now, Log: log})
+	// Notifications a crash interrupted are finished before the outbox runs.
+	if err := incidents.Resume(ctx); err != nil {
+		return fmt.Errorf("resume incident notifications: %w", err)
+	}
 	outboxCtx, stopOutbox := context.WithCancel(context.WithoutCancel(ctx))
-	outboxDone := make(chan struct{})
-	go func() { defer close(outboxDone); outbox.Run(outboxCtx) }()
-	defer func() { stopOutbox(); <-outboxDone }()
+	outboxDone := make(chan struct{}, 2)
+	go func() { defer func() { outboxDone <- struct{}{} }(); outbox.Run(outboxCtx) }()
+	go func() { defer func() { outboxDone <- struct{}{} }(); incidents.Run(outboxCtx) }()
+	defer func() { stopOutbox(); <-outboxDone; <-outboxDone }()
 	// The public URL is known once the listener is (the default is its address).
 	var publicURL atomic.Value
 	publicURL.Store(strings.TrimSuffix(c.publicURL, "/"))
@@ -230,6 +248,7 @@ func runServe(ctx context.Context, args []string, getenv func(string) string, st
 		Audit:         auditLog,
 		AuditStore:    store,
 		Tally:         tally,
+		Incidents:     incidents,
 		SigningKey:    signingKey,
 		OperatorToken: token,
 		Now:           time.Now,

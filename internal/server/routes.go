@@ -49,6 +49,11 @@ func addRoutes(mux *http.ServeMux, d Deps) {
 	mux.Handle("PATCH /api/v1/settings", secret(handlePatchSettings(d.Log, d.Tenants, d.Audit)))
 	mux.Handle("GET /api/v1/audit", secret(handleTenantAudit(d.Log, d.AuditStore)))
 	mux.Handle("GET /api/v1/audit/checkpoint", secret(handleTenantCheckpoint(d.Log, d.Audit, d.SigningKey)))
+	mux.Handle("GET /api/v1/incidents", secret(handleTenantIncidents(d.Log, d.Incidents, d.Now)))
+	mux.Handle("GET /api/v1/incidents/{id}", secret(handleTenantIncident(d.Log, d.Incidents, d.Now)))
+	mux.Handle("POST /api/v1/incidents/{id}/acknowledge", secret(handleAcknowledgeIncident(d.Log, d.Incidents, d.Now)))
+	mux.Handle("GET /api/v1/incidents/{id}/affected-subjects", secret(handleAffectedSubjects(d.Log, d.Incidents)))
+	mux.Handle("GET /api/v1/incidents/{id}/notice", secret(handleIncidentNotice(d.Log, d.Incidents)))
 
 	// OpenDSR, Custos as processor (secret key); every answer signed. The
 	// version 1 (OpenGDPR) names stay, with their own signature headers.
@@ -78,6 +83,11 @@ func addRoutes(mux *http.ServeMux, d Deps) {
 	mux.Handle("DELETE /admin/v1/tenants/{id}", op(handleDeleteTenant(d.Log, d.Tenants, d.Audit, d.Now)))
 	mux.Handle("GET /admin/v1/audit", op(handleOperatorAudit(d.Log, d.AuditStore)))
 	mux.Handle("GET /admin/v1/audit/checkpoint", op(handleOperatorCheckpoint(d.Log, d.Audit, d.SigningKey)))
+	mux.Handle("POST /admin/v1/incidents", op(handleOpenIncident(d.Log, d.Incidents, d.Tenants, d.Now)))
+	mux.Handle("GET /admin/v1/incidents", op(handleListIncidents(d.Log, d.Incidents)))
+	mux.Handle("GET /admin/v1/incidents/{id}", op(handleGetIncident(d.Log, d.Incidents, d.Tenants, d.Now)))
+	mux.Handle("POST /admin/v1/incidents/{id}/updates", op(handleUpdateIncident(d.Log, d.Incidents, d.Tenants, d.Now)))
+	mux.Handle("POST /admin/v1/incidents/{id}/close", op(handleCloseIncident(d.Log, d.Incidents, d.Tenants, d.Now)))
 
 	// The node's public signing key, for offline verification.
 	mux.Handle("GET /.well-known/custos/signing-key", handleSigningKey(d.SigningKey))

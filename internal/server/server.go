@@ -14,6 +14,7 @@ import (
 
 	"github.com/custos-dev/custos"
 	"github.com/custos-dev/custos/internal/audit"
+	"github.com/custos-dev/custos/internal/incident"
 	"github.com/custos-dev/custos/internal/ingest"
 	"github.com/custos-dev/custos/internal/metrics"
 	"github.com/custos-dev/custos/internal/opendsr"
@@ -34,6 +35,8 @@ type Deps struct {
 	Audit      *audit.Log
 	AuditStore custos.AuditStore
 	Tally      *audit.Tally
+	// Incidents is the breach register (Art. 33, 34).
+	Incidents *incident.Register
 	// SigningKey is the node's Ed25519 key: it signs audit checkpoints.
 	SigningKey    ed25519.PrivateKey
 	OperatorToken string
