@@ -23,6 +23,7 @@ import (
 
 	"github.com/custos-dev/custos"
 	"github.com/custos-dev/custos/internal/audit"
+	"github.com/custos-dev/custos/internal/consent"
 	"github.com/custos-dev/custos/internal/ingest"
 	"github.com/custos-dev/custos/internal/keyring"
 	"github.com/custos-dev/custos/internal/metrics"
@@ -177,8 +178,9 @@ func runServe(ctx context.Context, args []string, getenv func(string) string, st
 	outboxDone := make(chan struct{})
 	go func() { defer close(outboxDone); outbox.Run(outboxCtx) }()
 	defer func() { stopOutbox(); <-outboxDone }()
+	ledger := consent.New(pipe, store, ring, time.Now)
 	engine := rights.New(rights.Deps{Store: store, Gate: pipe, Subjects: reader, Keys: ring, Audit: auditLog,
-		SigningKey: signingKey, Region: c.region, Now: time.Now,
+		SigningKey: signingKey, Region: c.region, Now: time.Now, Consents: ledger,
 		Recipients: store, Outbox: outbox, Deliveries: store,
 		CallbackSecret: func(id custos.TenantID) ([]byte, error) {
 			t, ok := reg.Get(id)
@@ -205,6 +207,7 @@ func runServe(ctx context.Context, args []string, getenv func(string) string, st
 		Ingest:        pipe,
 		Reader:        reader,
 		Rights:        engine,
+		Consent:       ledger,
 		Recipients:    store,
 		Metrics:       m,
 		Audit:         auditLog,
