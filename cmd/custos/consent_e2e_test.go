@@ -369,7 +369,9 @@ func TestConsentInAccessAndErasure(t *testing.T) {
 	if er["status"] != "completed" {
 		t.Fatalf("erasure: %v", er)
 	}
-	if erasure, _ := er["erasure"].(map[string]any); erasure != nil {
+	if erasure, _ := er["erasure"].(map[string]any); erasure == nil {
+		t.Errorf("erasure answered %v, want its progress with records_deleted", er)
+	} else {
 		if n, _ := erasure["records_deleted"].(map[string]any)["consent_records"].(float64); n != 1 {
 			t.Errorf("erasure records_deleted = %v, want consent_records 1", erasure["records_deleted"])
 		}

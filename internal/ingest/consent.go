@@ -58,24 +58,6 @@ func (p *Pipeline) AppendConsentTo(ctx context.Context, t custos.TenantID, s cus
 	})
 }
 
-// ConsentState returns a subject's consent as the writer holds it, in
-// order with ingestion.
-func (p *Pipeline) ConsentState(ctx context.Context, t custos.TenantID, s custos.SubjectID) (consent.State, error) {
-	var st consent.State
-	err := p.control(ctx, t, func(w *writer, g *group) error {
-		key, _, err := p.ring.SubjectKey(ctx, t, s, false)
-		if errors.Is(err, custos.ErrNotFound) || errors.Is(err, custos.ErrShredded) {
-			return custos.Errorf(custos.NotFound, "no subject %s", s)
-		}
-		if err != nil {
-			return err
-		}
-		st, err = w.consentState(ctx, t, s, key)
-		return err
-	})
-	return st, err
-}
-
 // nextSeq returns the next record sequence number. It starts from the
 // clock at start-up, so numbers keep increasing across restarts.
 func (w *writer) nextSeq() uint64 {
