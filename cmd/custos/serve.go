@@ -24,6 +24,7 @@ import (
 
 	"github.com/custos-dev/custos"
 	"github.com/custos-dev/custos/internal/audit"
+	"github.com/custos-dev/custos/internal/consent"
 	"github.com/custos-dev/custos/internal/incident"
 	"github.com/custos-dev/custos/internal/ingest"
 	"github.com/custos-dev/custos/internal/keyring"
@@ -213,8 +214,9 @@ func runServe(ctx context.Context, args []string, getenv func(string) string, st
 	// The public URL is known once the listener is (the default is its address).
 	var publicURL atomic.Value
 	publicURL.Store(strings.TrimSuffix(c.publicURL, "/"))
+	ledger := consent.New(pipe, store, ring, time.Now)
 	engine := rights.New(rights.Deps{Store: store, Gate: pipe, Subjects: reader, Keys: ring, Audit: auditLog,
-		SigningKey: signingKey, Region: c.region, Now: time.Now,
+		SigningKey: signingKey, Region: c.region, Now: time.Now, Consents: ledger,
 		Forward: rights.ForwardOptions{Client: opendsr.NewClient(opendsr.ClientOptions{}),
 			PublicURL: func() string { return publicURL.Load().(string) }, PollInterval: c.opendsrPoll},
 		Recipients: store, Outbox: outbox, Deliveries: store,
@@ -243,6 +245,7 @@ func runServe(ctx context.Context, args []string, getenv func(string) string, st
 		Ingest:        pipe,
 		Reader:        reader,
 		Rights:        engine,
+		Consent:       ledger,
 		Recipients:    store,
 		Metrics:       m,
 		Audit:         auditLog,

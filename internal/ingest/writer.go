@@ -10,6 +10,7 @@ import (
 	"github.com/go-json-experiment/json"
 
 	"github.com/custos-dev/custos"
+	"github.com/custos-dev/custos/internal/consent"
 	"github.com/custos-dev/custos/internal/keyring"
 )
 
@@ -24,6 +25,10 @@ type writer struct {
 	flags map[subjectRef]custos.SubjectFlags
 	// tombs are the identifiers of erased subjects.
 	tombs map[tombRef]custos.Tombstone
+	// consents caches the consent State of subjects (see consent.go);
+	// seq numbers consent records.
+	consents map[subjectRef]consent.State
+	seq      uint64
 }
 
 // group is the work committed together: one store batch, one WAL sync.
@@ -88,6 +93,10 @@ func (g *group) wait() error {
 func (w *writer) run() {
 	defer close(w.p.acks)
 	for j := range w.p.queue {
+		if len(w.consents) >= w.p.opts.ConsentCache {
+			// Between groups everything is in the store: starting over is safe.
+			w.consents = map[subjectRef]consent.State{}
+		}
 		g := newGroup()
 		w.handle(g, j)
 	drain:
@@ -103,6 +112,8 @@ func (w *writer) run() {
 			}
 		}
 		if err := w.flush(context.Background(), g); err != nil {
+			// The cache may hold records the store refused.
+			w.consents = map[subjectRef]consent.State{}
 			for _, j := range g.jobs {
 				if j.err == nil {
 					j.err = &custos.Error{Code: custos.Unavailable, Message: "the store refused the write; retry", Err: err}
@@ -167,7 +178,7 @@ func (w *writer) handle(g *group, j *job) {
 	// writer never leaves a message half-applied.
 	ctx := context.Background()
 	for i := range j.msgs {
-		outcome, err := w.message(ctx, g, j.tenant, &j.msgs[i])
+		outcome, err := w.message(ctx, g, j, &j.msgs[i])
 		if err != nil {
 			// Messages before this one are stored; a retry of the whole
 			// request is safe because duplicates are dropped.
@@ -185,19 +196,30 @@ func (w *writer) handle(g *group, j *job) {
 			j.res.Restricted++
 		case "erased":
 			j.res.Erased++
+		case "no_consent":
+			j.res.NoConsent++
 		}
 	}
 }
 
 // message stores one message, or says why it was dropped: "duplicate",
-// "erased", "suppressed" or "restricted".
-func (w *writer) message(ctx context.Context, g *group, t custos.TenantID, m *prepared) (dropped string, err error) {
+// "erased", "suppressed", "restricted" or "no_consent".
+func (w *writer) message(ctx context.Context, g *group, j *job, m *prepared) (dropped string, err error) {
+	t := j.tenant
 	ref := seenRef{t, m.mid}
 	if dup, err := w.duplicate(ctx, g, ref); dup || err != nil {
 		return "duplicate", err
 	}
 	if w.erased(t, m) {
 		return "erased", nil
+	}
+	requireConsent := j.policy != nil && j.policy.RequireAnalytics
+	if requireConsent && !consent.GrantsAny(m.consents) {
+		// Nothing new is collected about a person who agreed to nothing:
+		// no subject is created, no identifier linked.
+		if reason, err := w.consentGate(ctx, g, j, m); reason != "" || err != nil {
+			return reason, err
+		}
 	}
 	s, key, err := w.resolve(ctx, g, t, m)
 	if err != nil {
@@ -209,6 +231,18 @@ func (w *writer) message(ctx context.Context, g *group, t custos.TenantID, m *pr
 	// even when it resolved to another subject.
 	if reason, err := w.gateMessage(ctx, t, s, m); reason != "" || err != nil {
 		return reason, err
+	}
+	if err := w.messageConsents(ctx, g, j, s, key, m); err != nil {
+		return "", err
+	}
+	if requireConsent {
+		st, err := w.consentState(ctx, t, s, key)
+		if err != nil {
+			return "", err
+		}
+		if granted, _ := st.Lookup(consent.Analytics, ""); !granted {
+			return "no_consent", nil
+		}
 	}
 	if err := w.updateProfile(ctx, g, t, s, key, m); err != nil {
 		return "", err

@@ -14,6 +14,7 @@ import (
 
 	"github.com/custos-dev/custos"
 	"github.com/custos-dev/custos/internal/audit"
+	"github.com/custos-dev/custos/internal/consent"
 	"github.com/custos-dev/custos/internal/incident"
 	"github.com/custos-dev/custos/internal/ingest"
 	"github.com/custos-dev/custos/internal/metrics"
@@ -25,11 +26,13 @@ import (
 
 // Deps are what the server needs; cmd/custos builds them.
 type Deps struct {
-	Log        *slog.Logger
-	Tenants    *tenants.Registry
-	Ingest     *ingest.Pipeline
-	Reader     *ingest.Reader
-	Rights     *rights.Engine
+	Log     *slog.Logger
+	Tenants *tenants.Registry
+	Ingest  *ingest.Pipeline
+	Reader  *ingest.Reader
+	Rights  *rights.Engine
+	// Consent is the consent ledger.
+	Consent    *consent.Ledger
 	Recipients custos.RecipientStore
 	Metrics    *metrics.Metrics
 	Audit      *audit.Log
