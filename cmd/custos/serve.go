@@ -191,7 +191,10 @@ func runServe(ctx context.Context, args []string, getenv func(string) string, st
 	// Erasures a crash interrupted finish before the node takes traffic.
 	var tenantIDs []custos.TenantID
 	for _, t := range reg.List() {
-		tenantIDs = append(tenantIDs, t.ID)
+		// Tenants of other regions are another node's to touch.
+		if reg.Misdirected(t) == nil {
+			tenantIDs = append(tenantIDs, t.ID)
+		}
 	}
 	if n, err := engine.Resume(ctx, tenantIDs); err != nil {
 		return fmt.Errorf("resume interrupted erasures: %w", err)

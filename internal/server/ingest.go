@@ -55,6 +55,9 @@ func handleIngest(log *slog.Logger, reg *tenants.Registry, pipe *ingest.Pipeline
 			writeError(w, log, custos.Errorf(custos.Unauthorized, "unknown write key"))
 			return
 		}
+		if misdirected(w, log, reg, t) {
+			return
+		}
 		res, err := pipe.Ingest(r.Context(), t.ID, batch.Messages)
 		if err != nil {
 			writeError(w, log, err)
