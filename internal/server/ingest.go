@@ -58,6 +58,10 @@ func handleIngest(log *slog.Logger, reg *tenants.Registry, pipe *ingest.Pipeline
 		if misdirected(w, log, reg, t) {
 			return
 		}
+		if !t.Settings.KeepFullIP {
+			// Data minimisation: only the network part of context.ip is stored.
+			segment.TruncateIPs(batch.Messages)
+		}
 		res, err := pipe.Ingest(r.Context(), t.ID, batch.Messages)
 		if err != nil {
 			writeError(w, log, err)
