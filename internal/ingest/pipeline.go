@@ -87,8 +87,9 @@ type prepared struct {
 	msg  *custos.Message
 	mid  custos.MessageHash
 	ids  []hashedID
-	prev []hashedID // alias: previousId as a user id and as an anonymous id
-	body []byte     // the event, encoded, not yet sealed
+	prev []hashedID  // alias: previousId as a user id and as an anonymous id
+	body []byte      // the event, encoded, not yet sealed
+	obs  observation // the categories of personal data it shows
 }
 
 type hashedID struct {
@@ -129,11 +130,12 @@ func New(ctx context.Context, store custos.DataStore, ring *keyring.Ring, opts O
 		done:  make(chan struct{}),
 	}
 	w := &writer{
-		p:      p,
-		cache:  map[custos.TenantID]map[custos.IdentifierHash]custos.SubjectID{},
-		recent: newRecentFilter(opts.DedupeCapacity, opts.DedupeWindow, opts.Now),
-		flags:  map[subjectRef]custos.SubjectFlags{},
-		tombs:  map[tombRef]custos.Tombstone{},
+		p:        p,
+		cache:    map[custos.TenantID]map[custos.IdentifierHash]custos.SubjectID{},
+		recent:   newRecentFilter(opts.DedupeCapacity, opts.DedupeWindow, opts.Now),
+		flags:    map[subjectRef]custos.SubjectFlags{},
+		tombs:    map[tombRef]custos.Tombstone{},
+		observed: map[custos.TenantID]*observed{},
 	}
 	if err := w.loadFlags(ctx); err != nil {
 		return nil, fmt.Errorf("load subject flags: %w", err)
@@ -174,10 +176,12 @@ func (p *Pipeline) Ingest(ctx context.Context, t custos.TenantID, msgs []custos.
 		return Result{}, nil
 	}
 	j := &job{gone: ctx.Done(), tenant: t, msgs: make([]prepared, len(msgs)), done: make(chan struct{})}
+	var obs observer
 	for i := range msgs {
 		if err := p.prepare(t, &msgs[i], &j.msgs[i]); err != nil {
 			return Result{}, err
 		}
+		j.msgs[i].obs = obs.observe(&msgs[i])
 	}
 	if err := p.enqueue(ctx, j); err != nil {
 		return Result{}, err
