@@ -28,6 +28,7 @@ import (
 	"github.com/custos-dev/custos/internal/metrics"
 	"github.com/custos-dev/custos/internal/opendsr"
 	"github.com/custos-dev/custos/internal/pebble"
+	"github.com/custos-dev/custos/internal/processing"
 	"github.com/custos-dev/custos/internal/rights"
 	"github.com/custos-dev/custos/internal/server"
 	"github.com/custos-dev/custos/internal/tenants"
@@ -45,6 +46,9 @@ type serveConfig struct {
 	opendsrDomain               string
 	opendsrCert, opendsrKey     string
 	shutdownTimeout             time.Duration
+	processorName               string
+	processorContact            string
+	retentionInterval           time.Duration
 }
 
 func runServe(ctx context.Context, args []string, getenv func(string) string, stdout, stderr io.Writer) error {
@@ -65,6 +69,8 @@ func runServe(ctx context.Context, args []string, getenv func(string) string, st
 	fs.StringVar(&c.opendsrCert, "opendsr-cert", env(getenv, "CUSTOS_OPENDSR_CERT", ""), "OpenDSR processor certificate (PEM) whose key signs OpenDSR answers (CUSTOS_OPENDSR_CERT; default a development certificate in <data>/opendsr)")
 	fs.StringVar(&c.opendsrKey, "opendsr-key", env(getenv, "CUSTOS_OPENDSR_KEY", ""), "OpenDSR processor private key (PEM: PKCS #8, SEC 1 or PKCS #1) (CUSTOS_OPENDSR_KEY)")
 	fs.StringVar(&c.pprofAddr, "pprof-addr", env(getenv, "CUSTOS_PPROF_ADDR", ""), "if set, serve Go profiling (net/http/pprof) on this separate address, e.g. 127.0.0.1:6060 (CUSTOS_PPROF_ADDR)")
+	fs.StringVar(&c.processorName, "processor-name", env(getenv, "CUSTOS_PROCESSOR_NAME", ""), "the processor (the organisation running this node) named in records of processing (CUSTOS_PROCESSOR_NAME)")
+	fs.StringVar(&c.processorContact, "processor-contact", env(getenv, "CUSTOS_PROCESSOR_CONTACT", ""), "the processor's contact (e-mail or address) in records of processing (CUSTOS_PROCESSOR_CONTACT)")
 	fs.DurationVar(&c.shutdownTimeout, "shutdown-timeout", 20*time.Second, "how long to wait for in-flight requests on shutdown")
 	if help, err := parseFlags(fs, args); help || err != nil {
 		return err
@@ -178,7 +184,7 @@ func runServe(ctx context.Context, args []string, getenv func(string) string, st
 	go func() { defer close(outboxDone); outbox.Run(outboxCtx) }()
 	defer func() { stopOutbox(); <-outboxDone }()
 	engine := rights.New(rights.Deps{Store: store, Gate: pipe, Subjects: reader, Keys: ring, Audit: auditLog,
-		SigningKey: signingKey, Region: c.region, Now: time.Now,
+		SigningKey: signingKey, Region: c.region, Now: time.Now, Tenant: reg.Get,
 		Recipients: store, Outbox: outbox, Deliveries: store,
 		CallbackSecret: func(id custos.TenantID) ([]byte, error) {
 			t, ok := reg.Get(id)
@@ -201,6 +207,10 @@ func runServe(ctx context.Context, args []string, getenv func(string) string, st
 	} else if n > 0 {
 		log.Info("resumed interrupted erasures", "count", n)
 	}
+	security := processing.Security{}
+	if tlsReloader != nil {
+		security = processing.Security{TLS: true, TLSMinVersion: tls.VersionName(tlsReloader.Config().MinVersion)}
+	}
 	var ready atomic.Bool
 	handler := server.New(server.Deps{
 		Log:           log,
@@ -218,6 +228,9 @@ func runServe(ctx context.Context, args []string, getenv func(string) string, st
 		Now:           time.Now,
 		Ready:         ready.Load,
 		HSTS:          tlsReloader != nil,
+
+		Processor: processing.Processor{Name: c.processorName, Contact: c.processorContact},
+		Security:  security,
 
 		OpenDSRSigner:  dsrSigner,
 		OpenDSRCertPEM: dsrCert,

@@ -6,6 +6,7 @@ import (
 	"time"
 
 	"github.com/custos-dev/custos"
+	"github.com/custos-dev/custos/internal/audit"
 	"github.com/custos-dev/custos/internal/certificate"
 )
 
@@ -54,7 +55,17 @@ func (e *Engine) notifyRecipients(ctx context.Context, r *custos.Request, ids []
 	if err != nil {
 		return err
 	}
+	region, settings := e.tenantOf(r.Tenant)
 	for _, rc := range list {
+		// A recipient outside the region, once transfers are forbidden, is
+		// told nothing; the audit log says why.
+		if err := settings.CheckDestination(region, "recipient "+rc.Name, rc.Region); err != nil {
+			if _, aerr := e.audit.Record(ctx, r.Tenant, audit.Entry{Actor: "system", Action: "recipient.skipped", RequestID: r.ID,
+				Details: map[string]string{"recipient": rc.Name, "region": rc.Region, "reason": custos.ErrorMessage(err)}}); aerr != nil {
+				return aerr
+			}
+			continue
+		}
 		_, err := e.outbox.Enqueue(ctx, custos.Delivery{
 			Tenant: r.Tenant, Kind: "recipient." + string(r.Type), RequestID: r.ID,
 			Target: rc.Name, URL: rc.URL, Secret: rc.Secret, Body: body,

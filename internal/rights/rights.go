@@ -77,7 +77,11 @@ type Deps struct {
 	// CallbackSecret returns the key that signs a tenant's callbacks.
 	CallbackSecret func(custos.TenantID) ([]byte, error)
 	Region         string // the node's region, named in certificates
-	Now            func() time.Time
+	// Tenant returns a tenant's record: its region (named in exports and
+	// certificates), retention and transfer settings. May be nil: the
+	// node's region and the default settings are assumed.
+	Tenant func(custos.TenantID) (*custos.Tenant, bool)
+	Now    func() time.Time
 }
 
 // Engine carries out requests. Create it with New.
@@ -94,6 +98,7 @@ type Engine struct {
 	outbox     Outbox
 	deliveries custos.OutboxStore
 	cbSecret   func(custos.TenantID) ([]byte, error)
+	tenant     func(custos.TenantID) (*custos.Tenant, bool)
 	now        func() time.Time
 	// crashAfter stops an erasure after the named step, as a crash would
 	// (tests only).
@@ -107,7 +112,18 @@ type Engine struct {
 func New(d Deps) *Engine {
 	return &Engine{store: d.Store, gate: d.Gate, subj: d.Subjects, keys: d.Keys, audit: d.Audit,
 		sign: d.SigningKey, reg: d.Region, now: d.Now,
-		recipients: d.Recipients, outbox: d.Outbox, deliveries: d.Deliveries, cbSecret: d.CallbackSecret}
+		recipients: d.Recipients, outbox: d.Outbox, deliveries: d.Deliveries, cbSecret: d.CallbackSecret, tenant: d.Tenant}
+}
+
+// tenantOf returns what the engine needs to know of a tenant: its region
+// and settings (the node's region and defaults when unknown).
+func (e *Engine) tenantOf(t custos.TenantID) (region string, s custos.Settings) {
+	if e.tenant != nil {
+		if tn, ok := e.tenant(t); ok {
+			return tn.Region, tn.Settings
+		}
+	}
+	return e.reg, custos.Settings{}
 }
 
 // Input is a new request as a tenant's server or a device asks for it.

@@ -13,16 +13,24 @@ import (
 )
 
 // recipientView is a recipient as the API shows it: never its secret.
+// Blocked is set for a recipient outside the tenant's region once
+// transfers are forbidden: nothing is sent to it, for the reason given.
 type recipientView struct {
 	ID        string    `json:"id"`
 	Name      string    `json:"name"`
 	URL       string    `json:"url"`
 	Region    string    `json:"region"`
 	CreatedAt time.Time `json:"created_at"`
+	Blocked   bool      `json:"blocked"`
+	Reason    string    `json:"blocked_reason,omitempty"`
 }
 
-func viewRecipient(r *custos.Recipient) recipientView {
-	return recipientView{ID: r.ID, Name: r.Name, URL: r.URL, Region: r.Region, CreatedAt: r.CreatedAt}
+func viewRecipient(t *custos.Tenant, r *custos.Recipient) recipientView {
+	v := recipientView{ID: r.ID, Name: r.Name, URL: r.URL, Region: r.Region, CreatedAt: r.CreatedAt}
+	if err := t.Settings.CheckDestination(t.Region, "recipient "+r.Name, r.Region); err != nil {
+		v.Blocked, v.Reason = true, custos.ErrorMessage(err)
+	}
+	return v
 }
 
 func handleCreateRecipient(log *slog.Logger, store custos.RecipientStore, now func() time.Time) tenantHandler {
@@ -54,6 +62,10 @@ func handleCreateRecipient(log *slog.Logger, store custos.RecipientStore, now fu
 		if in.Region == "" {
 			in.Region = t.Region
 		}
+		if err := t.Settings.CheckDestination(t.Region, "recipient "+in.Name, in.Region); err != nil {
+			writeError(w, log, err)
+			return
+		}
 		b := make([]byte, 8)
 		rand.Read(b)
 		at := now().UTC()
@@ -63,7 +75,7 @@ func handleCreateRecipient(log *slog.Logger, store custos.RecipientStore, now fu
 			writeError(w, log, err)
 			return
 		}
-		writeJSON(w, http.StatusCreated, viewRecipient(rc))
+		writeJSON(w, http.StatusCreated, viewRecipient(t, rc))
 	}
 }
 
@@ -76,7 +88,7 @@ func handleListRecipients(log *slog.Logger, store custos.RecipientStore) tenantH
 		}
 		out := make([]recipientView, len(list))
 		for i, rc := range list {
-			out[i] = viewRecipient(rc)
+			out[i] = viewRecipient(t, rc)
 		}
 		writeJSON(w, http.StatusOK, map[string]any{"recipients": out})
 	}
