@@ -173,4 +173,3 @@ func TestIPTruncation(t *testing.T) {
 		assertNotInDir(t, cfg.dir, v)
 	}
 }
-
