@@ -29,6 +29,7 @@ import (
 	"github.com/custos-dev/custos/internal/opendsr"
 	"github.com/custos-dev/custos/internal/pebble"
 	"github.com/custos-dev/custos/internal/processing"
+	"github.com/custos-dev/custos/internal/retention"
 	"github.com/custos-dev/custos/internal/rights"
 	"github.com/custos-dev/custos/internal/server"
 	"github.com/custos-dev/custos/internal/tenants"
@@ -71,6 +72,7 @@ func runServe(ctx context.Context, args []string, getenv func(string) string, st
 	fs.StringVar(&c.pprofAddr, "pprof-addr", env(getenv, "CUSTOS_PPROF_ADDR", ""), "if set, serve Go profiling (net/http/pprof) on this separate address, e.g. 127.0.0.1:6060 (CUSTOS_PPROF_ADDR)")
 	fs.StringVar(&c.processorName, "processor-name", env(getenv, "CUSTOS_PROCESSOR_NAME", ""), "the processor (the organisation running this node) named in records of processing (CUSTOS_PROCESSOR_NAME)")
 	fs.StringVar(&c.processorContact, "processor-contact", env(getenv, "CUSTOS_PROCESSOR_CONTACT", ""), "the processor's contact (e-mail or address) in records of processing (CUSTOS_PROCESSOR_CONTACT)")
+	fs.DurationVar(&c.retentionInterval, "retention-interval", time.Hour, "how often the retention sweep runs (at most 1h)")
 	fs.DurationVar(&c.shutdownTimeout, "shutdown-timeout", 20*time.Second, "how long to wait for in-flight requests on shutdown")
 	if help, err := parseFlags(fs, args); help || err != nil {
 		return err
@@ -207,6 +209,34 @@ func runServe(ctx context.Context, args []string, getenv func(string) string, st
 	} else if n > 0 {
 		log.Info("resumed interrupted erasures", "count", n)
 	}
+	// Retention: a sweep now and every --retention-interval, of this
+	// region's tenants only.
+	retentionActivity := []retention.Activity{
+		retention.RequestActivity(store),
+		// The consent ledger's last grant or withdrawal per subject goes here.
+	}
+	sweeper := retention.New(retention.Options{Store: store, Expirer: pipe, Audit: auditLog, Log: log,
+		Interval: c.retentionInterval, Activity: retentionActivity,
+		Tenants: func() []*custos.Tenant {
+			var out []*custos.Tenant
+			for _, t := range reg.List() {
+				if reg.Misdirected(t) == nil {
+					out = append(out, t)
+				}
+			}
+			return out
+		},
+		OnSweep: func(_ custos.TenantID, r retention.Result) {
+			m.RetentionEvents.Add(float64(r.Events))
+			m.RetentionProfiles.Add(float64(r.Profiles))
+		}})
+	sweepCtx, stopSweep := context.WithCancel(context.WithoutCancel(ctx))
+	sweepDone := make(chan struct{})
+	go func() { defer close(sweepDone); sweeper.Run(sweepCtx) }()
+	// Stopped before the pipeline closes: its deletions go through it.
+	stopSweeper := func() { stopSweep(); <-sweepDone }
+	defer stopSweeper()
+
 	security := processing.Security{}
 	if tlsReloader != nil {
 		security = processing.Security{TLS: true, TLSMinVersion: tls.VersionName(tlsReloader.Config().MinVersion)}
@@ -275,6 +305,7 @@ func runServe(ctx context.Context, args []string, getenv func(string) string, st
 	if err := srv.Shutdown(sctx); err != nil {
 		log.Warn("shutdown did not drain every request", "err", err)
 	}
+	stopSweeper()
 	// Every accepted message durable before the store closes (deferred).
 	pipe.Close()
 	if err := pipe.SaveFilter(); err != nil {
