@@ -6,6 +6,8 @@ import (
 	"slices"
 	"strings"
 	"testing"
+
+	csegment "github.com/custos-dev/custos/internal/segment"
 )
 
 // processingRecord is the part of GET /api/v1/processing-record the tests read.
@@ -173,3 +175,7 @@ func TestIPTruncation(t *testing.T) {
 		assertNotInDir(t, cfg.dir, v)
 	}
 }
+
+// storedIP is context.ip as a tenant with the default settings has it
+// stored: truncated.
+func storedIP(ip string) string { return csegment.TruncateIP(ip) }
