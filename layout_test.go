@@ -67,7 +67,8 @@ func TestLayout(t *testing.T) {
 	}
 	stores := []string{"internal/pebble", "internal/postgres"}
 	domain := []string{"internal/segment", "internal/ingest", "internal/keyring", "internal/audit", "internal/tenants",
-		"internal/deadline", "internal/certificate", "internal/rights", "internal/consent", "internal/campaign", "internal/incident"}
+		"internal/deadline", "internal/certificate", "internal/rights", "internal/consent", "internal/campaign", "internal/incident",
+		"internal/processing", "internal/retention"}
 	pkgs := packages(t)
 	if len(pkgs) < 15 {
 		t.Fatalf("found %d packages; the walk missed some", len(pkgs))

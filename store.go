@@ -79,6 +79,14 @@ type Write struct {
 	Tombstones []TombstoneRecord
 	// Consents append to subjects' consent ledgers.
 	Consents []StoredConsent
+	// Observed, if not nil, replaces the tenant's record of the categories
+	// of personal data seen at ingestion (sealed with the tenant key), so
+	// that a new category is recorded atomically with the event showing it.
+	Observed []byte
+	// Retention, if not nil, replaces the tenant's retention sweep
+	// progress, so that deletions and the progress past them are one
+	// atomic change and an interrupted sweep resumes exactly.
+	Retention []byte
 }
 
 // Empty reports whether w changes nothing.
@@ -86,7 +94,7 @@ func (w *Write) Empty() bool {
 	return len(w.Events) == 0 && len(w.Profiles) == 0 && len(w.Links) == 0 &&
 		len(w.Unlinks) == 0 && len(w.Seen) == 0 && len(w.DeleteSubjects) == 0 &&
 		len(w.DeleteEvents) == 0 && len(w.Unsee) == 0 && len(w.Flags) == 0 && len(w.Tombstones) == 0 &&
-		len(w.Consents) == 0
+		len(w.Consents) == 0 && w.Observed == nil && w.Retention == nil
 }
 
 // StoredProfile is one sealed profile.
@@ -144,6 +152,12 @@ type DataStore interface {
 	// EventSpan returns the time of the subject's first and last event;
 	// ok is false when it has none.
 	EventSpan(ctx context.Context, t TenantID, s SubjectID) (first, last time.Time, ok bool, err error)
+	// Observed returns the tenant's sealed record of observed data
+	// categories (Write.Observed), or ErrNotFound.
+	Observed(ctx context.Context, t TenantID) ([]byte, error)
+	// RetentionProgress returns the tenant's retention sweep progress
+	// (Write.Retention), or ErrNotFound.
+	RetentionProgress(ctx context.Context, t TenantID) ([]byte, error)
 	// Purge makes sure the bytes of a subject deleted earlier are gone
 	// from live storage files, not only hidden (compaction, vacuum).
 	Purge(ctx context.Context, t TenantID, s SubjectID) error

@@ -31,6 +31,8 @@ import (
 	"github.com/custos-dev/custos/internal/metrics"
 	"github.com/custos-dev/custos/internal/opendsr"
 	"github.com/custos-dev/custos/internal/pebble"
+	"github.com/custos-dev/custos/internal/processing"
+	"github.com/custos-dev/custos/internal/retention"
 	"github.com/custos-dev/custos/internal/rights"
 	"github.com/custos-dev/custos/internal/server"
 	"github.com/custos-dev/custos/internal/tenants"
@@ -52,6 +54,9 @@ type serveConfig struct {
 	opendsrPoll                 time.Duration
 	shutdownTimeout             time.Duration
 	smtp                        smtpFlags
+	processorName               string
+	processorContact            string
+	retentionInterval           time.Duration
 }
 
 func runServe(ctx context.Context, args []string, getenv func(string) string, stdout, stderr io.Writer) error {
@@ -76,6 +81,9 @@ func runServe(ctx context.Context, args []string, getenv func(string) string, st
 	fs.DurationVar(&c.opendsrPoll, "opendsr-poll-interval", 30*time.Second, "first wait before polling an OpenDSR recipient for a forwarded request's status, and before retrying a failed call; doubles up to an hour")
 	fs.StringVar(&c.pprofAddr, "pprof-addr", env(getenv, "CUSTOS_PPROF_ADDR", ""), "if set, serve Go profiling (net/http/pprof) on this separate address, e.g. 127.0.0.1:6060 (CUSTOS_PPROF_ADDR)")
 	c.smtp.register(fs, getenv)
+	fs.StringVar(&c.processorName, "processor-name", env(getenv, "CUSTOS_PROCESSOR_NAME", ""), "the processor (the organisation running this node) named in records of processing (CUSTOS_PROCESSOR_NAME)")
+	fs.StringVar(&c.processorContact, "processor-contact", env(getenv, "CUSTOS_PROCESSOR_CONTACT", ""), "the processor's contact (e-mail or address) in records of processing (CUSTOS_PROCESSOR_CONTACT)")
+	fs.DurationVar(&c.retentionInterval, "retention-interval", time.Hour, "how often the retention sweep runs (at most 1h)")
 	fs.DurationVar(&c.shutdownTimeout, "shutdown-timeout", 20*time.Second, "how long to wait for in-flight requests on shutdown")
 	if help, err := parseFlags(fs, args); help || err != nil {
 		return err
@@ -216,7 +224,7 @@ func runServe(ctx context.Context, args []string, getenv func(string) string, st
 	publicURL.Store(strings.TrimSuffix(c.publicURL, "/"))
 	ledger := consent.New(pipe, store, ring, time.Now)
 	engine := rights.New(rights.Deps{Store: store, Gate: pipe, Subjects: reader, Keys: ring, Audit: auditLog,
-		SigningKey: signingKey, Region: c.region, Now: time.Now, Consents: ledger,
+		SigningKey: signingKey, Region: c.region, Now: time.Now, Consents: ledger, Tenant: reg.Get,
 		Forward: rights.ForwardOptions{Client: opendsr.NewClient(opendsr.ClientOptions{}),
 			PublicURL: func() string { return publicURL.Load().(string) }, PollInterval: c.opendsrPoll},
 		Recipients: store, Outbox: outbox, Deliveries: store,
@@ -231,12 +239,47 @@ func runServe(ctx context.Context, args []string, getenv func(string) string, st
 	// Erasures a crash interrupted finish before the node takes traffic.
 	var tenantIDs []custos.TenantID
 	for _, t := range reg.List() {
-		tenantIDs = append(tenantIDs, t.ID)
+		// Tenants of other regions are another node's to touch.
+		if reg.Misdirected(t) == nil {
+			tenantIDs = append(tenantIDs, t.ID)
+		}
 	}
 	if n, err := engine.Resume(ctx, tenantIDs); err != nil {
 		return fmt.Errorf("resume interrupted erasures: %w", err)
 	} else if n > 0 {
 		log.Info("resumed interrupted erasures", "count", n)
+	}
+	// Retention: a sweep now and every --retention-interval, of this
+	// region's tenants only.
+	retentionActivity := []retention.Activity{
+		retention.RequestActivity(store),
+		ledger.LastActivity,
+	}
+	sweeper := retention.New(retention.Options{Store: store, Expirer: pipe, Audit: auditLog, Log: log,
+		Interval: c.retentionInterval, Activity: retentionActivity,
+		Tenants: func() []*custos.Tenant {
+			var out []*custos.Tenant
+			for _, t := range reg.List() {
+				if reg.Misdirected(t) == nil {
+					out = append(out, t)
+				}
+			}
+			return out
+		},
+		OnSweep: func(_ custos.TenantID, r retention.Result) {
+			m.RetentionEvents.Add(float64(r.Events))
+			m.RetentionProfiles.Add(float64(r.Profiles))
+		}})
+	sweepCtx, stopSweep := context.WithCancel(context.WithoutCancel(ctx))
+	sweepDone := make(chan struct{})
+	go func() { defer close(sweepDone); sweeper.Run(sweepCtx) }()
+	// Stopped before the pipeline closes: its deletions go through it.
+	stopSweeper := func() { stopSweep(); <-sweepDone }
+	defer stopSweeper()
+
+	security := processing.Security{}
+	if tlsReloader != nil {
+		security = processing.Security{TLS: true, TLSMinVersion: tls.VersionName(tlsReloader.Config().MinVersion)}
 	}
 	var ready atomic.Bool
 	handler := server.New(server.Deps{
@@ -257,6 +300,9 @@ func runServe(ctx context.Context, args []string, getenv func(string) string, st
 		Now:           time.Now,
 		Ready:         ready.Load,
 		HSTS:          tlsReloader != nil,
+
+		Processor: processing.Processor{Name: c.processorName, Contact: c.processorContact},
+		Security:  security,
 
 		OpenDSRSigner:  dsrSigner,
 		OpenDSRCertPEM: dsrCert,
@@ -316,6 +362,7 @@ func runServe(ctx context.Context, args []string, getenv func(string) string, st
 	if err := srv.Shutdown(sctx); err != nil {
 		log.Warn("shutdown did not drain every request", "err", err)
 	}
+	stopSweeper()
 	// Every accepted message durable before the store closes (deferred).
 	pipe.Close()
 	if err := pipe.SaveFilter(); err != nil {

@@ -112,3 +112,24 @@ func (l *Ledger) State(ctx context.Context, t custos.TenantID, s custos.SubjectI
 	}
 	return NewState(h), nil
 }
+
+// LastActivity returns when the subject last granted or withdrew consent
+// (zero when never, or when the subject is gone): a person who recently
+// answered a consent question is active, and the retention sweep keeps
+// their profile.
+func (l *Ledger) LastActivity(ctx context.Context, t custos.TenantID, s custos.SubjectID) (time.Time, error) {
+	hist, err := l.History(ctx, t, s)
+	if custos.ErrorCode(err) == custos.NotFound {
+		return time.Time{}, nil
+	}
+	if err != nil {
+		return time.Time{}, err
+	}
+	var last time.Time
+	for _, r := range hist {
+		if r.Time.After(last) {
+			last = r.Time
+		}
+	}
+	return last, nil
+}

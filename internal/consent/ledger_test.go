@@ -259,3 +259,22 @@ func TestConcurrentRecordsAllKept(t *testing.T) {
 		t.Errorf("History = %d records, %v; want 21 (records at the same instant are all kept)", len(h), err)
 	}
 }
+
+// TestLastActivity checks that the last grant or withdrawal is a subject's
+// consent activity (what keeps a profile through the retention sweep),
+// and that an unknown subject has none rather than an error.
+func TestLastActivity(t *testing.T) {
+	e := newEnv(t)
+	ctx := t.Context()
+	s := e.record(t, user("u1"), "marketing", "", true)
+	first := e.now
+	e.now = e.now.Add(48 * time.Hour)
+	e.record(t, user("u1"), "marketing", "email", false)
+	got, err := e.ledger.LastActivity(ctx, e.tenant, s)
+	if err != nil || !got.Equal(e.now) {
+		t.Errorf("LastActivity = %v, %v; want the withdrawal's time %v (not the grant's %v)", got, err, e.now, first)
+	}
+	if got, err := e.ledger.LastActivity(ctx, e.tenant, custos.NewSubjectID()); err != nil || !got.IsZero() {
+		t.Errorf("LastActivity(unknown subject) = %v, %v; want zero, nil", got, err)
+	}
+}

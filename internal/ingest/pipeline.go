@@ -103,6 +103,7 @@ type prepared struct {
 	body []byte     // the event, encoded, not yet sealed
 	// consents are the consent records the message carries (policy set).
 	consents []custos.ConsentRecord
+	obs      observation // the categories of personal data it shows
 }
 
 type hashedID struct {
@@ -152,6 +153,7 @@ func New(ctx context.Context, store custos.DataStore, ring *keyring.Ring, opts O
 		flags:  map[subjectRef]custos.SubjectFlags{},
 		tombs:  map[tombRef]custos.Tombstone{},
 
+		observed: map[custos.TenantID]*observed{},
 		consents: map[subjectRef]consent.State{},
 		seq:      newSeq(),
 	}
@@ -204,6 +206,7 @@ func (p *Pipeline) IngestWith(ctx context.Context, t custos.TenantID, msgs []cus
 	}
 	j := &job{gone: ctx.Done(), tenant: t, msgs: make([]prepared, len(msgs)), policy: pol, done: make(chan struct{})}
 	unmapped := 0
+	var obs observer
 	for i := range msgs {
 		if err := p.prepare(t, &msgs[i], &j.msgs[i]); err != nil {
 			return Result{}, err
@@ -213,6 +216,7 @@ func (p *Pipeline) IngestWith(ctx context.Context, t custos.TenantID, msgs []cus
 			j.msgs[i].consents, n = pol.FromMessage(&msgs[i])
 			unmapped += n
 		}
+		j.msgs[i].obs = obs.observe(&msgs[i])
 	}
 	j.res.Unmapped = unmapped
 	if err := p.enqueue(ctx, j); err != nil {

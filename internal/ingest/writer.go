@@ -29,6 +29,9 @@ type writer struct {
 	// seq numbers consent records.
 	consents map[subjectRef]consent.State
 	seq      uint64
+	// observed are the categories of personal data seen per tenant, loaded
+	// on a tenant's first message.
+	observed map[custos.TenantID]*observed
 }
 
 // group is the work committed together: one store batch, one WAL sync.
@@ -42,6 +45,8 @@ type group struct {
 	seen         map[seenRef]struct{}
 	waits        []func() error
 	afterDurable []func() error
+	// observedDirty are the tenants whose observed categories changed.
+	observedDirty []custos.TenantID
 }
 
 type subjectRef struct {
@@ -114,6 +119,9 @@ func (w *writer) run() {
 		if err := w.flush(context.Background(), g); err != nil {
 			// The cache may hold records the store refused.
 			w.consents = map[subjectRef]consent.State{}
+			// Categories noted for messages that were not stored are
+			// forgotten; the next message of each tenant reloads them.
+			clear(w.observed)
 			for _, j := range g.jobs {
 				if j.err == nil {
 					j.err = &custos.Error{Code: custos.Unavailable, Message: "the store refused the write; retry", Err: err}
@@ -141,6 +149,9 @@ func (w *writer) flush(ctx context.Context, g *group) error {
 		wr := g.write(ref.t)
 		wr.Profiles = append(wr.Profiles, custos.StoredProfile{Subject: ref.s, Value: sealed})
 		ps.dirty = false
+	}
+	if err := w.sealObserved(g); err != nil {
+		return err
 	}
 	var ws []*custos.Write
 	for _, t := range g.order {
@@ -243,6 +254,11 @@ func (w *writer) message(ctx context.Context, g *group, j *job, m *prepared) (dr
 		if granted, _ := st.Lookup(consent.Analytics, ""); !granted {
 			return "no_consent", nil
 		}
+	}
+	// The record of processing learns what the message shows; a new
+	// category is written with it.
+	if err := w.note(ctx, g, t, m.obs, m.msg.ReceivedAt); err != nil {
+		return "", err
 	}
 	if err := w.updateProfile(ctx, g, t, s, key, m); err != nil {
 		return "", err

@@ -28,6 +28,10 @@ type Metrics struct {
 	StoreCommit prometheus.Histogram
 	// CommitMessages observes how many messages shared one commit.
 	CommitMessages prometheus.Histogram
+	// RetentionEvents and RetentionProfiles count what retention sweeps
+	// removed.
+	RetentionEvents   prometheus.Counter
+	RetentionProfiles prometheus.Counter
 }
 
 // New returns a fresh set of metrics, with Go and process collectors.
@@ -64,7 +68,14 @@ func New() *Metrics {
 			Help:    "Messages per group commit.",
 			Buckets: prometheus.ExponentialBuckets(1, 2, 15),
 		}),
+		RetentionEvents: prometheus.NewCounter(prometheus.CounterOpts{
+			Name: "custos_retention_events_removed_total", Help: "Events deleted by retention sweeps.",
+		}),
+		RetentionProfiles: prometheus.NewCounter(prometheus.CounterOpts{
+			Name: "custos_retention_profiles_removed_total", Help: "Profiles of subjects left with nothing, deleted by retention sweeps.",
+		}),
 	}
+	m.Registry.MustRegister(m.RetentionEvents, m.RetentionProfiles)
 	m.Registry.MustRegister(m.Accepted, m.Rejected, m.Dropped, m.ConsentRecorded, m.ConsentUnmapped, m.Requests, m.StoreCommit, m.CommitMessages,
 		collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
 	return m

@@ -14,6 +14,12 @@ const (
 	kindSubject = 's'
 	kindIndex   = 'i'
 	kindSeen    = 'd'
+	// kindObserved holds one record per tenant: the categories of
+	// personal data seen at ingestion (the record of processing).
+	kindObserved = 'b'
+	// kindRetention holds one record per tenant: the retention sweep's
+	// progress.
+	kindRetention = 'w'
 
 	subEvent   = 'e'
 	subProfile = 'p'
@@ -76,6 +82,11 @@ func indexKey(dst []byte, t custos.TenantID, h custos.IdentifierHash) []byte {
 	dst = tenantDataPrefix(dst, t)
 	dst = append(dst, kindIndex)
 	return append(dst, h[:]...)
+}
+
+// tenantRecordKey is the key of a tenant's one record of a kind.
+func tenantRecordKey(t custos.TenantID, kind byte) []byte {
+	return append(tenantDataPrefix(nil, t), kind)
 }
 
 func seenKey(dst []byte, t custos.TenantID, id custos.MessageHash) []byte {

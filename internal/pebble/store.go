@@ -282,6 +282,12 @@ func (s *Store) Apply(_ context.Context, ws []*custos.Write) (func() error, erro
 			v := append(sn.Subject[:], make([]byte, 0, 8)...)
 			b.Set(key, sortableTime(v, sn.Time), nil)
 		}
+		if w.Observed != nil {
+			b.Set(tenantRecordKey(t, kindObserved), w.Observed, nil)
+		}
+		if w.Retention != nil {
+			b.Set(tenantRecordKey(t, kindRetention), w.Retention, nil)
+		}
 	}
 	if b.Empty() {
 		b.Close()
@@ -346,6 +352,25 @@ func (s *Store) Seen(_ context.Context, t custos.TenantID, id custos.MessageHash
 func (s *Store) Profile(_ context.Context, t custos.TenantID, sub custos.SubjectID) ([]byte, error) {
 	var out []byte
 	err := s.get(profileKey(nil, t, sub), func(v []byte) error {
+		out = append([]byte(nil), v...)
+		return nil
+	})
+	return out, err
+}
+
+// Observed returns the tenant's sealed record of observed data categories.
+func (s *Store) Observed(_ context.Context, t custos.TenantID) ([]byte, error) {
+	return s.tenantRecord(t, kindObserved)
+}
+
+// RetentionProgress returns the tenant's retention sweep progress.
+func (s *Store) RetentionProgress(_ context.Context, t custos.TenantID) ([]byte, error) {
+	return s.tenantRecord(t, kindRetention)
+}
+
+func (s *Store) tenantRecord(t custos.TenantID, kind byte) ([]byte, error) {
+	var out []byte
+	err := s.get(tenantRecordKey(t, kind), func(v []byte) error {
 		out = append([]byte(nil), v...)
 		return nil
 	})

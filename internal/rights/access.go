@@ -5,6 +5,7 @@ import (
 	"bufio"
 	"context"
 	"encoding/json"
+	"fmt"
 	"io"
 	"slices"
 	"time"
@@ -41,10 +42,14 @@ type accessResult struct {
 	// ConsentState what it adds up to now, per purpose and channel.
 	Consents     []custos.ConsentRecord `json:"consents"`
 	ConsentState []consentNow           `json:"consent_state"`
-	Purposes     []any                  `json:"purposes"`
-	Recipients   []any                  `json:"recipients"`
-	Retention    string                 `json:"retention"`
-	Source       string                 `json:"source"`
+	// Purposes are the purposes of processing the tenant declares, each
+	// with its legal basis (Art. 15(1)(a)).
+	Purposes   []custos.Purpose `json:"purposes"`
+	Recipients []any            `json:"recipients"`
+	Retention  string           `json:"retention"`
+	// RetentionDays is the retention period of events (Art. 15(1)(d)).
+	RetentionDays int    `json:"retention_days"`
+	Source        string `json:"source"`
 }
 
 // Formats a result can be downloaded in.
@@ -101,12 +106,15 @@ func (e *Engine) Result(ctx context.Context, t custos.TenantID, id, format strin
 }
 
 func (e *Engine) resultHead(ctx context.Context, r *custos.Request) (*accessResult, error) {
+	region, settings := e.tenantOf(r.Tenant)
+	days := settings.RetentionDays()
 	h := &accessResult{
-		RequestID: r.ID, GeneratedAt: e.now().UTC(), Controller: r.Tenant.String(), Region: e.reg,
+		RequestID: r.ID, GeneratedAt: e.now().UTC(), Controller: r.Tenant.String(), Region: region,
 		Identifiers: map[string][]string{}, Traits: map[string]json.RawMessage{}, Groups: []custos.GroupMembership{},
-		Consents: []custos.ConsentRecord{}, ConsentState: []consentNow{}, Purposes: []any{}, Recipients: []any{},
-		Retention: "events and profile are kept until erased; no retention limit is configured for this tenant",
-		Source:    "collected through the tenant's Segment-compatible SDKs and servers",
+		Consents: []custos.ConsentRecord{}, ConsentState: []consentNow{}, Purposes: settings.EffectivePurposes(), Recipients: []any{},
+		Retention:     fmt.Sprintf("events are kept %d days and then deleted; the profile is deleted once no events are left and no request was made within %d days, unless a standing suppression, restriction or objection must be kept to be honoured", days, days),
+		RetentionDays: days,
+		Source:        "collected through the tenant's Segment-compatible SDKs and servers",
 	}
 	if e.recipients != nil {
 		list, err := e.recipients.Recipients(ctx, r.Tenant)

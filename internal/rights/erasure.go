@@ -233,8 +233,9 @@ func (e *Engine) certify(ctx context.Context, r *custos.Request) ([]byte, error)
 	} else {
 		subject = "none-held"
 	}
+	region, _ := e.tenantOf(r.Tenant)
 	c := certificate.Certificate{
-		RequestID: r.ID, TenantID: r.Tenant.String(), Region: e.reg, Subject: subject,
+		RequestID: r.ID, TenantID: r.Tenant.String(), Region: region, Subject: subject,
 		IdentifiersErased: er.IdentifiersErased, RecordsDeleted: er.RecordsDeleted,
 		ShreddedAt: er.ShreddedAt, DeletedAt: er.DeletedAt, PurgedAt: er.PurgedAt, Verified: er.Verified,
 		Recipients:     outcomes,

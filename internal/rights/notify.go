@@ -6,6 +6,7 @@ import (
 	"time"
 
 	"github.com/custos-dev/custos"
+	"github.com/custos-dev/custos/internal/audit"
 	"github.com/custos-dev/custos/internal/certificate"
 	"github.com/custos-dev/custos/internal/opendsr"
 )
@@ -55,7 +56,17 @@ func (e *Engine) notifyRecipients(ctx context.Context, r *custos.Request, ids []
 	if err != nil {
 		return err
 	}
+	region, settings := e.tenantOf(r.Tenant)
 	for _, rc := range list {
+		// A recipient outside the region, once transfers are forbidden, is
+		// told nothing; the audit log says why.
+		if err := settings.CheckDestination(region, "recipient "+rc.Name, rc.Region); err != nil {
+			if _, aerr := e.audit.Record(ctx, r.Tenant, audit.Entry{Actor: "system", Action: "recipient.skipped", RequestID: r.ID,
+				Details: map[string]string{"recipient": rc.Name, "region": rc.Region, "reason": custos.ErrorMessage(err)}}); aerr != nil {
+				return aerr
+			}
+			continue
+		}
 		if rc.Kind == custos.RecipientOpenDSR {
 			continue // forwarded over OpenDSR instead: see opendsr.go
 		}

@@ -217,13 +217,19 @@ func (e *Engine) planForwards(ctx context.Context, r *custos.Request, ids []cust
 	}
 	now := e.now().UTC()
 	identities := outboundIdentities(ids)
+	region, settings := e.tenantOf(r.Tenant)
 	for _, rc := range list {
 		if rc.Kind != custos.RecipientOpenDSR {
 			continue
 		}
 		f := custos.Forward{RecipientID: rc.ID, Recipient: rc.Name, SubjectRequestID: opendsr.NewSubjectRequestID(),
 			Status: custos.ForwardQueued, UpdatedAt: now, NextAt: now}
+		blocked := settings.CheckDestination(region, "recipient "+rc.Name, rc.Region)
 		switch {
+		case blocked != nil:
+			// Outside the region while transfers are forbidden: nothing
+			// is sent, and the outcome says why.
+			f.Status, f.Reason = custos.ForwardFailed, custos.ErrorMessage(blocked)
 		case e.fwd == nil:
 			f.Status, f.Reason = custos.ForwardFailed, "OpenDSR forwarding is not configured on this node"
 		case len(identities) == 0:

@@ -81,7 +81,11 @@ type Deps struct {
 	// Ledger); nil exports none.
 	Consents ConsentHistory
 	Region   string // the node's region, named in certificates
-	Now      func() time.Time
+	// Tenant returns a tenant's record: its region (named in exports and
+	// certificates), retention and transfer settings. May be nil: the
+	// node's region and the default settings are assumed.
+	Tenant func(custos.TenantID) (*custos.Tenant, bool)
+	Now    func() time.Time
 
 	// Forward configures forwarding to OpenDSR recipients (opendsr.go).
 	Forward ForwardOptions
@@ -107,6 +111,7 @@ type Engine struct {
 	deliveries custos.OutboxStore
 	cbSecret   func(custos.TenantID) ([]byte, error)
 	consents   ConsentHistory
+	tenant     func(custos.TenantID) (*custos.Tenant, bool)
 	now        func() time.Time
 	// crashAfter stops an erasure after the named step, as a crash would
 	// (tests only).
@@ -123,8 +128,19 @@ type Engine struct {
 func New(d Deps) *Engine {
 	return &Engine{store: d.Store, gate: d.Gate, subj: d.Subjects, keys: d.Keys, audit: d.Audit,
 		sign: d.SigningKey, reg: d.Region, now: d.Now,
-		recipients: d.Recipients, outbox: d.Outbox, deliveries: d.Deliveries, cbSecret: d.CallbackSecret, consents: d.Consents,
+		recipients: d.Recipients, outbox: d.Outbox, deliveries: d.Deliveries, cbSecret: d.CallbackSecret, consents: d.Consents, tenant: d.Tenant,
 		fwd: newForwarder(d.Forward)}
+}
+
+// tenantOf returns what the engine needs to know of a tenant: its region
+// and settings (the node's region and defaults when unknown).
+func (e *Engine) tenantOf(t custos.TenantID) (region string, s custos.Settings) {
+	if e.tenant != nil {
+		if tn, ok := e.tenant(t); ok {
+			return tn.Region, tn.Settings
+		}
+	}
+	return e.reg, custos.Settings{}
 }
 
 // Input is a new request as a tenant's server or a device asks for it.

@@ -398,10 +398,15 @@ func (p *parser) finish() (*Batch, error) {
 // the same batch is deduplicated as if it had sent ids. A message without
 // a client timestamp is told apart by the server's time and its position
 // in the batch: the same click sent three times is three events.
+//
+// The hash covers the context with its IP address truncated, whatever the
+// tenant's setting: the id is kept with the event, and an unkeyed hash
+// over the full address would let one who knows the rest of the message
+// recover the part truncation removed.
 func derivedMessageID(msg *custos.Message, original *time.Time, index int) string {
 	h := sha256.New()
 	for _, f := range [][]byte{[]byte(msg.Type), []byte(msg.UserID), []byte(msg.AnonymousID), []byte(msg.PreviousID),
-		[]byte(msg.GroupID), []byte(msg.Event), []byte(msg.Name), msg.Properties, msg.Traits, msg.Context} {
+		[]byte(msg.GroupID), []byte(msg.Event), []byte(msg.Name), msg.Properties, msg.Traits, TruncateContextIP(msg.Context)} {
 		var n [8]byte
 		binary.BigEndian.PutUint64(n[:], uint64(len(f)))
 		h.Write(n[:])

@@ -44,8 +44,25 @@ func requireSecret(log *slog.Logger, reg *tenants.Registry, next tenantHandler) 
 			writeError(w, log, custos.Errorf(custos.Unauthorized, "unknown secret key"))
 			return
 		}
+		if misdirected(w, log, reg, t) {
+			return
+		}
 		next(w, r, t)
 	})
+}
+
+// misdirected answers 421 Misdirected Request, naming both regions, when
+// t belongs to another region than this node's, and reports whether it did.
+// Every tenant-authenticated path calls it before it stores or reads
+// anything of the tenant.
+func misdirected(w http.ResponseWriter, log *slog.Logger, reg *tenants.Registry, t *custos.Tenant) bool {
+	err := reg.Misdirected(t)
+	if err == nil {
+		return false
+	}
+	writeJSON(w, statusOf(custos.Misdirected), errorBody{errorDetail{Code: custos.Misdirected, Message: custos.ErrorMessage(err),
+		TenantRegion: t.Region, NodeRegion: reg.Region()}})
+	return true
 }
 
 // requireOperator authenticates the operator token in constant time.

@@ -44,6 +44,10 @@ type errorBody struct {
 type errorDetail struct {
 	Code    custos.Code `json:"code"`
 	Message string      `json:"message"`
+	// TenantRegion and NodeRegion are set on a Misdirected answer: where
+	// the tenant's requests belong, and what this node serves.
+	TenantRegion string `json:"tenant_region,omitempty"`
+	NodeRegion   string `json:"node_region,omitempty"`
 }
 
 // writeError answers with the caller-safe part of err; the internal cause

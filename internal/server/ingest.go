@@ -56,6 +56,13 @@ func handleIngest(log *slog.Logger, reg *tenants.Registry, pipe *ingest.Pipeline
 			writeError(w, log, custos.Errorf(custos.Unauthorized, "unknown write key"))
 			return
 		}
+		if misdirected(w, log, reg, t) {
+			return
+		}
+		if !t.Settings.KeepFullIP {
+			// Data minimisation: only the network part of context.ip is stored.
+			segment.TruncateIPs(batch.Messages)
+		}
 		res, err := pipe.IngestWith(r.Context(), t.ID, batch.Messages, consent.NewPolicy(&t.Settings))
 		if err != nil {
 			writeError(w, log, err)

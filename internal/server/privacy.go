@@ -42,6 +42,9 @@ func handlePrivacy(log *slog.Logger, reg *tenants.Registry, eng *rights.Engine, 
 			writeError(w, log, custos.Errorf(custos.Unauthorized, "missing or unknown write key"))
 			return
 		}
+		if misdirected(w, log, reg, t) {
+			return
+		}
 		id := custos.Identifier{Type: custos.UserID, Value: in.UserID}
 		if in.UserID == "" {
 			id = custos.Identifier{Type: custos.AnonymousID, Value: in.AnonymousID}

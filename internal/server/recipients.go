@@ -10,6 +10,8 @@ import (
 )
 
 // recipientView is a recipient as the API shows it: never its secret.
+// Blocked is set for a recipient outside the tenant's region once
+// transfers are forbidden: nothing is sent to it, for the reason given.
 type recipientView struct {
 	ID        string    `json:"id"`
 	Name      string    `json:"name"`
@@ -19,15 +21,21 @@ type recipientView struct {
 	Domain    string    `json:"domain,omitempty"`
 	Pinned    bool      `json:"certificate_pinned,omitempty"`
 	CreatedAt time.Time `json:"created_at"`
+	Blocked   bool      `json:"blocked"`
+	Reason    string    `json:"blocked_reason,omitempty"`
 }
 
-func viewRecipient(r *custos.Recipient) recipientView {
+func viewRecipient(t *custos.Tenant, r *custos.Recipient) recipientView {
 	kind := r.Kind
 	if kind == "" {
 		kind = custos.RecipientWebhook
 	}
-	return recipientView{ID: r.ID, Name: r.Name, Kind: kind, URL: r.URL, Region: r.Region, Domain: r.Domain,
+	v := recipientView{ID: r.ID, Name: r.Name, Kind: kind, URL: r.URL, Region: r.Region, Domain: r.Domain,
 		Pinned: len(r.CertificatePEM) > 0, CreatedAt: r.CreatedAt}
+	if err := t.Settings.CheckDestination(t.Region, "recipient "+r.Name, r.Region); err != nil {
+		v.Blocked, v.Reason = true, custos.ErrorMessage(err)
+	}
+	return v
 }
 
 func handleCreateRecipient(log *slog.Logger, eng *rights.Engine) tenantHandler {
@@ -51,7 +59,7 @@ func handleCreateRecipient(log *slog.Logger, eng *rights.Engine) tenantHandler {
 			writeError(w, log, err)
 			return
 		}
-		writeJSON(w, http.StatusCreated, viewRecipient(rc))
+		writeJSON(w, http.StatusCreated, viewRecipient(t, rc))
 	}
 }
 
@@ -64,7 +72,7 @@ func handleListRecipients(log *slog.Logger, store custos.RecipientStore) tenantH
 		}
 		out := make([]recipientView, len(list))
 		for i, rc := range list {
-			out[i] = viewRecipient(rc)
+			out[i] = viewRecipient(t, rc)
 		}
 		writeJSON(w, http.StatusOK, map[string]any{"recipients": out})
 	}

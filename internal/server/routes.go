@@ -49,6 +49,7 @@ func addRoutes(mux *http.ServeMux, d Deps) {
 	mux.Handle("DELETE /api/v1/recipients/{id}", secret(handleDeleteRecipient(d.Log, d.Recipients)))
 	mux.Handle("GET /api/v1/settings", secret(handleGetSettings()))
 	mux.Handle("PATCH /api/v1/settings", secret(handlePatchSettings(d.Log, d.Tenants, d.Audit)))
+	mux.Handle("GET /api/v1/processing-record", secret(handleProcessingRecord(d.Log, d.Reader, d.Recipients, d.Processor, d.Security, d.Now)))
 	mux.Handle("GET /api/v1/audit", secret(handleTenantAudit(d.Log, d.AuditStore)))
 	mux.Handle("GET /api/v1/audit/checkpoint", secret(handleTenantCheckpoint(d.Log, d.Audit, d.SigningKey)))
 	mux.Handle("GET /api/v1/incidents", secret(handleTenantIncidents(d.Log, d.Incidents, d.Now)))

@@ -19,6 +19,7 @@ import (
 	"github.com/custos-dev/custos/internal/ingest"
 	"github.com/custos-dev/custos/internal/metrics"
 	"github.com/custos-dev/custos/internal/opendsr"
+	"github.com/custos-dev/custos/internal/processing"
 	"github.com/custos-dev/custos/internal/rights"
 	"github.com/custos-dev/custos/internal/segment"
 	"github.com/custos-dev/custos/internal/tenants"
@@ -59,6 +60,10 @@ type Deps struct {
 	OpenDSRParse opendsr.Options
 	// HSTS, when true, sends Strict-Transport-Security (TLS is on).
 	HSTS bool
+	// Processor names the operator in records of processing; Security is
+	// the node's transport security, stated there too.
+	Processor processing.Processor
+	Security  processing.Security
 }
 
 // New returns the Custos HTTP handler.

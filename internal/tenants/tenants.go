@@ -211,6 +211,19 @@ func (r *Registry) VerifyUserHash(t *custos.Tenant, userID, userHash string) boo
 	return hmac.Equal(got, mac.Sum(nil))
 }
 
+// Region returns the region this node serves.
+func (r *Registry) Region() string { return r.region }
+
+// Misdirected returns a Misdirected error if t belongs to another region
+// than this node's: its data must be neither stored nor read here. Tenants
+// of other regions exist in a shared tenant table or a restored store.
+func (r *Registry) Misdirected(t *custos.Tenant) error {
+	if t.Region == r.region {
+		return nil
+	}
+	return custos.Errorf(custos.Misdirected, "tenant %s belongs to region %q and this node serves region %q: send its requests to a node of region %q", t.ID, t.Region, r.region, t.Region)
+}
+
 // Get returns a tenant by id.
 func (r *Registry) Get(id custos.TenantID) (*custos.Tenant, bool) {
 	r.mu.RLock()

@@ -1,0 +1,279 @@
+// Package retention enforces storage limitation (GDPR Art. 5(1)(e)): a
+// sweeper that, at least hourly, deletes every tenant's events older than
+// the tenant's retention period, and the profiles of subjects left with
+// no events and no activity within the period.
+//
+// A sweep walks a tenant's subjects in batches. Each batch is deleted
+// through the ingest writer (ingest.Pipeline.Expire), in order with
+// ingestion and merges, and the sweep's progress — the cutoff, the last
+// subject done, the counts so far — is stored in the same atomic write, so
+// a sweep interrupted by a crash resumes after the last batch done, with
+// the same cutoff. Each finished sweep leaves one audit entry per tenant
+// with its counts.
+package retention
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"log/slog"
+	"time"
+
+	"github.com/custos-dev/custos"
+	"github.com/custos-dev/custos/internal/audit"
+	"github.com/custos-dev/custos/internal/ingest"
+)
+
+// Activity tells when a subject last showed activity other than events —
+// a data-subject request, a consent grant or withdrawal — so that its
+// profile is kept while such activity is within the retention period.
+// The zero time means none.
+type Activity func(ctx context.Context, t custos.TenantID, s custos.SubjectID) (lastActivity time.Time, err error)
+
+// Expirer deletes in order with ingestion (ingest.Pipeline satisfies it).
+type Expirer interface {
+	Expire(ctx context.Context, t custos.TenantID, e ingest.Expiry) (ingest.ExpiryResult, error)
+}
+
+// Store is what the sweeper reads: subjects, their event spans and the
+// sweep's progress.
+type Store interface {
+	EachProfile(ctx context.Context, t custos.TenantID, after custos.SubjectID, fn func(custos.StoredProfile) (bool, error)) error
+	EventSpan(ctx context.Context, t custos.TenantID, s custos.SubjectID) (first, last time.Time, ok bool, err error)
+	RetentionProgress(ctx context.Context, t custos.TenantID) ([]byte, error)
+}
+
+// Options configure a Sweeper.
+type Options struct {
+	Store   Store
+	Expirer Expirer
+	Audit   *audit.Log
+	// Tenants returns the tenants to sweep: those of this node's region.
+	Tenants func() []*custos.Tenant
+	// Activity are asked about each subject left with no events; any
+	// activity within the period keeps its profile.
+	Activity []Activity
+	// Interval between sweeps (default and most one hour).
+	Interval time.Duration
+	// BatchSize is how many subjects one write handles (default 256).
+	BatchSize int
+	// OnSweep, if set, is told what each finished sweep of a tenant
+	// removed (for metrics).
+	OnSweep func(t custos.TenantID, r Result)
+	Log     *slog.Logger
+	Now     func() time.Time
+}
+
+// Result is what one sweep of one tenant removed.
+type Result struct {
+	Cutoff   time.Time `json:"cutoff"`
+	Events   int       `json:"events_removed"`
+	Profiles int       `json:"profiles_removed"`
+	Resumed  bool      `json:"resumed"`
+}
+
+// Sweeper runs retention sweeps. Create it with New.
+type Sweeper struct {
+	o Options
+	// afterBatch, if set, is called after each batch; an error stops the
+	// sweep there, as a crash would (tests only).
+	afterBatch func() error
+}
+
+// New returns a Sweeper.
+func New(o Options) *Sweeper {
+	if o.Interval <= 0 || o.Interval > time.Hour {
+		o.Interval = time.Hour
+	}
+	if o.BatchSize <= 0 {
+		o.BatchSize = 256
+	}
+	if o.Now == nil {
+		o.Now = time.Now
+	}
+	if o.Log == nil {
+		o.Log = slog.New(slog.DiscardHandler)
+	}
+	return &Sweeper{o: o}
+}
+
+// Run sweeps every tenant now and then every Interval, until ctx ends.
+func (s *Sweeper) Run(ctx context.Context) {
+	tick := time.NewTicker(s.o.Interval)
+	defer tick.Stop()
+	for {
+		s.SweepAll(ctx)
+		select {
+		case <-ctx.Done():
+			return
+		case <-tick.C:
+		}
+	}
+}
+
+// SweepAll sweeps every tenant once; a tenant that fails is logged and
+// retried at the next sweep (its progress is kept).
+func (s *Sweeper) SweepAll(ctx context.Context) {
+	for _, t := range s.o.Tenants() {
+		if ctx.Err() != nil {
+			return
+		}
+		if _, err := s.Sweep(ctx, t); err != nil && ctx.Err() == nil {
+			s.o.Log.Error("retention sweep", "tenant", t.ID, "err", err)
+		}
+	}
+}
+
+// progress is the stored state of a tenant's sweep. It holds subject ids
+// (random) and counts, no personal data.
+type progress struct {
+	Cutoff     time.Time        `json:"cutoff"`
+	StartedAt  time.Time        `json:"started_at"`
+	After      custos.SubjectID `json:"after"`
+	Events     int              `json:"events_removed"`
+	Profiles   int              `json:"profiles_removed"`
+	Resumed    bool             `json:"resumed,omitempty"`
+	Done       bool             `json:"done"`
+	FinishedAt time.Time        `json:"finished_at,omitzero"`
+}
+
+// Sweep runs one sweep of tenant t to its end, resuming one that was
+// interrupted, and returns what it removed.
+func (s *Sweeper) Sweep(ctx context.Context, t *custos.Tenant) (Result, error) {
+	pr, err := s.load(ctx, t.ID)
+	if err != nil {
+		return Result{}, err
+	}
+	if pr == nil || pr.Done {
+		now := s.o.Now().UTC()
+		days := t.Settings.RetentionDays()
+		pr = &progress{Cutoff: now.AddDate(0, 0, -days), StartedAt: now}
+	} else {
+		pr.Resumed = true
+	}
+	for {
+		batch, err := s.batch(ctx, t.ID, pr.After)
+		if err != nil {
+			return Result{}, err
+		}
+		if len(batch) == 0 {
+			break
+		}
+		removable, err := s.removable(ctx, t.ID, batch, pr.Cutoff)
+		if err != nil {
+			return Result{}, err
+		}
+		next := *pr
+		next.After = batch[len(batch)-1]
+		_, err = s.o.Expirer.Expire(ctx, t.ID, ingest.Expiry{Subjects: batch, Cutoff: pr.Cutoff, Removable: removable,
+			Progress: func(r ingest.ExpiryResult) ([]byte, error) {
+				next.Events += r.Events
+				next.Profiles += r.Profiles
+				return json.Marshal(next)
+			}})
+		if err != nil {
+			return Result{}, fmt.Errorf("expire: %w", err)
+		}
+		pr = &next
+		if s.afterBatch != nil {
+			if err := s.afterBatch(); err != nil {
+				return Result{}, err
+			}
+		}
+	}
+	res := Result{Cutoff: pr.Cutoff, Events: pr.Events, Profiles: pr.Profiles, Resumed: pr.Resumed}
+	// The audit entry first: a crash before the progress is marked done
+	// repeats the (by then empty) tail of the sweep and its entry, rather
+	// than losing the entry.
+	if _, err := s.o.Audit.Record(ctx, t.ID, audit.Entry{Actor: "system:retention", Action: "retention.sweep",
+		Details: map[string]any{"retention_days": t.Settings.RetentionDays(), "cutoff": pr.Cutoff.Format(time.RFC3339),
+			"events_removed": pr.Events, "profiles_removed": pr.Profiles, "resumed": pr.Resumed}}); err != nil {
+		return Result{}, err
+	}
+	pr.Done, pr.FinishedAt = true, s.o.Now().UTC()
+	done, err := json.Marshal(pr)
+	if err != nil {
+		return Result{}, err
+	}
+	if _, err := s.o.Expirer.Expire(ctx, t.ID, ingest.Expiry{Progress: func(ingest.ExpiryResult) ([]byte, error) { return done, nil }}); err != nil {
+		return Result{}, fmt.Errorf("record the finished sweep: %w", err)
+	}
+	if s.o.OnSweep != nil {
+		s.o.OnSweep(t.ID, res)
+	}
+	return res, nil
+}
+
+func (s *Sweeper) load(ctx context.Context, t custos.TenantID) (*progress, error) {
+	b, err := s.o.Store.RetentionProgress(ctx, t)
+	if errors.Is(err, custos.ErrNotFound) {
+		return nil, nil
+	}
+	if err != nil {
+		return nil, err
+	}
+	var pr progress
+	if err := json.Unmarshal(b, &pr); err != nil {
+		return nil, fmt.Errorf("decode retention progress: %w", err)
+	}
+	return &pr, nil
+}
+
+// batch returns up to BatchSize subjects after after.
+func (s *Sweeper) batch(ctx context.Context, t custos.TenantID, after custos.SubjectID) ([]custos.SubjectID, error) {
+	var out []custos.SubjectID
+	err := s.o.Store.EachProfile(ctx, t, after, func(p custos.StoredProfile) (bool, error) {
+		out = append(out, p.Subject)
+		return len(out) < s.o.BatchSize, nil
+	})
+	return out, err
+}
+
+// removable returns the subjects of batch whose events all predate the
+// cutoff and that show no other activity since: their profiles go once
+// their events are deleted. The writer checks again that no event is
+// left, so one arriving meanwhile keeps the profile.
+func (s *Sweeper) removable(ctx context.Context, t custos.TenantID, batch []custos.SubjectID, cutoff time.Time) (map[custos.SubjectID]bool, error) {
+	out := map[custos.SubjectID]bool{}
+subjects:
+	for _, sub := range batch {
+		_, last, ok, err := s.o.Store.EventSpan(ctx, t, sub)
+		if err != nil {
+			return nil, err
+		}
+		if ok && !last.Before(cutoff) {
+			continue
+		}
+		for _, act := range s.o.Activity {
+			at, err := act(ctx, t, sub)
+			if err != nil {
+				return nil, err
+			}
+			if !at.Before(cutoff) {
+				continue subjects
+			}
+		}
+		out[sub] = true
+	}
+	return out, nil
+}
+
+// RequestActivity returns an Activity that reports the latest data-subject
+// request about a subject: when it was received or last changed.
+func RequestActivity(st custos.RequestStore) Activity {
+	return func(ctx context.Context, t custos.TenantID, s custos.SubjectID) (time.Time, error) {
+		var last time.Time
+		err := st.Requests(ctx, t, func(r *custos.Request) bool {
+			if r.Subject == s {
+				for _, at := range []time.Time{r.ReceivedAt, r.UpdatedAt, r.CompletedAt} {
+					if at.After(last) {
+						last = at
+					}
+				}
+			}
+			return true
+		})
+		return last, err
+	}
+}

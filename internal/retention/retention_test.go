@@ -1,0 +1,237 @@
+package retention
+
+import (
+	"context"
+	"crypto/rand"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"path/filepath"
+	"testing"
+	"time"
+
+	"github.com/custos-dev/custos"
+	"github.com/custos-dev/custos/internal/audit"
+	"github.com/custos-dev/custos/internal/ingest"
+	"github.com/custos-dev/custos/internal/keyring"
+	"github.com/custos-dev/custos/internal/pebble"
+)
+
+var t0 = time.Date(2025, 1, 1, 12, 0, 0, 0, time.UTC)
+
+type env struct {
+	store  *pebble.Store
+	ring   *keyring.Ring
+	pipe   *ingest.Pipeline
+	rd     *ingest.Reader
+	audit  *audit.Log
+	tenant *custos.Tenant
+	now    time.Time
+	seq    int
+}
+
+func newEnv(t *testing.T) *env {
+	t.Helper()
+	ctx := context.Background()
+	dir := t.TempDir()
+	e := &env{tenant: &custos.Tenant{ID: custos.NewTenantID(), Name: "r", Region: "eu"}, now: t0.AddDate(0, 0, 400)}
+	keys, err := pebble.OpenKeyStore(filepath.Join(dir, "keys"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	master := make([]byte, 32)
+	rand.Read(master)
+	if e.ring, err = keyring.New(ctx, keys, master, keyring.Options{}); err != nil {
+		t.Fatal(err)
+	}
+	if err := e.ring.CreateTenant(ctx, e.tenant.ID); err != nil {
+		t.Fatal(err)
+	}
+	if e.store, err = pebble.Open(filepath.Join(dir, "store"), pebble.Options{}); err != nil {
+		t.Fatal(err)
+	}
+	if e.pipe, err = ingest.New(ctx, e.store, e.ring, ingest.Options{Now: func() time.Time { return e.now }}); err != nil {
+		t.Fatal(err)
+	}
+	e.rd = ingest.NewReader(e.store, e.ring)
+	e.audit = audit.New(e.store, func() time.Time { return e.now })
+	t.Cleanup(func() { e.pipe.Close(); e.store.Close(); keys.Close() })
+	return e
+}
+
+func (e *env) sweeper(batch int) *Sweeper {
+	return New(Options{Store: e.store, Expirer: e.pipe, Audit: e.audit, BatchSize: batch,
+		Tenants:  func() []*custos.Tenant { return []*custos.Tenant{e.tenant} },
+		Activity: []Activity{RequestActivity(e.store)},
+		Now:      func() time.Time { return e.now }})
+}
+
+// events ingests one track event per offset (days after t0) for anon.
+func (e *env) events(t *testing.T, anon string, days ...int) {
+	t.Helper()
+	var msgs []custos.Message
+	for _, d := range days {
+		e.seq++
+		at := t0.AddDate(0, 0, d)
+		msgs = append(msgs, custos.Message{Type: custos.Track, MessageID: fmt.Sprintf("m-%d", e.seq), AnonymousID: anon,
+			Event: "Clicked", Timestamp: at, ReceivedAt: at})
+	}
+	if res, err := e.pipe.Ingest(context.Background(), e.tenant.ID, msgs); err != nil || res.Stored != len(msgs) {
+		t.Fatalf("ingest %s: %+v, %v", anon, res, err)
+	}
+}
+
+func (e *env) subject(t *testing.T, anon string) (custos.SubjectID, bool) {
+	t.Helper()
+	s, err := e.rd.Find(context.Background(), e.tenant.ID, custos.Identifier{Type: custos.AnonymousID, Value: anon})
+	if custos.ErrorCode(err) == custos.NotFound {
+		return s, false
+	}
+	if err != nil {
+		t.Fatal(err)
+	}
+	return s, true
+}
+
+func (e *env) eventDays(t *testing.T, s custos.SubjectID) []int {
+	t.Helper()
+	var days []int
+	err := e.rd.EachEvent(context.Background(), e.tenant.ID, s, func(ev custos.Event) error {
+		days = append(days, int(ev.Timestamp.Sub(t0)/(24*time.Hour)))
+		return nil
+	})
+	if err != nil && custos.ErrorCode(err) != custos.NotFound {
+		t.Fatal(err)
+	}
+	return days
+}
+
+func (e *env) sweepEntries(t *testing.T) []map[string]any {
+	t.Helper()
+	entries, err := e.store.AuditEntries(context.Background(), e.tenant.ID, 0, 1000)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var out []map[string]any
+	for _, en := range entries {
+		if en.Action == "retention.sweep" {
+			var d map[string]any
+			json.Unmarshal(en.Details, &d)
+			out = append(out, d)
+		}
+	}
+	return out
+}
+
+// TestSweep checks a sweep with an injected clock, 400 days after the
+// first events and the default retention of 395 days: old events go,
+// recent ones stay; a subject left with nothing is removed entirely
+// (profile, identifiers, key) unless a recent request or a standing
+// suppression keeps its profile; one audit entry counts what went.
+func TestSweep(t *testing.T) {
+	e := newEnv(t)
+	ctx := context.Background()
+	e.events(t, "old", 0, 1)
+	e.events(t, "mixed", 0, 399)
+	e.events(t, "requested", 2)
+	e.events(t, "suppressed", 3)
+	e.events(t, "recent", 398)
+	req, _ := e.subject(t, "requested")
+	if err := e.store.PutRequest(ctx, &custos.Request{ID: "req_1", Tenant: e.tenant.ID, Type: custos.Access, Status: custos.Completed, IdentityType: custos.AnonymousID,
+		Subject: req, ReceivedAt: t0.AddDate(0, 0, 100), UpdatedAt: t0.AddDate(0, 0, 100)}); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := e.pipe.SetFlags(ctx, e.tenant.ID, custos.Identifier{Type: custos.AnonymousID, Value: "suppressed"}, func(f *custos.SubjectFlags) { f.Suppressed = true }); err != nil {
+		t.Fatal(err)
+	}
+	old, _ := e.subject(t, "old")
+
+	res, err := e.sweeper(2).Sweep(ctx, e.tenant)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if want := (Result{Cutoff: t0.AddDate(0, 0, 5), Events: 5, Profiles: 1}); res != want {
+		t.Errorf("sweep = %+v, want %+v", res, want)
+	}
+	if _, ok := e.subject(t, "old"); ok {
+		t.Errorf("the subject left with no events is still found by its identifier")
+	}
+	if _, err := e.store.Profile(ctx, e.tenant.ID, old); !errors.Is(err, custos.ErrNotFound) {
+		t.Errorf("profile of the removed subject: %v, want ErrNotFound", err)
+	}
+	if _, _, err := e.ring.SubjectKey(ctx, e.tenant.ID, old, false); !errors.Is(err, custos.ErrShredded) {
+		t.Errorf("key of the removed subject: %v, want it shredded", err)
+	}
+	for anon, want := range map[string][]int{"mixed": {399}, "requested": nil, "suppressed": nil, "recent": {398}} {
+		s, ok := e.subject(t, anon)
+		if !ok {
+			t.Errorf("subject %s was removed; want its profile kept", anon)
+			continue
+		}
+		if got := e.eventDays(t, s); fmt.Sprint(got) != fmt.Sprint(want) {
+			t.Errorf("events of %s after the sweep: days %v, want %v", anon, got, want)
+		}
+	}
+	entries := e.sweepEntries(t)
+	if len(entries) != 1 || entries[0]["events_removed"] != 5.0 || entries[0]["profiles_removed"] != 1.0 || entries[0]["retention_days"] != 395.0 {
+		t.Errorf("audit entries of the sweep = %v, want one with 5 events, 1 profile, 395 days", entries)
+	}
+	// The identifier of the removed subject starts a new one.
+	e.events(t, "old", 400)
+	if s, ok := e.subject(t, "old"); !ok || s == old || fmt.Sprint(e.eventDays(t, s)) != "[400]" {
+		t.Errorf("a new event of the removed subject's identifier: subject %v (found %v), want a new subject with one event", s, ok)
+	}
+	// A second sweep finds nothing more.
+	if res, err := e.sweeper(2).Sweep(ctx, e.tenant); err != nil || res.Events != 0 || res.Profiles != 0 || res.Resumed {
+		t.Errorf("second sweep = %+v, %v; want nothing removed", res, err)
+	}
+}
+
+// TestSweepResumes interrupts a sweep after its first batch, as a crash
+// would, and checks that the next sweep resumes after it with the same
+// cutoff, walks only the rest, and reports the totals once.
+func TestSweepResumes(t *testing.T) {
+	e := newEnv(t)
+	ctx := context.Background()
+	for i := range 5 {
+		e.events(t, fmt.Sprintf("s%d", i), 0, 10+i)
+	}
+	sw := e.sweeper(2)
+	sw.afterBatch = func() error { return errors.New("crash") }
+	if _, err := sw.Sweep(ctx, e.tenant); err == nil {
+		t.Fatal("the interrupted sweep reported success")
+	}
+	b, err := e.store.RetentionProgress(ctx, e.tenant.ID)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var pr progress
+	json.Unmarshal(b, &pr)
+	if pr.Done || pr.Events != 2 || pr.After == (custos.SubjectID{}) {
+		t.Errorf("progress after one batch = %+v, want 2 events removed, not done", pr)
+	}
+	if len(e.sweepEntries(t)) != 0 {
+		t.Errorf("an interrupted sweep left an audit entry")
+	}
+	// A later clock must not move the cutoff of the resumed sweep.
+	e.now = e.now.AddDate(0, 0, 30)
+	batches := 0
+	sw = e.sweeper(2)
+	sw.afterBatch = func() error { batches++; return nil }
+	res, err := sw.Sweep(ctx, e.tenant)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if want := (Result{Cutoff: t0.AddDate(0, 0, 5), Events: 5, Profiles: 0, Resumed: true}); res != want || batches != 2 {
+		t.Errorf("resumed sweep = %+v in %d batches, want %+v in 2", res, batches, want)
+	}
+	for i := range 5 {
+		s, _ := e.subject(t, fmt.Sprintf("s%d", i))
+		if got := e.eventDays(t, s); fmt.Sprint(got) != fmt.Sprint([]int{10 + i}) {
+			t.Errorf("events of s%d = %v, want only day %d", i, got, 10+i)
+		}
+	}
+	if entries := e.sweepEntries(t); len(entries) != 1 || entries[0]["events_removed"] != 5.0 || entries[0]["resumed"] != true {
+		t.Errorf("audit entries = %v, want one of the whole sweep, resumed", entries)
+	}
+}
