@@ -50,6 +50,11 @@ func TestSettings(t *testing.T) {
 	if strings.Contains(string(mustJSON(t, got)), password) {
 		t.Errorf("settings answer shows the SMTP password")
 	}
+	// A destination without a region is in the tenant's.
+	got = srv.patchSettings(t, a.SecretKey, map[string]any{"security_contact_url": map[string]any{"url": "https://sec.example/hook"}})
+	if sc, _ := got["security_contact_url"].(map[string]any); sc["region"] != "eu" {
+		t.Errorf("security_contact_url without a region = %v, want the tenant's region eu", got["security_contact_url"])
+	}
 	// A later smtp patch without a password keeps the sealed one.
 	got = srv.patchSettings(t, a.SecretKey, map[string]any{"smtp": map[string]any{"host": "mail2.example.com", "port": 587, "from": "news@example.com", "region": "eu"}})
 	if got["smtp_password_set"] != true {
@@ -66,10 +71,16 @@ func TestSettings(t *testing.T) {
 		{`{"retention": 3}`, "retention"},
 		{`{"smtp": {"host": "h", "port": 0, "from": "a@b"}}`, "smtp.port"},
 		{`[1]`, "JSON object"},
+		{`{"security_contact_url": {"url": "https://sec.example/hook", "region": "us"}}`, "security_contact_url"},
+		{`{"delivery_webhook": {"url": "https://hooks.example/custos", "region": "us"}}`, "transfers outside the region are forbidden"},
 	} {
 		r := srv.do(t, "PATCH", "/api/v1/settings", []byte(c.patch), "Authorization", "Bearer "+a.SecretKey)
-		if r.status != http.StatusBadRequest || !strings.Contains(r.errorMessage(), c.want) {
-			t.Errorf("PATCH %s: status %d, message %q; want 400 naming %q", c.patch, r.status, r.errorMessage(), c.want)
+		want := http.StatusBadRequest
+		if strings.Contains(c.patch, `"us"`) {
+			want = http.StatusForbidden // a transfer the tenant forbids
+		}
+		if r.status != want || !strings.Contains(r.errorMessage(), c.want) {
+			t.Errorf("PATCH %s: status %d, message %q; want %d naming %q", c.patch, r.status, r.errorMessage(), want, c.want)
 		}
 	}
 

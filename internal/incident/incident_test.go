@@ -393,7 +393,12 @@ func TestBadInput(t *testing.T) {
 func TestRefusedTransfer(t *testing.T) {
 	e := newEnv(t, nil, nil)
 	recv := newReceiver(t, 0)
-	a, _ := e.tenant(t, "a", `{"security_contact_url": {"url": "`+recv.URL+`", "region": "us"}}`)
+	// Set while transfers were allowed, then forbidden again.
+	a, _ := e.tenant(t, "a", `{"allow_transfers_outside_region": true, "security_contact_url": {"url": "`+recv.URL+`", "region": "us"}}`)
+	if _, _, err := e.reg.UpdateSettings(context.Background(), a.ID, []byte(`{"allow_transfers_outside_region": false}`)); err != nil {
+		t.Fatal(err)
+	}
+	a, _ = e.reg.Get(a.ID)
 	e.run()
 	inc, err := e.inc.Open(context.Background(), openInput(time.Now(), a.ID))
 	if err != nil {

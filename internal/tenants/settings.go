@@ -51,6 +51,9 @@ func (r *Registry) UpdateSettings(ctx context.Context, id custos.TenantID, patch
 	if err := next.Validate(); err != nil {
 		return nil, nil, err
 	}
+	if err := checkDestinations(t.Region, &next, fields); err != nil {
+		return nil, nil, err
+	}
 	t.Settings = next
 	if err := r.store.UpdateTenant(ctx, t); err != nil {
 		return nil, nil, err
@@ -74,4 +77,46 @@ func (r *Registry) SMTPPassword(t *custos.Tenant) (string, error) {
 		return "", fmt.Errorf("open smtp password: %w", err)
 	}
 	return string(p), nil
+}
+
+// checkDestinations gives each destination the patch sets a region (the
+// tenant's, when none is named) and refuses one outside the tenant's
+// region while transfers are forbidden, naming it. Destinations set
+// earlier are not checked again: forbidding transfers later blocks them
+// where data would leave (delivery), and the record of processing shows
+// them as blocked.
+func checkDestinations(region string, s *custos.Settings, patched map[string]json.RawMessage) error {
+	for _, d := range []struct {
+		what   string
+		region *string
+	}{
+		{"delivery_webhook", regionOf(s.DeliveryWebhook)},
+		{"security_contact_url", regionOf(s.SecurityContactURL)},
+		{"smtp", smtpRegion(s.SMTP)},
+	} {
+		if _, set := patched[d.what]; !set || d.region == nil {
+			continue
+		}
+		if *d.region == "" {
+			*d.region = region
+		}
+		if err := s.CheckDestination(region, d.what, *d.region); err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
+func regionOf(e *custos.Endpoint) *string {
+	if e == nil {
+		return nil
+	}
+	return &e.Region
+}
+
+func smtpRegion(m *custos.SMTPSettings) *string {
+	if m == nil {
+		return nil
+	}
+	return &m.Region
 }
