@@ -18,6 +18,7 @@ type Store interface {
 	RequestStore
 	OutboxStore
 	RecipientStore
+	CampaignStore
 	Close() error
 }
 

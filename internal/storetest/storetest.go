@@ -77,6 +77,8 @@ func Run(t *testing.T, open func(t *testing.T) custos.Store) {
 		{"Recipients", testRecipients},
 		{"RecipientSecret", testRecipientSecret},
 		{"RecipientIsolation", testRecipientIsolation},
+		{"Campaigns", testCampaigns},
+		{"Sends", testSends},
 	}
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) { tc.fn(t, open) })
