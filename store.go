@@ -77,13 +77,16 @@ type Write struct {
 	Flags []FlagsRecord
 	// Tombstones record erased identifiers.
 	Tombstones []TombstoneRecord
+	// Consents append to subjects' consent ledgers.
+	Consents []StoredConsent
 }
 
 // Empty reports whether w changes nothing.
 func (w *Write) Empty() bool {
 	return len(w.Events) == 0 && len(w.Profiles) == 0 && len(w.Links) == 0 &&
 		len(w.Unlinks) == 0 && len(w.Seen) == 0 && len(w.DeleteSubjects) == 0 &&
-		len(w.DeleteEvents) == 0 && len(w.Unsee) == 0 && len(w.Flags) == 0 && len(w.Tombstones) == 0
+		len(w.DeleteEvents) == 0 && len(w.Unsee) == 0 && len(w.Flags) == 0 && len(w.Tombstones) == 0 &&
+		len(w.Consents) == 0
 }
 
 // StoredProfile is one sealed profile.
@@ -106,9 +109,10 @@ type Seen struct {
 	Time    time.Time
 }
 
-// DataStore keeps tenants' data: events, profiles, the identifier index
-// and deduplication records.
+// DataStore keeps tenants' data: events, profiles, consent records, the
+// identifier index and deduplication records.
 type DataStore interface {
+	ConsentStore
 	// Apply applies the writes atomically and in order with respect to
 	// other Apply calls, and returns at once; wait blocks until the writes
 	// are durable (synced). Concurrent callers share syncs. A Write made

@@ -55,7 +55,7 @@ func (p *Pipeline) Tombstone(ctx context.Context, t custos.TenantID, hashes []cu
 
 // DeleteSubject deletes every record of a subject — events, profile, the
 // index entries of its identifier hashes, its deduplication records and
-// flags — and returns how many of each kind. Reading the event keys needs
+// flags, consent records — and returns how many of each kind. Reading the event keys needs
 // no key, so it works after the subject's key is shredded.
 func (p *Pipeline) DeleteSubject(ctx context.Context, t custos.TenantID, s custos.SubjectID, hashes []custos.IdentifierHash) (map[string]int, error) {
 	counts := map[string]int{}
@@ -88,6 +88,13 @@ func (p *Pipeline) DeleteSubject(ctx context.Context, t custos.TenantID, s custo
 			delete(cache, h)
 		}
 		delete(g.profiles, subjectRef{t, s})
+		delete(w.consents, subjectRef{t, s})
+		if err := w.p.store.Consents(ctx, t, s, func(custos.StoredConsent) (bool, error) {
+			counts["consent_records"]++
+			return true, nil
+		}); err != nil {
+			return fmt.Errorf("list consent records to delete: %w", err)
+		}
 		if _, ok := w.flags[subjectRef{t, s}]; ok {
 			w.setFlags(g, t, s, custos.SubjectFlags{})
 			counts["flags"] = 1

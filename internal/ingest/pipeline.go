@@ -10,6 +10,7 @@ import (
 	"time"
 
 	"github.com/custos-dev/custos"
+	"github.com/custos-dev/custos/internal/consent"
 	"github.com/custos-dev/custos/internal/keyring"
 )
 
@@ -42,6 +43,9 @@ type Options struct {
 	// OnCommit, if set, is called after each durable group commit with the
 	// number of messages and how long the write took to become durable.
 	OnCommit func(messages int, d time.Duration)
+	// ConsentCache bounds the subjects whose consent state the writer
+	// keeps in memory (default 200,000).
+	ConsentCache int
 	// Now is the clock (default time.Now).
 	Now func() time.Time
 }
@@ -117,6 +121,9 @@ func New(ctx context.Context, store custos.DataStore, ring *keyring.Ring, opts O
 	if opts.DedupeCapacity <= 0 {
 		opts.DedupeCapacity = 20_000_000
 	}
+	if opts.ConsentCache <= 0 {
+		opts.ConsentCache = 200_000
+	}
 	if opts.DedupeWindow <= 0 {
 		opts.DedupeWindow = 24 * time.Hour
 	}
@@ -134,6 +141,9 @@ func New(ctx context.Context, store custos.DataStore, ring *keyring.Ring, opts O
 		recent: newRecentFilter(opts.DedupeCapacity, opts.DedupeWindow, opts.Now),
 		flags:  map[subjectRef]custos.SubjectFlags{},
 		tombs:  map[tombRef]custos.Tombstone{},
+
+		consents: map[subjectRef]consent.State{},
+		seq:      newSeq(),
 	}
 	if err := w.loadFlags(ctx); err != nil {
 		return nil, fmt.Errorf("load subject flags: %w", err)

@@ -10,6 +10,7 @@ import (
 	"github.com/go-json-experiment/json"
 
 	"github.com/custos-dev/custos"
+	"github.com/custos-dev/custos/internal/consent"
 	"github.com/custos-dev/custos/internal/keyring"
 )
 
@@ -24,6 +25,10 @@ type writer struct {
 	flags map[subjectRef]custos.SubjectFlags
 	// tombs are the identifiers of erased subjects.
 	tombs map[tombRef]custos.Tombstone
+	// consents caches the consent State of subjects (see consent.go);
+	// seq numbers consent records.
+	consents map[subjectRef]consent.State
+	seq      uint64
 }
 
 // group is the work committed together: one store batch, one WAL sync.
@@ -37,6 +42,8 @@ type group struct {
 	seen         map[seenRef]struct{}
 	waits        []func() error
 	afterDurable []func() error
+	// consents counts the consent records appended.
+	consents int
 }
 
 type subjectRef struct {
@@ -88,6 +95,10 @@ func (g *group) wait() error {
 func (w *writer) run() {
 	defer close(w.p.acks)
 	for j := range w.p.queue {
+		if len(w.consents) >= w.p.opts.ConsentCache {
+			// Between groups everything is in the store: starting over is safe.
+			w.consents = map[subjectRef]consent.State{}
+		}
 		g := newGroup()
 		w.handle(g, j)
 	drain:
@@ -103,6 +114,8 @@ func (w *writer) run() {
 			}
 		}
 		if err := w.flush(context.Background(), g); err != nil {
+			// The cache may hold records the store refused.
+			w.consents = map[subjectRef]consent.State{}
 			for _, j := range g.jobs {
 				if j.err == nil {
 					j.err = &custos.Error{Code: custos.Unavailable, Message: "the store refused the write; retry", Err: err}

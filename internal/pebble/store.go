@@ -244,6 +244,10 @@ func (s *Store) Apply(_ context.Context, ws []*custos.Write) (func() error, erro
 			key = eventKey(key[:0], t, e.Subject, e.Time, e.ID)
 			b.Set(key, e.Value, nil)
 		}
+		for _, c := range w.Consents {
+			key = consentKey(key[:0], t, c.Subject, c.Time, c.Seq)
+			b.Set(key, c.Value, nil)
+		}
 		for _, p := range w.Profiles {
 			key = profileKey(key[:0], t, p.Subject)
 			b.Set(key, p.Value, nil)

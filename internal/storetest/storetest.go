@@ -63,6 +63,7 @@ func Run(t *testing.T, open func(t *testing.T) custos.Store) {
 		{"InputNotRetained", testInputNotRetained},
 		{"Requests", testRequests},
 		{"Flags", testFlags},
+		{"Consents", testConsents},
 		{"AuditPages", testAuditPages},
 		{"AuditRoundTrip", testAuditRoundTrip},
 		{"AuditConflict", testAuditConflict},

@@ -1,0 +1,150 @@
+package ingest
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"time"
+
+	"github.com/custos-dev/custos"
+	"github.com/custos-dev/custos/internal/consent"
+	"github.com/custos-dev/custos/internal/keyring"
+)
+
+// The consent ledger is written by the writer, so that a record is
+// ordered with ingestion and with merges: a merge carries the merged
+// subject's records to the survivor, and the collection gate sees a
+// grant the moment it is acknowledged.
+//
+// The writer caches the State of subjects it touched. Every record it
+// appends goes into the cached State (loaded first if absent), so the
+// cache is complete for every subject of the group being built; it is
+// only dropped between groups, when everything is in the store.
+
+// AppendConsent records r for the subject id belongs to, creating the
+// subject if id was never seen, and returns the subject once the record
+// is durable. It implements consent.Writer.
+func (p *Pipeline) AppendConsent(ctx context.Context, t custos.TenantID, id custos.Identifier, r custos.ConsentRecord) (custos.SubjectID, error) {
+	h, err := p.ring.HashIdentifier(t, id)
+	if err != nil {
+		return custos.SubjectID{}, err
+	}
+	id = id.Normalize()
+	var subject custos.SubjectID
+	err = p.control(ctx, t, func(w *writer, g *group) error {
+		m := &prepared{msg: &custos.Message{ReceivedAt: p.opts.Now()}, ids: []hashedID{{id, h}}}
+		s, key, err := w.resolve(ctx, g, t, m)
+		if err != nil {
+			return err
+		}
+		subject = s
+		return w.appendConsent(ctx, g, t, s, key, r)
+	})
+	return subject, err
+}
+
+// AppendConsentTo records r for a known subject once durable; NotFound if
+// the subject does not exist (never did, was erased or merged away).
+func (p *Pipeline) AppendConsentTo(ctx context.Context, t custos.TenantID, s custos.SubjectID, r custos.ConsentRecord) error {
+	return p.control(ctx, t, func(w *writer, g *group) error {
+		key, _, err := p.ring.SubjectKey(ctx, t, s, false)
+		if errors.Is(err, custos.ErrNotFound) || errors.Is(err, custos.ErrShredded) {
+			return custos.Errorf(custos.NotFound, "no subject %s", s)
+		}
+		if err != nil {
+			return err
+		}
+		return w.appendConsent(ctx, g, t, s, key, r)
+	})
+}
+
+// ConsentState returns a subject's consent as the writer holds it, in
+// order with ingestion.
+func (p *Pipeline) ConsentState(ctx context.Context, t custos.TenantID, s custos.SubjectID) (consent.State, error) {
+	var st consent.State
+	err := p.control(ctx, t, func(w *writer, g *group) error {
+		key, _, err := p.ring.SubjectKey(ctx, t, s, false)
+		if errors.Is(err, custos.ErrNotFound) || errors.Is(err, custos.ErrShredded) {
+			return custos.Errorf(custos.NotFound, "no subject %s", s)
+		}
+		if err != nil {
+			return err
+		}
+		st, err = w.consentState(ctx, t, s, key)
+		return err
+	})
+	return st, err
+}
+
+// nextSeq returns the next record sequence number. It starts from the
+// clock at start-up, so numbers keep increasing across restarts.
+func (w *writer) nextSeq() uint64 {
+	w.seq++
+	return w.seq
+}
+
+// consentState returns the subject's State, reading its ledger the first
+// time.
+func (w *writer) consentState(ctx context.Context, t custos.TenantID, s custos.SubjectID, key *keyring.SubjectKey) (consent.State, error) {
+	ref := subjectRef{t, s}
+	if st, ok := w.consents[ref]; ok {
+		return st, nil
+	}
+	h, err := consent.ReadHistory(ctx, w.p.store, key)
+	if err != nil {
+		return consent.State{}, fmt.Errorf("read consent ledger: %w", err)
+	}
+	st := consent.NewState(h)
+	w.consents[ref] = st
+	return st, nil
+}
+
+// appendConsent seals r as the subject's next record and adds it to the
+// group's write and the cached State.
+func (w *writer) appendConsent(ctx context.Context, g *group, t custos.TenantID, s custos.SubjectID, key *keyring.SubjectKey, r custos.ConsentRecord) error {
+	st, err := w.consentState(ctx, t, s, key)
+	if err != nil {
+		return err
+	}
+	r.Subject = s
+	r.Seq = w.nextSeq()
+	sc, err := consent.Seal(key, r)
+	if err != nil {
+		return err
+	}
+	wr := g.write(t)
+	wr.Consents = append(wr.Consents, sc)
+	st.Add(r)
+	w.consents[subjectRef{t, s}] = st
+	g.consents++
+	return nil
+}
+
+// mergeConsents re-seals other's ledger under primary's key. The group
+// was flushed just before, so both ledgers are whole in the store.
+func (w *writer) mergeConsents(ctx context.Context, wr *custos.Write, t custos.TenantID, primary custos.SubjectID, pkey *keyring.SubjectKey, okey *keyring.SubjectKey) error {
+	st, err := w.consentState(ctx, t, primary, pkey)
+	if err != nil {
+		return err
+	}
+	theirs, err := consent.ReadHistory(ctx, w.p.store, okey)
+	if err != nil {
+		return fmt.Errorf("read consent ledger to merge: %w", err)
+	}
+	for _, r := range theirs {
+		r.Subject = primary
+		sc, err := consent.Seal(pkey, r)
+		if err != nil {
+			return err
+		}
+		wr.Consents = append(wr.Consents, sc)
+		st.Add(r)
+	}
+	w.consents[subjectRef{t, primary}] = st
+	delete(w.consents, subjectRef{t, okey.Subject()})
+	return nil
+}
+
+// newSeq is where sequence numbers start: the clock, so that they keep
+// increasing across restarts unless the clock goes back.
+func newSeq() uint64 { return uint64(time.Now().UnixNano()) }
