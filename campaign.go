@@ -11,10 +11,13 @@ type CampaignStatus string
 
 // The campaign statuses: a campaign is created as a draft, sent once, and
 // completes when every member of its audience has been sent to or
-// excluded.
+// excluded. A run pauses when its destination can no longer be used (not
+// configured any more, or outside the tenant's region while transfers
+// are forbidden); sending it again resumes it.
 const (
 	CampaignDraft     CampaignStatus = "draft"
 	CampaignSending   CampaignStatus = "sending"
+	CampaignPaused    CampaignStatus = "paused"
 	CampaignCompleted CampaignStatus = "completed"
 )
 
@@ -35,6 +38,8 @@ type Campaign struct {
 	Definition       *CampaignDefinition `json:"definition,omitempty"`
 	DefinitionSealed []byte              `json:"definition_sealed,omitempty"`
 	Progress         CampaignProgress    `json:"progress"`
+	// Error says why a paused campaign stopped.
+	Error string `json:"error,omitempty"`
 }
 
 // CampaignDefinition is what a tenant writes: a name, who receives the

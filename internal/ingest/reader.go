@@ -175,3 +175,53 @@ func (r *Reader) Pseudonym(t custos.TenantID, s custos.SubjectID) (string, error
 	}
 	return hex.EncodeToString(h[:16]), nil
 }
+
+// EachProfile calls fn with every profile of a tenant, opened, in subject
+// order after the subject after (zero: from the start), until fn returns
+// false or an error. It skips subjects whose key is gone (erased while
+// the walk ran). FirstSeen and LastSeen are left zero: reading them costs
+// a seek per subject, and audiences do not need them.
+func (r *Reader) EachProfile(ctx context.Context, t custos.TenantID, after custos.SubjectID, fn func(*custos.Profile) (bool, error)) error {
+	return r.store.EachProfile(ctx, t, after, func(sp custos.StoredProfile) (bool, error) {
+		k, err := r.key(ctx, t, sp.Subject)
+		if custos.ErrorCode(err) == custos.NotFound {
+			return true, nil
+		}
+		if err != nil {
+			return false, err
+		}
+		plain, err := k.Open(nil, profileRecordKey, sp.Value)
+		if errors.Is(err, custos.ErrShredded) {
+			return true, nil
+		}
+		if err != nil {
+			return false, fmt.Errorf("open profile: %w", err)
+		}
+		var rec profileRecord
+		if err := json.Unmarshal(plain, &rec); err != nil {
+			return false, fmt.Errorf("decode profile: %w", err)
+		}
+		return fn(rec.view(sp.Subject))
+	})
+}
+
+// EventsSince calls fn for a subject's events at or after since, in
+// order, until fn returns false or an error.
+func (r *Reader) EventsSince(ctx context.Context, t custos.TenantID, s custos.SubjectID, since time.Time, fn func(custos.Event) (bool, error)) error {
+	k, err := r.key(ctx, t, s)
+	if err != nil {
+		return err
+	}
+	var after *custos.EventCursor
+	if !since.IsZero() {
+		// Message hashes are random: none is all zeros.
+		after = &custos.EventCursor{Time: since}
+	}
+	return r.store.Events(ctx, t, s, after, func(se custos.StoredEvent) (bool, error) {
+		e, err := openEvent(k, se)
+		if err != nil {
+			return false, err
+		}
+		return fn(e)
+	})
+}
