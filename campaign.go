@@ -109,6 +109,18 @@ type StoredSend struct {
 	Value    []byte // sealed
 }
 
+// SendRecord is one campaign message sent to a subject, as its access
+// export shows it: which campaign, for which purpose, over which channel,
+// when, and what became of it (sending, sent, failed).
+type SendRecord struct {
+	Campaign string    `json:"campaign_id"`
+	Purpose  string    `json:"purpose"`
+	Channel  string    `json:"channel"`
+	Time     time.Time `json:"sent_at"`
+	Status   string    `json:"status"`
+	Error    string    `json:"error,omitempty"`
+}
+
 // CampaignStore keeps campaigns and the per-subject records of their
 // sends.
 type CampaignStore interface {

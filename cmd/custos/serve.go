@@ -15,6 +15,7 @@ import (
 	"net"
 	"net/http"
 	"net/http/pprof"
+	"net/url"
 	"os"
 	"path/filepath"
 	"strings"
@@ -23,6 +24,8 @@ import (
 
 	"github.com/custos-dev/custos"
 	"github.com/custos-dev/custos/internal/audit"
+	"github.com/custos-dev/custos/internal/campaign"
+	"github.com/custos-dev/custos/internal/consent"
 	"github.com/custos-dev/custos/internal/ingest"
 	"github.com/custos-dev/custos/internal/keyring"
 	"github.com/custos-dev/custos/internal/metrics"
@@ -44,6 +47,8 @@ type serveConfig struct {
 	tlsSelfSigned               bool
 	opendsrDomain               string
 	opendsrCert, opendsrKey     string
+	publicURL                   string
+	smtpCAFile                  string
 	shutdownTimeout             time.Duration
 }
 
@@ -65,6 +70,8 @@ func runServe(ctx context.Context, args []string, getenv func(string) string, st
 	fs.StringVar(&c.opendsrCert, "opendsr-cert", env(getenv, "CUSTOS_OPENDSR_CERT", ""), "OpenDSR processor certificate (PEM) whose key signs OpenDSR answers (CUSTOS_OPENDSR_CERT; default a development certificate in <data>/opendsr)")
 	fs.StringVar(&c.opendsrKey, "opendsr-key", env(getenv, "CUSTOS_OPENDSR_KEY", ""), "OpenDSR processor private key (PEM: PKCS #8, SEC 1 or PKCS #1) (CUSTOS_OPENDSR_KEY)")
 	fs.StringVar(&c.pprofAddr, "pprof-addr", env(getenv, "CUSTOS_PPROF_ADDR", ""), "if set, serve Go profiling (net/http/pprof) on this separate address, e.g. 127.0.0.1:6060 (CUSTOS_PPROF_ADDR)")
+	fs.StringVar(&c.publicURL, "public-url", env(getenv, "CUSTOS_PUBLIC_URL", ""), "the URL people reach this server at, for the unsubscribe links in campaign messages (CUSTOS_PUBLIC_URL; default http(s)://<listen address>)")
+	fs.StringVar(&c.smtpCAFile, "smtp-ca-file", env(getenv, "CUSTOS_SMTP_CA_FILE", ""), "PEM file of extra CA certificates trusted for tenants' SMTP servers, e.g. an internal relay's (CUSTOS_SMTP_CA_FILE)")
 	fs.DurationVar(&c.shutdownTimeout, "shutdown-timeout", 20*time.Second, "how long to wait for in-flight requests on shutdown")
 	if help, err := parseFlags(fs, args); help || err != nil {
 		return err
@@ -177,9 +184,32 @@ func runServe(ctx context.Context, args []string, getenv func(string) string, st
 	outboxDone := make(chan struct{})
 	go func() { defer close(outboxDone); outbox.Run(outboxCtx) }()
 	defer func() { stopOutbox(); <-outboxDone }()
+
+	// The listener comes first: the unsubscribe links of campaign
+	// messages default to the address it got.
+	ln, err := net.Listen("tcp", c.addr)
+	if err != nil {
+		return fmt.Errorf("listen on %s: %w", c.addr, err)
+	}
+	defer ln.Close()
+	scheme := "http"
+	if tlsReloader != nil {
+		scheme = "https"
+	}
+	publicURL, err := publicURLOf(c.publicURL, scheme, ln.Addr())
+	if err != nil {
+		return err
+	}
+	mailCAs, err := loadCAs(c.smtpCAFile)
+	if err != nil {
+		return err
+	}
+	ledger := consent.New(pipe, store, ring, time.Now)
+	campaigns := campaign.New(campaign.Deps{Store: store, Profiles: reader, Gate: pipe, Consents: ledger, Keys: ring, Tenants: reg,
+		Outbox: outbox, Audit: auditLog, PublicURL: publicURL, Now: time.Now, Log: log, MailRootCAs: mailCAs})
 	engine := rights.New(rights.Deps{Store: store, Gate: pipe, Subjects: reader, Keys: ring, Audit: auditLog,
 		SigningKey: signingKey, Region: c.region, Now: time.Now,
-		Recipients: store, Outbox: outbox, Deliveries: store,
+		Recipients: store, Outbox: outbox, Deliveries: store, Sends: campaigns,
 		CallbackSecret: func(id custos.TenantID) ([]byte, error) {
 			t, ok := reg.Get(id)
 			if !ok {
@@ -198,6 +228,15 @@ func runServe(ctx context.Context, args []string, getenv func(string) string, st
 	} else if n > 0 {
 		log.Info("resumed interrupted erasures", "count", n)
 	}
+	// Campaign runs a stop interrupted resume; each stops at shutdown after
+	// the recipient in hand, with its progress stored.
+	campaignCtx, stopCampaigns := context.WithCancel(context.WithoutCancel(ctx))
+	defer func() { stopCampaigns(); campaigns.Wait() }()
+	if n, err := campaigns.Start(campaignCtx, tenantIDs); err != nil {
+		return fmt.Errorf("resume campaigns: %w", err)
+	} else if n > 0 {
+		log.Info("resumed campaigns being sent", "count", n)
+	}
 	var ready atomic.Bool
 	handler := server.New(server.Deps{
 		Log:           log,
@@ -206,6 +245,7 @@ func runServe(ctx context.Context, args []string, getenv func(string) string, st
 		Reader:        reader,
 		Rights:        engine,
 		Recipients:    store,
+		Campaigns:     campaigns,
 		Metrics:       m,
 		Audit:         auditLog,
 		AuditStore:    store,
@@ -220,10 +260,6 @@ func runServe(ctx context.Context, args []string, getenv func(string) string, st
 		OpenDSRCertPEM: dsrCert,
 		OpenDSRDomain:  c.opendsrDomain,
 	})
-	ln, err := net.Listen("tcp", c.addr)
-	if err != nil {
-		return fmt.Errorf("listen on %s: %w", c.addr, err)
-	}
 	srv := &http.Server{
 		Handler:           handler,
 		ReadHeaderTimeout: 10 * time.Second,
@@ -235,9 +271,7 @@ func runServe(ctx context.Context, args []string, getenv func(string) string, st
 		go servePprof(log, c.pprofAddr, store)
 	}
 	serveErr := make(chan error, 1)
-	scheme := "http"
 	if tlsReloader != nil {
-		scheme = "https"
 		// Certificates stays empty so every handshake asks the reloader.
 		srv.TLSConfig = tlsReloader.Config()
 		go func() { serveErr <- srv.ServeTLS(ln, "", "") }()
@@ -245,7 +279,7 @@ func runServe(ctx context.Context, args []string, getenv func(string) string, st
 		go func() { serveErr <- srv.Serve(ln) }()
 	}
 	ready.Store(true)
-	log.Info("custos listening", "addr", ln.Addr().String(), "scheme", scheme, "data", dataAbs, "keys", keysAbs, "region", c.region, "tenants", len(reg.List()))
+	log.Info("custos listening", "addr", ln.Addr().String(), "scheme", scheme, "public_url", publicURL, "data", dataAbs, "keys", keysAbs, "region", c.region, "tenants", len(reg.List()))
 
 	select {
 	case <-ctx.Done():
@@ -259,13 +293,57 @@ func runServe(ctx context.Context, args []string, getenv func(string) string, st
 	if err := srv.Shutdown(sctx); err != nil {
 		log.Warn("shutdown did not drain every request", "err", err)
 	}
-	// Every accepted message durable before the store closes (deferred).
+	// Campaign runs stop after the recipient in hand; then every accepted
+	// message is durable before the store closes (deferred).
+	stopCampaigns()
+	campaigns.Wait()
 	pipe.Close()
 	if err := pipe.SaveFilter(); err != nil {
 		log.Warn("the duplicate filter was not saved; the next start rebuilds it", "err", err)
 	}
 	log.Info("stopped: every accepted message is durable; closing the store")
 	return nil
+}
+
+// publicURLOf returns the base URL of links to this server: the flag's
+// value, or the scheme and listen address (a wildcard address becomes
+// localhost).
+func publicURLOf(flagValue, scheme string, addr net.Addr) (string, error) {
+	if flagValue != "" {
+		u, err := url.Parse(flagValue)
+		if err != nil || (u.Scheme != "http" && u.Scheme != "https") || u.Host == "" || u.RawQuery != "" || u.Fragment != "" {
+			return "", fmt.Errorf("--public-url %q must be an absolute http or https URL without query or fragment", flagValue)
+		}
+		return strings.TrimRight(flagValue, "/"), nil
+	}
+	host, port, err := net.SplitHostPort(addr.String())
+	if err != nil {
+		return "", fmt.Errorf("listen address %s: %w", addr, err)
+	}
+	if ip := net.ParseIP(host); host == "" || ip != nil && ip.IsUnspecified() {
+		host = "localhost"
+	}
+	return scheme + "://" + net.JoinHostPort(host, port), nil
+}
+
+// loadCAs returns the system pool plus the certificates of a PEM file
+// ("" : nil, the system pool alone).
+func loadCAs(file string) (*x509.CertPool, error) {
+	if file == "" {
+		return nil, nil
+	}
+	b, err := os.ReadFile(file)
+	if err != nil {
+		return nil, fmt.Errorf("--smtp-ca-file: %w", err)
+	}
+	pool, err := x509.SystemCertPool()
+	if err != nil || pool == nil {
+		pool = x509.NewCertPool()
+	}
+	if !pool.AppendCertsFromPEM(b) {
+		return nil, fmt.Errorf("--smtp-ca-file %s holds no PEM certificate", file)
+	}
+	return pool, nil
 }
 
 // loadOpenDSRKey returns the key that signs OpenDSR answers and its

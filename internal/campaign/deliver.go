@@ -99,7 +99,7 @@ func (e *Engine) one(ctx context.Context, rs *runState, p *custos.Profile) (kind
 	}
 	if r := Decide(st, flags, erased, c.Purpose, c.Channel, h.today, t.Settings.DailyCap()); r != "" {
 		if resend {
-			rec := SendRecord{Campaign: c.ID, Purpose: c.Purpose, Channel: c.Channel, Time: now, Status: statusFailed, Error: "not sent: " + r}
+			rec := custos.SendRecord{Campaign: c.ID, Purpose: c.Purpose, Channel: c.Channel, Time: now, Status: statusFailed, Error: "not sent: " + r}
 			if err := e.finish(ctx, c, s, rec); err != nil && !errors.Is(err, custos.ErrShredded) {
 				return "", "", err
 			}
@@ -123,7 +123,7 @@ func (e *Engine) one(ctx context.Context, rs *runState, p *custos.Profile) (kind
 		return statusFailed, "", nil
 	}
 
-	rec := SendRecord{Campaign: c.ID, Purpose: c.Purpose, Channel: c.Channel, Time: now, Status: statusSending}
+	rec := custos.SendRecord{Campaign: c.ID, Purpose: c.Purpose, Channel: c.Channel, Time: now, Status: statusSending}
 	if err := e.putSend(ctx, c.Tenant, s, rec); errors.Is(err, custos.ErrShredded) {
 		return "excluded", "erased", nil
 	} else if err != nil {
@@ -154,7 +154,7 @@ func (e *Engine) one(ctx context.Context, rs *runState, p *custos.Profile) (kind
 }
 
 // finish stores the outcome of a send and audits it, pseudonymously.
-func (e *Engine) finish(ctx context.Context, c *custos.Campaign, s custos.SubjectID, rec SendRecord) error {
+func (e *Engine) finish(ctx context.Context, c *custos.Campaign, s custos.SubjectID, rec custos.SendRecord) error {
 	if err := e.putSend(ctx, c.Tenant, s, rec); err != nil {
 		return err
 	}

@@ -68,24 +68,12 @@ const (
 	statusFailed  = "failed"
 )
 
-// SendRecord is one message sent to a subject, as its access export shows
-// it: which campaign, for which purpose, over which channel, when, and
-// what became of it.
-type SendRecord struct {
-	Campaign string    `json:"campaign_id"`
-	Purpose  string    `json:"purpose"`
-	Channel  string    `json:"channel"`
-	Time     time.Time `json:"sent_at"`
-	Status   string    `json:"status"`
-	Error    string    `json:"error,omitempty"`
-}
-
 func sendRecordKey(campaign string, at time.Time) []byte {
 	return []byte("send/" + campaign + "/" + strconv.FormatInt(at.UnixNano(), 10))
 }
 
 // putSend seals and stores a send record in the subject's data.
-func (e *Engine) putSend(ctx context.Context, t custos.TenantID, s custos.SubjectID, r SendRecord) error {
+func (e *Engine) putSend(ctx context.Context, t custos.TenantID, s custos.SubjectID, r custos.SendRecord) error {
 	plain, err := json.Marshal(r)
 	if err != nil {
 		return fmt.Errorf("encode send record: %w", err)
@@ -97,8 +85,8 @@ func (e *Engine) putSend(ctx context.Context, t custos.TenantID, s custos.Subjec
 	return e.d.Store.PutSend(ctx, t, custos.StoredSend{Subject: s, Time: r.Time, Campaign: r.Campaign, Value: sealed})
 }
 
-func (e *Engine) openSend(ctx context.Context, t custos.TenantID, ss custos.StoredSend) (SendRecord, error) {
-	var r SendRecord
+func (e *Engine) openSend(ctx context.Context, t custos.TenantID, ss custos.StoredSend) (custos.SendRecord, error) {
+	var r custos.SendRecord
 	plain, err := e.d.Keys.Open(ctx, t, ss.Subject, sendRecordKey(ss.Campaign, ss.Time), ss.Value)
 	if err != nil {
 		return r, err
@@ -112,8 +100,8 @@ func (e *Engine) openSend(ctx context.Context, t custos.TenantID, ss custos.Stor
 // Sends returns every message sent to a subject, oldest first: the
 // processing record its access export shows. NotFound if the subject's
 // key is gone.
-func (e *Engine) Sends(ctx context.Context, t custos.TenantID, s custos.SubjectID) ([]SendRecord, error) {
-	out := []SendRecord{}
+func (e *Engine) Sends(ctx context.Context, t custos.TenantID, s custos.SubjectID) ([]custos.SendRecord, error) {
+	out := []custos.SendRecord{}
 	err := e.d.Store.Sends(ctx, t, s, time.Time{}, func(ss custos.StoredSend) (bool, error) {
 		r, err := e.openSend(ctx, t, ss)
 		if err != nil {

@@ -35,11 +35,14 @@ type accessResult struct {
 		Restricted bool      `json:"restricted"`
 		ObjectedAt time.Time `json:"objected_to_direct_marketing_at,omitzero"`
 	} `json:"restrictions"`
-	Consents   []any  `json:"consents"`
-	Purposes   []any  `json:"purposes"`
-	Recipients []any  `json:"recipients"`
-	Retention  string `json:"retention"`
-	Source     string `json:"source"`
+	Consents []any `json:"consents"`
+	// Messages are the campaign messages sent to the subject: which
+	// campaign, purpose and channel, when, and with what outcome.
+	Messages   []custos.SendRecord `json:"messages_sent"`
+	Purposes   []any               `json:"purposes"`
+	Recipients []any               `json:"recipients"`
+	Retention  string              `json:"retention"`
+	Source     string              `json:"source"`
 }
 
 // Formats a result can be downloaded in.
@@ -99,7 +102,7 @@ func (e *Engine) resultHead(ctx context.Context, r *custos.Request) (*accessResu
 	h := &accessResult{
 		RequestID: r.ID, GeneratedAt: e.now().UTC(), Controller: r.Tenant.String(), Region: e.reg,
 		Identifiers: map[string][]string{}, Traits: map[string]json.RawMessage{}, Groups: []custos.GroupMembership{},
-		Consents: []any{}, Purposes: []any{}, Recipients: []any{},
+		Consents: []any{}, Purposes: []any{}, Recipients: []any{}, Messages: []custos.SendRecord{},
 		Retention: "events and profile are kept until erased; no retention limit is configured for this tenant",
 		Source:    "collected through the tenant's Segment-compatible SDKs and servers",
 	}
@@ -129,6 +132,15 @@ func (e *Engine) resultHead(ctx context.Context, r *custos.Request) (*accessResu
 		return nil, err
 	}
 	h.Restrictions.Suppressed, h.Restrictions.Restricted, h.Restrictions.ObjectedAt = f.Suppressed, f.Restricted, f.ObjectedAt
+	if e.sends != nil {
+		sends, err := e.sends.Sends(ctx, r.Tenant, r.Subject)
+		if err != nil && custos.ErrorCode(err) != custos.NotFound {
+			return nil, err
+		}
+		if sends != nil {
+			h.Messages = sends
+		}
+	}
 	return h, nil
 }
 

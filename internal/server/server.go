@@ -14,6 +14,7 @@ import (
 
 	"github.com/custos-dev/custos"
 	"github.com/custos-dev/custos/internal/audit"
+	"github.com/custos-dev/custos/internal/campaign"
 	"github.com/custos-dev/custos/internal/ingest"
 	"github.com/custos-dev/custos/internal/metrics"
 	"github.com/custos-dev/custos/internal/rights"
@@ -29,6 +30,9 @@ type Deps struct {
 	Reader     *ingest.Reader
 	Rights     *rights.Engine
 	Recipients custos.RecipientStore
+	// Campaigns creates, previews and sends campaigns, and serves the
+	// unsubscribe links (nil: no campaign routes).
+	Campaigns  *campaign.Engine
 	Metrics    *metrics.Metrics
 	Audit      *audit.Log
 	AuditStore custos.AuditStore

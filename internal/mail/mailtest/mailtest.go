@@ -12,6 +12,7 @@ import (
 	"crypto/tls"
 	"crypto/x509"
 	"crypto/x509/pkix"
+	"encoding/pem"
 	"io"
 	"math/big"
 	"net"
@@ -48,8 +49,10 @@ type Server struct {
 	Port     int
 	Username string
 	Password string
-	// RootCAs trusts the server's certificate.
+	// RootCAs trusts the server's certificate; CertPEM is that
+	// certificate, PEM-encoded (for a process that reads CAs from a file).
 	RootCAs *x509.CertPool
+	CertPEM []byte
 
 	srv *smtp.Server
 
@@ -63,7 +66,8 @@ type Server struct {
 func Start(t testing.TB) *Server {
 	t.Helper()
 	cert, pool := selfSigned(t)
-	s := &Server{Host: "localhost", Username: "custos", Password: "mail-pass-" + strconv.Itoa(int(time.Now().UnixNano()%1e6)), RootCAs: pool, arrived: make(chan struct{})}
+	s := &Server{Host: "localhost", Username: "custos", Password: "mail-pass-" + strconv.Itoa(int(time.Now().UnixNano()%1e6)), RootCAs: pool,
+		CertPEM: pem.EncodeToMemory(&pem.Block{Type: "CERTIFICATE", Bytes: cert.Certificate[0]}), arrived: make(chan struct{})}
 	srv := smtp.NewServer(&backend{s})
 	srv.Domain = "localhost"
 	srv.TLSConfig = &tls.Config{Certificates: []tls.Certificate{cert}, MinVersion: tls.VersionTLS12}
