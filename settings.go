@@ -99,10 +99,12 @@ const (
 	ChannelSMS     = "sms"
 	ChannelInApp   = "in_app"
 	ChannelWebhook = "webhook"
+	// ChannelWhatsApp is its own channel: an SMS opt-in does not cover it.
+	ChannelWhatsApp = "whatsapp"
 )
 
 // Channels lists every channel.
-var Channels = []string{ChannelEmail, ChannelPush, ChannelSMS, ChannelInApp, ChannelWebhook}
+var Channels = []string{ChannelEmail, ChannelPush, ChannelSMS, ChannelInApp, ChannelWebhook, ChannelWhatsApp}
 
 // DefaultPurposes are the purposes of a tenant that declared none.
 func DefaultPurposes() []Purpose {
@@ -189,6 +191,9 @@ func (s *Settings) Validate() error {
 		if _, ok := s.Purpose(v); !ok {
 			return Errorf(Invalid, "consent_categories[%q] names purpose %q, which is not declared", k, v)
 		}
+	}
+	if _, ok := s.Purpose("analytics"); s.CollectionRequiresConsent && !ok {
+		return Errorf(Invalid, "collection_requires_consent needs a declared purpose named \"analytics\": its grant is what lets a subject's events be stored")
 	}
 	if s.EventRetentionDays < 0 || s.EventRetentionDays > 3650 {
 		return Errorf(Invalid, "event_retention_days must be between 1 and 3650 (0 means the default, %d)", DefaultEventRetentionDays)

@@ -208,7 +208,7 @@ func runServe(ctx context.Context, args []string, getenv func(string) string, st
 	campaigns := campaign.New(campaign.Deps{Store: store, Profiles: reader, Gate: pipe, Consents: ledger, Keys: ring, Tenants: reg,
 		Outbox: outbox, Audit: auditLog, PublicURL: publicURL, Now: time.Now, Log: log, MailRootCAs: mailCAs})
 	engine := rights.New(rights.Deps{Store: store, Gate: pipe, Subjects: reader, Keys: ring, Audit: auditLog,
-		SigningKey: signingKey, Region: c.region, Now: time.Now,
+		SigningKey: signingKey, Region: c.region, Now: time.Now, Consents: ledger,
 		Recipients: store, Outbox: outbox, Deliveries: store, Sends: campaigns,
 		CallbackSecret: func(id custos.TenantID) ([]byte, error) {
 			t, ok := reg.Get(id)
@@ -244,6 +244,7 @@ func runServe(ctx context.Context, args []string, getenv func(string) string, st
 		Ingest:        pipe,
 		Reader:        reader,
 		Rights:        engine,
+		Consent:       ledger,
 		Recipients:    store,
 		Campaigns:     campaigns,
 		Metrics:       m,

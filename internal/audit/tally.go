@@ -14,6 +14,9 @@ type IngestCounts struct {
 	Accepted   int64 `json:"accepted"`
 	Duplicates int64 `json:"duplicates"`
 	Rejected   int64 `json:"rejected"`
+	// Consents counts consent records taken from the messages (source sdk);
+	// grants and withdrawals through the API are audited one by one.
+	Consents int64 `json:"consents,omitempty"`
 }
 
 // Tally counts ingestion per tenant and records it in the audit log in
@@ -44,6 +47,18 @@ func (t *Tally) Add(tenant custos.TenantID, accepted, duplicates, rejected int) 
 	t.mu.Unlock()
 }
 
+// AddConsents counts consent records taken from one request's messages.
+func (t *Tally) AddConsents(tenant custos.TenantID, n int) {
+	if n == 0 {
+		return
+	}
+	t.mu.Lock()
+	c := t.counts[tenant]
+	c.Consents += int64(n)
+	t.counts[tenant] = c
+	t.mu.Unlock()
+}
+
 // Flush records what was counted since the last flush. Counts that could
 // not be recorded are kept for the next flush.
 func (t *Tally) Flush(ctx context.Context) error {
@@ -63,6 +78,7 @@ func (t *Tally) Flush(ctx context.Context) error {
 			prev.Accepted += c.Accepted
 			prev.Duplicates += c.Duplicates
 			prev.Rejected += c.Rejected
+			prev.Consents += c.Consents
 			t.counts[tenant] = prev
 			t.mu.Unlock()
 		}

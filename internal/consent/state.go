@@ -12,7 +12,30 @@ import (
 // State has no record: nothing is consented to. See the package
 // documentation for the precedence between a channel and "every channel".
 type State struct {
+	// keys is a compact copy of what decides, parallel to latest, so that
+	// Lookup scans a few cache lines whatever the records carry.
+	keys   []entry
 	latest []custos.ConsentRecord
+}
+
+// entry is the part of a record Lookup needs.
+type entry struct {
+	purpose, channel string
+	at               int64 // UnixNano
+	seq              uint64
+	granted          bool
+}
+
+func entryOf(r *custos.ConsentRecord) entry {
+	return entry{purpose: r.Purpose, channel: r.Channel, at: r.Time.UnixNano(), seq: r.Seq, granted: r.Granted}
+}
+
+// after reports whether a comes after b in the ledger.
+func (a *entry) after(b *entry) bool {
+	if a.at != b.at {
+		return a.at > b.at
+	}
+	return a.seq > b.seq
 }
 
 // NewState derives the state from a ledger's records, in any order.
@@ -24,28 +47,22 @@ func NewState(history []custos.ConsentRecord) State {
 	return s
 }
 
-// later reports whether a comes after b in the ledger.
-func later(a, b *custos.ConsentRecord) bool {
-	if c := a.Time.Compare(b.Time); c != 0 {
-		return c > 0
-	}
-	return a.Seq > b.Seq
-}
-
 // Add takes a record into the state: it replaces the record for its
 // purpose and channel if it is later. The state's records are not shared
 // with earlier copies of s.
 func (s *State) Add(r custos.ConsentRecord) {
-	for i := range s.latest {
-		e := &s.latest[i]
-		if e.Purpose == r.Purpose && e.Channel == r.Channel {
-			if later(&r, e) {
-				s.latest = slices.Clone(s.latest)
-				s.latest[i] = r
+	k := entryOf(&r)
+	for i := range s.keys {
+		e := &s.keys[i]
+		if e.purpose == k.purpose && e.channel == k.channel {
+			if k.after(e) {
+				s.keys, s.latest = slices.Clone(s.keys), slices.Clone(s.latest)
+				s.keys[i], s.latest[i] = k, r
 			}
 			return
 		}
 	}
+	s.keys = append(slices.Clip(s.keys), k)
 	s.latest = append(slices.Clip(s.latest), r)
 }
 
@@ -53,12 +70,12 @@ func (s *State) Add(r custos.ConsentRecord) {
 // the later of the exact channel's and every channel's; -1 if none.
 func (s State) find(purpose, channel string) int {
 	exact, all := -1, -1
-	for i := range s.latest {
-		e := &s.latest[i]
-		if e.Purpose != purpose {
+	for i := range s.keys {
+		e := &s.keys[i]
+		if e.purpose != purpose {
 			continue
 		}
-		switch e.Channel {
+		switch e.channel {
 		case channel:
 			exact = i
 		case "":
@@ -70,7 +87,7 @@ func (s State) find(purpose, channel string) int {
 		return all
 	case all < 0:
 		return exact
-	case later(&s.latest[all], &s.latest[exact]):
+	case s.keys[all].after(&s.keys[exact]):
 		return all
 	}
 	return exact
@@ -84,7 +101,7 @@ func (s State) Lookup(purpose, channel string) (granted, recorded bool) {
 	if i < 0 {
 		return false, false
 	}
-	return s.latest[i].Granted, true
+	return s.keys[i].granted, true
 }
 
 // Decision returns the record that decides (purpose, channel).

@@ -58,24 +58,6 @@ func (p *Pipeline) AppendConsentTo(ctx context.Context, t custos.TenantID, s cus
 	})
 }
 
-// ConsentState returns a subject's consent as the writer holds it, in
-// order with ingestion.
-func (p *Pipeline) ConsentState(ctx context.Context, t custos.TenantID, s custos.SubjectID) (consent.State, error) {
-	var st consent.State
-	err := p.control(ctx, t, func(w *writer, g *group) error {
-		key, _, err := p.ring.SubjectKey(ctx, t, s, false)
-		if errors.Is(err, custos.ErrNotFound) || errors.Is(err, custos.ErrShredded) {
-			return custos.Errorf(custos.NotFound, "no subject %s", s)
-		}
-		if err != nil {
-			return err
-		}
-		st, err = w.consentState(ctx, t, s, key)
-		return err
-	})
-	return st, err
-}
-
 // nextSeq returns the next record sequence number. It starts from the
 // clock at start-up, so numbers keep increasing across restarts.
 func (w *writer) nextSeq() uint64 {
@@ -116,7 +98,6 @@ func (w *writer) appendConsent(ctx context.Context, g *group, t custos.TenantID,
 	wr.Consents = append(wr.Consents, sc)
 	st.Add(r)
 	w.consents[subjectRef{t, s}] = st
-	g.consents++
 	return nil
 }
 
@@ -148,3 +129,80 @@ func (w *writer) mergeConsents(ctx context.Context, wr *custos.Write, t custos.T
 // newSeq is where sequence numbers start: the clock, so that they keep
 // increasing across restarts unless the clock goes back.
 func newSeq() uint64 { return uint64(time.Now().UnixNano()) }
+
+// messageConsents records the consent a message carries, changes only: a
+// record is appended when nothing was said yet about its purpose and
+// channel, or the last word there differs. A consent manager repeats its
+// state on every event; comparing with the last word on the same pair
+// (not with the effective state) keeps a later unsubscribe from e-mail
+// from being undone by the next event repeating "Marketing: true".
+func (w *writer) messageConsents(ctx context.Context, g *group, j *job, s custos.SubjectID, key *keyring.SubjectKey, m *prepared) error {
+	if len(m.consents) == 0 {
+		return nil
+	}
+	t := j.tenant
+	st, err := w.consentState(ctx, t, s, key)
+	if err != nil {
+		return err
+	}
+	for _, r := range m.consents {
+		if last, ok := st.Latest(r.Purpose, r.Channel); ok && last.Granted == r.Granted {
+			continue
+		}
+		if err := w.appendConsent(ctx, g, t, s, key, r); err != nil {
+			return err
+		}
+		j.res.Consents++
+		st = w.consents[subjectRef{t, s}]
+	}
+	return nil
+}
+
+// consentGate decides, before resolution, a message that grants nothing
+// while collection requires consent: it is dropped ("no_consent") unless
+// it belongs to a known subject with an analytics grant. Withdrawals it
+// carries are recorded for a known subject first.
+func (w *writer) consentGate(ctx context.Context, g *group, j *job, m *prepared) (string, error) {
+	t := j.tenant
+	var s custos.SubjectID
+	found := false
+	for _, ids := range [][]hashedID{m.ids, m.prev} {
+		for _, id := range ids {
+			sub, ok, err := w.lookup(ctx, t, id.h)
+			if err != nil {
+				return "", err
+			}
+			if ok {
+				s, found = sub, true
+				break
+			}
+		}
+		if found {
+			break
+		}
+	}
+	if !found {
+		return "no_consent", nil
+	}
+	if reason, err := w.gateMessage(ctx, t, s, m); reason != "" || err != nil {
+		return reason, err
+	}
+	key, _, err := w.p.ring.SubjectKey(ctx, t, s, false)
+	if errors.Is(err, custos.ErrNotFound) || errors.Is(err, custos.ErrShredded) {
+		return "no_consent", nil
+	}
+	if err != nil {
+		return "", err
+	}
+	st, err := w.consentState(ctx, t, s, key)
+	if err != nil {
+		return "", err
+	}
+	if granted, _ := st.Lookup(consent.Analytics, ""); granted {
+		return "", nil
+	}
+	if err := w.messageConsents(ctx, g, j, s, key, m); err != nil {
+		return "", err
+	}
+	return "no_consent", nil
+}

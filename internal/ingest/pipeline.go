@@ -57,6 +57,12 @@ type Result struct {
 	Suppressed int // dropped: the subject is suppressed
 	Restricted int // dropped: the subject's processing is restricted
 	Erased     int // dropped: carries an erased identifier and predates the erasure
+	NoConsent  int // dropped: collection requires consent and the subject has no analytics grant
+	// Consents counts the consent records the messages added to ledgers
+	// (only changes are recorded); Unmapped counts the SDK consent
+	// categories that map to no purpose, ignored.
+	Consents int
+	Unmapped int
 }
 
 // Pipeline is the ingest path. Create it with New, stop it with Close.
@@ -81,9 +87,11 @@ type job struct {
 	// control, if set, makes this a change other than ingestion, run by
 	// the writer in order with the messages.
 	control func(*writer, *group) error
-	res     Result
-	err     error
-	done    chan struct{}
+	// policy, if set, is the tenant's consent policy for msgs.
+	policy *consent.Policy
+	res    Result
+	err    error
+	done   chan struct{}
 }
 
 // prepared is a message with everything computed that needs no ordering.
@@ -93,6 +101,8 @@ type prepared struct {
 	ids  []hashedID
 	prev []hashedID // alias: previousId as a user id and as an anonymous id
 	body []byte     // the event, encoded, not yet sealed
+	// consents are the consent records the message carries (policy set).
+	consents []custos.ConsentRecord
 }
 
 type hashedID struct {
@@ -178,17 +188,33 @@ func New(ctx context.Context, store custos.DataStore, ring *keyring.Ring, opts O
 // ErrClosed is returned by Ingest once the pipeline is shutting down.
 var ErrClosed = &custos.Error{Code: custos.Unavailable, Message: "the server is shutting down; retry"}
 
-// Ingest stores msgs for tenant t and returns once they are durable.
+// Ingest stores msgs for tenant t and returns once they are durable. The
+// consent messages carry is ignored: see IngestWith.
 func (p *Pipeline) Ingest(ctx context.Context, t custos.TenantID, msgs []custos.Message) (Result, error) {
+	return p.IngestWith(ctx, t, msgs, nil)
+}
+
+// IngestWith is Ingest under a tenant's consent policy: the consent
+// records messages carry are added to their subjects' ledgers (changes
+// only), and, when the policy requires it, the events of subjects without
+// a current analytics grant are dropped like a suppressed subject's.
+func (p *Pipeline) IngestWith(ctx context.Context, t custos.TenantID, msgs []custos.Message, pol *consent.Policy) (Result, error) {
 	if len(msgs) == 0 {
 		return Result{}, nil
 	}
-	j := &job{gone: ctx.Done(), tenant: t, msgs: make([]prepared, len(msgs)), done: make(chan struct{})}
+	j := &job{gone: ctx.Done(), tenant: t, msgs: make([]prepared, len(msgs)), policy: pol, done: make(chan struct{})}
+	unmapped := 0
 	for i := range msgs {
 		if err := p.prepare(t, &msgs[i], &j.msgs[i]); err != nil {
 			return Result{}, err
 		}
+		if pol != nil {
+			var n int
+			j.msgs[i].consents, n = pol.FromMessage(&msgs[i])
+			unmapped += n
+		}
 	}
+	j.res.Unmapped = unmapped
 	if err := p.enqueue(ctx, j); err != nil {
 		return Result{}, err
 	}

@@ -42,8 +42,6 @@ type group struct {
 	seen         map[seenRef]struct{}
 	waits        []func() error
 	afterDurable []func() error
-	// consents counts the consent records appended.
-	consents int
 }
 
 type subjectRef struct {
@@ -180,7 +178,7 @@ func (w *writer) handle(g *group, j *job) {
 	// writer never leaves a message half-applied.
 	ctx := context.Background()
 	for i := range j.msgs {
-		outcome, err := w.message(ctx, g, j.tenant, &j.msgs[i])
+		outcome, err := w.message(ctx, g, j, &j.msgs[i])
 		if err != nil {
 			// Messages before this one are stored; a retry of the whole
 			// request is safe because duplicates are dropped.
@@ -198,19 +196,30 @@ func (w *writer) handle(g *group, j *job) {
 			j.res.Restricted++
 		case "erased":
 			j.res.Erased++
+		case "no_consent":
+			j.res.NoConsent++
 		}
 	}
 }
 
 // message stores one message, or says why it was dropped: "duplicate",
-// "erased", "suppressed" or "restricted".
-func (w *writer) message(ctx context.Context, g *group, t custos.TenantID, m *prepared) (dropped string, err error) {
+// "erased", "suppressed", "restricted" or "no_consent".
+func (w *writer) message(ctx context.Context, g *group, j *job, m *prepared) (dropped string, err error) {
+	t := j.tenant
 	ref := seenRef{t, m.mid}
 	if dup, err := w.duplicate(ctx, g, ref); dup || err != nil {
 		return "duplicate", err
 	}
 	if w.erased(t, m) {
 		return "erased", nil
+	}
+	requireConsent := j.policy != nil && j.policy.RequireAnalytics
+	if requireConsent && !consent.GrantsAny(m.consents) {
+		// Nothing new is collected about a person who agreed to nothing:
+		// no subject is created, no identifier linked.
+		if reason, err := w.consentGate(ctx, g, j, m); reason != "" || err != nil {
+			return reason, err
+		}
 	}
 	s, key, err := w.resolve(ctx, g, t, m)
 	if err != nil {
@@ -222,6 +231,18 @@ func (w *writer) message(ctx context.Context, g *group, t custos.TenantID, m *pr
 	// even when it resolved to another subject.
 	if reason, err := w.gateMessage(ctx, t, s, m); reason != "" || err != nil {
 		return reason, err
+	}
+	if err := w.messageConsents(ctx, g, j, s, key, m); err != nil {
+		return "", err
+	}
+	if requireConsent {
+		st, err := w.consentState(ctx, t, s, key)
+		if err != nil {
+			return "", err
+		}
+		if granted, _ := st.Lookup(consent.Analytics, ""); !granted {
+			return "no_consent", nil
+		}
 	}
 	if err := w.updateProfile(ctx, g, t, s, key, m); err != nil {
 		return "", err

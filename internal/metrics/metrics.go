@@ -17,6 +17,11 @@ type Metrics struct {
 	// Dropped counts messages answered 200 but not stored, by reason
 	// (duplicate, later suppressed).
 	Dropped *prometheus.CounterVec
+	// ConsentRecorded counts consent records taken from ingested messages;
+	// ConsentUnmapped counts SDK consent categories that map to no purpose
+	// (ignored; see the consent_categories setting).
+	ConsentRecorded prometheus.Counter
+	ConsentUnmapped prometheus.Counter
 	// Requests observes HTTP request latency by route pattern and status.
 	Requests *prometheus.HistogramVec
 	// StoreCommit observes how long a group commit took to become durable.
@@ -38,6 +43,12 @@ func New() *Metrics {
 		Dropped: prometheus.NewCounterVec(prometheus.CounterOpts{
 			Name: "custos_messages_dropped_total", Help: "Messages acknowledged but not stored, by reason.",
 		}, []string{"reason"}),
+		ConsentRecorded: prometheus.NewCounter(prometheus.CounterOpts{
+			Name: "custos_consent_records_from_sdk_total", Help: "Consent records taken from ingested messages (changes only).",
+		}),
+		ConsentUnmapped: prometheus.NewCounter(prometheus.CounterOpts{
+			Name: "custos_consent_categories_unmapped_total", Help: "SDK consent categories that map to no declared purpose, ignored.",
+		}),
 		Requests: prometheus.NewHistogramVec(prometheus.HistogramOpts{
 			Name:    "custos_http_request_duration_seconds",
 			Help:    "HTTP request latency by route and status code.",
@@ -54,7 +65,7 @@ func New() *Metrics {
 			Buckets: prometheus.ExponentialBuckets(1, 2, 15),
 		}),
 	}
-	m.Registry.MustRegister(m.Accepted, m.Rejected, m.Dropped, m.Requests, m.StoreCommit, m.CommitMessages,
+	m.Registry.MustRegister(m.Accepted, m.Rejected, m.Dropped, m.ConsentRecorded, m.ConsentUnmapped, m.Requests, m.StoreCommit, m.CommitMessages,
 		collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
 	return m
 }

@@ -6,9 +6,11 @@ import (
 	"context"
 	"encoding/json"
 	"io"
+	"slices"
 	"time"
 
 	"github.com/custos-dev/custos"
+	"github.com/custos-dev/custos/internal/consent"
 )
 
 // ResultTTL is how long the result of an access or portability request can
@@ -35,7 +37,10 @@ type accessResult struct {
 		Restricted bool      `json:"restricted"`
 		ObjectedAt time.Time `json:"objected_to_direct_marketing_at,omitzero"`
 	} `json:"restrictions"`
-	Consents []any `json:"consents"`
+	// Consents is the subject's whole consent ledger, oldest first;
+	// ConsentState what it adds up to now, per purpose and channel.
+	Consents     []custos.ConsentRecord `json:"consents"`
+	ConsentState []consentNow           `json:"consent_state"`
 	// Messages are the campaign messages sent to the subject: which
 	// campaign, purpose and channel, when, and with what outcome.
 	Messages   []custos.SendRecord `json:"messages_sent"`
@@ -102,7 +107,7 @@ func (e *Engine) resultHead(ctx context.Context, r *custos.Request) (*accessResu
 	h := &accessResult{
 		RequestID: r.ID, GeneratedAt: e.now().UTC(), Controller: r.Tenant.String(), Region: e.reg,
 		Identifiers: map[string][]string{}, Traits: map[string]json.RawMessage{}, Groups: []custos.GroupMembership{},
-		Consents: []any{}, Purposes: []any{}, Recipients: []any{}, Messages: []custos.SendRecord{},
+		Consents: []custos.ConsentRecord{}, ConsentState: []consentNow{}, Purposes: []any{}, Recipients: []any{}, Messages: []custos.SendRecord{},
 		Retention: "events and profile are kept until erased; no retention limit is configured for this tenant",
 		Source:    "collected through the tenant's Segment-compatible SDKs and servers",
 	}
@@ -132,6 +137,14 @@ func (e *Engine) resultHead(ctx context.Context, r *custos.Request) (*accessResu
 		return nil, err
 	}
 	h.Restrictions.Suppressed, h.Restrictions.Restricted, h.Restrictions.ObjectedAt = f.Suppressed, f.Restricted, f.ObjectedAt
+	if e.consents != nil {
+		hist, err := e.consents.History(ctx, r.Tenant, r.Subject)
+		if err != nil && custos.ErrorCode(err) != custos.NotFound {
+			return nil, err
+		}
+		h.Consents = append(h.Consents, hist...)
+		h.ConsentState = consentStateOf(hist)
+	}
 	if e.sends != nil {
 		sends, err := e.sends.Sends(ctx, r.Tenant, r.Subject)
 		if err != nil && custos.ErrorCode(err) != custos.NotFound {
@@ -142,6 +155,34 @@ func (e *Engine) resultHead(ctx context.Context, r *custos.Request) (*accessResu
 		}
 	}
 	return h, nil
+}
+
+// consentNow is the current consent for one purpose and channel.
+type consentNow struct {
+	Purpose string `json:"purpose"`
+	Channel string `json:"channel"`
+	Granted bool   `json:"granted"`
+}
+
+// consentStateOf lists, for every purpose the ledger names and every
+// channel, whether consent is granted now (only pairs some record speaks to).
+func consentStateOf(hist []custos.ConsentRecord) []consentNow {
+	out := []consentNow{}
+	st := consent.NewState(hist)
+	var purposes []string
+	for _, r := range st.Records() {
+		if !slices.Contains(purposes, r.Purpose) {
+			purposes = append(purposes, r.Purpose)
+		}
+	}
+	for _, p := range purposes {
+		for _, ch := range custos.Channels {
+			if g, ok := st.Lookup(p, ch); ok {
+				out = append(out, consentNow{Purpose: p, Channel: ch, Granted: g})
+			}
+		}
+	}
+	return out
 }
 
 // eachEvent streams the subject's events, or none if it holds nothing.
@@ -209,7 +250,8 @@ const zipReadme = `This archive holds a copy of the personal data kept about you
 machine-readable form (GDPR Art. 20).
 
 profile.json   who you are to this service: identifiers, profile traits,
-               groups, restrictions, and how long data is kept
+               groups, restrictions, every consent you gave or withdrew
+               and what it adds up to now, and how long data is kept
 events.ndjson  every event recorded about you, one JSON object a line,
                oldest first
 `

@@ -85,8 +85,16 @@ type Deps struct {
 	Sends Sends
 	// CallbackSecret returns the key that signs a tenant's callbacks.
 	CallbackSecret func(custos.TenantID) ([]byte, error)
-	Region         string // the node's region, named in certificates
-	Now            func() time.Time
+	// Consents reads consent ledgers for access exports (the consent
+	// Ledger); nil exports none.
+	Consents ConsentHistory
+	Region   string // the node's region, named in certificates
+	Now      func() time.Time
+}
+
+// ConsentHistory reads a subject's consent ledger, oldest first.
+type ConsentHistory interface {
+	History(ctx context.Context, t custos.TenantID, s custos.SubjectID) ([]custos.ConsentRecord, error)
 }
 
 // Engine carries out requests. Create it with New.
@@ -104,6 +112,7 @@ type Engine struct {
 	deliveries custos.OutboxStore
 	cbSecret   func(custos.TenantID) ([]byte, error)
 	sends      Sends
+	consents   ConsentHistory
 	now        func() time.Time
 	// crashAfter stops an erasure after the named step, as a crash would
 	// (tests only).
@@ -117,7 +126,7 @@ type Engine struct {
 func New(d Deps) *Engine {
 	return &Engine{store: d.Store, gate: d.Gate, subj: d.Subjects, keys: d.Keys, audit: d.Audit,
 		sign: d.SigningKey, reg: d.Region, now: d.Now,
-		recipients: d.Recipients, outbox: d.Outbox, deliveries: d.Deliveries, cbSecret: d.CallbackSecret, sends: d.Sends}
+		recipients: d.Recipients, outbox: d.Outbox, deliveries: d.Deliveries, cbSecret: d.CallbackSecret, consents: d.Consents, sends: d.Sends}
 }
 
 // Input is a new request as a tenant's server or a device asks for it.

@@ -7,6 +7,7 @@ import (
 
 	"github.com/custos-dev/custos"
 	"github.com/custos-dev/custos/internal/audit"
+	"github.com/custos-dev/custos/internal/consent"
 	"github.com/custos-dev/custos/internal/ingest"
 	"github.com/custos-dev/custos/internal/metrics"
 	"github.com/custos-dev/custos/internal/segment"
@@ -55,19 +56,22 @@ func handleIngest(log *slog.Logger, reg *tenants.Registry, pipe *ingest.Pipeline
 			writeError(w, log, custos.Errorf(custos.Unauthorized, "unknown write key"))
 			return
 		}
-		res, err := pipe.Ingest(r.Context(), t.ID, batch.Messages)
+		res, err := pipe.IngestWith(r.Context(), t.ID, batch.Messages, consent.NewPolicy(&t.Settings))
 		if err != nil {
 			writeError(w, log, err)
 			return
 		}
 		tally.Add(t.ID, res.Stored, res.Duplicates, len(batch.Rejected))
+		tally.AddConsents(t.ID, res.Consents)
 		if m != nil {
 			m.Accepted.Add(float64(res.Stored))
-			for reason, n := range map[string]int{"duplicate": res.Duplicates, "suppressed": res.Suppressed, "restricted": res.Restricted, "erased": res.Erased} {
+			for reason, n := range map[string]int{"duplicate": res.Duplicates, "suppressed": res.Suppressed, "restricted": res.Restricted, "erased": res.Erased, "no_consent": res.NoConsent} {
 				if n > 0 {
 					m.Dropped.WithLabelValues(reason).Add(float64(n))
 				}
 			}
+			m.ConsentRecorded.Add(float64(res.Consents))
+			m.ConsentUnmapped.Add(float64(res.Unmapped))
 			for _, rj := range batch.Rejected {
 				m.Rejected.WithLabelValues(rj.Reason).Inc()
 			}

@@ -31,6 +31,8 @@ func addRoutes(mux *http.ServeMux, d Deps) {
 	mux.Handle("GET /api/v1/profiles", secret(handleFindProfile(d.Log, d.Reader, d.Audit)))
 	mux.Handle("GET /api/v1/profiles/{subject_id}", secret(handleGetProfile(d.Log, d.Reader, d.Audit)))
 	mux.Handle("GET /api/v1/profiles/{subject_id}/events", secret(handleListEvents(d.Log, d.Reader, d.Audit)))
+	mux.Handle("GET /api/v1/profiles/{subject_id}/consents", secret(handleGetConsents(d.Log, d.Consent, d.Reader, d.Audit)))
+	mux.Handle("POST /api/v1/consents", secret(handleRecordConsent(d.Log, d.Consent, d.Reader, d.Audit, d.Now)))
 	mux.Handle("POST /api/v1/requests", secret(handleCreateRequest(d.Log, d.Rights, d.Now)))
 	mux.Handle("GET /api/v1/requests", secret(handleListRequests(d.Log, d.Rights, d.Now)))
 	mux.Handle("GET /api/v1/requests/{id}", secret(handleGetRequest(d.Log, d.Rights, d.Now)))

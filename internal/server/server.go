@@ -15,6 +15,7 @@ import (
 	"github.com/custos-dev/custos"
 	"github.com/custos-dev/custos/internal/audit"
 	"github.com/custos-dev/custos/internal/campaign"
+	"github.com/custos-dev/custos/internal/consent"
 	"github.com/custos-dev/custos/internal/ingest"
 	"github.com/custos-dev/custos/internal/metrics"
 	"github.com/custos-dev/custos/internal/rights"
@@ -24,11 +25,13 @@ import (
 
 // Deps are what the server needs; cmd/custos builds them.
 type Deps struct {
-	Log        *slog.Logger
-	Tenants    *tenants.Registry
-	Ingest     *ingest.Pipeline
-	Reader     *ingest.Reader
-	Rights     *rights.Engine
+	Log     *slog.Logger
+	Tenants *tenants.Registry
+	Ingest  *ingest.Pipeline
+	Reader  *ingest.Reader
+	Rights  *rights.Engine
+	// Consent is the consent ledger.
+	Consent    *consent.Ledger
 	Recipients custos.RecipientStore
 	// Campaigns creates, previews and sends campaigns, and serves the
 	// unsubscribe links (nil: no campaign routes).
