@@ -138,4 +138,18 @@ type CampaignStore interface {
 	// Sends calls fn for the subject's send records at or after since, in
 	// order, until fn returns false or an error.
 	Sends(ctx context.Context, t TenantID, s SubjectID, since time.Time, fn func(StoredSend) (bool, error)) error
+	// EachAudience calls fn for every subject of a tenant that has a
+	// profile, ordered by subject id, starting after the subject after
+	// (zero: from the start), with its profile, its consent records in
+	// order, and its send records at or after sendsSince, until fn returns
+	// false or an error: everything an audience walk gates on, read in
+	// one pass. fn must not keep r, which the next call reuses.
+	EachAudience(ctx context.Context, t TenantID, after SubjectID, sendsSince time.Time, fn func(r *SubjectRecords) (bool, error)) error
+}
+
+// SubjectRecords is what an audience walk reads of one subject.
+type SubjectRecords struct {
+	Profile  StoredProfile
+	Consents []StoredConsent
+	Sends    []StoredSend
 }

@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"encoding/json"
 	"math"
+	"strconv"
 	"strings"
 	"time"
 
@@ -114,6 +115,16 @@ type value struct {
 // comparable decodes a JSON number or string; other kinds are not
 // ordered.
 func comparable(raw json.RawMessage) (value, bool) {
+	// Fast paths for what traits mostly are: a plain string, a number.
+	raw = bytes.TrimSpace(raw)
+	if n := len(raw); n >= 2 && raw[0] == '"' && raw[n-1] == '"' && bytes.IndexByte(raw, '\\') < 0 {
+		return value{str: string(raw[1 : n-1])}, true
+	}
+	if len(raw) > 0 && (raw[0] == '-' || raw[0] >= '0' && raw[0] <= '9') {
+		if f, err := strconv.ParseFloat(string(raw), 64); err == nil && !math.IsInf(f, 0) {
+			return value{num: f, isNum: true}, true
+		}
+	}
 	var x any
 	d := json.NewDecoder(bytes.NewReader(raw))
 	d.UseNumber()

@@ -17,6 +17,7 @@ import (
 	"github.com/custos-dev/custos"
 	"github.com/custos-dev/custos/internal/audit"
 	"github.com/custos-dev/custos/internal/consent"
+	"github.com/custos-dev/custos/internal/keyring"
 )
 
 // Store is the storage the engine uses: campaigns and send records, the
@@ -30,10 +31,8 @@ type Store interface {
 	Profile(ctx context.Context, t custos.TenantID, s custos.SubjectID) ([]byte, error)
 }
 
-// Profiles reads subjects (ingest.Reader).
+// Profiles reads subjects' events and audit pseudonyms (ingest.Reader).
 type Profiles interface {
-	EachProfile(ctx context.Context, t custos.TenantID, after custos.SubjectID, fn func(*custos.Profile) (bool, error)) error
-	Profile(ctx context.Context, t custos.TenantID, s custos.SubjectID) (*custos.Profile, error)
 	EventsSince(ctx context.Context, t custos.TenantID, s custos.SubjectID, since time.Time, fn func(custos.Event) (bool, error)) error
 	Pseudonym(t custos.TenantID, s custos.SubjectID) (string, error)
 }
@@ -50,10 +49,12 @@ type Consents interface {
 	RecordSubject(ctx context.Context, t custos.TenantID, s custos.SubjectID, rec custos.ConsentRecord) error
 }
 
-// Keys seals send records with subject keys and campaign definitions and
-// tokens with tenant keys (keyring.Ring).
+// Keys opens what an audience walk reads with subject keys, seals send
+// records with them, and campaign definitions and tokens with tenant keys
+// (keyring.Ring).
 type Keys interface {
 	Sealer
+	SubjectKey(ctx context.Context, t custos.TenantID, s custos.SubjectID, create bool) (*keyring.SubjectKey, func() error, error)
 	Seal(ctx context.Context, t custos.TenantID, s custos.SubjectID, recordKey, plaintext []byte) ([]byte, error)
 	Open(ctx context.Context, t custos.TenantID, s custos.SubjectID, recordKey, sealed []byte) ([]byte, error)
 }

@@ -76,7 +76,7 @@ func (e *env) open(t *testing.T) {
 	if e.ring, err = keyring.New(ctx, e.keys, e.master, keyring.Options{}); err != nil {
 		t.Fatal(err)
 	}
-	if e.store, err = pebble.Open(filepath.Join(e.dir, "store"), pebble.Options{CacheSize: 8 << 20, MemTableSize: 4 << 20}); err != nil {
+	if e.store, err = pebble.Open(filepath.Join(e.dir, "store"), pebble.Options{CacheSize: 128 << 20, MemTableSize: 16 << 20}); err != nil {
 		t.Fatal(err)
 	}
 	if e.pipe, err = ingest.New(ctx, e.store, e.ring, ingest.Options{Now: e.clock.Now, DedupeCapacity: 10_000}); err != nil {

@@ -5,7 +5,6 @@ import (
 	"runtime"
 	"slices"
 	"sync"
-	"time"
 
 	"github.com/custos-dev/custos"
 	"github.com/custos-dev/custos/internal/audit"
@@ -95,13 +94,7 @@ func compareIDs(a, b custos.SubjectID) int { return slices.Compare(a[:], b[:]) }
 // snapshot of the store taken first; consent and send records are read
 // per subject.
 func (e *Engine) Evaluate(ctx context.Context, t *custos.Tenant, c *custos.Campaign, eligible func(*custos.Profile)) (*Preview, error) {
-	flags := map[custos.SubjectID]custos.SubjectFlags{}
-	err := e.d.Store.EachFlags(ctx, func(id custos.TenantID, r custos.FlagsRecord) error {
-		if id == t.ID {
-			flags[r.Subject] = r.Flags
-		}
-		return nil
-	})
+	flags, err := e.flagsOf(ctx, t.ID)
 	if err != nil {
 		return nil, err
 	}
@@ -133,7 +126,8 @@ func (e *Engine) Evaluate(ctx context.Context, t *custos.Tenant, c *custos.Campa
 						after[i] = 0xff
 					}
 				}
-				err := e.d.Profiles.EachProfile(ctx, t.ID, after, func(p *custos.Profile) (bool, error) {
+				err := e.eachMember(ctx, t.ID, c, after, now, func(m *member) (bool, error) {
+					p := m.profile
 					if int(p.Subject[0]) >= hi {
 						return false, nil
 					}
@@ -142,11 +136,7 @@ func (e *Engine) Evaluate(ctx context.Context, t *custos.Tenant, c *custos.Campa
 						return err == nil, err
 					}
 					res.Audience++
-					reason, err := e.gateNow(ctx, t.ID, c, p, flags[p.Subject], now, capN)
-					if err != nil {
-						return false, err
-					}
-					if reason != "" {
+					if reason := quickGate(c, m, flags[p.Subject], capN); reason != "" {
 						res.Excluded[reason]++
 						return true, nil
 					}
@@ -179,28 +169,29 @@ func (e *Engine) Evaluate(ctx context.Context, t *custos.Tenant, c *custos.Campa
 	return out, ctx.Err()
 }
 
-// gateNow is the gate of a preview for one audience member.
-func (e *Engine) gateNow(ctx context.Context, t custos.TenantID, c *custos.Campaign, p *custos.Profile, flags custos.SubjectFlags, now time.Time, capN int) (string, error) {
-	st, err := e.d.Consents.State(ctx, t, p.Subject)
-	erased := false
-	if custos.ErrorCode(err) == custos.NotFound {
-		erased = true
-	} else if err != nil {
-		return "", err
+// quickGate is the gate on what an audience walk read: the consent
+// state and send records from the same pass, flags from a snapshot. It
+// decides previews; a send excludes on it (never wrongly: flags only get
+// stricter between snapshot and now, or the exclusion errs on the safe
+// side) and re-checks everything fresh before it sends.
+func quickGate(c *custos.Campaign, m *member, flags custos.SubjectFlags, capN int) string {
+	if r := Decide(m.state, flags, false, c.Purpose, c.Channel, m.today, capN); r != "" {
+		return r
 	}
-	today := 0
-	if capN >= 0 {
-		h, err := e.history(ctx, t, p.Subject, c, now)
-		if err != nil {
-			return "", err
+	if c.Channel == custos.ChannelEmail && address(m.profile) == "" {
+		return ReasonNoAddress
+	}
+	return ""
+}
+
+// flagsOf snapshots the flags of a tenant's subjects.
+func (e *Engine) flagsOf(ctx context.Context, t custos.TenantID) (map[custos.SubjectID]custos.SubjectFlags, error) {
+	flags := map[custos.SubjectID]custos.SubjectFlags{}
+	err := e.d.Store.EachFlags(ctx, func(id custos.TenantID, r custos.FlagsRecord) error {
+		if id == t {
+			flags[r.Subject] = r.Flags
 		}
-		today = h.today
-	}
-	if r := Decide(st, flags, erased, c.Purpose, c.Channel, today, capN); r != "" {
-		return r, nil
-	}
-	if c.Channel == custos.ChannelEmail && address(p) == "" {
-		return ReasonNoAddress, nil
-	}
-	return "", nil
+		return nil
+	})
+	return flags, err
 }

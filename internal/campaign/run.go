@@ -179,21 +179,39 @@ func (e *Engine) walk(ctx context.Context, t custos.TenantID, id string) error {
 		return e.put(store, c)
 	}
 	var pause errPause
-	err = e.d.Profiles.EachProfile(ctx, t, c.Progress.Cursor, func(p *custos.Profile) (bool, error) {
+	tenant, ok := e.d.Tenants.Get(t)
+	if !ok {
+		return nil // the tenant was deleted, and its campaigns with it
+	}
+	capN := tenant.Settings.DailyCap()
+	flags, err := e.flagsOf(ctx, t)
+	if err != nil {
+		return err
+	}
+	err = e.eachMember(ctx, t, c, c.Progress.Cursor, e.now(), func(m *member) (bool, error) {
 		if ctx.Err() != nil {
 			return false, nil
 		}
+		p := m.profile
 		in, err := e.inAudience(ctx, t, &c.Definition.Audience, p, e.now())
 		if err != nil {
 			return false, err
 		}
 		if in {
-			kind, reason, err := e.one(ctx, rs, p)
-			if errors.As(err, &pause) {
-				return false, nil
+			kind, reason := "", ""
+			if m.own == nil {
+				if r := quickGate(c, m, flags[p.Subject], capN); r != "" {
+					kind, reason = "excluded", r
+				}
 			}
-			if err != nil {
-				return false, err // the cursor stays before p: it is done again
+			if kind == "" {
+				kind, reason, err = e.one(ctx, rs, p)
+				if errors.As(err, &pause) {
+					return false, nil
+				}
+				if err != nil {
+					return false, err // the cursor stays before p: it is done again
+				}
 			}
 			c.Progress.Audience++
 			switch kind {

@@ -3,6 +3,7 @@ package pebble
 import (
 	"bytes"
 	"context"
+	"encoding/binary"
 	"encoding/json"
 	"fmt"
 	"time"
@@ -122,6 +123,92 @@ func (s *Store) Sends(ctx context.Context, t custos.TenantID, sub custos.Subject
 		more, err := fn(rec)
 		if err != nil || !more {
 			return err
+		}
+	}
+	return it.Error()
+}
+
+// EachAudience walks the tenant's subjects with one iterator: for each,
+// it seeks past the events to the consent records ('k'), reads on through
+// the profile ('p') and the send records ('x'), then seeks to the next
+// subject. Subjects without a profile are skipped.
+func (s *Store) EachAudience(ctx context.Context, t custos.TenantID, after custos.SubjectID, sendsSince time.Time, fn func(*custos.SubjectRecords) (bool, error)) error {
+	lower := append(tenantDataPrefix(nil, t), kindSubject)
+	it, err := s.db.NewIterWithContext(ctx, &pebble.IterOptions{LowerBound: lower, UpperBound: prefixEnd(lower)})
+	if err != nil {
+		return err
+	}
+	defer it.Close()
+	var ok bool
+	if after == (custos.SubjectID{}) {
+		ok = it.First()
+	} else {
+		ok = it.SeekGE(prefixEnd(subjectPrefix(nil, t, after)))
+	}
+	var (
+		rec      custos.SubjectRecords
+		seek     []byte
+		allSends = sendsSince.Before(time.Unix(0, 0))
+	)
+	for ok {
+		if err := ctx.Err(); err != nil {
+			return err
+		}
+		k := it.Key()
+		if len(k) < subjectPrefixLen {
+			return fmt.Errorf("corrupt subject key of %d bytes", len(k))
+		}
+		var sub custos.SubjectID
+		copy(sub[:], k[tenantPrefixLen+1:subjectPrefixLen])
+		rec.Profile, rec.Consents, rec.Sends = custos.StoredProfile{}, rec.Consents[:0], rec.Sends[:0]
+		hasProfile := false
+		seek = append(subjectPrefix(seek[:0], t, sub), subConsent)
+		for ok = it.SeekGE(seek); ok; ok = it.Next() {
+			k := it.Key()
+			if len(k) <= subjectPrefixLen || [16]byte(k[tenantPrefixLen+1:subjectPrefixLen]) != sub {
+				break // the next subject
+			}
+			switch k[subjectPrefixLen] {
+			case subConsent:
+				if len(k) != consentKeyLen {
+					return fmt.Errorf("corrupt consent key of %d bytes", len(k))
+				}
+				v, err := it.ValueAndErr()
+				if err != nil {
+					return err
+				}
+				rec.Consents = append(rec.Consents, custos.StoredConsent{Subject: sub, Time: decodeTime(k[consentTimeOff:]),
+					Seq: binary.BigEndian.Uint64(k[consentTimeOff+8:]), Value: bytes.Clone(v)})
+			case subProfile:
+				v, err := it.ValueAndErr()
+				if err != nil {
+					return err
+				}
+				rec.Profile, hasProfile = custos.StoredProfile{Subject: sub, Value: bytes.Clone(v)}, true
+			case subSend:
+				head := subjectPrefixLen + 1
+				if len(k) <= head+8 {
+					return fmt.Errorf("corrupt send key of %d bytes", len(k))
+				}
+				at := decodeTime(k[head : head+8])
+				if !allSends && at.Before(sendsSince) {
+					continue
+				}
+				v, err := it.ValueAndErr()
+				if err != nil {
+					return err
+				}
+				rec.Sends = append(rec.Sends, custos.StoredSend{Subject: sub, Time: at, Campaign: string(k[head+8:]), Value: bytes.Clone(v)})
+			}
+		}
+		if err := it.Error(); err != nil {
+			return err
+		}
+		if hasProfile {
+			more, err := fn(&rec)
+			if err != nil || !more {
+				return err
+			}
 		}
 	}
 	return it.Error()

@@ -215,3 +215,85 @@ func testSends(t *testing.T, open func(*testing.T) custos.Store) {
 		}
 	})
 }
+
+// testEachAudience checks the one-pass walk: every subject with a profile,
+// in order, with its consents in order and its sends since the time
+// given; subjects with events, consents or sends but no profile skipped;
+// after, stopping, and tenant isolation.
+func testEachAudience(t *testing.T, open func(*testing.T) custos.Store) {
+	ctx := context.Background()
+	st := open(t)
+	ten, other := newTenant(t, st), newTenant(t, st)
+	a, b, c, d := custos.SubjectID(filled(0x10)), custos.SubjectID(filled(0x20)), custos.SubjectID(filled(0x30)), custos.SubjectID(filled(0x40))
+	cons := func(s custos.SubjectID, sec int, seq uint64) custos.StoredConsent {
+		return custos.StoredConsent{Subject: s, Time: at(sec), Seq: seq, Value: []byte(fmt.Sprintf("consent %s %d", s, seq))}
+	}
+	apply(t, st, &custos.Write{Tenant: ten,
+		Events:   []custos.StoredEvent{event(a, at(1), messageHash(), "a event"), event(c, at(1), messageHash(), "c event only")},
+		Profiles: []custos.StoredProfile{{Subject: a, Value: []byte("profile a")}, {Subject: b, Value: []byte("profile b")}, {Subject: d, Value: []byte("profile d")}},
+		Consents: []custos.StoredConsent{cons(a, 5, 2), cons(a, 3, 1), cons(d, 1, 1), cons(custos.SubjectID(filled(0x35)), 1, 1)},
+	}, &custos.Write{Tenant: other, Profiles: []custos.StoredProfile{{Subject: b, Value: []byte("other tenant")}}})
+	for _, r := range []custos.StoredSend{
+		{Subject: a, Time: at(10), Campaign: "cmp_old", Value: []byte("old")},
+		{Subject: a, Time: at(100), Campaign: "cmp_new", Value: []byte("new")},
+		{Subject: custos.SubjectID(filled(0x38)), Time: at(100), Campaign: "cmp_x", Value: []byte("send, no profile")},
+	} {
+		if err := st.PutSend(ctx, ten, r); err != nil {
+			t.Fatal(err)
+		}
+	}
+	type seen struct {
+		s        custos.SubjectID
+		profile  string
+		consents []string
+		sends    []string
+	}
+	walk := func(after custos.SubjectID, since time.Time, limit int) []seen {
+		t.Helper()
+		var out []seen
+		err := st.EachAudience(ctx, ten, after, since, func(r *custos.SubjectRecords) (bool, error) {
+			x := seen{s: r.Profile.Subject, profile: string(r.Profile.Value)}
+			for _, c := range r.Consents {
+				if c.Subject != x.s {
+					t.Errorf("consent of %s returned with %s", c.Subject, x.s)
+				}
+				x.consents = append(x.consents, fmt.Sprintf("%d@%d", c.Seq, c.Time.Sub(at(0))/time.Second))
+			}
+			for _, s := range r.Sends {
+				x.sends = append(x.sends, s.Campaign+"="+string(s.Value))
+			}
+			out = append(out, x)
+			return len(out) < limit, nil
+		})
+		if err != nil {
+			t.Fatalf("EachAudience = %v", err)
+		}
+		return out
+	}
+	got := walk(custos.SubjectID{}, time.Time{}, 100)
+	want := fmt.Sprint([]seen{
+		{s: a, profile: "profile a", consents: []string{"1@3", "2@5"}, sends: []string{"cmp_old=old", "cmp_new=new"}},
+		{s: b, profile: "profile b"},
+		{s: d, profile: "profile d", consents: []string{"1@1"}},
+	})
+	if fmt.Sprint(got) != want {
+		t.Errorf("EachAudience =\n%v\nwant\n%v", got, want)
+	}
+	if got := walk(custos.SubjectID{}, at(50), 100); len(got) != 3 || fmt.Sprint(got[0].sends) != "[cmp_new=new]" {
+		t.Errorf("EachAudience(since at(50)) = %v; want only a's newer send", got)
+	}
+	if got := walk(a, time.Time{}, 100); len(got) != 2 || got[0].s != b {
+		t.Errorf("EachAudience(after a) = %v; want b, d", got)
+	}
+	if got := walk(custos.SubjectID{}, time.Time{}, 2); len(got) != 2 {
+		t.Errorf("EachAudience stopping after 2 visited %d", len(got))
+	}
+	var others []string
+	st.EachAudience(ctx, other, custos.SubjectID{}, time.Time{}, func(r *custos.SubjectRecords) (bool, error) {
+		others = append(others, string(r.Profile.Value))
+		return true, nil
+	})
+	if fmt.Sprint(others) != "[other tenant]" {
+		t.Errorf("EachAudience(other tenant) = %v", others)
+	}
+}

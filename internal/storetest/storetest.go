@@ -80,6 +80,7 @@ func Run(t *testing.T, open func(t *testing.T) custos.Store) {
 		{"RecipientIsolation", testRecipientIsolation},
 		{"Campaigns", testCampaigns},
 		{"Sends", testSends},
+		{"EachAudience", testEachAudience},
 	}
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) { tc.fn(t, open) })
