@@ -12,6 +12,7 @@ import (
 	"os"
 	"path/filepath"
 	"runtime"
+	"runtime/pprof"
 	"slices"
 	"sync"
 	"sync/atomic"
@@ -33,6 +34,7 @@ type benchCampaignConfig struct {
 	dir        string
 	keep       bool
 	seed       uint64
+	cpuProfile string
 }
 
 // runBenchCampaign builds an audience on a store of its own (no server),
@@ -47,6 +49,7 @@ func runBenchCampaign(ctx context.Context, args []string, stdout, stderr io.Writ
 	fs.StringVar(&c.dir, "dir", "", "where to build the store (default: a temporary directory, removed afterwards)")
 	fs.BoolVar(&c.keep, "keep", false, "keep the store in --dir for another run (a second run with the same --dir skips the build)")
 	fs.Uint64Var(&c.seed, "seed", 1, "seed of the profiles' traits and choices")
+	fs.StringVar(&c.cpuProfile, "cpuprofile", "", "write a CPU profile of the resolve-and-gate phase to this file")
 	if help, err := parseFlags(fs, args); help || err != nil {
 		return err
 	}
@@ -124,6 +127,17 @@ func benchCampaign(ctx context.Context, c benchCampaignConfig, out io.Writer) er
 		return err
 	}
 	fmt.Fprintf(out, "resolving and gating the audience (all %d profiles; %d workers)…\n", c.profiles, runtimeProcs())
+	if c.cpuProfile != "" {
+		f, err := os.Create(c.cpuProfile)
+		if err != nil {
+			return err
+		}
+		defer f.Close()
+		if err := pprof.StartCPUProfile(f); err != nil {
+			return err
+		}
+		defer pprof.StopCPUProfile()
+	}
 	var eligible atomic.Int64
 	done := make(chan struct{})
 	var wg sync.WaitGroup
