@@ -19,6 +19,7 @@ type Store interface {
 	OutboxStore
 	RecipientStore
 	IncidentStore
+	CampaignStore
 	Close() error
 }
 
@@ -79,6 +80,9 @@ type Write struct {
 	Tombstones []TombstoneRecord
 	// Consents append to subjects' consent ledgers.
 	Consents []StoredConsent
+	// Sends store campaign send records (a merge carries the absorbed
+	// subject's to the survivor).
+	Sends []StoredSend
 	// Observed, if not nil, replaces the tenant's record of the categories
 	// of personal data seen at ingestion (sealed with the tenant key), so
 	// that a new category is recorded atomically with the event showing it.
@@ -94,7 +98,7 @@ func (w *Write) Empty() bool {
 	return len(w.Events) == 0 && len(w.Profiles) == 0 && len(w.Links) == 0 &&
 		len(w.Unlinks) == 0 && len(w.Seen) == 0 && len(w.DeleteSubjects) == 0 &&
 		len(w.DeleteEvents) == 0 && len(w.Unsee) == 0 && len(w.Flags) == 0 && len(w.Tombstones) == 0 &&
-		len(w.Consents) == 0 && w.Observed == nil && w.Retention == nil
+		len(w.Consents) == 0 && len(w.Sends) == 0 && w.Observed == nil && w.Retention == nil
 }
 
 // StoredProfile is one sealed profile.

@@ -301,6 +301,7 @@ type tenantInfo struct {
 	SecretKey string    `json:"secret_key"`
 	Identity  string    `json:"identity_verification_secret"`
 	Callback  string    `json:"callback_signing_secret"`
+	Delivery  string    `json:"delivery_signing_secret"`
 }
 
 // createTenant makes a tenant through POST /admin/v1/tenants.

@@ -24,6 +24,7 @@ import (
 
 	"github.com/custos-dev/custos"
 	"github.com/custos-dev/custos/internal/audit"
+	"github.com/custos-dev/custos/internal/campaign"
 	"github.com/custos-dev/custos/internal/consent"
 	"github.com/custos-dev/custos/internal/incident"
 	"github.com/custos-dev/custos/internal/ingest"
@@ -77,7 +78,7 @@ func runServe(ctx context.Context, args []string, getenv func(string) string, st
 	fs.StringVar(&c.opendsrCert, "opendsr-cert", env(getenv, "CUSTOS_OPENDSR_CERT", ""), "OpenDSR processor certificate (PEM) whose key signs OpenDSR answers (CUSTOS_OPENDSR_CERT; default a development certificate in <data>/opendsr)")
 	fs.StringVar(&c.opendsrKey, "opendsr-key", env(getenv, "CUSTOS_OPENDSR_KEY", ""), "OpenDSR processor private key (PEM: PKCS #8, SEC 1 or PKCS #1) (CUSTOS_OPENDSR_KEY)")
 	fs.BoolVar(&c.opendsrHTTPCallbacks, "opendsr-allow-http-callbacks", env(getenv, "CUSTOS_OPENDSR_ALLOW_HTTP_CALLBACKS", "") == "true", "accept http:// OpenDSR status_callback_urls; for development and tests only (CUSTOS_OPENDSR_ALLOW_HTTP_CALLBACKS=true)")
-	fs.StringVar(&c.publicURL, "public-url", env(getenv, "CUSTOS_PUBLIC_URL", ""), "the base URL at which others reach this node, e.g. https://custos.example; OpenDSR recipients call back to it (CUSTOS_PUBLIC_URL; default the listening address)")
+	fs.StringVar(&c.publicURL, "public-url", env(getenv, "CUSTOS_PUBLIC_URL", ""), "the base URL at which people and other systems reach this node, e.g. https://custos.example: unsubscribe links in campaign messages and OpenDSR callback URLs use it (CUSTOS_PUBLIC_URL; default http(s)://<listen address>)")
 	fs.DurationVar(&c.opendsrPoll, "opendsr-poll-interval", 30*time.Second, "first wait before polling an OpenDSR recipient for a forwarded request's status, and before retrying a failed call; doubles up to an hour")
 	fs.StringVar(&c.pprofAddr, "pprof-addr", env(getenv, "CUSTOS_PPROF_ADDR", ""), "if set, serve Go profiling (net/http/pprof) on this separate address, e.g. 127.0.0.1:6060 (CUSTOS_PPROF_ADDR)")
 	c.smtp.register(fs, getenv)
@@ -219,15 +220,34 @@ func runServe(ctx context.Context, args []string, getenv func(string) string, st
 	go func() { defer func() { outboxDone <- struct{}{} }(); outbox.Run(outboxCtx) }()
 	go func() { defer func() { outboxDone <- struct{}{} }(); incidents.Run(outboxCtx) }()
 	defer func() { stopOutbox(); <-outboxDone; <-outboxDone }()
-	// The public URL is known once the listener is (the default is its address).
-	var publicURL atomic.Value
-	publicURL.Store(strings.TrimSuffix(c.publicURL, "/"))
+
+	// The listener comes first: unsubscribe links and OpenDSR callback
+	// URLs default to the address it got.
+	ln, err := net.Listen("tcp", c.addr)
+	if err != nil {
+		return fmt.Errorf("listen on %s: %w", c.addr, err)
+	}
+	defer ln.Close()
+	scheme := "http"
+	if tlsReloader != nil {
+		scheme = "https"
+	}
+	publicURL, err := publicURLOf(c.publicURL, scheme, ln.Addr())
+	if err != nil {
+		return err
+	}
+	mailCAs, err := loadCAs(c.smtp.caFile)
+	if err != nil {
+		return err
+	}
 	ledger := consent.New(pipe, store, ring, time.Now)
+	campaigns := campaign.New(campaign.Deps{Store: store, Profiles: reader, Gate: pipe, Consents: ledger, Keys: ring, Tenants: reg,
+		Outbox: outbox, Audit: auditLog, PublicURL: publicURL, Now: time.Now, Log: log, MailRootCAs: mailCAs})
 	engine := rights.New(rights.Deps{Store: store, Gate: pipe, Subjects: reader, Keys: ring, Audit: auditLog,
 		SigningKey: signingKey, Region: c.region, Now: time.Now, Consents: ledger, Tenant: reg.Get,
 		Forward: rights.ForwardOptions{Client: opendsr.NewClient(opendsr.ClientOptions{}),
-			PublicURL: func() string { return publicURL.Load().(string) }, PollInterval: c.opendsrPoll},
-		Recipients: store, Outbox: outbox, Deliveries: store,
+			PublicURL: func() string { return publicURL }, PollInterval: c.opendsrPoll},
+		Recipients: store, Outbox: outbox, Deliveries: store, Sends: campaigns,
 		CallbackSecret: func(id custos.TenantID) ([]byte, error) {
 			t, ok := reg.Get(id)
 			if !ok {
@@ -248,6 +268,15 @@ func runServe(ctx context.Context, args []string, getenv func(string) string, st
 		return fmt.Errorf("resume interrupted erasures: %w", err)
 	} else if n > 0 {
 		log.Info("resumed interrupted erasures", "count", n)
+	}
+	// Campaign runs a stop interrupted resume; each stops at shutdown after
+	// the recipient in hand, with its progress stored.
+	campaignCtx, stopCampaigns := context.WithCancel(context.WithoutCancel(ctx))
+	defer func() { stopCampaigns(); campaigns.Wait() }()
+	if n, err := campaigns.Start(campaignCtx, tenantIDs); err != nil {
+		return fmt.Errorf("resume campaigns: %w", err)
+	} else if n > 0 {
+		log.Info("resumed campaigns being sent", "count", n)
 	}
 	// Retention: a sweep now and every --retention-interval, of this
 	// region's tenants only.
@@ -290,6 +319,7 @@ func runServe(ctx context.Context, args []string, getenv func(string) string, st
 		Rights:        engine,
 		Consent:       ledger,
 		Recipients:    store,
+		Campaigns:     campaigns,
 		Metrics:       m,
 		Audit:         auditLog,
 		AuditStore:    store,
@@ -309,10 +339,6 @@ func runServe(ctx context.Context, args []string, getenv func(string) string, st
 		OpenDSRDomain:  c.opendsrDomain,
 		OpenDSRParse:   opendsr.Options{AllowInsecureCallbacks: c.opendsrHTTPCallbacks},
 	})
-	ln, err := net.Listen("tcp", c.addr)
-	if err != nil {
-		return fmt.Errorf("listen on %s: %w", c.addr, err)
-	}
 	srv := &http.Server{
 		Handler:           handler,
 		ReadHeaderTimeout: 10 * time.Second,
@@ -324,17 +350,12 @@ func runServe(ctx context.Context, args []string, getenv func(string) string, st
 		go servePprof(log, c.pprofAddr, store)
 	}
 	serveErr := make(chan error, 1)
-	scheme := "http"
 	if tlsReloader != nil {
-		scheme = "https"
 		// Certificates stays empty so every handshake asks the reloader.
 		srv.TLSConfig = tlsReloader.Config()
 		go func() { serveErr <- srv.ServeTLS(ln, "", "") }()
 	} else {
 		go func() { serveErr <- srv.Serve(ln) }()
-	}
-	if c.publicURL == "" {
-		publicURL.Store(scheme + "://" + ln.Addr().String())
 	}
 	// Requests forwarded to OpenDSR recipients, those a restart
 	// interrupted first.
@@ -348,7 +369,7 @@ func runServe(ctx context.Context, args []string, getenv func(string) string, st
 	}()
 	defer func() { stopFwd(); <-fwdDone }()
 	ready.Store(true)
-	log.Info("custos listening", "addr", ln.Addr().String(), "scheme", scheme, "data", dataAbs, "keys", keysAbs, "region", c.region, "tenants", len(reg.List()))
+	log.Info("custos listening", "addr", ln.Addr().String(), "scheme", scheme, "public_url", publicURL, "data", dataAbs, "keys", keysAbs, "region", c.region, "tenants", len(reg.List()))
 
 	select {
 	case <-ctx.Done():
@@ -363,13 +384,57 @@ func runServe(ctx context.Context, args []string, getenv func(string) string, st
 		log.Warn("shutdown did not drain every request", "err", err)
 	}
 	stopSweeper()
-	// Every accepted message durable before the store closes (deferred).
+	// Campaign runs stop after the recipient in hand; then every accepted
+	// message is durable before the store closes (deferred).
+	stopCampaigns()
+	campaigns.Wait()
 	pipe.Close()
 	if err := pipe.SaveFilter(); err != nil {
 		log.Warn("the duplicate filter was not saved; the next start rebuilds it", "err", err)
 	}
 	log.Info("stopped: every accepted message is durable; closing the store")
 	return nil
+}
+
+// publicURLOf returns the base URL of links to this server: the flag's
+// value, or the scheme and listen address (a wildcard address becomes
+// localhost).
+func publicURLOf(flagValue, scheme string, addr net.Addr) (string, error) {
+	if flagValue != "" {
+		u, err := url.Parse(flagValue)
+		if err != nil || (u.Scheme != "http" && u.Scheme != "https") || u.Host == "" || u.RawQuery != "" || u.Fragment != "" {
+			return "", fmt.Errorf("--public-url %q must be an absolute http or https URL without query or fragment", flagValue)
+		}
+		return strings.TrimRight(flagValue, "/"), nil
+	}
+	host, port, err := net.SplitHostPort(addr.String())
+	if err != nil {
+		return "", fmt.Errorf("listen address %s: %w", addr, err)
+	}
+	if ip := net.ParseIP(host); host == "" || ip != nil && ip.IsUnspecified() {
+		host = "localhost"
+	}
+	return scheme + "://" + net.JoinHostPort(host, port), nil
+}
+
+// loadCAs returns the system pool plus the certificates of a PEM file
+// ("" : nil, the system pool alone).
+func loadCAs(file string) (*x509.CertPool, error) {
+	if file == "" {
+		return nil, nil
+	}
+	b, err := os.ReadFile(file)
+	if err != nil {
+		return nil, fmt.Errorf("--smtp-ca-file: %w", err)
+	}
+	pool, err := x509.SystemCertPool()
+	if err != nil || pool == nil {
+		pool = x509.NewCertPool()
+	}
+	if !pool.AppendCertsFromPEM(b) {
+		return nil, fmt.Errorf("--smtp-ca-file %s holds no PEM certificate", file)
+	}
+	return pool, nil
 }
 
 // loadOpenDSRKey returns the key that signs OpenDSR answers and its

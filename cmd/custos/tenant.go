@@ -85,6 +85,7 @@ type tenantOut struct {
 	SecretKey string    `json:"secret_key,omitempty"`
 	Identity  string    `json:"identity_verification_secret,omitempty"`
 	Callback  string    `json:"callback_signing_secret,omitempty"`
+	Delivery  string    `json:"delivery_signing_secret,omitempty"`
 }
 
 func runTenant(ctx context.Context, args []string, getenv func(string) string, stdout, stderr io.Writer) error {
@@ -175,8 +176,8 @@ func printTenantKeys(w io.Writer, t tenantOut, asJSON bool) error {
 	if asJSON {
 		return json.NewEncoder(w).Encode(t)
 	}
-	fmt.Fprintf(w, "tenant      %s (%s, region %s)\nwrite key   %s\nsecret key  %s\nidentity verification secret  %s\ncallback signing secret       %s\n",
-		t.ID, t.Name, t.Region, t.WriteKey, t.SecretKey, t.Identity, t.Callback)
+	fmt.Fprintf(w, "tenant      %s (%s, region %s)\nwrite key   %s\nsecret key  %s\nidentity verification secret  %s\ncallback signing secret       %s\ndelivery signing secret       %s\n",
+		t.ID, t.Name, t.Region, t.WriteKey, t.SecretKey, t.Identity, t.Callback, t.Delivery)
 	fmt.Fprintln(w, "The keys are shown once. The write key ships in apps and can only send events; keep the secret key and the identity verification secret on your servers.")
 	return nil
 }

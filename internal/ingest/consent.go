@@ -206,3 +206,32 @@ func (w *writer) consentGate(ctx context.Context, g *group, j *job, m *prepared)
 	}
 	return "no_consent", nil
 }
+
+// sendStore is the optional part of the store a merge reads campaign send
+// records from (custos.CampaignStore); a store without it keeps none.
+type sendStore interface {
+	Sends(ctx context.Context, t custos.TenantID, s custos.SubjectID, since time.Time, fn func(custos.StoredSend) (bool, error)) error
+}
+
+// mergeSends re-seals the absorbed subject's campaign send records under
+// the survivor's key, so its access export still lists them and the daily
+// cap still counts them.
+func (w *writer) mergeSends(ctx context.Context, wr *custos.Write, t custos.TenantID, primary custos.SubjectID, pkey, okey *keyring.SubjectKey) error {
+	ss, ok := w.p.store.(sendStore)
+	if !ok {
+		return nil
+	}
+	return ss.Sends(ctx, t, okey.Subject(), time.Time{}, func(sd custos.StoredSend) (bool, error) {
+		rk := custos.SendRecordKey(sd.Campaign, sd.Time)
+		plain, err := okey.Open(nil, rk, sd.Value)
+		if err != nil {
+			return false, fmt.Errorf("open send record to merge: %w", err)
+		}
+		sealed, err := pkey.Seal(nil, rk, plain)
+		if err != nil {
+			return false, fmt.Errorf("seal merged send record: %w", err)
+		}
+		wr.Sends = append(wr.Sends, custos.StoredSend{Subject: primary, Time: sd.Time, Campaign: sd.Campaign, Value: sealed})
+		return true, nil
+	})
+}

@@ -474,3 +474,31 @@ func TestTornFilterFileIsRebuilt(t *testing.T) {
 		t.Errorf("retry after a torn filter = %+v, want a duplicate", got)
 	}
 }
+
+// TestMergeCarriesSendRecords checks that a campaign send record of a
+// subject merged into another is re-sealed under the survivor's key.
+func TestMergeCarriesSendRecords(t *testing.T) {
+	e := newEnv(t)
+	ctx := context.Background()
+	e.ingest(t, msg(custos.Track, "", "anon-s", 0), msg(custos.Track, "u-s", "", time.Second))
+	sa, sb := e.find(t, custos.AnonymousID, "anon-s"), e.find(t, custos.UserID, "u-s")
+	at := time.Date(2026, 11, 1, 9, 0, 0, 0, time.UTC)
+	rk := custos.SendRecordKey("cmp_1", at)
+	sealed, err := e.ring.Seal(ctx, e.tenant, sa, rk, []byte(`{"campaign_id":"cmp_1"}`))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := e.store.PutSend(ctx, e.tenant, custos.StoredSend{Subject: sa, Time: at, Campaign: "cmp_1", Value: sealed}); err != nil {
+		t.Fatal(err)
+	}
+	e.ingest(t, msg(custos.Identify, "u-s", "anon-s", 2*time.Second))
+	var got []custos.StoredSend
+	e.store.Sends(ctx, e.tenant, sb, time.Time{}, func(s custos.StoredSend) (bool, error) { got = append(got, s); return true, nil })
+	if len(got) != 1 || got[0].Campaign != "cmp_1" || !got[0].Time.Equal(at) {
+		t.Fatalf("survivor's send records = %+v, want the merged subject's one", got)
+	}
+	plain, err := e.ring.Open(ctx, e.tenant, sb, rk, got[0].Value)
+	if err != nil || string(plain) != `{"campaign_id":"cmp_1"}` {
+		t.Errorf("open the moved record with the survivor's key = %q, %v", plain, err)
+	}
+}

@@ -1,15 +1,19 @@
 package ingest
 
 import (
+	"bytes"
 	"context"
 	"encoding/base64"
 	"encoding/binary"
 	"encoding/hex"
+	stdjson "encoding/json"
 	"errors"
 	"fmt"
+	"sync"
 	"time"
 
 	"github.com/go-json-experiment/json"
+	"github.com/go-json-experiment/json/jsontext"
 
 	"github.com/custos-dev/custos"
 	"github.com/custos-dev/custos/internal/keyring"
@@ -174,4 +178,134 @@ func (r *Reader) Pseudonym(t custos.TenantID, s custos.SubjectID) (string, error
 		return "", err
 	}
 	return hex.EncodeToString(h[:16]), nil
+}
+
+// OpenProfile opens a stored profile with its subject's key, for a
+// caller walking the store itself: identifiers and traits only (no
+// groups, FirstSeen or LastSeen), read token by token without the
+// per-trait times, which is what an audience of a million profiles needs,
+// fast.
+func OpenProfile(k *keyring.SubjectKey, sp custos.StoredProfile) (*custos.Profile, error) {
+	plain, err := k.Open(nil, profileRecordKey, sp.Value)
+	if err != nil {
+		return nil, fmt.Errorf("open profile: %w", err)
+	}
+	p := &custos.Profile{Subject: sp.Subject, Identifiers: map[string][]string{}, Traits: map[string]stdjson.RawMessage{}, Groups: []custos.GroupMembership{}}
+	if err := decodeProfileLite(plain, p); err != nil {
+		return nil, fmt.Errorf("decode profile: %w", err)
+	}
+	return p, nil
+}
+
+// decodeProfileLite reads the ids and the trait values of a profile
+// record, skipping everything else.
+func decodeProfileLite(plain []byte, p *custos.Profile) error {
+	lr := liteDecoders.Get().(*liteDecoder)
+	defer liteDecoders.Put(lr)
+	lr.r.Reset(plain)
+	lr.d.Reset(&lr.r)
+	d := &lr.d
+	if t, err := d.ReadToken(); err != nil || t.Kind() != '{' {
+		return fmt.Errorf("profile record is not an object: %v", err)
+	}
+	for d.PeekKind() == '"' {
+		name, err := d.ReadToken()
+		if err != nil {
+			return err
+		}
+		switch name.String() {
+		case "ids":
+			if err := eachDecodedMember(d, func(typ string) error {
+				if _, err := d.ReadToken(); err != nil { // [
+					return err
+				}
+				for d.PeekKind() == '"' {
+					v, err := d.ReadToken()
+					if err != nil {
+						return err
+					}
+					p.Identifiers[typ] = append(p.Identifiers[typ], v.String())
+				}
+				_, err := d.ReadToken() // ]
+				return err
+			}); err != nil {
+				return err
+			}
+		case "traits":
+			if err := eachDecodedMember(d, func(key string) error {
+				return eachDecodedMember(d, func(field string) error {
+					if field != "v" {
+						return d.SkipValue()
+					}
+					v, err := d.ReadValue()
+					if err != nil {
+						return err
+					}
+					p.Traits[key] = bytes.Clone(v)
+					return nil
+				})
+			}); err != nil {
+				return err
+			}
+		default:
+			if err := d.SkipValue(); err != nil {
+				return err
+			}
+		}
+	}
+	_, err := d.ReadToken() // }
+	return err
+}
+
+// liteDecoder is a reusable decoder: making one costs more than reading
+// a profile.
+type liteDecoder struct {
+	r bytes.Reader
+	d jsontext.Decoder
+}
+
+var liteDecoders = sync.Pool{New: func() any { return new(liteDecoder) }}
+
+// eachDecodedMember reads an object (or null), calling fn with each member's
+// name; fn reads the member's value.
+func eachDecodedMember(d *jsontext.Decoder, fn func(name string) error) error {
+	t, err := d.ReadToken()
+	if err != nil || t.Kind() == 'n' {
+		return err
+	}
+	if t.Kind() != '{' {
+		return fmt.Errorf("want an object, found %v", t.Kind())
+	}
+	for d.PeekKind() == '"' {
+		name, err := d.ReadToken()
+		if err != nil {
+			return err
+		}
+		if err := fn(name.String()); err != nil {
+			return err
+		}
+	}
+	_, err = d.ReadToken()
+	return err
+}
+
+// EventsSince calls fn for a subject's events at or after since, in
+// order, until fn returns false or an error.
+func (r *Reader) EventsSince(ctx context.Context, t custos.TenantID, s custos.SubjectID, since time.Time, fn func(custos.Event) (bool, error)) error {
+	k, err := r.key(ctx, t, s)
+	if err != nil {
+		return err
+	}
+	var after *custos.EventCursor
+	if !since.IsZero() {
+		// Message hashes are random: none is all zeros.
+		after = &custos.EventCursor{Time: since}
+	}
+	return r.store.Events(ctx, t, s, after, func(se custos.StoredEvent) (bool, error) {
+		e, err := openEvent(k, se)
+		if err != nil {
+			return false, err
+		}
+		return fn(e)
+	})
 }

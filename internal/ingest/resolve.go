@@ -202,6 +202,9 @@ func (w *writer) maybeMerge(ctx context.Context, g *group, t custos.TenantID, pr
 	if err := w.mergeConsents(ctx, wr, t, primary, pkey, okey); err != nil {
 		return err
 	}
+	if err := w.mergeSends(ctx, wr, t, primary, pkey, okey); err != nil {
+		return err
+	}
 	for _, id := range withDerived(op.rec.identifiers()) {
 		h, err := w.p.ring.HashIdentifier(t, id)
 		if err != nil {

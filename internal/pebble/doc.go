@@ -10,6 +10,7 @@
 //	0x01 <tenant>                          tenant record
 //	0x02 <tenant> 's' <subject> 'e' <time> <msg>   sealed event
 //	0x02 <tenant> 's' <subject> 'p'               sealed profile
+//	0x02 <tenant> 's' <subject> 'x' <time> <campaign>  sealed send record
 //	0x02 <tenant> 'i' <identifier hash>           subject id
 //	0x02 <tenant> 'd' <message hash>              subject id, time received
 //	0x02 <tenant> 'r' <request id>                request (no personal data)
@@ -17,6 +18,7 @@
 //	0x02 <tenant> 't' <identifier hash>           erasure tombstone
 //	0x02 <tenant> 'o' <delivery id>               pending delivery (body sealed)
 //	0x02 <tenant> 'c' <recipient id>              recipient
+//	0x02 <tenant> 'm' <campaign id>               campaign (definition sealed)
 //	0x03 <tenant> <seq>                           audit entry (survives the tenant)
 //	0x05 <next attempt time> <tenant> <delivery>  due index of the outbox
 //

@@ -248,6 +248,12 @@ func (s *Store) Apply(_ context.Context, ws []*custos.Write) (func() error, erro
 			key = consentKey(key[:0], t, c.Subject, c.Time, c.Seq)
 			b.Set(key, c.Value, nil)
 		}
+		for _, sd := range w.Sends {
+			if sd.Campaign == "" {
+				return nil, custos.Errorf(custos.Invalid, "send record has no campaign")
+			}
+			b.Set(sendKey(t, sd.Subject, sd.Time, sd.Campaign), sd.Value, nil)
+		}
 		for _, p := range w.Profiles {
 			key = profileKey(key[:0], t, p.Subject)
 			b.Set(key, p.Value, nil)

@@ -42,6 +42,9 @@ type accessResult struct {
 	// ConsentState what it adds up to now, per purpose and channel.
 	Consents     []custos.ConsentRecord `json:"consents"`
 	ConsentState []consentNow           `json:"consent_state"`
+	// Messages are the campaign messages sent to the subject: which
+	// campaign, purpose and channel, when, and with what outcome.
+	Messages []custos.SendRecord `json:"messages_sent"`
 	// Purposes are the purposes of processing the tenant declares, each
 	// with its legal basis (Art. 15(1)(a)).
 	Purposes   []custos.Purpose `json:"purposes"`
@@ -111,7 +114,7 @@ func (e *Engine) resultHead(ctx context.Context, r *custos.Request) (*accessResu
 	h := &accessResult{
 		RequestID: r.ID, GeneratedAt: e.now().UTC(), Controller: r.Tenant.String(), Region: region,
 		Identifiers: map[string][]string{}, Traits: map[string]json.RawMessage{}, Groups: []custos.GroupMembership{},
-		Consents: []custos.ConsentRecord{}, ConsentState: []consentNow{}, Purposes: settings.EffectivePurposes(), Recipients: []any{},
+		Consents: []custos.ConsentRecord{}, ConsentState: []consentNow{}, Purposes: settings.EffectivePurposes(), Recipients: []any{}, Messages: []custos.SendRecord{},
 		Retention:     fmt.Sprintf("events are kept %d days and then deleted; the profile is deleted once no events are left and no request was made within %d days, unless a standing suppression, restriction or objection must be kept to be honoured", days, days),
 		RetentionDays: days,
 		Source:        "collected through the tenant's Segment-compatible SDKs and servers",
@@ -149,6 +152,15 @@ func (e *Engine) resultHead(ctx context.Context, r *custos.Request) (*accessResu
 		}
 		h.Consents = append(h.Consents, hist...)
 		h.ConsentState = consentStateOf(hist)
+	}
+	if e.sends != nil {
+		sends, err := e.sends.Sends(ctx, r.Tenant, r.Subject)
+		if err != nil && custos.ErrorCode(err) != custos.NotFound {
+			return nil, err
+		}
+		if sends != nil {
+			h.Messages = sends
+		}
 	}
 	return h, nil
 }

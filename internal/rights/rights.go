@@ -53,6 +53,12 @@ type Keys interface {
 	OpenTenant(t custos.TenantID, recordKey, sealed []byte) ([]byte, error)
 }
 
+// Sends reads the record of campaign messages sent to a subject
+// (campaign.Engine).
+type Sends interface {
+	Sends(ctx context.Context, t custos.TenantID, s custos.SubjectID) ([]custos.SendRecord, error)
+}
+
 // Store is the storage the engine uses: requests, data (to purge and
 // verify) and the audit chain (its head goes into certificates).
 type Store interface {
@@ -75,6 +81,9 @@ type Deps struct {
 	Recipients custos.RecipientStore
 	Outbox     Outbox
 	Deliveries custos.OutboxStore
+	// Sends lists the campaign messages sent to a subject, for its access
+	// export; nil: none are shown.
+	Sends Sends
 	// CallbackSecret returns the key that signs a tenant's callbacks.
 	CallbackSecret func(custos.TenantID) ([]byte, error)
 	// Consents reads consent ledgers for access exports (the consent
@@ -110,6 +119,7 @@ type Engine struct {
 	outbox     Outbox
 	deliveries custos.OutboxStore
 	cbSecret   func(custos.TenantID) ([]byte, error)
+	sends      Sends
 	consents   ConsentHistory
 	tenant     func(custos.TenantID) (*custos.Tenant, bool)
 	now        func() time.Time
@@ -128,7 +138,7 @@ type Engine struct {
 func New(d Deps) *Engine {
 	return &Engine{store: d.Store, gate: d.Gate, subj: d.Subjects, keys: d.Keys, audit: d.Audit,
 		sign: d.SigningKey, reg: d.Region, now: d.Now,
-		recipients: d.Recipients, outbox: d.Outbox, deliveries: d.Deliveries, cbSecret: d.CallbackSecret, consents: d.Consents, tenant: d.Tenant,
+		recipients: d.Recipients, outbox: d.Outbox, deliveries: d.Deliveries, cbSecret: d.CallbackSecret, consents: d.Consents, tenant: d.Tenant, sends: d.Sends,
 		fwd: newForwarder(d.Forward)}
 }
 

@@ -25,10 +25,11 @@ type tenantView struct {
 	// IdentitySecret signs user ids for /v1/privacy (shown with new keys).
 	IdentitySecret string `json:"identity_verification_secret,omitempty"`
 	CallbackSecret string `json:"callback_signing_secret,omitempty"`
+	DeliverySecret string `json:"delivery_signing_secret,omitempty"`
 }
 
 func viewTenant(t *custos.Tenant, k tenants.Keys) tenantView {
-	v := tenantView{ID: t.ID, Name: t.Name, Region: t.Region, CreatedAt: t.CreatedAt, WriteKey: k.WriteKey, SecretKey: k.SecretKey, IdentitySecret: k.IdentitySecret, CallbackSecret: k.CallbackSecret}
+	v := tenantView{ID: t.ID, Name: t.Name, Region: t.Region, CreatedAt: t.CreatedAt, WriteKey: k.WriteKey, SecretKey: k.SecretKey, IdentitySecret: k.IdentitySecret, CallbackSecret: k.CallbackSecret, DeliverySecret: k.DeliverySecret}
 	if !t.KeysRotatedAt.IsZero() {
 		v.KeysRotatedAt = &t.KeysRotatedAt
 	}

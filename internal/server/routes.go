@@ -50,6 +50,17 @@ func addRoutes(mux *http.ServeMux, d Deps) {
 	mux.Handle("GET /api/v1/settings", secret(handleGetSettings()))
 	mux.Handle("PATCH /api/v1/settings", secret(handlePatchSettings(d.Log, d.Tenants, d.Audit)))
 	mux.Handle("GET /api/v1/processing-record", secret(handleProcessingRecord(d.Log, d.Reader, d.Recipients, d.Processor, d.Security, d.Now)))
+	if d.Campaigns != nil {
+		mux.Handle("POST /api/v1/campaigns", secret(handleCreateCampaign(d.Log, d.Campaigns)))
+		mux.Handle("GET /api/v1/campaigns", secret(handleListCampaigns(d.Log, d.Campaigns)))
+		mux.Handle("GET /api/v1/campaigns/{id}", secret(handleGetCampaign(d.Log, d.Campaigns)))
+		mux.Handle("POST /api/v1/campaigns/{id}/preview", secret(handlePreviewCampaign(d.Log, d.Campaigns)))
+		mux.Handle("POST /api/v1/campaigns/{id}/send", secret(handleSendCampaign(d.Log, d.Campaigns)))
+		// The personal unsubscribe link of campaign messages (no auth: the
+		// token is the capability).
+		mux.Handle("GET /u/{token}", handleUnsubscribePage(d.Campaigns))
+		mux.Handle("POST /u/{token}", handleUnsubscribe(d.Log, d.Campaigns))
+	}
 	mux.Handle("GET /api/v1/audit", secret(handleTenantAudit(d.Log, d.AuditStore)))
 	mux.Handle("GET /api/v1/audit/checkpoint", secret(handleTenantCheckpoint(d.Log, d.Audit, d.SigningKey)))
 	mux.Handle("GET /api/v1/incidents", secret(handleTenantIncidents(d.Log, d.Incidents, d.Now)))

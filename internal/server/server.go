@@ -14,6 +14,7 @@ import (
 
 	"github.com/custos-dev/custos"
 	"github.com/custos-dev/custos/internal/audit"
+	"github.com/custos-dev/custos/internal/campaign"
 	"github.com/custos-dev/custos/internal/consent"
 	"github.com/custos-dev/custos/internal/incident"
 	"github.com/custos-dev/custos/internal/ingest"
@@ -35,6 +36,9 @@ type Deps struct {
 	// Consent is the consent ledger.
 	Consent    *consent.Ledger
 	Recipients custos.RecipientStore
+	// Campaigns creates, previews and sends campaigns, and serves the
+	// unsubscribe links (nil: no campaign routes).
+	Campaigns  *campaign.Engine
 	Metrics    *metrics.Metrics
 	Audit      *audit.Log
 	AuditStore custos.AuditStore

@@ -81,6 +81,10 @@ func Run(t *testing.T, open func(t *testing.T) custos.Store) {
 		{"Incidents", testIncidents},
 		{"IncidentNotifications", testIncidentNotifications},
 		{"TenantRecords", testTenantRecords},
+		{"Campaigns", testCampaigns},
+		{"Sends", testSends},
+		{"EachAudience", testEachAudience},
+		{"ApplySends", testApplySends},
 	}
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) { tc.fn(t, open) })

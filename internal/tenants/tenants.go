@@ -33,6 +33,9 @@ type Keys struct {
 	// CallbackSecret is the key with which Custos signs the status
 	// callbacks of the tenant's requests (X-Custos-Signature).
 	CallbackSecret string `json:"callback_signing_secret"`
+	// DeliverySecret is the key with which Custos signs the campaign
+	// messages it POSTs to the tenant's delivery webhook.
+	DeliverySecret string `json:"delivery_signing_secret"`
 }
 
 // KeyRing is what the registry needs of the encryption keyring: a tenant
@@ -177,7 +180,10 @@ func (r *Registry) fillSecrets(t *custos.Tenant, k *Keys) error {
 	if k.IdentitySecret, err = r.IdentitySecret(t); err != nil {
 		return err
 	}
-	k.CallbackSecret, err = r.CallbackSecret(t)
+	if k.CallbackSecret, err = r.CallbackSecret(t); err != nil {
+		return err
+	}
+	k.DeliverySecret, err = r.DeliverySecret(t)
 	return err
 }
 
@@ -185,6 +191,12 @@ func (r *Registry) fillSecrets(t *custos.Tenant, k *Keys) error {
 // callbacks; derived and rotated like IdentitySecret.
 func (r *Registry) CallbackSecret(t *custos.Tenant) (string, error) {
 	return r.derived(t, "callback-signing-secret", "cb_")
+}
+
+// DeliverySecret returns the key that signs campaign messages delivered
+// to the tenant's webhook; derived and rotated like IdentitySecret.
+func (r *Registry) DeliverySecret(t *custos.Tenant) (string, error) {
+	return r.derived(t, "campaign-delivery-secret", "dw_")
 }
 
 func (r *Registry) derived(t *custos.Tenant, domain, prefix string) (string, error) {

@@ -50,7 +50,7 @@ type Server struct {
 	Username string
 	Password string
 	// RootCAs trusts the server's certificate; CertPEM is that
-	// certificate, for a process configured by file.
+	// certificate, PEM-encoded (for a process that reads CAs from a file).
 	RootCAs *x509.CertPool
 	CertPEM []byte
 

@@ -1,0 +1,272 @@
+package campaign
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"time"
+
+	"github.com/custos-dev/custos"
+	"github.com/custos-dev/custos/internal/audit"
+)
+
+// checkpointEvery bounds the work a crash can make a resumed run redo
+// (never resend: send records prevent that).
+const (
+	checkpointEvery    = 200
+	checkpointInterval = time.Second
+)
+
+// Start resumes the campaigns of these tenants that were sending when the
+// node stopped, and lets Send start new runs; runs stop when ctx ends,
+// each after the recipient in hand, with its progress stored. Call Wait
+// after cancelling ctx.
+func (e *Engine) Start(ctx context.Context, tenants []custos.TenantID) (resumed int, err error) {
+	e.runMu.Lock()
+	e.base = ctx
+	e.runMu.Unlock()
+	for _, t := range tenants {
+		var ids []string
+		err := e.d.Store.Campaigns(ctx, t, func(c *custos.Campaign) bool {
+			if c.Status == custos.CampaignSending {
+				ids = append(ids, c.ID)
+			}
+			return true
+		})
+		if err != nil {
+			return resumed, fmt.Errorf("list campaigns to resume: %w", err)
+		}
+		for _, id := range ids {
+			if err := e.launch(t, id); err != nil {
+				return resumed, err
+			}
+			resumed++
+		}
+	}
+	return resumed, nil
+}
+
+// Wait waits until every run has stopped.
+func (e *Engine) Wait() { e.wg.Wait() }
+
+// launch starts a run unless one is running.
+func (e *Engine) launch(t custos.TenantID, id string) error {
+	e.runMu.Lock()
+	defer e.runMu.Unlock()
+	if e.base == nil || e.base.Err() != nil {
+		return custos.Errorf(custos.Unavailable, "campaigns are not being sent on this node right now (starting or shutting down); retry")
+	}
+	ref := campaignRef{t, id}
+	if e.running[ref] {
+		return nil
+	}
+	e.running[ref] = true
+	e.wg.Add(1)
+	go func() {
+		defer e.wg.Done()
+		defer func() { e.runMu.Lock(); delete(e.running, ref); e.runMu.Unlock() }()
+		e.run(e.base, t, id)
+	}()
+	return nil
+}
+
+// Send starts sending a draft or paused campaign in the background and
+// returns it as it stands. Sending a campaign that is sending already
+// changes nothing; a completed campaign is not sent again.
+func (e *Engine) Send(ctx context.Context, t *custos.Tenant, id string) (*custos.Campaign, error) {
+	c, err := e.Get(ctx, t.ID, id)
+	if err != nil {
+		return nil, err
+	}
+	switch c.Status {
+	case custos.CampaignCompleted:
+		return nil, custos.Errorf(custos.Conflict, "campaign %s was sent already (completed %s); create a new one", id, c.Progress.CompletedAt.Format(time.RFC3339))
+	case custos.CampaignSending:
+		return c, e.launch(t.ID, id)
+	}
+	if err := checkDestination(t, c.Channel); err != nil {
+		return nil, err
+	}
+	now := e.now().UTC()
+	c.Status, c.Error = custos.CampaignSending, ""
+	if c.Progress.StartedAt.IsZero() {
+		c.Progress.StartedAt = now
+	}
+	c.Progress.UpdatedAt = now
+	if err := e.put(ctx, c); err != nil {
+		return nil, err
+	}
+	if err := e.record(ctx, t.ID, audit.Entry{Actor: "tenant:secret-key", Action: "campaign.send",
+		Details: map[string]string{"campaign_id": c.ID, "purpose": c.Purpose, "channel": c.Channel}}); err != nil {
+		return nil, err
+	}
+	return c, e.launch(t.ID, id)
+}
+
+// checkDestination checks that the channel's destination is configured
+// and allowed for the tenant's region.
+func checkDestination(t *custos.Tenant, channel string) error {
+	s := &t.Settings
+	switch channel {
+	case custos.ChannelWebhook:
+		if s.DeliveryWebhook == nil {
+			return custos.Errorf(custos.Conflict, "the tenant has no delivery_webhook: set it with PATCH /api/v1/settings before sending a webhook campaign")
+		}
+		return s.CheckDestination(t.Region, "delivery_webhook", s.DeliveryWebhook.Region)
+	case custos.ChannelEmail:
+		if s.SMTP == nil {
+			return custos.Errorf(custos.Conflict, "the tenant has no smtp settings: set them with PATCH /api/v1/settings before sending an e-mail campaign")
+		}
+		return s.CheckDestination(t.Region, "smtp", s.SMTP.Region)
+	}
+	return custos.Errorf(custos.Invalid, "channel %q cannot be sent", channel)
+}
+
+// errPause stops a run until the tenant sends the campaign again.
+type errPause struct{ msg string }
+
+func (e errPause) Error() string { return e.msg }
+
+// run walks the audience until it is done, the run pauses or ctx ends;
+// a failure of the store is retried with backoff.
+func (e *Engine) run(ctx context.Context, t custos.TenantID, id string) {
+	wait := time.Second
+	for {
+		err := e.walk(ctx, t, id)
+		if err == nil || ctx.Err() != nil {
+			return
+		}
+		e.log.Error("campaign run failed; retrying", "tenant", t.String(), "campaign", id, "err", err, "retry_in", wait.String())
+		select {
+		case <-ctx.Done():
+			return
+		case <-time.After(wait):
+		}
+		wait = min(2*wait, time.Minute)
+	}
+}
+
+// runState is what one pass of a run keeps.
+type runState struct {
+	c   *custos.Campaign
+	tpl *templates
+}
+
+// walk makes one pass over the audience from the campaign's cursor.
+func (e *Engine) walk(ctx context.Context, t custos.TenantID, id string) error {
+	c, err := e.Get(ctx, t, id)
+	if err != nil {
+		return err
+	}
+	if c.Status != custos.CampaignSending {
+		return nil
+	}
+	tpl, err := parseTemplates(c.Channel, c.Definition.Message)
+	if err != nil {
+		return err
+	}
+	rs := &runState{c: c, tpl: tpl}
+	// Progress is stored even as ctx ends: it is what the next start
+	// resumes from.
+	store := context.WithoutCancel(ctx)
+	handled, last := 0, time.Now()
+	checkpoint := func(force bool) error {
+		if !force && handled < checkpointEvery && time.Since(last) < checkpointInterval {
+			return nil
+		}
+		handled, last = 0, time.Now()
+		c.Progress.UpdatedAt = e.now().UTC()
+		return e.put(store, c)
+	}
+	var pause errPause
+	tenant, ok := e.d.Tenants.Get(t)
+	if !ok {
+		return nil // the tenant was deleted, and its campaigns with it
+	}
+	capN := tenant.Settings.DailyCap()
+	flags, err := e.flagsOf(ctx, t)
+	if err != nil {
+		return err
+	}
+	err = e.eachMember(ctx, t, c, c.Progress.Cursor, e.now(), func(m *member) (bool, error) {
+		if ctx.Err() != nil {
+			return false, nil
+		}
+		p := m.profile
+		in, err := e.inAudience(ctx, t, &c.Definition.Audience, p, e.now())
+		if err != nil {
+			return false, err
+		}
+		if in {
+			kind, reason := "", ""
+			if m.own == nil {
+				if r := quickGate(c, m, flags[p.Subject], capN); r != "" {
+					kind, reason = "excluded", r
+				}
+			}
+			if kind == "" {
+				kind, reason, err = e.one(ctx, rs, p)
+				if errors.As(err, &pause) {
+					return false, nil
+				}
+				if err != nil {
+					return false, err // the cursor stays before p: it is done again
+				}
+			}
+			c.Progress.Audience++
+			switch kind {
+			case statusSent:
+				c.Progress.Sent++
+			case statusFailed:
+				c.Progress.Failed++
+			default:
+				c.Progress.Excluded[reason]++
+			}
+		}
+		c.Progress.Cursor = p.Subject
+		handled++
+		return true, checkpoint(false)
+	})
+	switch {
+	case pause.msg != "":
+		c.Status, c.Error = custos.CampaignPaused, pause.msg
+		e.log.Warn("campaign paused", "tenant", t.String(), "campaign", id, "reason", pause.msg)
+	case err == nil && ctx.Err() == nil:
+		c.Status = custos.CampaignCompleted
+		c.Progress.CompletedAt = e.now().UTC()
+	}
+	if cerr := checkpoint(true); cerr != nil && err == nil {
+		err = cerr
+	}
+	if c.Status == custos.CampaignCompleted {
+		e.record(store, t, audit.Entry{Actor: "system", Action: "campaign.completed", Details: map[string]any{
+			"campaign_id": c.ID, "audience": c.Progress.Audience, "sent": c.Progress.Sent, "failed": c.Progress.Failed, "excluded": c.Progress.Excluded}})
+	}
+	return err
+}
+
+// inAudience reports whether a profile meets every condition.
+func (e *Engine) inAudience(ctx context.Context, t custos.TenantID, a *custos.Audience, p *custos.Profile, now time.Time) (bool, error) {
+	if !matchTraits(p.Traits, a) {
+		return false, nil
+	}
+	for _, ec := range a.Events {
+		n, need := 0, minCount(ec)
+		err := e.d.Profiles.EventsSince(ctx, t, p.Subject, eventWindow(ec, now), func(ev custos.Event) (bool, error) {
+			if ev.Event == ec.Name || ev.Event == "" && ev.Name == ec.Name {
+				n++
+			}
+			return n < need, nil
+		})
+		if custos.ErrorCode(err) == custos.NotFound {
+			return false, nil // erased during the walk
+		}
+		if err != nil {
+			return false, err
+		}
+		if n < need {
+			return false, nil
+		}
+	}
+	return true, nil
+}

@@ -1,0 +1,191 @@
+package server
+
+import (
+	"html/template"
+	"log/slog"
+	"net"
+	"net/http"
+	"strconv"
+	"time"
+
+	"github.com/custos-dev/custos"
+	"github.com/custos-dev/custos/internal/campaign"
+)
+
+// campaignView is a campaign as the API shows it.
+type campaignView struct {
+	ID        string                 `json:"id"`
+	Name      string                 `json:"name"`
+	Purpose   string                 `json:"purpose"`
+	Channel   string                 `json:"channel"`
+	Status    custos.CampaignStatus  `json:"status"`
+	Audience  custos.Audience        `json:"audience"`
+	Message   custos.CampaignMessage `json:"message"`
+	CreatedAt time.Time              `json:"created_at"`
+	Progress  progressView           `json:"progress"`
+	Error     string                 `json:"error,omitempty"`
+}
+
+type progressView struct {
+	Audience    int            `json:"audience"`
+	Sent        int            `json:"sent"`
+	Failed      int            `json:"failed"`
+	Excluded    map[string]int `json:"excluded"`
+	StartedAt   time.Time      `json:"started_at,omitzero"`
+	UpdatedAt   time.Time      `json:"updated_at,omitzero"`
+	CompletedAt time.Time      `json:"completed_at,omitzero"`
+}
+
+func viewCampaign(c *custos.Campaign) campaignView {
+	v := campaignView{ID: c.ID, Purpose: c.Purpose, Channel: c.Channel, Status: c.Status, CreatedAt: c.CreatedAt, Error: c.Error,
+		Progress: progressView{Audience: c.Progress.Audience, Sent: c.Progress.Sent, Failed: c.Progress.Failed, Excluded: c.Progress.Excluded,
+			StartedAt: c.Progress.StartedAt, UpdatedAt: c.Progress.UpdatedAt, CompletedAt: c.Progress.CompletedAt}}
+	if d := c.Definition; d != nil {
+		v.Name, v.Audience, v.Message = d.Name, d.Audience, d.Message
+	}
+	return v
+}
+
+func handleCreateCampaign(log *slog.Logger, eng *campaign.Engine) tenantHandler {
+	return func(w http.ResponseWriter, r *http.Request, t *custos.Tenant) {
+		var in campaign.Input
+		if err := decodeJSON(r, &in); err != nil {
+			writeError(w, log, err)
+			return
+		}
+		c, err := eng.Create(r.Context(), t, in)
+		if err != nil {
+			writeError(w, log, err)
+			return
+		}
+		writeJSON(w, http.StatusCreated, viewCampaign(c))
+	}
+}
+
+func handleListCampaigns(log *slog.Logger, eng *campaign.Engine) tenantHandler {
+	return func(w http.ResponseWriter, r *http.Request, t *custos.Tenant) {
+		list, err := eng.List(r.Context(), t.ID)
+		if err != nil {
+			writeError(w, log, err)
+			return
+		}
+		out := make([]campaignView, len(list))
+		for i, c := range list {
+			out[i] = viewCampaign(c)
+		}
+		writeJSON(w, http.StatusOK, map[string]any{"campaigns": out})
+	}
+}
+
+func handleGetCampaign(log *slog.Logger, eng *campaign.Engine) tenantHandler {
+	return func(w http.ResponseWriter, r *http.Request, t *custos.Tenant) {
+		c, err := eng.Get(r.Context(), t.ID, r.PathValue("id"))
+		if err != nil {
+			writeError(w, log, err)
+			return
+		}
+		writeJSON(w, http.StatusOK, viewCampaign(c))
+	}
+}
+
+func handlePreviewCampaign(log *slog.Logger, eng *campaign.Engine) tenantHandler {
+	return func(w http.ResponseWriter, r *http.Request, t *custos.Tenant) {
+		sample := campaign.DefaultSample
+		if s := r.URL.Query().Get("sample"); s != "" {
+			n, err := strconv.Atoi(s)
+			if err != nil || n < 0 || n > 50 {
+				writeError(w, log, custos.Errorf(custos.Invalid, "sample must be a number from 0 to 50"))
+				return
+			}
+			sample = n
+		}
+		pv, err := eng.Preview(r.Context(), t, r.PathValue("id"), sample)
+		if err != nil {
+			writeError(w, log, err)
+			return
+		}
+		writeJSON(w, http.StatusOK, pv)
+	}
+}
+
+func handleSendCampaign(log *slog.Logger, eng *campaign.Engine) tenantHandler {
+	return func(w http.ResponseWriter, r *http.Request, t *custos.Tenant) {
+		c, err := eng.Send(r.Context(), t, r.PathValue("id"))
+		if err != nil {
+			writeError(w, log, err)
+			return
+		}
+		writeJSON(w, http.StatusAccepted, viewCampaign(c))
+	}
+}
+
+// The unsubscribe pages: small, self-contained, no scripts, no third-party
+// resources, never cached.
+var unsubscribePage = template.Must(template.New("u").Parse(`<!doctype html>
+<html lang="en"><head><meta charset="utf-8"><meta name="viewport" content="width=device-width,initial-scale=1">
+<meta name="robots" content="noindex"><title>{{.Title}}</title>
+<style>body{font-family:system-ui,sans-serif;max-width:32rem;margin:4rem auto;padding:0 1rem;line-height:1.5}button{font-size:1rem;padding:.6rem 1.2rem}</style>
+</head><body><h1>{{.Title}}</h1><p>{{.Text}}</p>
+{{if .Form}}<form method="post"><input type="hidden" name="List-Unsubscribe" value="One-Click"><button type="submit">Unsubscribe</button></form>{{end}}
+</body></html>
+`))
+
+type unsubscribeView struct {
+	Title, Text string
+	Form        bool
+}
+
+func writePage(w http.ResponseWriter, status int, v unsubscribeView) {
+	w.Header().Set("Content-Type", "text/html; charset=utf-8")
+	w.Header().Set("Cache-Control", "no-store")
+	w.Header().Set("Content-Security-Policy", "default-src 'none'; style-src 'unsafe-inline'; form-action 'self'")
+	w.Header().Set("Referrer-Policy", "no-referrer")
+	w.WriteHeader(status)
+	unsubscribePage.Execute(w, v)
+}
+
+func channelName(c string) string {
+	if c == custos.ChannelEmail {
+		return "e-mail"
+	}
+	return c
+}
+
+// handleUnsubscribePage answers GET /u/{token}: a confirmation page with
+// a button. A GET never withdraws anything: mail scanners fetch links.
+func handleUnsubscribePage(eng *campaign.Engine) http.Handler {
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		u, err := eng.CheckToken(r.PathValue("token"))
+		if err != nil {
+			writePage(w, http.StatusNotFound, unsubscribeView{Title: "Link not valid", Text: "This unsubscribe link is not valid. Use the link in the message you received."})
+			return
+		}
+		writePage(w, http.StatusOK, unsubscribeView{Title: "Unsubscribe",
+			Text: "Stop receiving " + u.Purpose + " messages by " + channelName(u.Channel) + "? This takes effect at once.", Form: true})
+	})
+}
+
+// handleUnsubscribe answers POST /u/{token} (RFC 8058 one-click, or the
+// page's button): the consent is withdrawn before the answer.
+func handleUnsubscribe(log *slog.Logger, eng *campaign.Engine) http.Handler {
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		ip, _, err := net.SplitHostPort(r.RemoteAddr)
+		if err != nil {
+			ip = ""
+		}
+		u, err := eng.Unsubscribe(r.Context(), r.PathValue("token"), ip, r.UserAgent())
+		switch code := custos.ErrorCode(err); {
+		case err == nil:
+			writePage(w, http.StatusOK, unsubscribeView{Title: "Unsubscribed",
+				Text: "You will receive no more " + u.Purpose + " messages by " + channelName(u.Channel) + "."})
+		case code == custos.NotFound:
+			writePage(w, http.StatusNotFound, unsubscribeView{Title: "Link not valid", Text: "This unsubscribe link is not valid. Use the link in the message you received."})
+		default:
+			if statusOf(code) >= 500 {
+				log.Error("unsubscribe failed", "code", code, "err", err)
+			}
+			w.Header().Set("Retry-After", "1")
+			writePage(w, http.StatusServiceUnavailable, unsubscribeView{Title: "Please try again", Text: "We could not record your choice just now. Please try again in a moment."})
+		}
+	})
+}
