@@ -55,6 +55,7 @@ type Consents interface {
 type Keys interface {
 	Sealer
 	SubjectKey(ctx context.Context, t custos.TenantID, s custos.SubjectID, create bool) (*keyring.SubjectKey, func() error, error)
+	SubjectKeys(ctx context.Context, t custos.TenantID, from, to custos.SubjectID, fn func(*keyring.SubjectKey) (bool, error)) error
 	Seal(ctx context.Context, t custos.TenantID, s custos.SubjectID, recordKey, plaintext []byte) ([]byte, error)
 	Open(ctx context.Context, t custos.TenantID, s custos.SubjectID, recordKey, sealed []byte) ([]byte, error)
 }

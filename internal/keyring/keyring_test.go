@@ -525,3 +525,44 @@ func TestSealTenantRoundTripAndBinding(t *testing.T) {
 		t.Error("the record opens after its tenant was deleted")
 	}
 }
+
+// TestSubjectKeysWalk checks that the ordered walk gives, for every live
+// subject in range, a key that opens what its cached key sealed — and
+// leaves out a shredded subject.
+func TestSubjectKeysWalk(t *testing.T) {
+	ctx := context.Background()
+	r, _ := openRing(t, t.TempDir(), testMaster(t), Options{CacheSize: 1})
+	tn := custos.NewTenantID()
+	if err := r.CreateTenant(ctx, tn); err != nil {
+		t.Fatal(err)
+	}
+	sealed := map[custos.SubjectID][]byte{}
+	var subs []custos.SubjectID
+	for i := range 4 {
+		s := custos.SubjectID{byte(i + 1)}
+		subs = append(subs, s)
+		ct, err := r.Seal(ctx, tn, s, []byte("rec"), []byte(fmt.Sprintf("secret %d", i)))
+		if err != nil {
+			t.Fatal(err)
+		}
+		sealed[s] = ct
+	}
+	if err := r.Shred(ctx, tn, subs[1]); err != nil {
+		t.Fatal(err)
+	}
+	var got []custos.SubjectID
+	err := r.SubjectKeys(ctx, tn, subs[0], subs[3], func(k *SubjectKey) (bool, error) {
+		got = append(got, k.Subject())
+		pt, err := k.Open(nil, []byte("rec"), sealed[k.Subject()])
+		if err != nil || !bytes.HasPrefix(pt, []byte("secret ")) {
+			t.Errorf("key of %s from the walk: open = %q, %v", k.Subject(), pt, err)
+		}
+		return true, nil
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if want := []custos.SubjectID{subs[0], subs[2], subs[3]}; fmt.Sprint(got) != fmt.Sprint(want) {
+		t.Errorf("SubjectKeys = %v, want %v (the shredded subject left out)", got, want)
+	}
+}

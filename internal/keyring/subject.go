@@ -233,3 +233,30 @@ func (r *Ring) Shred(ctx context.Context, t custos.TenantID, s custos.SubjectID)
 	}
 	return nil
 }
+
+// SubjectKeys calls fn, in subject order, with the key of every subject of
+// tenant t from from to to (both included) that has a live key, read in one
+// ordered pass over the key store. Keys already cached are taken from the
+// cache; those read are not added to it, so a walk over a whole tenant does
+// not evict the keys ingestion is using.
+func (r *Ring) SubjectKeys(ctx context.Context, t custos.TenantID, from, to custos.SubjectID, fn func(*SubjectKey) (bool, error)) error {
+	tk, err := r.tenant(t)
+	if err != nil {
+		return err
+	}
+	return r.ks.SubjectKeys(ctx, t, from, to, func(s custos.SubjectID, wrapped []byte) (bool, error) {
+		if k := r.cache.get(cacheKey{t, s}); k != nil {
+			return fn(k)
+		}
+		raw, err := open(tk.wrap, nil, adSubjectKey(t, s), wrapped)
+		if err != nil {
+			return false, &custos.Error{Code: custos.Internal, Message: "subject key does not open under its tenant key",
+				Err: fmt.Errorf("subject %s/%s: %w", t, s, err)}
+		}
+		k, err := r.newSubjectKey(t, s, raw, noWait)
+		if err != nil {
+			return false, err
+		}
+		return fn(k)
+	})
+}

@@ -311,6 +311,42 @@ func (ks *KeyStore) SubjectKey(ctx context.Context, t custos.TenantID, s custos.
 	return v, nil
 }
 
+// SubjectKeys calls fn for the tenant's live subject keys from from to
+// to, in subject order.
+func (ks *KeyStore) SubjectKeys(ctx context.Context, t custos.TenantID, from, to custos.SubjectID, fn func(custos.SubjectID, []byte) (bool, error)) error {
+	return ks.read(func() error {
+		it, err := ks.db.NewIterWithContext(ctx, &pebble.IterOptions{
+			LowerBound: ksSubjectKey(t, from),
+			UpperBound: append(ksSubjectKey(t, to), 0),
+		})
+		if err != nil {
+			return err
+		}
+		defer it.Close()
+		head := len(ksPrefixSubject) + len(t)
+		for it.First(); it.Valid(); it.Next() {
+			k := it.Key()
+			var s custos.SubjectID
+			if len(k) != head+len(s) {
+				return fmt.Errorf("key store: malformed subject key %x", k)
+			}
+			copy(s[:], k[head:])
+			v, err := it.ValueAndErr()
+			if err != nil {
+				return err
+			}
+			if ksIsShredded(v) {
+				continue
+			}
+			more, err := fn(s, bytes.Clone(v))
+			if err != nil || !more {
+				return err
+			}
+		}
+		return it.Error()
+	})
+}
+
 func ksIsShredded(v []byte) bool { return len(v) == 1 && v[0] == ksShredded }
 
 func (ks *KeyStore) stripe(s custos.SubjectID) *sync.Mutex {

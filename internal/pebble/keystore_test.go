@@ -6,6 +6,7 @@ import (
 	"crypto/rand"
 	"os"
 	"path/filepath"
+	"slices"
 	"sync"
 	"testing"
 	"time"
@@ -343,5 +344,48 @@ func TestKeyStorePrefixEnd(t *testing.T) {
 		if got := ksPrefixEnd(tt.in); !bytes.Equal(got, tt.want) {
 			t.Errorf("ksPrefixEnd(%x) = %x, want %x", tt.in, got, tt.want)
 		}
+	}
+}
+
+// TestKeyStoreSubjectKeys checks the ordered range read: bounds included,
+// shredded keys and other tenants' keys left out, and an early stop.
+func TestKeyStoreSubjectKeys(t *testing.T) {
+	ctx := context.Background()
+	ks := ksMustOpen(t, t.TempDir())
+	tn, other := custos.NewTenantID(), custos.NewTenantID()
+	var subs []custos.SubjectID
+	vals := map[custos.SubjectID][]byte{}
+	for i := range 6 {
+		s := custos.SubjectID{byte(i * 10)}
+		s[15] = 1
+		subs = append(subs, s)
+		vals[s] = ksRandom(t, 61)
+		ksMustPut(t, ks, tn, s, vals[s])
+		ksMustPut(t, ks, other, s, ksRandom(t, 61))
+	}
+	if err := ks.ShredSubjectKey(ctx, tn, subs[2]); err != nil {
+		t.Fatal(err)
+	}
+	walk := func(from, to custos.SubjectID, limit int) []custos.SubjectID {
+		t.Helper()
+		var got []custos.SubjectID
+		err := ks.SubjectKeys(ctx, tn, from, to, func(s custos.SubjectID, v []byte) (bool, error) {
+			if !bytes.Equal(v, vals[s]) {
+				t.Errorf("SubjectKeys: value of %s differs from the one put", s)
+			}
+			got = append(got, s)
+			return len(got) < limit, nil
+		})
+		if err != nil {
+			t.Fatalf("SubjectKeys = %v", err)
+		}
+		return got
+	}
+	want := []custos.SubjectID{subs[1], subs[3], subs[4]}
+	if got := walk(subs[1], subs[4], 100); !slices.Equal(got, want) {
+		t.Errorf("SubjectKeys(%s..%s) = %v, want %v (bounds included, the shredded one left out)", subs[1], subs[4], got, want)
+	}
+	if got := walk(subs[0], subs[5], 2); !slices.Equal(got, subs[:2]) {
+		t.Errorf("SubjectKeys stopped after 2 = %v, want %v", got, subs[:2])
 	}
 }
