@@ -8,7 +8,6 @@ import (
 	"io"
 	"net/http"
 	"net/http/httptest"
-	"path/filepath"
 	"sync"
 	"testing"
 	"time"
@@ -21,17 +20,12 @@ import (
 	"github.com/custos-dev/custos/internal/keyring"
 	"github.com/custos-dev/custos/internal/pebble"
 	"github.com/custos-dev/custos/internal/tenants"
+	"github.com/custos-dev/custos/internal/testenv"
 	"github.com/custos-dev/custos/internal/webhook"
 )
 
 // clock is a settable clock.
-type clock struct {
-	mu sync.Mutex
-	t  time.Time
-}
-
-func (c *clock) Now() time.Time      { c.mu.Lock(); defer c.mu.Unlock(); return c.t }
-func (c *clock) Add(d time.Duration) { c.mu.Lock(); c.t = c.t.Add(d); c.mu.Unlock() }
+type clock = testenv.Clock
 
 // env is the real thing in a temp dir: store, key store, keyring, ingest
 // pipeline, consent ledger, tenant registry, outbox, audit log, engine.
@@ -59,7 +53,7 @@ type env struct {
 func newEnv(t *testing.T, adjust func(*campaign.Deps)) *env {
 	t.Helper()
 	e := &env{dir: t.TempDir(), master: make([]byte, 32), deps: adjust,
-		clock: &clock{t: time.Now().UTC().Truncate(time.Second)}}
+		clock: testenv.NewClock(time.Now().UTC().Truncate(time.Second))}
 	rand.Read(e.master)
 	e.open(t)
 	t.Cleanup(func() { e.close(t) })
@@ -70,15 +64,8 @@ func (e *env) open(t *testing.T) {
 	t.Helper()
 	ctx := context.Background()
 	var err error
-	if e.keys, err = pebble.OpenKeyStore(filepath.Join(e.dir, "keys")); err != nil {
-		t.Fatal(err)
-	}
-	if e.ring, err = keyring.New(ctx, e.keys, e.master, keyring.Options{}); err != nil {
-		t.Fatal(err)
-	}
-	if e.store, err = pebble.Open(filepath.Join(e.dir, "store"), pebble.Options{CacheSize: 128 << 20, MemTableSize: 16 << 20}); err != nil {
-		t.Fatal(err)
-	}
+	st := testenv.Open(t, e.dir, e.master, pebble.Options{CacheSize: 128 << 20, MemTableSize: 16 << 20})
+	e.store, e.keys, e.ring = st.Store, st.Keys, st.Ring
 	if e.pipe, err = ingest.New(ctx, e.store, e.ring, ingest.Options{Now: e.clock.Now, DedupeCapacity: 10_000}); err != nil {
 		t.Fatal(err)
 	}

@@ -5,7 +5,6 @@ import (
 	"crypto/rand"
 	"errors"
 	"fmt"
-	"path/filepath"
 	"testing"
 	"time"
 
@@ -14,6 +13,7 @@ import (
 	"github.com/custos-dev/custos/internal/ingest"
 	"github.com/custos-dev/custos/internal/keyring"
 	"github.com/custos-dev/custos/internal/pebble"
+	"github.com/custos-dev/custos/internal/testenv"
 )
 
 var t0 = time.Date(2026, 3, 1, 12, 0, 0, 0, time.UTC)
@@ -46,15 +46,8 @@ func (e *env) open(t *testing.T) {
 	t.Helper()
 	ctx := context.Background()
 	var err error
-	if e.keys, err = pebble.OpenKeyStore(filepath.Join(e.dir, "keys")); err != nil {
-		t.Fatal(err)
-	}
-	if e.ring, err = keyring.New(ctx, e.keys, e.master, keyring.Options{}); err != nil {
-		t.Fatal(err)
-	}
-	if e.store, err = pebble.Open(filepath.Join(e.dir, "store"), pebble.Options{}); err != nil {
-		t.Fatal(err)
-	}
+	st := testenv.Open(t, e.dir, e.master, pebble.Options{})
+	e.store, e.keys, e.ring = st.Store, st.Keys, st.Ring
 	clock := func() time.Time { return e.now }
 	if e.pipe, err = ingest.New(ctx, e.store, e.ring, ingest.Options{Now: clock}); err != nil {
 		t.Fatal(err)

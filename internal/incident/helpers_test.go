@@ -7,7 +7,6 @@ import (
 	"io"
 	"net/http"
 	"net/http/httptest"
-	"path/filepath"
 	"sync"
 	"testing"
 	"time"
@@ -21,17 +20,12 @@ import (
 	"github.com/custos-dev/custos/internal/mail/mailtest"
 	"github.com/custos-dev/custos/internal/pebble"
 	"github.com/custos-dev/custos/internal/tenants"
+	"github.com/custos-dev/custos/internal/testenv"
 	"github.com/custos-dev/custos/internal/webhook"
 )
 
 // clock is an injected, settable clock.
-type clock struct {
-	mu sync.Mutex
-	t  time.Time
-}
-
-func (c *clock) now() time.Time      { c.mu.Lock(); defer c.mu.Unlock(); return c.t }
-func (c *clock) add(d time.Duration) { c.mu.Lock(); c.t = c.t.Add(d); c.mu.Unlock() }
+type clock = testenv.Clock
 
 // env is a register over a real store, key ring, tenant registry,
 // ingestion pipeline, webhook outbox and (optionally) SMTP server.
@@ -64,7 +58,7 @@ func (e *env) now() time.Time {
 	if e.clock == nil {
 		return time.Now()
 	}
-	return e.clock.now()
+	return e.clock.Now()
 }
 
 // open opens everything on e.dir; run starts the senders.
@@ -72,15 +66,8 @@ func (e *env) open(t testing.TB) {
 	t.Helper()
 	ctx := context.Background()
 	var err error
-	if e.keys, err = pebble.OpenKeyStore(filepath.Join(e.dir, "keys")); err != nil {
-		t.Fatal(err)
-	}
-	if e.ring, err = keyring.New(ctx, e.keys, e.master, keyring.Options{}); err != nil {
-		t.Fatal(err)
-	}
-	if e.store, err = pebble.Open(filepath.Join(e.dir, "store"), pebble.Options{}); err != nil {
-		t.Fatal(err)
-	}
+	st := testenv.Open(t, e.dir, e.master, pebble.Options{})
+	e.store, e.keys, e.ring = st.Store, st.Keys, st.Ring
 	if e.reg, err = tenants.Load(ctx, e.store, e.ring, "eu", e.now); err != nil {
 		t.Fatal(err)
 	}

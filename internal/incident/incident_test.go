@@ -11,6 +11,7 @@ import (
 	"github.com/custos-dev/custos"
 	"github.com/custos-dev/custos/internal/incident"
 	"github.com/custos-dev/custos/internal/mail/mailtest"
+	"github.com/custos-dev/custos/internal/testenv"
 	"github.com/custos-dev/custos/internal/webhook"
 )
 
@@ -177,11 +178,11 @@ func TestNotifiesEachTenantWithRetries(t *testing.T) {
 // from the notification, with an injected clock.
 func TestDeadline(t *testing.T) {
 	start := time.Date(2026, 3, 1, 9, 0, 0, 0, time.UTC)
-	c := &clock{t: start}
+	c := testenv.NewClock(start)
 	e := newEnv(t, c, nil)
 	a, _ := e.tenant(t, "a", "")
 	ctx := context.Background()
-	c.add(10 * time.Minute) // notified some time after detection
+	c.Add(10 * time.Minute) // notified some time after detection
 	inc, err := e.inc.Open(ctx, openInput(start, a.ID))
 	if err != nil {
 		t.Fatal(err)
@@ -211,11 +212,11 @@ func TestDeadline(t *testing.T) {
 		}
 	}
 	// Acknowledging stamps the clock's time once.
-	c.add(time.Hour)
+	c.Add(time.Hour)
 	if n, err := e.inc.Acknowledge(ctx, a.ID, inc.ID); err != nil || !n.AcknowledgedAt.Equal(notified.Add(time.Hour)) {
 		t.Errorf("acknowledge = %v, %v; want acknowledged_at %v", n, err, notified.Add(time.Hour))
 	}
-	c.add(time.Hour)
+	c.Add(time.Hour)
 	if n, err := e.inc.Acknowledge(ctx, a.ID, inc.ID); err != nil || !n.AcknowledgedAt.Equal(notified.Add(time.Hour)) {
 		t.Errorf("second acknowledge moved acknowledged_at to %v (%v)", n.AcknowledgedAt, err)
 	}
@@ -264,7 +265,7 @@ func TestNoticeWording(t *testing.T) {
 // counts, and the affected subjects listed page by page.
 func TestScope(t *testing.T) {
 	now := time.Date(2026, 3, 10, 12, 0, 0, 0, time.UTC)
-	c := &clock{t: now}
+	c := testenv.NewClock(now)
 	e := newEnv(t, c, nil)
 	a, _ := e.tenant(t, "a", "")
 	b, _ := e.tenant(t, "b", "")
@@ -329,7 +330,7 @@ func TestScope(t *testing.T) {
 	}
 
 	// All tenants, no window: every event up to the opening.
-	c.add(time.Hour)
+	c.Add(time.Hour)
 	e.track(t, a.ID, "late", now.Add(48*time.Hour)) // after the opening: not in scope
 	all := openInput(now.Add(-time.Hour))
 	all.Scope = custos.IncidentScope{AllTenants: true}

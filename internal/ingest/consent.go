@@ -40,7 +40,10 @@ func (p *Pipeline) AppendConsent(ctx context.Context, t custos.TenantID, id cust
 		subject = s
 		return w.appendConsent(ctx, g, t, s, key, r)
 	})
-	return subject, err
+	if err != nil {
+		return custos.SubjectID{}, err // the writer may still be in fn
+	}
+	return subject, nil
 }
 
 // AppendConsentTo records r for a known subject once durable; NotFound if

@@ -101,5 +101,8 @@ func (p *Pipeline) DeleteSubject(ctx context.Context, t custos.TenantID, s custo
 		}
 		return nil
 	})
-	return counts, err
+	if err != nil {
+		return nil, err // the writer may still be filling counts
+	}
+	return counts, nil
 }

@@ -92,7 +92,12 @@ func (p *Pipeline) Expire(ctx context.Context, t custos.TenantID, e Expiry) (Exp
 		}
 		return nil
 	})
-	return res, err
+	if err != nil {
+		// The writer may still be running fn (the caller gave up waiting):
+		// res is its to write, not ours to read.
+		return ExpiryResult{}, err
+	}
+	return res, nil
 }
 
 // removeSubject deletes a subject with no events left: its profile, the

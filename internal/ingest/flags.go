@@ -79,7 +79,10 @@ func (p *Pipeline) Flags(ctx context.Context, t custos.TenantID, s custos.Subjec
 		f = w.flags[subjectRef{t, s}]
 		return nil
 	})
-	return f, err
+	if err != nil {
+		return custos.SubjectFlags{}, err // the writer may still be in fn
+	}
+	return f, nil
 }
 
 // SetFlags changes the flags of the subject an identifier belongs to and
@@ -105,11 +108,16 @@ func (p *Pipeline) SetFlags(ctx context.Context, t custos.TenantID, id custos.Id
 		subject = s
 		return nil
 	})
-	return subject, err
+	if err != nil {
+		return custos.SubjectID{}, err // the writer may still be in fn
+	}
+	return subject, nil
 }
 
 // control runs fn in the writer, in order with ingestion, and waits until
-// what it wrote is durable.
+// what it wrote is durable. If ctx ends first, control returns at once
+// while the writer may still be running fn: callers read what fn wrote
+// only when control returned nil.
 func (p *Pipeline) control(ctx context.Context, t custos.TenantID, fn func(*writer, *group) error) error {
 	j := &job{gone: ctx.Done(), tenant: t, control: fn, done: make(chan struct{})}
 	if err := p.enqueue(ctx, j); err != nil {

@@ -15,6 +15,7 @@ import (
 	"github.com/custos-dev/custos/internal/ingest"
 	"github.com/custos-dev/custos/internal/keyring"
 	"github.com/custos-dev/custos/internal/pebble"
+	"github.com/custos-dev/custos/internal/testenv"
 )
 
 // env is a pipeline over a real store and key store in a temp dir.
@@ -49,15 +50,8 @@ func (e *env) open(t *testing.T) {
 	t.Helper()
 	ctx := context.Background()
 	var err error
-	if e.keys, err = pebble.OpenKeyStore(filepath.Join(e.dir, "keys")); err != nil {
-		t.Fatal(err)
-	}
-	if e.ring, err = keyring.New(ctx, e.keys, e.master, keyring.Options{}); err != nil {
-		t.Fatal(err)
-	}
-	if e.store, err = pebble.Open(filepath.Join(e.dir, "store"), pebble.Options{}); err != nil {
-		t.Fatal(err)
-	}
+	st := testenv.Open(t, e.dir, e.master, pebble.Options{})
+	e.store, e.keys, e.ring = st.Store, st.Keys, st.Ring
 	// The clock stands just after the messages' times, as in production
 	// where messages are received now.
 	clock := func() time.Time { return t0.Add(time.Hour) }

@@ -58,6 +58,9 @@ func (p *Pipeline) Rectify(ctx context.Context, t custos.TenantID, id custos.Ide
 		s = sub
 		return nil
 	})
+	if err != nil {
+		return custos.SubjectID{}, nil, err // the writer may still be in fn
+	}
 	slices.Sort(changed)
-	return s, changed, err
+	return s, changed, nil
 }

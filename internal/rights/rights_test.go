@@ -5,7 +5,6 @@ import (
 	"crypto/ed25519"
 	"crypto/rand"
 	"fmt"
-	"path/filepath"
 	"slices"
 	"sync"
 	"testing"
@@ -17,6 +16,7 @@ import (
 	"github.com/custos-dev/custos/internal/keyring"
 	"github.com/custos-dev/custos/internal/pebble"
 	"github.com/custos-dev/custos/internal/rights"
+	"github.com/custos-dev/custos/internal/testenv"
 )
 
 // clock is an injected, settable clock.
@@ -57,18 +57,10 @@ func (e *env) open(t *testing.T) {
 	t.Helper()
 	ctx := context.Background()
 	var err error
-	if e.keys, err = pebble.OpenKeyStore(filepath.Join(e.dir, "keys")); err != nil {
-		t.Fatal(err)
-	}
-	ring, err := keyring.New(ctx, e.keys, e.master, keyring.Options{})
-	e.ring = ring
-	if err != nil {
-		t.Fatal(err)
-	}
+	st := testenv.Open(t, e.dir, e.master, pebble.Options{})
+	e.store, e.keys, e.ring = st.Store, st.Keys, st.Ring
+	ring := e.ring
 	if err := ring.CreateTenant(ctx, e.tenant); err != nil {
-		t.Fatal(err)
-	}
-	if e.store, err = pebble.Open(filepath.Join(e.dir, "store"), pebble.Options{}); err != nil {
 		t.Fatal(err)
 	}
 	if e.pipe, err = ingest.New(ctx, e.store, ring, ingest.Options{Now: e.clock.now}); err != nil {
