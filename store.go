@@ -83,6 +83,10 @@ type Write struct {
 	// Sends store campaign send records (a merge carries the absorbed
 	// subject's to the survivor).
 	Sends []StoredSend
+	// Merges record that a subject was absorbed into another, so that
+	// what still names the absorbed subject (an unsubscribe link in a
+	// message sent before) reaches the survivor.
+	Merges []MergeRecord
 	// Observed, if not nil, replaces the tenant's record of the categories
 	// of personal data seen at ingestion (sealed with the tenant key), so
 	// that a new category is recorded atomically with the event showing it.
@@ -98,7 +102,13 @@ func (w *Write) Empty() bool {
 	return len(w.Events) == 0 && len(w.Profiles) == 0 && len(w.Links) == 0 &&
 		len(w.Unlinks) == 0 && len(w.Seen) == 0 && len(w.DeleteSubjects) == 0 &&
 		len(w.DeleteEvents) == 0 && len(w.Unsee) == 0 && len(w.Flags) == 0 && len(w.Tombstones) == 0 &&
-		len(w.Consents) == 0 && len(w.Sends) == 0 && w.Observed == nil && w.Retention == nil
+		len(w.Consents) == 0 && len(w.Sends) == 0 && len(w.Merges) == 0 && w.Observed == nil && w.Retention == nil
+}
+
+// MergeRecord says that subject From was merged into subject Into. It
+// holds no personal data: two random ids.
+type MergeRecord struct {
+	From, Into SubjectID
 }
 
 // StoredProfile is one sealed profile.
@@ -148,6 +158,9 @@ type DataStore interface {
 	// until fn returns false or an error. Campaign audiences, incident
 	// scopes and the retention sweep walk a tenant this way.
 	EachProfile(ctx context.Context, t TenantID, after SubjectID, fn func(StoredProfile) (bool, error)) error
+	// MergedInto returns the subject s was merged into, or ErrNotFound if
+	// it was not (one step: the caller follows a chain).
+	MergedInto(ctx context.Context, t TenantID, s SubjectID) (SubjectID, error)
 	// Profile returns the sealed profile of a subject, or ErrNotFound.
 	Profile(ctx context.Context, t TenantID, s SubjectID) ([]byte, error)
 	// Events calls fn for the subject's events after the cursor (nil: from

@@ -207,6 +207,19 @@ func TestMergeCarriesConsentToSurvivor(t *testing.T) {
 		}
 		time.Sleep(10 * time.Millisecond)
 	}
+
+	// A withdrawal naming the merged-away subject (an unsubscribe link
+	// sent before the merge) reaches the survivor.
+	e.now = e.now.Add(time.Second)
+	if err := e.ledger.RecordSubject(ctx, e.tenant, loser, custos.ConsentRecord{Purpose: "marketing", Channel: "email", Granted: false, Source: custos.SourceUnsubscribe}); err != nil {
+		t.Fatalf("RecordSubject(merged-away subject) = %v, want the survivor to take it", err)
+	}
+	if got := consent.Decide(e.state(t, survivor), custos.SubjectFlags{}, false, "marketing", "email"); got != consent.Withdrawn {
+		t.Errorf("survivor after a withdrawal through the merged-away id: Decide(marketing, email) = %q, want withdrawn", got)
+	}
+	if got := consent.Decide(e.state(t, survivor), custos.SubjectFlags{}, false, "marketing", "push"); got != consent.OK {
+		t.Errorf("survivor: Decide(marketing, push) = %q, want still OK", got)
+	}
 }
 
 func TestEraseDeletesLedger(t *testing.T) {

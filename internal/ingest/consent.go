@@ -46,19 +46,51 @@ func (p *Pipeline) AppendConsent(ctx context.Context, t custos.TenantID, id cust
 	return subject, nil
 }
 
-// AppendConsentTo records r for a known subject once durable; NotFound if
-// the subject does not exist (never did, was erased or merged away).
+// AppendConsentTo records r for a known subject once durable. A subject
+// since merged into another is followed to the survivor, which holds its
+// consent now: a withdrawal through an unsubscribe link sent before the
+// merge must not be lost. NotFound if the subject does not exist (never
+// did, or was erased).
 func (p *Pipeline) AppendConsentTo(ctx context.Context, t custos.TenantID, s custos.SubjectID, r custos.ConsentRecord) error {
 	return p.control(ctx, t, func(w *writer, g *group) error {
-		key, _, err := p.ring.SubjectKey(ctx, t, s, false)
-		if errors.Is(err, custos.ErrNotFound) || errors.Is(err, custos.ErrShredded) {
-			return custos.Errorf(custos.NotFound, "no subject %s", s)
+		// A merge pending in this group must be in the store first.
+		if err := w.flush(ctx, g); err != nil {
+			return err
 		}
+		s, key, err := w.survivor(ctx, t, s)
 		if err != nil {
 			return err
 		}
+		r.Subject = s
 		return w.appendConsent(ctx, g, t, s, key, r)
 	})
+}
+
+// maxMergeHops bounds how many merges survivor follows.
+const maxMergeHops = 64
+
+// survivor returns the subject that holds s's data now — s itself, or the
+// subject it was merged into, following merge after merge — and its key;
+// NotFound when there is none (never was, or erased).
+func (w *writer) survivor(ctx context.Context, t custos.TenantID, s custos.SubjectID) (custos.SubjectID, *keyring.SubjectKey, error) {
+	for range maxMergeHops {
+		key, _, err := w.p.ring.SubjectKey(ctx, t, s, false)
+		if err == nil {
+			return s, key, nil
+		}
+		if !errors.Is(err, custos.ErrNotFound) && !errors.Is(err, custos.ErrShredded) {
+			return s, nil, err
+		}
+		into, err := w.p.store.MergedInto(ctx, t, s)
+		if errors.Is(err, custos.ErrNotFound) {
+			return s, nil, custos.Errorf(custos.NotFound, "no subject %s", s)
+		}
+		if err != nil {
+			return s, nil, err
+		}
+		s = into
+	}
+	return s, nil, fmt.Errorf("subject %s: more than %d merges to follow", s, maxMergeHops)
 }
 
 // nextSeq returns the next record sequence number. It starts from the

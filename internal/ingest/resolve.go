@@ -222,6 +222,7 @@ func (w *writer) maybeMerge(ctx context.Context, g *group, t custos.TenantID, pr
 	}
 	delete(g.profiles, subjectRef{t, other})
 	wr.DeleteSubjects = append(wr.DeleteSubjects, other)
+	wr.Merges = append(wr.Merges, custos.MergeRecord{From: other, Into: primary})
 	// The other key is destroyed only once its data lives durably under
 	// the primary's key; a crash before leaves an unused key, never a loss.
 	g.afterDurable = append(g.afterDurable, func() error { return w.p.ring.Shred(context.Background(), t, other) })

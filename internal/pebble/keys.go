@@ -20,6 +20,8 @@ const (
 	// kindRetention holds one record per tenant: the retention sweep's
 	// progress.
 	kindRetention = 'w'
+	// kindMerged maps a subject merged into another to the survivor.
+	kindMerged = 'z'
 
 	subEvent   = 'e'
 	subProfile = 'p'

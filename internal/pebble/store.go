@@ -288,6 +288,9 @@ func (s *Store) Apply(_ context.Context, ws []*custos.Write) (func() error, erro
 			v := append(sn.Subject[:], make([]byte, 0, 8)...)
 			b.Set(key, sortableTime(v, sn.Time), nil)
 		}
+		for _, m := range w.Merges {
+			b.Set(mergedKey(t, m.From), m.Into[:], nil)
+		}
 		if w.Observed != nil {
 			b.Set(tenantRecordKey(t, kindObserved), w.Observed, nil)
 		}
@@ -423,6 +426,24 @@ func (s *Store) EachProfile(ctx context.Context, t custos.TenantID, after custos
 		ok = it.SeekGE(prefixEnd(subjectPrefix(nil, t, sub)))
 	}
 	return it.Error()
+}
+
+func mergedKey(t custos.TenantID, s custos.SubjectID) []byte {
+	k := append(tenantDataPrefix(nil, t), kindMerged)
+	return append(k, s[:]...)
+}
+
+// MergedInto returns the subject s was merged into.
+func (s *Store) MergedInto(_ context.Context, t custos.TenantID, sub custos.SubjectID) (custos.SubjectID, error) {
+	var into custos.SubjectID
+	err := s.get(mergedKey(t, sub), func(v []byte) error {
+		if len(v) != len(into) {
+			return fmt.Errorf("corrupt merge record of %d bytes", len(v))
+		}
+		copy(into[:], v)
+		return nil
+	})
+	return into, err
 }
 
 // Events calls fn for the subject's events after the cursor, in order.

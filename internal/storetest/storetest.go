@@ -85,6 +85,7 @@ func Run(t *testing.T, open func(t *testing.T) custos.Store) {
 		{"Sends", testSends},
 		{"EachAudience", testEachAudience},
 		{"ApplySends", testApplySends},
+		{"MergedInto", testMergedInto},
 	}
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) { tc.fn(t, open) })
