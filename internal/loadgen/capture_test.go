@@ -3,6 +3,7 @@ package loadgen
 import (
 	"compress/gzip"
 	"encoding/json"
+	"errors"
 	"io"
 	"net/http"
 	"net/http/httptest"
@@ -16,6 +17,10 @@ type capture struct {
 	t *testing.T
 	// respond, if set, answers the nth request (from 1) instead of 200.
 	respond func(w http.ResponseWriter, r *http.Request, n int) bool
+	// cutShort, if set, says whether the client may have hung up during a
+	// request (a cancelled run): its body may end early, and that is no
+	// error of the client's encoding.
+	cutShort func() bool
 
 	mu   sync.Mutex
 	reqs []capturedRequest
@@ -72,6 +77,9 @@ func (c *capture) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	req, err := decodeRequest(r)
+	if err != nil && c.cutShort != nil && c.cutShort() && errors.Is(err, io.ErrUnexpectedEOF) {
+		return
+	}
 	if err != nil {
 		c.t.Errorf("request %d to %s: %v", n, r.URL.Path, err)
 		http.Error(w, err.Error(), http.StatusBadRequest)
