@@ -8,6 +8,7 @@ import (
 	"net/http/httptest"
 	"os"
 	"path/filepath"
+	"slices"
 	"strings"
 	"sync"
 	"testing"
@@ -161,6 +162,23 @@ func TestCampaignEmail(t *testing.T) {
 	if st := srv.consents(t, tn.SecretKey, annSubject).status("marketing", "email"); st != "granted" {
 		t.Errorf("after GET the link, consent is %s; want still granted", st)
 	}
+	// A node of another region serves none of this tenant's links: it
+	// answers 421 and changes nothing.
+	srv.stop(t)
+	usCfg := cfg
+	usCfg.extraArgs = append(slices.Clone(cfg.extraArgs), "--region", "us")
+	us := startServer(t, usCfg)
+	for _, m := range []string{"GET", "POST"} {
+		if r := us.do(t, m, "/u/"+token, []byte("List-Unsubscribe=One-Click"), "Content-Type", "application/x-www-form-urlencoded"); r.status != 421 || !strings.Contains(string(r.body), "region eu") {
+			t.Errorf("%s the link on a node of region us: %d %s; want 421 naming region eu", m, r.status, r.body)
+		}
+	}
+	us.stop(t)
+	srv = startServer(t, cfg)
+	if st := srv.consents(t, tn.SecretKey, annSubject).status("marketing", "email"); st != "granted" {
+		t.Errorf("after the link was sent to the wrong region, consent is %s; want still granted", st)
+	}
+
 	// One click (RFC 8058): POST with List-Unsubscribe=One-Click, no login.
 	r := srv.do(t, "POST", "/u/"+token, []byte("List-Unsubscribe=One-Click"), "Content-Type", "application/x-www-form-urlencoded")
 	if r.status != 200 {

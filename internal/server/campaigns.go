@@ -10,6 +10,7 @@ import (
 
 	"github.com/custos-dev/custos"
 	"github.com/custos-dev/custos/internal/campaign"
+	"github.com/custos-dev/custos/internal/tenants"
 )
 
 // campaignView is a campaign as the API shows it.
@@ -153,11 +154,14 @@ func channelName(c string) string {
 
 // handleUnsubscribePage answers GET /u/{token}: a confirmation page with
 // a button. A GET never withdraws anything: mail scanners fetch links.
-func handleUnsubscribePage(eng *campaign.Engine) http.Handler {
+func handleUnsubscribePage(eng *campaign.Engine, reg *tenants.Registry) http.Handler {
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		u, err := eng.CheckToken(r.PathValue("token"))
 		if err != nil {
 			writePage(w, http.StatusNotFound, unsubscribeView{Title: "Link not valid", Text: "This unsubscribe link is not valid. Use the link in the message you received."})
+			return
+		}
+		if linkMisdirected(w, reg, u.Tenant) {
 			return
 		}
 		writePage(w, http.StatusOK, unsubscribeView{Title: "Unsubscribe",
@@ -167,8 +171,11 @@ func handleUnsubscribePage(eng *campaign.Engine) http.Handler {
 
 // handleUnsubscribe answers POST /u/{token} (RFC 8058 one-click, or the
 // page's button): the consent is withdrawn before the answer.
-func handleUnsubscribe(log *slog.Logger, eng *campaign.Engine) http.Handler {
+func handleUnsubscribe(log *slog.Logger, eng *campaign.Engine, reg *tenants.Registry) http.Handler {
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		if u, err := eng.CheckToken(r.PathValue("token")); err == nil && linkMisdirected(w, reg, u.Tenant) {
+			return
+		}
 		ip, _, err := net.SplitHostPort(r.RemoteAddr)
 		if err != nil {
 			ip = ""
@@ -188,4 +195,16 @@ func handleUnsubscribe(log *slog.Logger, eng *campaign.Engine) http.Handler {
 			writePage(w, http.StatusServiceUnavailable, unsubscribeView{Title: "Please try again", Text: "We could not record your choice just now. Please try again in a moment."})
 		}
 	})
+}
+
+// linkMisdirected answers a link of a tenant of another region with a
+// page saying so (421), reading and changing nothing.
+func linkMisdirected(w http.ResponseWriter, reg *tenants.Registry, id custos.TenantID) bool {
+	t, ok := reg.Get(id)
+	if !ok || reg.Misdirected(t) == nil {
+		return false
+	}
+	writePage(w, http.StatusMisdirectedRequest, unsubscribeView{Title: "Wrong server",
+		Text: "This link belongs to a server of region " + t.Region + ", not to this one (" + reg.Region() + "). Nothing was changed."})
+	return true
 }

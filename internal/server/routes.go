@@ -58,8 +58,8 @@ func addRoutes(mux *http.ServeMux, d Deps) {
 		mux.Handle("POST /api/v1/campaigns/{id}/send", secret(handleSendCampaign(d.Log, d.Campaigns)))
 		// The personal unsubscribe link of campaign messages (no auth: the
 		// token is the capability).
-		mux.Handle("GET /u/{token}", handleUnsubscribePage(d.Campaigns))
-		mux.Handle("POST /u/{token}", handleUnsubscribe(d.Log, d.Campaigns))
+		mux.Handle("GET /u/{token}", handleUnsubscribePage(d.Campaigns, d.Tenants))
+		mux.Handle("POST /u/{token}", handleUnsubscribe(d.Log, d.Campaigns, d.Tenants))
 	}
 	mux.Handle("GET /api/v1/audit", secret(handleTenantAudit(d.Log, d.AuditStore)))
 	mux.Handle("GET /api/v1/audit/checkpoint", secret(handleTenantCheckpoint(d.Log, d.Audit, d.SigningKey)))
