@@ -46,6 +46,13 @@ func (s HeaderSigner) SignHeaders(body []byte) (http.Header, error) {
 	return h, nil
 }
 
+// Notified records that the callbacks of r's current status are queued.
+func Notified(r *custos.Request) {
+	if r.OpenDSR != nil {
+		r.OpenDSR.Notified = StatusOf(r.Status)
+	}
+}
+
 // StatusOf is the protocol's name for a Custos request status. A failed
 // or rejected request is reported cancelled: the protocol has no other
 // word for a request that will not complete.
@@ -72,9 +79,10 @@ func Results(r *custos.Request, baseURL string) (string, *int) {
 }
 
 // Callbacks returns the status callbacks owed for r, one per callback
-// URL, and records their status in r.OpenDSR.Notified; none when r was not
-// submitted over OpenDSR or its protocol status has not changed since the
-// last call. The caller stores r and then enqueues the deliveries.
+// URL: none when r was not submitted over OpenDSR or its protocol status
+// is the one last called back (r.OpenDSR.Notified). The caller enqueues
+// them durably and then records the status with Notified, so that a crash
+// in between sends them again rather than never.
 func Callbacks(r *custos.Request) ([]custos.Delivery, error) {
 	l := r.OpenDSR
 	if l == nil {
@@ -84,7 +92,6 @@ func Callbacks(r *custos.Request) ([]custos.Delivery, error) {
 	if status == l.Notified {
 		return nil, nil
 	}
-	l.Notified = status
 	signing := SigningV2
 	if l.APIVersion == APIVersionV1 {
 		signing = SigningV1

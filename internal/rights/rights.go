@@ -244,12 +244,6 @@ func (e *Engine) Create(ctx context.Context, t custos.TenantID, in Input) (*cust
 
 // put stores a request and audits the change under the request's id.
 func (e *Engine) put(ctx context.Context, r *custos.Request, actor, action string, details map[string]string) error {
-	// The callbacks owed are worked out before the request is stored, so
-	// the record says which status was called back.
-	dsr, err := opendsr.Callbacks(r)
-	if err != nil {
-		return err
-	}
 	if err := e.store.PutRequest(ctx, r); err != nil {
 		return err
 	}
@@ -259,18 +253,57 @@ func (e *Engine) put(ctx context.Context, r *custos.Request, actor, action strin
 	details["type"], details["status"] = string(r.Type), string(r.Status)
 	subject := details["subject"]
 	delete(details, "subject")
-	_, err = e.audit.Record(ctx, r.Tenant, audit.Entry{Actor: actor, Action: action, Subject: subject, RequestID: r.ID, Details: details})
+	_, err := e.audit.Record(ctx, r.Tenant, audit.Entry{Actor: actor, Action: action, Subject: subject, RequestID: r.ID, Details: details})
 	if err != nil {
 		return err
 	}
-	if e.outbox != nil {
-		for _, d := range dsr {
-			if _, err := e.outbox.Enqueue(ctx, d); err != nil {
-				return err
-			}
-		}
+	if err := e.openDSRCallbacks(ctx, r); err != nil {
+		return err
 	}
 	return e.callback(ctx, r)
+}
+
+// openDSRCallbacks queues the OpenDSR status callbacks r's status owes,
+// then records that they are queued. The request is stored before and
+// after: a crash in between queues them again at the next start
+// (ResumeCallbacks) — a controller may get a status twice, never not at all.
+func (e *Engine) openDSRCallbacks(ctx context.Context, r *custos.Request) error {
+	dsr, err := opendsr.Callbacks(r)
+	if err != nil || len(dsr) == 0 || e.outbox == nil {
+		return err
+	}
+	for _, d := range dsr {
+		if _, err := e.outbox.Enqueue(ctx, d); err != nil {
+			return err
+		}
+	}
+	opendsr.Notified(r)
+	return e.store.PutRequest(ctx, r)
+}
+
+// ResumeCallbacks queues the OpenDSR status callbacks a crash left owed,
+// for the given tenants' requests; it returns how many requests had some.
+func (e *Engine) ResumeCallbacks(ctx context.Context, tenants []custos.TenantID) (int, error) {
+	n := 0
+	for _, t := range tenants {
+		var owed []*custos.Request
+		err := e.store.Requests(ctx, t, func(r *custos.Request) bool {
+			if r.OpenDSR != nil && r.OpenDSR.Notified != opendsr.StatusOf(r.Status) && len(r.OpenDSR.CallbackURLs) > 0 {
+				owed = append(owed, r)
+			}
+			return true
+		})
+		if err != nil {
+			return n, err
+		}
+		for _, r := range owed {
+			if err := e.openDSRCallbacks(ctx, r); err != nil {
+				return n, err
+			}
+			n++
+		}
+	}
+	return n, nil
 }
 
 // callback queues a signed status POST to the request's callback URL; the
