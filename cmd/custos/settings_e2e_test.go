@@ -50,6 +50,12 @@ func TestSettings(t *testing.T) {
 	if strings.Contains(string(mustJSON(t, got)), password) {
 		t.Errorf("settings answer shows the SMTP password")
 	}
+	// A map setting is replaced whole, not merged key by key.
+	srv.patchSettings(t, a.SecretKey, map[string]any{"consent_categories": map[string]string{"Ads": "marketing", "Stats": "analytics"}})
+	got = srv.patchSettings(t, a.SecretKey, map[string]any{"consent_categories": map[string]string{"Ads": "marketing"}})
+	if cc, _ := got["consent_categories"].(map[string]any); len(cc) != 1 || cc["Ads"] != "marketing" {
+		t.Errorf("consent_categories after replacing it = %v, want only Ads", got["consent_categories"])
+	}
 	// A destination without a region is in the tenant's.
 	got = srv.patchSettings(t, a.SecretKey, map[string]any{"security_contact_url": map[string]any{"url": "https://sec.example/hook"}})
 	if sc, _ := got["security_contact_url"].(map[string]any); sc["region"] != "eu" {

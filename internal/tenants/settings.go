@@ -31,6 +31,10 @@ func (r *Registry) UpdateSettings(ctx context.Context, id custos.TenantID, patch
 		smtp := *next.SMTP
 		next.SMTP = &smtp
 	}
+	if _, ok := fields["consent_categories"]; ok {
+		// A map would be merged key by key; the patch gives the whole map.
+		next.ConsentCategories = nil
+	}
 	dec := json.NewDecoder(bytes.NewReader(patch))
 	dec.DisallowUnknownFields()
 	if err := dec.Decode(&next); err != nil {
