@@ -4,13 +4,13 @@ import (
 	"context"
 	"errors"
 	"fmt"
-	"math/rand/v2"
 	"strings"
 	"time"
 
 	"github.com/custos-dev/custos"
 	"github.com/custos-dev/custos/internal/audit"
 	"github.com/custos-dev/custos/internal/mail"
+	"github.com/custos-dev/custos/internal/retry"
 )
 
 // pollInterval is how often an idle Run looks for e-mail due (another
@@ -206,16 +206,8 @@ func (r *Register) message(to string, inc *custos.Incident, n *custos.IncidentNo
 		Headers: []mail.Header{{Name: "X-Custos-Incident", Value: inc.ID}, {Name: "X-Custos-Kind", Value: m.Kind}}}
 }
 
-// backoff is the wait before attempt n+1 after n failed ones:
-// MinBackoff·2^(n-1), capped at MaxBackoff, within ±10%.
-func (r *Register) backoff(n int) time.Duration {
-	b := r.min
-	for i := 1; i < n && b < r.max; i++ {
-		b *= 2
-	}
-	b = min(b, r.max)
-	return time.Duration(float64(b) * (0.9 + 0.2*rand.Float64()))
-}
+// backoff is the wait before attempt n+1 after n failed ones.
+func (r *Register) backoff(n int) time.Duration { return retry.Backoff(n, r.min, r.max) }
 
 // clip shortens an error message kept in a record.
 func clip(s string) string {

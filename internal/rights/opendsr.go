@@ -5,7 +5,6 @@ import (
 	"encoding/base64"
 	"errors"
 	"fmt"
-	"math/rand/v2"
 	"net/http"
 	"strings"
 	"sync"
@@ -14,6 +13,7 @@ import (
 	"github.com/custos-dev/custos"
 	"github.com/custos-dev/custos/internal/certificate"
 	"github.com/custos-dev/custos/internal/opendsr"
+	"github.com/custos-dev/custos/internal/retry"
 )
 
 // Erasure, access and portability requests are forwarded to every OpenDSR
@@ -103,16 +103,9 @@ func (fw *forwarder) schedule(k fwdKey, at time.Time) {
 	}
 }
 
-// backoff is the wait after n failed calls, or before poll n:
-// PollInterval·2^(n-1), capped at MaxInterval, within ±10%.
-func (fw *forwarder) backoff(n int) time.Duration {
-	b := fw.poll
-	for i := 1; i < n && b < fw.max; i++ {
-		b *= 2
-	}
-	b = min(b, fw.max)
-	return time.Duration(float64(b) * (0.9 + 0.2*rand.Float64()))
-}
+// backoff is the wait after n failed calls, or before poll n, from
+// PollInterval up to MaxInterval.
+func (fw *forwarder) backoff(n int) time.Duration { return retry.Backoff(n, fw.poll, fw.max) }
 
 // openDSRType is the protocol's name for the request types forwarded.
 func openDSRType(t custos.RequestType) string {

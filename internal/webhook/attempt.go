@@ -6,12 +6,12 @@ import (
 	"errors"
 	"fmt"
 	"io"
-	"math/rand/v2"
 	"net/http"
 	"net/url"
 	"time"
 
 	"github.com/custos-dev/custos"
+	"github.com/custos-dev/custos/internal/retry"
 )
 
 // attempt makes one attempt at d and stores its outcome. posted reports
@@ -128,21 +128,8 @@ func (o *Outbox) attrs(d custos.Delivery, more ...any) []any {
 		"status", d.LastStatus, "attempts", d.Attempts}, more...)
 }
 
-// backoff is the wait before attempt n+1 after n failed ones:
-// MinBackoff·2^(n-1), capped at MaxBackoff, within ±10% so that
-// deliveries failed together do not retry together.
-func (o *Outbox) backoff(n int) time.Duration {
-	b := o.min
-	for i := 1; i < n && b < o.max; i++ {
-		if b > o.max/2 {
-			b = o.max
-			break
-		}
-		b *= 2
-	}
-	b = min(b, o.max)
-	return time.Duration(float64(b) * (0.9 + 0.2*rand.Float64()))
-}
+// backoff is the wait before attempt n+1 after n failed ones.
+func (o *Outbox) backoff(n int) time.Duration { return retry.Backoff(n, o.min, o.max) }
 
 // cause drops the method and URL net/http puts in front of its errors:
 // the URL may carry a token, and the record has it anyway.
