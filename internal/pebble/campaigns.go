@@ -133,18 +133,11 @@ func (s *Store) Sends(ctx context.Context, t custos.TenantID, sub custos.Subject
 // the profile ('p') and the send records ('x'), then seeks to the next
 // subject. Subjects without a profile are skipped.
 func (s *Store) EachAudience(ctx context.Context, t custos.TenantID, after custos.SubjectID, sendsSince time.Time, fn func(*custos.SubjectRecords) (bool, error)) error {
-	lower := append(tenantDataPrefix(nil, t), kindSubject)
-	it, err := s.db.NewIterWithContext(ctx, &pebble.IterOptions{LowerBound: lower, UpperBound: prefixEnd(lower)})
+	it, ok, err := s.subjectWalk(ctx, t, after)
 	if err != nil {
 		return err
 	}
 	defer it.Close()
-	var ok bool
-	if after == (custos.SubjectID{}) {
-		ok = it.First()
-	} else {
-		ok = it.SeekGE(prefixEnd(subjectPrefix(nil, t, after)))
-	}
 	var (
 		rec      custos.SubjectRecords
 		seek     []byte

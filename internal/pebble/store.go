@@ -386,22 +386,30 @@ func (s *Store) tenantRecord(t custos.TenantID, kind byte) ([]byte, error) {
 	return out, err
 }
 
+// subjectWalk opens an iterator over a tenant's subject records and
+// positions it on the first key of the first subject after after (zero:
+// the first subject); ok is false when there is none.
+func (s *Store) subjectWalk(ctx context.Context, t custos.TenantID, after custos.SubjectID) (it *pebble.Iterator, ok bool, err error) {
+	lower := append(tenantDataPrefix(nil, t), kindSubject)
+	it, err = s.db.NewIterWithContext(ctx, &pebble.IterOptions{LowerBound: lower, UpperBound: prefixEnd(lower)})
+	if err != nil {
+		return nil, false, err
+	}
+	if after == (custos.SubjectID{}) {
+		return it, it.First(), nil
+	}
+	return it, it.SeekGE(prefixEnd(subjectPrefix(nil, t, after))), nil
+}
+
 // EachProfile calls fn for every profile of the tenant, by subject id.
 // Within a subject, events sort before the profile ('e' < 'p'), so the
 // walk seeks from subject to subject instead of reading their events.
 func (s *Store) EachProfile(ctx context.Context, t custos.TenantID, after custos.SubjectID, fn func(custos.StoredProfile) (bool, error)) error {
-	lower := append(tenantDataPrefix(nil, t), kindSubject)
-	it, err := s.db.NewIterWithContext(ctx, &pebble.IterOptions{LowerBound: lower, UpperBound: prefixEnd(lower)})
+	it, ok, err := s.subjectWalk(ctx, t, after)
 	if err != nil {
 		return err
 	}
 	defer it.Close()
-	var ok bool
-	if after == (custos.SubjectID{}) {
-		ok = it.First()
-	} else {
-		ok = it.SeekGE(prefixEnd(subjectPrefix(nil, t, after)))
-	}
 	for ok {
 		if err := ctx.Err(); err != nil {
 			return err
