@@ -269,11 +269,6 @@ func runServe(ctx context.Context, args []string, getenv func(string) string, st
 	} else if n > 0 {
 		log.Info("resumed interrupted erasures", "count", n)
 	}
-	if n, err := engine.ResumeCallbacks(ctx, tenantIDs); err != nil {
-		return fmt.Errorf("resume opendsr callbacks: %w", err)
-	} else if n > 0 {
-		log.Info("queued opendsr status callbacks a stop interrupted", "requests", n)
-	}
 	// Campaign runs a stop interrupted resume; each stops at shutdown after
 	// the recipient in hand, with its progress stored.
 	campaignCtx, stopCampaigns := context.WithCancel(context.WithoutCancel(ctx))

@@ -14,7 +14,7 @@ import (
 // TestOpenDSRCallbacksSurviveACrash checks that status callbacks are queued
 // before the request records them as sent: a request stored with a status
 // its callbacks were not queued for (a crash in between) gets them queued
-// at the next start, once.
+// at the next start (Resume), once.
 func TestOpenDSRCallbacksSurviveACrash(t *testing.T) {
 	e := newEnv(t)
 	ctx := context.Background()
@@ -60,15 +60,17 @@ func TestOpenDSRCallbacksSurviveACrash(t *testing.T) {
 	if err := e.store.PutRequest(ctx, stored); err != nil {
 		t.Fatal(err)
 	}
-	n, err := eng.ResumeCallbacks(ctx, []custos.TenantID{e.tenant})
-	if err != nil || n != 1 {
-		t.Fatalf("ResumeCallbacks = %d, %v; want 1 request", n, err)
+	if _, err := eng.Resume(ctx, []custos.TenantID{e.tenant}); err != nil {
+		t.Fatalf("Resume = %v", err)
 	}
 	if got := len(statuses()); got != queued+1 {
 		t.Errorf("callbacks queued after the resume: %d, want %d (one more)", got, queued+1)
 	}
-	if n, err := eng.ResumeCallbacks(ctx, []custos.TenantID{e.tenant}); err != nil || n != 0 {
-		t.Errorf("a second ResumeCallbacks = %d, %v; want nothing owed", n, err)
+	if _, err := eng.Resume(ctx, []custos.TenantID{e.tenant}); err != nil {
+		t.Fatalf("a second Resume = %v", err)
+	}
+	if got := len(statuses()); got != queued+1 {
+		t.Errorf("callbacks queued after a second resume: %d, want still %d (nothing owed)", got, queued+1)
 	}
 	after, _ := eng.Get(ctx, e.tenant, r.ID)
 	if after.OpenDSR.Notified != opendsr.StatusCompleted {

@@ -249,14 +249,19 @@ func (e *Engine) certify(ctx context.Context, r *custos.Request) ([]byte, error)
 	return certificate.Marshal(signed)
 }
 
-// Resume finishes the erasures a crash interrupted, for the given tenants.
+// Resume finishes the erasures a crash interrupted, for the given tenants,
+// and queues the OpenDSR status callbacks a crash left unqueued, in the
+// same pass over their requests. It returns how many erasures it resumed.
 func (e *Engine) Resume(ctx context.Context, tenants []custos.TenantID) (int, error) {
 	n := 0
 	for _, t := range tenants {
-		var open []*custos.Request
+		var open, owed []*custos.Request
 		err := e.store.Requests(ctx, t, func(r *custos.Request) bool {
-			if r.Type == custos.Erasure && r.Status == custos.InProgress && r.Erasure != nil {
-				open = append(open, r)
+			switch {
+			case r.Type == custos.Erasure && r.Status == custos.InProgress && r.Erasure != nil:
+				open = append(open, r) // its steps queue its callbacks
+			case owesCallbacks(r):
+				owed = append(owed, r)
 			}
 			return true
 		})
@@ -268,6 +273,11 @@ func (e *Engine) Resume(ctx context.Context, tenants []custos.TenantID) (int, er
 				return n, err
 			}
 			n++
+		}
+		for _, r := range owed {
+			if err := e.openDSRCallbacks(ctx, r); err != nil {
+				return n, err
+			}
 		}
 	}
 	return n, nil

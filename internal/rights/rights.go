@@ -266,7 +266,7 @@ func (e *Engine) put(ctx context.Context, r *custos.Request, actor, action strin
 // openDSRCallbacks queues the OpenDSR status callbacks r's status owes,
 // then records that they are queued. The request is stored before and
 // after: a crash in between queues them again at the next start
-// (ResumeCallbacks) — a controller may get a status twice, never not at all.
+// (Resume) — a controller may get a status twice, never not at all.
 func (e *Engine) openDSRCallbacks(ctx context.Context, r *custos.Request) error {
 	dsr, err := opendsr.Callbacks(r)
 	if err != nil || len(dsr) == 0 || e.outbox == nil {
@@ -281,29 +281,10 @@ func (e *Engine) openDSRCallbacks(ctx context.Context, r *custos.Request) error 
 	return e.store.PutRequest(ctx, r)
 }
 
-// ResumeCallbacks queues the OpenDSR status callbacks a crash left owed,
-// for the given tenants' requests; it returns how many requests had some.
-func (e *Engine) ResumeCallbacks(ctx context.Context, tenants []custos.TenantID) (int, error) {
-	n := 0
-	for _, t := range tenants {
-		var owed []*custos.Request
-		err := e.store.Requests(ctx, t, func(r *custos.Request) bool {
-			if r.OpenDSR != nil && r.OpenDSR.Notified != opendsr.StatusOf(r.Status) && len(r.OpenDSR.CallbackURLs) > 0 {
-				owed = append(owed, r)
-			}
-			return true
-		})
-		if err != nil {
-			return n, err
-		}
-		for _, r := range owed {
-			if err := e.openDSRCallbacks(ctx, r); err != nil {
-				return n, err
-			}
-			n++
-		}
-	}
-	return n, nil
+// owesCallbacks reports whether a crash left r's OpenDSR status
+// callbacks unqueued (Resume queues them).
+func owesCallbacks(r *custos.Request) bool {
+	return r.OpenDSR != nil && len(r.OpenDSR.CallbackURLs) > 0 && r.OpenDSR.Notified != opendsr.StatusOf(r.Status)
 }
 
 // callback queues a signed status POST to the request's callback URL; the
