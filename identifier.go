@@ -81,6 +81,18 @@ func (id Identifier) Derived() (Identifier, bool) {
 	return Identifier{Type: EmailSHA256, Value: hex.EncodeToString(sum[:])}, true
 }
 
+// WithDerived returns ids followed by the identifiers derived from them:
+// every identifier under which ingestion indexes a subject that has ids.
+func WithDerived(ids []Identifier) []Identifier {
+	out := ids[:len(ids):len(ids)]
+	for _, id := range ids {
+		if d, ok := id.Derived(); ok {
+			out = append(out, d)
+		}
+	}
+	return out
+}
+
 // NormalizeEmail trims and lowercases an e-mail address.
 func NormalizeEmail(s string) string {
 	return strings.ToLower(strings.TrimSpace(s))

@@ -205,7 +205,7 @@ func (w *writer) maybeMerge(ctx context.Context, g *group, t custos.TenantID, pr
 	if err := w.mergeSends(ctx, wr, t, primary, pkey, okey); err != nil {
 		return err
 	}
-	for _, id := range withDerived(op.rec.identifiers()) {
+	for _, id := range custos.WithDerived(op.rec.identifiers()) {
 		h, err := w.p.ring.HashIdentifier(t, id)
 		if err != nil {
 			return err
@@ -249,15 +249,4 @@ func (w *writer) profileOf(ctx context.Context, g *group, t custos.TenantID, s c
 		return nil, err
 	}
 	return w.profile(ctx, g, t, s, k)
-}
-
-// withDerived returns ids followed by the identifiers derived from them.
-func withDerived(ids []custos.Identifier) []custos.Identifier {
-	out := ids
-	for _, id := range ids {
-		if d, ok := id.Derived(); ok {
-			out = append(slices.Clip(out), d)
-		}
-	}
-	return out
 }

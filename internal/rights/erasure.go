@@ -59,7 +59,7 @@ func (e *Engine) createErasure(ctx context.Context, t custos.TenantID, in Input,
 		return nil, err
 	}
 	seen := map[custos.IdentifierHash]bool{}
-	for _, id := range indexedIdentifiers(ids) {
+	for _, id := range custos.WithDerived(ids) {
 		hh, err := e.keys.HashIdentifier(t, id)
 		if err != nil {
 			return nil, err

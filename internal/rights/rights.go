@@ -538,18 +538,6 @@ func profileIdentifiers(p *custos.Profile) []custos.Identifier {
 	return ids
 }
 
-// indexedIdentifiers adds to ids the identifiers ingestion derives from
-// them (an e-mail address's SHA-256), which are indexed too.
-func indexedIdentifiers(ids []custos.Identifier) []custos.Identifier {
-	out := slices.Clip(ids)
-	for _, id := range ids {
-		if d, ok := id.Derived(); ok {
-			out = append(out, d)
-		}
-	}
-	return out
-}
-
 // Outcomes reports what became of a request's notices to recipients.
 func (e *Engine) Outcomes(ctx context.Context, r *custos.Request) ([]certificate.Outcome, error) {
 	return e.outcomes(ctx, r)
