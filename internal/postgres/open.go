@@ -13,6 +13,7 @@ import (
 	"github.com/jackc/pgx/v5"
 	"github.com/jackc/pgx/v5/pgconn"
 	"github.com/jackc/pgx/v5/pgxpool"
+	"github.com/jackc/puddle/v2"
 )
 
 // Options configures a Store or KeyStore. The zero value is usable.
@@ -166,6 +167,9 @@ func dbError(what string, err error) error {
 	var ce *custos.Error
 	if errors.As(err, &ce) {
 		return err
+	}
+	if errors.Is(err, puddle.ErrClosedPool) {
+		return &custos.Error{Code: custos.Unavailable, Message: "the store is closed", Err: fmt.Errorf("%s: %w", what, err)}
 	}
 	var pe *pgconn.PgError
 	if errors.As(err, &pe) {
