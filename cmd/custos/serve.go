@@ -43,6 +43,7 @@ import (
 
 type serveConfig struct {
 	addr, data, keysDir, region string
+	storeLoc                    string
 	logFormat, logLevel         string
 	masterKeyFile               string
 	pprofAddr                   string
@@ -66,7 +67,8 @@ func runServe(ctx context.Context, args []string, getenv func(string) string, st
 	fs.SetOutput(stderr)
 	fs.StringVar(&c.addr, "addr", env(getenv, "CUSTOS_ADDR", "127.0.0.1:8080"), "address to listen on (CUSTOS_ADDR)")
 	fs.StringVar(&c.data, "data", env(getenv, "CUSTOS_DATA", "./custos-data"), "data directory (CUSTOS_DATA)")
-	fs.StringVar(&c.keysDir, "keys", env(getenv, "CUSTOS_KEYS", ""), "key store directory, backed up apart from the data (CUSTOS_KEYS; default <data>/keys)")
+	fs.StringVar(&c.storeLoc, "store", env(getenv, "CUSTOS_STORE", ""), "data store: a directory (embedded store) or a postgres:// URL, which several nodes may share (CUSTOS_STORE; default <data>/store)")
+	fs.StringVar(&c.keysDir, "keys", env(getenv, "CUSTOS_KEYS", ""), "key store, backed up apart from the data: a directory or a postgres:// URL of a database separate from the data's (CUSTOS_KEYS; default <data>/keys)")
 	fs.StringVar(&c.region, "region", env(getenv, "CUSTOS_REGION", "eu"), "the region this node serves (CUSTOS_REGION)")
 	fs.StringVar(&c.masterKeyFile, "master-key-file", env(getenv, "CUSTOS_MASTER_KEY_FILE", ""), "file holding the base64 master key (CUSTOS_MASTER_KEY_FILE; or CUSTOS_MASTER_KEY itself)")
 	fs.StringVar(&c.logFormat, "log-format", env(getenv, "CUSTOS_LOG_FORMAT", "text"), "log format: text or json (CUSTOS_LOG_FORMAT)")
@@ -102,14 +104,10 @@ func runServe(ctx context.Context, args []string, getenv func(string) string, st
 	if err != nil {
 		return err
 	}
-	if c.keysDir == "" {
-		c.keysDir = filepath.Join(c.data, "keys")
-	}
 	if err := os.MkdirAll(c.data, 0o700); err != nil {
 		return fmt.Errorf("create data directory: %w", err)
 	}
 	dataAbs, _ := filepath.Abs(c.data)
-	keysAbs, _ := filepath.Abs(c.keysDir)
 
 	token, tokenPath, err := operatorToken(getenv, c.data)
 	if err != nil {
@@ -123,24 +121,18 @@ func runServe(ctx context.Context, args []string, getenv func(string) string, st
 	if err != nil {
 		return err
 	}
-	ks, err := pebble.OpenKeyStore(c.keysDir)
+	m := metrics.New()
+	sts, err := openStores(ctx, c.storeLoc, c.keysDir, c.data, log, m)
 	if err != nil {
 		return err
 	}
-	defer ks.Close()
-	ring, err := keyring.New(ctx, ks, master, keyring.Options{})
+	defer sts.Close(log)
+	log.Info("stores open", "engine", sts.engine, "store", sts.dataDesc, "keys", sts.keysDesc)
+	store := sts.data
+	ring, err := keyring.New(ctx, sts.keys, master, keyring.Options{})
 	if err != nil {
-		return err
+		return wrongMasterKey(err, sts.keysDesc)
 	}
-	store, err := pebble.Open(filepath.Join(c.data, "store"), pebble.Options{Log: log})
-	if err != nil {
-		return err
-	}
-	defer func() {
-		if err := store.Close(); err != nil {
-			log.Error("close store", "err", err)
-		}
-	}()
 
 	signingKey, err := audit.LoadSigningKey(c.data)
 	if err != nil {
@@ -157,12 +149,12 @@ func runServe(ctx context.Context, args []string, getenv func(string) string, st
 	// Last: record the final ingestion counts once no request is left.
 	defer func() { stopTally(); <-tallyDone }()
 
-	m := metrics.New()
 	log.Info("opening the ingest pipeline")
 	rebuildStart := time.Now()
 	pipe, err := ingest.New(ctx, store, ring, ingest.Options{
 		// Saved at an orderly stop, so a restart needs not read every record.
-		FilterFile: filepath.Join(c.data, "dedupe.filter"),
+		// Not on a shared database: other nodes write while this one is stopped.
+		FilterFile: filterFile(sts, c.data),
 		OnRebuild: func(n int, done bool) {
 			if done {
 				log.Info("duplicate filter rebuilt", "records", n, "took", time.Since(rebuildStart).Round(time.Millisecond).String())
@@ -328,7 +320,7 @@ func runServe(ctx context.Context, args []string, getenv func(string) string, st
 		SigningKey:    signingKey,
 		OperatorToken: token,
 		Now:           time.Now,
-		Ready:         ready.Load,
+		Ready:         func() bool { return ready.Load() && sts.Ready() },
 		HSTS:          tlsReloader != nil,
 
 		Processor: processing.Processor{Name: c.processorName, Contact: c.processorContact},
@@ -347,7 +339,7 @@ func runServe(ctx context.Context, args []string, getenv func(string) string, st
 		ErrorLog:          slog.NewLogLogger(log.Handler(), slog.LevelWarn),
 	}
 	if c.pprofAddr != "" {
-		go servePprof(log, c.pprofAddr, store)
+		go servePprof(log, c.pprofAddr, sts.pebble)
 	}
 	serveErr := make(chan error, 1)
 	if tlsReloader != nil {
@@ -369,7 +361,7 @@ func runServe(ctx context.Context, args []string, getenv func(string) string, st
 	}()
 	defer func() { stopFwd(); <-fwdDone }()
 	ready.Store(true)
-	log.Info("custos listening", "addr", ln.Addr().String(), "scheme", scheme, "public_url", publicURL, "data", dataAbs, "keys", keysAbs, "region", c.region, "tenants", len(reg.List()))
+	log.Info("custos listening", "addr", ln.Addr().String(), "scheme", scheme, "public_url", publicURL, "data", dataAbs, "engine", sts.engine, "store", sts.dataDesc, "keys", sts.keysDesc, "region", c.region, "tenants", len(reg.List()))
 
 	select {
 	case <-ctx.Done():
@@ -529,9 +521,11 @@ func operatorToken(getenv func(string) string, data string) (token, path string,
 // at /debug/pebble, on their own listener, never on the public one.
 func servePprof(log *slog.Logger, addr string, store *pebble.Store) {
 	mux := http.NewServeMux()
-	mux.HandleFunc("/debug/pebble", func(w http.ResponseWriter, r *http.Request) {
-		fmt.Fprint(w, store.Metrics().String())
-	})
+	if store != nil {
+		mux.HandleFunc("/debug/pebble", func(w http.ResponseWriter, r *http.Request) {
+			fmt.Fprint(w, store.Metrics().String())
+		})
+	}
 	mux.HandleFunc("/debug/pprof/", pprof.Index)
 	mux.HandleFunc("/debug/pprof/profile", pprof.Profile)
 	mux.HandleFunc("/debug/pprof/symbol", pprof.Symbol)

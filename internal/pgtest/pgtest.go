@@ -82,3 +82,31 @@ func NewDatabase(tb testing.TB) string {
 	u.Path = "/" + name
 	return u.String()
 }
+
+// Admin runs statements on the server's postgres database as the test
+// administrator (e.g. to cut a test database off).
+func Admin(tb testing.TB, sql ...string) {
+	tb.Helper()
+	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+	defer cancel()
+	admin, _, err := connectAdmin(ctx)
+	if err != nil {
+		tb.Fatal(err)
+	}
+	defer admin.Close(context.Background())
+	for _, q := range sql {
+		if _, err := admin.Exec(ctx, q); err != nil {
+			tb.Fatalf("%s: %v", q, err)
+		}
+	}
+}
+
+// Name returns the database name of a URL NewDatabase returned.
+func Name(tb testing.TB, dbURL string) string {
+	tb.Helper()
+	u, err := url.Parse(dbURL)
+	if err != nil {
+		tb.Fatalf("parse %s: %v", dbURL, err)
+	}
+	return strings.TrimPrefix(u.Path, "/")
+}
