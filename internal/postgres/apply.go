@@ -50,6 +50,17 @@ const (
 	sqlPutMerges = `INSERT INTO merges (tenant_id, from_subject, into_subject)
 		SELECT $1, f, i FROM unnest($2::bytea[], $3::bytea[]) AS u(f, i)
 		ON CONFLICT (tenant_id, from_subject) DO UPDATE SET into_subject = excluded.into_subject`
+	// A guarded Write inserts the rows its author believed new without ON
+	// CONFLICT: a row another node wrote meanwhile is a unique violation
+	// that aborts the transaction.
+	sqlNewLinks = `INSERT INTO identifiers (tenant_id, hash, subject_id)
+		SELECT $1, h, s FROM unnest($2::bytea[], $3::bytea[]) AS u(h, s)`
+	sqlNewSeen = `INSERT INTO seen (tenant_id, msg, subject_id, at)
+		SELECT $1, m, s, a FROM unnest($2::bytea[], $3::bytea[], $4::int8[]) AS u(m, s, a)`
+	sqlGateRow       = "INSERT INTO gates (tenant_id, generation) VALUES ($1, 0) ON CONFLICT (tenant_id) DO NOTHING"
+	sqlGateShare     = "SELECT generation FROM gates WHERE tenant_id = $1 FOR SHARE"
+	sqlGateExclusive = "SELECT generation FROM gates WHERE tenant_id = $1 FOR UPDATE"
+	sqlGateAdvance   = "UPDATE gates SET generation = generation + 1 WHERE tenant_id = $1"
 	sqlPutTenantRecord = `INSERT INTO tenant_records (tenant_id, kind, value) VALUES ($1, $2, $3)
 		ON CONFLICT (tenant_id, kind) DO UPDATE SET value = excluded.value`
 )
@@ -66,6 +77,14 @@ const (
 // Rows of one statement are sorted by key, so that concurrent Applies
 // from several nodes lock rows in one order.
 func (s *Store) Apply(ctx context.Context, ws []*custos.Write) (func() error, error) {
+	for _, w := range ws {
+		if w.Guard != nil {
+			if err := s.applyGuarded(ctx, ws); err != nil {
+				return nil, err
+			}
+			return func() error { return nil }, nil
+		}
+	}
 	b := &pgx.Batch{}
 	for _, w := range ws {
 		if err := queueWrite(b, w); err != nil {
@@ -203,12 +222,27 @@ func queueWrite(b *pgx.Batch, w *custos.Write) error {
 		b.Queue(sqlPutProfiles, t, subs, vs)
 	}
 	if len(w.Links) > 0 {
-		ls := lastByKey(w.Links, func(l custos.Link) []byte { return l.Hash[:] })
-		hs, subs := make([][]byte, len(ls)), make([][]byte, len(ls))
-		for i := range ls {
-			hs[i], subs[i] = ls[i].Hash[:], ls[i].Subject[:]
+		var newLinks map[custos.IdentifierHash]bool
+		if w.Guard != nil && len(w.Guard.NewLinks) > 0 {
+			newLinks = make(map[custos.IdentifierHash]bool, len(w.Guard.NewLinks))
+			for _, h := range w.Guard.NewLinks {
+				newLinks[h] = true
+			}
 		}
-		b.Queue(sqlPutLinks, t, hs, subs)
+		var hs, subs, newHs, newSubs [][]byte
+		for _, l := range lastByKey(w.Links, func(l custos.Link) []byte { return l.Hash[:] }) {
+			if newLinks[l.Hash] {
+				newHs, newSubs = append(newHs, l.Hash[:]), append(newSubs, l.Subject[:])
+				continue
+			}
+			hs, subs = append(hs, l.Hash[:]), append(subs, l.Subject[:])
+		}
+		if len(newHs) > 0 {
+			b.Queue(sqlNewLinks, t, newHs, newSubs)
+		}
+		if len(hs) > 0 {
+			b.Queue(sqlPutLinks, t, hs, subs)
+		}
 	}
 	if len(w.Flags) > 0 {
 		var del, put [][]byte
@@ -244,12 +278,28 @@ func queueWrite(b *pgx.Batch, w *custos.Write) error {
 		b.Queue(sqlPutTombstones, t, hs, vs)
 	}
 	if len(w.Seen) > 0 {
-		ss := lastByKey(w.Seen, func(sn custos.Seen) []byte { return sn.ID[:] })
-		ms, subs, ats := make([][]byte, len(ss)), make([][]byte, len(ss)), make([]int64, len(ss))
-		for i := range ss {
-			ms[i], subs[i], ats[i] = ss[i].ID[:], ss[i].Subject[:], nanos(ss[i].Time)
+		var newSeen map[custos.MessageHash]bool
+		if w.Guard != nil && len(w.Guard.NewSeen) > 0 {
+			newSeen = make(map[custos.MessageHash]bool, len(w.Guard.NewSeen))
+			for _, id := range w.Guard.NewSeen {
+				newSeen[id] = true
+			}
 		}
-		b.Queue(sqlPutSeen, t, ms, subs, ats)
+		var ms, subs, newMs, newSubs [][]byte
+		var ats, newAts []int64
+		for _, sn := range lastByKey(w.Seen, func(sn custos.Seen) []byte { return sn.ID[:] }) {
+			if newSeen[sn.ID] {
+				newMs, newSubs, newAts = append(newMs, sn.ID[:]), append(newSubs, sn.Subject[:]), append(newAts, nanos(sn.Time))
+				continue
+			}
+			ms, subs, ats = append(ms, sn.ID[:]), append(subs, sn.Subject[:]), append(ats, nanos(sn.Time))
+		}
+		if len(newMs) > 0 {
+			b.Queue(sqlNewSeen, t, newMs, newSubs, newAts)
+		}
+		if len(ms) > 0 {
+			b.Queue(sqlPutSeen, t, ms, subs, ats)
+		}
 	}
 	if len(w.Merges) > 0 {
 		ms := lastByKey(w.Merges, func(m custos.MergeRecord) []byte { return m.From[:] })
