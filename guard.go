@@ -59,4 +59,6 @@ type GateStore interface {
 	// Generation returns the tenant's gate generation (zero for a tenant
 	// whose gate never changed).
 	Generation(ctx context.Context, t TenantID) (uint64, error)
+	// Generations returns every tenant's gate generation that is not zero.
+	Generations(ctx context.Context) (map[TenantID]uint64, error)
 }

@@ -133,7 +133,11 @@ func (p *Pipeline) control(ctx context.Context, t custos.TenantID, fn func(*writ
 
 // runControl runs a control job; its error is the job's.
 func (w *writer) runControl(g *group, j *job) {
-	if err := j.control(w, g); err != nil {
+	err := w.ensureFresh(context.Background(), j.tenant)
+	if err == nil {
+		err = j.control(w, g)
+	}
+	if err != nil {
 		var ce *custos.Error
 		if !errors.As(err, &ce) {
 			err = &custos.Error{Code: custos.Unavailable, Message: "the store failed; retry", Err: fmt.Errorf("control: %w", err)}

@@ -156,6 +156,10 @@ func New(ctx context.Context, store custos.DataStore, ring *keyring.Ring, opts O
 		observed: map[custos.TenantID]*observed{},
 		consents: map[subjectRef]consent.State{},
 		seq:      newSeq(),
+		shared:   newShared(store),
+	}
+	if err := w.loadGenerations(ctx); err != nil {
+		return nil, err
 	}
 	if err := w.loadFlags(ctx); err != nil {
 		return nil, fmt.Errorf("load subject flags: %w", err)

@@ -72,6 +72,7 @@ func (w *writer) resolve(ctx context.Context, g *group, t custos.TenantID, m *pr
 		switch {
 		case !ok:
 			unlinked = append(unlinked, id)
+			w.noteNewLink(t, id.h)
 		case !found:
 			primary, found = s, true
 		case s != primary && !slices.Contains(others, s):

@@ -32,6 +32,8 @@ type writer struct {
 	// observed are the categories of personal data seen per tenant, loaded
 	// on a tenant's first message.
 	observed map[custos.TenantID]*observed
+	// shared is set when other processes write the store too (shared.go).
+	shared *shared
 }
 
 // group is the work committed together: one store batch, one WAL sync.
@@ -47,6 +49,8 @@ type group struct {
 	afterDurable []func() error
 	// observedDirty are the tenants whose observed categories changed.
 	observedDirty []custos.TenantID
+	// failed is set when an Apply of the group failed (see failGroup).
+	failed error
 }
 
 type subjectRef struct {
@@ -116,7 +120,9 @@ func (w *writer) run() {
 				break drain
 			}
 		}
-		if err := w.flush(context.Background(), g); err != nil {
+		if g.failed != nil {
+			// Failed mid-group: every job is answered 503 already.
+		} else if err := w.flush(context.Background(), g); err != nil {
 			// The cache may hold records the store refused.
 			w.consents = map[subjectRef]consent.State{}
 			// Categories noted for messages that were not stored are
@@ -164,10 +170,16 @@ func (w *writer) flush(ctx context.Context, g *group) error {
 	if len(ws) == 0 {
 		return nil
 	}
+	w.guard(ws)
 	wait, err := w.p.store.Apply(ctx, ws)
 	if err != nil {
+		if w.shared != nil {
+			w.refused(ctx, err)
+		}
+		w.failGroup(g, err)
 		return err
 	}
+	w.applied(ws)
 	g.waits = append(g.waits, wait)
 	return nil
 }
@@ -175,6 +187,10 @@ func (w *writer) flush(ctx context.Context, g *group) error {
 func (w *writer) handle(g *group, j *job) {
 	g.jobs = append(g.jobs, j)
 	g.messages += len(j.msgs)
+	if g.failed != nil {
+		j.err = &custos.Error{Code: custos.Unavailable, Message: "the store refused the write; retry", Err: g.failed}
+		return
+	}
 	select {
 	case <-j.gone:
 		j.err = &custos.Error{Code: custos.Unavailable, Message: "request cancelled before it was written"}
@@ -273,6 +289,7 @@ func (w *writer) message(ctx context.Context, g *group, j *job, m *prepared) (dr
 	wr.Seen = append(wr.Seen, custos.Seen{ID: m.mid, Subject: s, Time: m.msg.ReceivedAt})
 	g.seen[ref] = struct{}{}
 	w.recent.add(m.mid)
+	w.noteNewSeen(t, m.mid)
 	return "", nil
 }
 
@@ -364,4 +381,22 @@ func (w *writer) profile(ctx context.Context, g *group, t custos.TenantID, s cus
 	}
 	g.profiles[ref] = ps
 	return ps, nil
+}
+
+// failGroup answers every job of the group so far, and every later one,
+// 503 when one of its Applies failed: the writes of jobs handled before a
+// flush inside the group (a merge, an erasure step, a sweep) were in the
+// refused Apply, and the caches may name what was never stored, so the
+// identifier cache starts over and nothing of the group is acknowledged.
+func (w *writer) failGroup(g *group, err error) {
+	g.failed = err
+	for _, j := range g.jobs {
+		if j.err == nil {
+			j.err = &custos.Error{Code: custos.Unavailable, Message: "the store refused the write; retry", Err: err}
+		}
+	}
+	clear(w.cache)
+	clear(g.seen)
+	w.consents = map[subjectRef]consent.State{}
+	clear(w.observed)
 }

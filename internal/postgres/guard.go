@@ -140,3 +140,26 @@ func (s *Store) staleSeen(ctx context.Context, w *custos.Write) error {
 	}
 	return st
 }
+
+// Generations returns every tenant's gate generation that is not zero.
+func (s *Store) Generations(ctx context.Context) (map[custos.TenantID]uint64, error) {
+	rows, err := s.pool.Query(ctx, "SELECT tenant_id, generation FROM gates WHERE generation <> 0")
+	if err != nil {
+		return nil, dbError("read gate generations", err)
+	}
+	defer rows.Close()
+	out := map[custos.TenantID]uint64{}
+	for rows.Next() {
+		var tb []byte
+		var g int64
+		if err := rows.Scan(&tb, &g); err != nil {
+			return nil, dbError("read gate generations", err)
+		}
+		id, err := id16(tb, "tenant id")
+		if err != nil {
+			return nil, err
+		}
+		out[custos.TenantID(id)] = uint64(g)
+	}
+	return out, dbError("read gate generations", rows.Err())
+}
