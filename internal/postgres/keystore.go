@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"sync"
+	"time"
 
 	"github.com/custos-dev/custos"
 	"github.com/jackc/pgx/v5"
@@ -23,7 +24,16 @@ type KeyStore struct {
 	pool *pgxpool.Pool
 
 	closeOnce sync.Once
+	// A shred kicks the purge loop, which vacuums the key tables a
+	// purgeDelay later, so shreds arriving together share one VACUUM.
+	purgeKick    chan struct{}
+	purgeStop    chan struct{}
+	purgeStopped chan struct{}
 }
+
+// purgeDelay bounds how long the dead row of a shredded key stays in the
+// table before VACUUM removes it.
+const purgeDelay = time.Second
 
 var _ custos.KeyStore = (*KeyStore)(nil)
 
@@ -35,12 +45,39 @@ func OpenKeyStore(ctx context.Context, rawURL string, o Options) (*KeyStore, err
 	if err != nil {
 		return nil, err
 	}
-	return &KeyStore{pool: pool}, nil
+	ks := &KeyStore{pool: pool, purgeKick: make(chan struct{}, 1), purgeStop: make(chan struct{}), purgeStopped: make(chan struct{})}
+	go ks.purgeLoop()
+	return ks, nil
+}
+
+func (ks *KeyStore) purgeLoop() {
+	defer close(ks.purgeStopped)
+	ctx, cancel := context.WithCancel(context.Background())
+	defer cancel()
+	for {
+		select {
+		case <-ks.purgeStop:
+			return
+		case <-ks.purgeKick:
+		}
+		select {
+		case <-ks.purgeStop:
+			return
+		case <-time.After(purgeDelay):
+		}
+		// A failed vacuum is retried at the next shred; the key is already
+		// unreadable, only its dead row waits.
+		_ = ks.Purge(ctx)
+	}
 }
 
 // Close closes the connection pool. It is safe to call more than once.
 func (ks *KeyStore) Close() error {
-	ks.closeOnce.Do(ks.pool.Close)
+	ks.closeOnce.Do(func() {
+		close(ks.purgeStop)
+		<-ks.purgeStopped
+		ks.pool.Close()
+	})
 	return nil
 }
 
@@ -205,13 +242,17 @@ func (ks *KeyStore) PutSubjectKey(ctx context.Context, t custos.TenantID, s cust
 
 // ShredSubjectKey replaces a subject key by the shredded marker, durably,
 // whether or not a key existed. The old row version stays in the table
-// file as a dead tuple until vacuumed; Purge (run by erasure through the
-// data store's Purge, and by DeleteTenantKey) removes it.
+// as a dead tuple until vacuumed: a background Purge runs about a second
+// after a shred.
 func (ks *KeyStore) ShredSubjectKey(ctx context.Context, t custos.TenantID, s custos.SubjectID) error {
 	_, err := ks.pool.Exec(ctx, `INSERT INTO subject_keys (tenant_id, subject_id, wrapped, shredded) VALUES ($1, $2, NULL, true)
 		ON CONFLICT (tenant_id, subject_id) DO UPDATE SET wrapped = NULL, shredded = true`, t[:], s[:])
 	if err != nil {
 		return dbError(fmt.Sprintf("key store: shred subject key %s/%s", t, s), err)
+	}
+	select {
+	case ks.purgeKick <- struct{}{}:
+	default:
 	}
 	return nil
 }

@@ -9,6 +9,7 @@ import (
 	"strings"
 	"sync"
 	"testing"
+	"time"
 
 	"github.com/custos-dev/custos"
 	"github.com/custos-dev/custos/internal/keyring"
@@ -319,5 +320,36 @@ func TestSeparateDatabases(t *testing.T) {
 			st.Close()
 		}
 		t.Errorf("Open on the key database = %v, want an error asking for two separate databases", err)
+	}
+}
+
+// TestKeyStoreShredVacuums checks that a shred is followed, by itself, by
+// a VACUUM of the subject key table, which removes the dead row that held
+// the wrapped key.
+func TestKeyStoreShredVacuums(t *testing.T) {
+	url := pgtest.NewDatabase(t)
+	ks := openKeyStore(t, url)
+	tn, s := custos.NewTenantID(), custos.NewSubjectID()
+	mustPut(t, ks, tn, s, random(61))
+	conn := connect(t, url)
+	lastVacuum := func() (done bool) {
+		t.Helper()
+		if err := conn.QueryRow(t.Context(), "SELECT last_vacuum IS NOT NULL FROM pg_stat_user_tables WHERE relname = 'subject_keys'").Scan(&done); err != nil {
+			t.Fatal(err)
+		}
+		return done
+	}
+	if lastVacuum() {
+		t.Fatal("subject_keys was vacuumed before any shred; the test proves nothing")
+	}
+	if err := ks.ShredSubjectKey(t.Context(), tn, s); err != nil {
+		t.Fatal(err)
+	}
+	deadline := time.Now().Add(15 * time.Second)
+	for !lastVacuum() {
+		if time.Now().After(deadline) {
+			t.Fatal("no VACUUM of subject_keys within 15s of a shred")
+		}
+		time.Sleep(200 * time.Millisecond)
 	}
 }
