@@ -25,3 +25,12 @@ func openStore(tb testing.TB, url string) *postgres.Store {
 func TestStore(t *testing.T) {
 	storetest.Run(t, func(t *testing.T) custos.Store { return openStore(t, pgtest.NewDatabase(t)) })
 }
+
+// TestStoreShared runs the two-handle cases with two pools on one
+// database, as two nodes hold them.
+func TestStoreShared(t *testing.T) {
+	storetest.RunShared(t, func(t *testing.T) (custos.Store, custos.Store) {
+		url := pgtest.NewDatabase(t)
+		return openStore(t, url), openStore(t, url)
+	})
+}
