@@ -58,12 +58,39 @@ type serveConfig struct {
 	processorName               string
 	processorContact            string
 	retentionInterval           time.Duration
+	// envErrs are environment variables that did not parse.
+	envErrs []error
 }
 
-func runServe(ctx context.Context, args []string, getenv func(string) string, stdout, stderr io.Writer) error {
-	var c serveConfig
-	fs := flag.NewFlagSet("custos serve", flag.ContinueOnError)
+// parseServeFlags reads the flags of custos serve; every flag takes its
+// default from its environment variable, named in its usage text.
+func parseServeFlags(args []string, getenv func(string) string, stderr io.Writer) (c serveConfig, help bool, err error) {
+	fs := serveFlags(&c, getenv)
 	fs.SetOutput(stderr)
+	if help, err := parseFlags(fs, args); help || err != nil {
+		return c, help, err
+	}
+	if len(c.envErrs) > 0 {
+		return c, false, errors.Join(c.envErrs...)
+	}
+	return c, false, nil
+}
+
+// serveFlags defines the flags of custos serve on c.
+func serveFlags(c *serveConfig, getenv func(string) string) *flag.FlagSet {
+	fs := flag.NewFlagSet("custos serve", flag.ContinueOnError)
+	duration := func(name string, def time.Duration) time.Duration {
+		v := getenv(name)
+		if v == "" {
+			return def
+		}
+		d, err := time.ParseDuration(v)
+		if err != nil || d <= 0 {
+			c.envErrs = append(c.envErrs, fmt.Errorf("%s=%q: want a positive duration such as 30s or 1h", name, v))
+			return def
+		}
+		return d
+	}
 	fs.StringVar(&c.addr, "addr", env(getenv, "CUSTOS_ADDR", "127.0.0.1:8080"), "address to listen on (CUSTOS_ADDR)")
 	fs.StringVar(&c.data, "data", env(getenv, "CUSTOS_DATA", "./custos-data"), "data directory (CUSTOS_DATA)")
 	fs.StringVar(&c.keysDir, "keys", env(getenv, "CUSTOS_KEYS", ""), "key store directory, backed up apart from the data (CUSTOS_KEYS; default <data>/keys)")
@@ -79,14 +106,19 @@ func runServe(ctx context.Context, args []string, getenv func(string) string, st
 	fs.StringVar(&c.opendsrKey, "opendsr-key", env(getenv, "CUSTOS_OPENDSR_KEY", ""), "OpenDSR processor private key (PEM: PKCS #8, SEC 1 or PKCS #1) (CUSTOS_OPENDSR_KEY)")
 	fs.BoolVar(&c.opendsrHTTPCallbacks, "opendsr-allow-http-callbacks", env(getenv, "CUSTOS_OPENDSR_ALLOW_HTTP_CALLBACKS", "") == "true", "accept http:// OpenDSR status_callback_urls; for development and tests only (CUSTOS_OPENDSR_ALLOW_HTTP_CALLBACKS=true)")
 	fs.StringVar(&c.publicURL, "public-url", env(getenv, "CUSTOS_PUBLIC_URL", ""), "the base URL at which people and other systems reach this node, e.g. https://custos.example: unsubscribe links in campaign messages and OpenDSR callback URLs use it (CUSTOS_PUBLIC_URL; default http(s)://<listen address>)")
-	fs.DurationVar(&c.opendsrPoll, "opendsr-poll-interval", 30*time.Second, "first wait before polling an OpenDSR recipient for a forwarded request's status, and before retrying a failed call; doubles up to an hour")
+	fs.DurationVar(&c.opendsrPoll, "opendsr-poll-interval", duration("CUSTOS_OPENDSR_POLL_INTERVAL", 30*time.Second), "first wait before polling an OpenDSR recipient for a forwarded request's status, and before retrying a failed call; doubles up to an hour (CUSTOS_OPENDSR_POLL_INTERVAL)")
 	fs.StringVar(&c.pprofAddr, "pprof-addr", env(getenv, "CUSTOS_PPROF_ADDR", ""), "if set, serve Go profiling (net/http/pprof) on this separate address, e.g. 127.0.0.1:6060 (CUSTOS_PPROF_ADDR)")
 	c.smtp.register(fs, getenv)
 	fs.StringVar(&c.processorName, "processor-name", env(getenv, "CUSTOS_PROCESSOR_NAME", ""), "the processor (the organisation running this node) named in records of processing (CUSTOS_PROCESSOR_NAME)")
 	fs.StringVar(&c.processorContact, "processor-contact", env(getenv, "CUSTOS_PROCESSOR_CONTACT", ""), "the processor's contact (e-mail or address) in records of processing (CUSTOS_PROCESSOR_CONTACT)")
-	fs.DurationVar(&c.retentionInterval, "retention-interval", time.Hour, "how often the retention sweep runs (at most 1h)")
-	fs.DurationVar(&c.shutdownTimeout, "shutdown-timeout", 20*time.Second, "how long to wait for in-flight requests on shutdown")
-	if help, err := parseFlags(fs, args); help || err != nil {
+	fs.DurationVar(&c.retentionInterval, "retention-interval", duration("CUSTOS_RETENTION_INTERVAL", time.Hour), "how often the retention sweep runs, at most 1h (CUSTOS_RETENTION_INTERVAL)")
+	fs.DurationVar(&c.shutdownTimeout, "shutdown-timeout", duration("CUSTOS_SHUTDOWN_TIMEOUT", 20*time.Second), "how long to wait for in-flight requests on shutdown (CUSTOS_SHUTDOWN_TIMEOUT)")
+	return fs
+}
+
+func runServe(ctx context.Context, args []string, getenv func(string) string, stdout, stderr io.Writer) error {
+	c, help, err := parseServeFlags(args, getenv, stderr)
+	if help || err != nil {
 		return err
 	}
 	if c.publicURL != "" {
