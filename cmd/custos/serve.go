@@ -26,8 +26,8 @@ import (
 	"github.com/custos-dev/custos/internal/audit"
 	"github.com/custos-dev/custos/internal/campaign"
 	"github.com/custos-dev/custos/internal/consent"
+	"github.com/custos-dev/custos/internal/forward"
 	"github.com/custos-dev/custos/internal/incident"
-	"github.com/custos-dev/custos/internal/ingest"
 	"github.com/custos-dev/custos/internal/keyring"
 	"github.com/custos-dev/custos/internal/metrics"
 	"github.com/custos-dev/custos/internal/opendsr"
@@ -36,6 +36,7 @@ import (
 	"github.com/custos-dev/custos/internal/retention"
 	"github.com/custos-dev/custos/internal/rights"
 	"github.com/custos-dev/custos/internal/server"
+	"github.com/custos-dev/custos/internal/subjects"
 	"github.com/custos-dev/custos/internal/tenants"
 	"github.com/custos-dev/custos/internal/tlsconfig"
 	"github.com/custos-dev/custos/internal/webhook"
@@ -192,7 +193,7 @@ func runServe(ctx context.Context, args []string, getenv func(string) string, st
 	m := metrics.New()
 	log.Info("opening the ingest pipeline")
 	rebuildStart := time.Now()
-	pipe, err := ingest.New(ctx, store, ring, ingest.Options{
+	pipe, err := subjects.New(ctx, store, ring, subjects.Options{
 		// Saved at an orderly stop, so a restart needs not read every record.
 		FilterFile: filepath.Join(c.data, "dedupe.filter"),
 		OnRebuild: func(n int, done bool) {
@@ -232,7 +233,7 @@ func runServe(ctx context.Context, args []string, getenv func(string) string, st
 		return err
 	}
 
-	reader := ingest.NewReader(store, ring)
+	reader := subjects.NewReader(store, ring)
 	// The register records each incident webhook attempt the outbox makes.
 	var incidents *incident.Register
 	outbox := webhook.New(store, ring, webhook.Options{Log: log,
@@ -275,11 +276,13 @@ func runServe(ctx context.Context, args []string, getenv func(string) string, st
 	ledger := consent.New(pipe, store, ring, time.Now)
 	campaigns := campaign.New(campaign.Deps{Store: store, Profiles: reader, Gate: pipe, Consents: ledger, Keys: ring, Tenants: reg,
 		Outbox: outbox, Audit: auditLog, PublicURL: publicURL, Now: time.Now, Log: log, MailRootCAs: mailCAs})
+	var tenantIDs []custos.TenantID // this region's tenants, set below
 	engine := rights.New(rights.Deps{Store: store, Gate: pipe, Subjects: reader, Keys: ring, Audit: auditLog,
 		SigningKey: signingKey, Region: c.region, Now: time.Now, Consents: ledger, Tenant: reg.Get,
-		Forward: rights.ForwardOptions{Client: opendsr.NewClient(opendsr.ClientOptions{}),
+		Forward: forward.Options{Client: opendsr.NewClient(opendsr.ClientOptions{}),
 			PublicURL: func() string { return publicURL }, PollInterval: c.opendsrPoll},
-		Recipients: store, Outbox: outbox, Deliveries: store, Sends: campaigns,
+		ForwardTenants: func() []custos.TenantID { return tenantIDs },
+		Recipients:     store, Outbox: outbox, Deliveries: store, Sends: campaigns,
 		CallbackSecret: func(id custos.TenantID) ([]byte, error) {
 			t, ok := reg.Get(id)
 			if !ok {
@@ -289,7 +292,6 @@ func runServe(ctx context.Context, args []string, getenv func(string) string, st
 			return []byte(s), err
 		}})
 	// Erasures a crash interrupted finish before the node takes traffic.
-	var tenantIDs []custos.TenantID
 	for _, t := range reg.List() {
 		// Tenants of other regions are another node's to touch.
 		if reg.Misdirected(t) == nil {
@@ -395,7 +397,7 @@ func runServe(ctx context.Context, args []string, getenv func(string) string, st
 	fwdDone := make(chan struct{})
 	go func() {
 		defer close(fwdDone)
-		if err := engine.RunForwards(fwdCtx, tenantIDs); err != nil {
+		if err := engine.Forwarder().Run(fwdCtx); err != nil {
 			log.Error("opendsr forwarding stopped", "err", err)
 		}
 	}()

@@ -16,9 +16,9 @@ import (
 	"github.com/custos-dev/custos/internal/audit"
 	"github.com/custos-dev/custos/internal/campaign"
 	"github.com/custos-dev/custos/internal/consent"
-	"github.com/custos-dev/custos/internal/ingest"
 	"github.com/custos-dev/custos/internal/keyring"
 	"github.com/custos-dev/custos/internal/pebble"
+	"github.com/custos-dev/custos/internal/subjects"
 	"github.com/custos-dev/custos/internal/tenants"
 	"github.com/custos-dev/custos/internal/testenv"
 	"github.com/custos-dev/custos/internal/webhook"
@@ -37,8 +37,8 @@ type env struct {
 	store  *pebble.Store
 	keys   *pebble.KeyStore
 	ring   *keyring.Ring
-	pipe   *ingest.Pipeline
-	reader *ingest.Reader
+	pipe   *subjects.Pipeline
+	reader *subjects.Reader
 	ledger *consent.Ledger
 	reg    *tenants.Registry
 	outbox *webhook.Outbox
@@ -66,10 +66,10 @@ func (e *env) open(t *testing.T) {
 	var err error
 	st := testenv.Open(t, e.dir, e.master, pebble.Options{CacheSize: 128 << 20, MemTableSize: 16 << 20})
 	e.store, e.keys, e.ring = st.Store, st.Keys, st.Ring
-	if e.pipe, err = ingest.New(ctx, e.store, e.ring, ingest.Options{Now: e.clock.Now, DedupeCapacity: 10_000}); err != nil {
+	if e.pipe, err = subjects.New(ctx, e.store, e.ring, subjects.Options{Now: e.clock.Now, DedupeCapacity: 10_000}); err != nil {
 		t.Fatal(err)
 	}
-	e.reader = ingest.NewReader(e.store, e.ring)
+	e.reader = subjects.NewReader(e.store, e.ring)
 	e.ledger = consent.New(e.pipe, e.store, e.ring, e.clock.Now)
 	if e.reg, err = tenants.Load(ctx, e.store, e.ring, "eu", e.clock.Now); err != nil {
 		t.Fatal(err)

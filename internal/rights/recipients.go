@@ -3,9 +3,7 @@ package rights
 import (
 	"context"
 	"crypto/rand"
-	"crypto/x509"
 	"encoding/hex"
-	"encoding/pem"
 	"fmt"
 	"net"
 	"net/url"
@@ -108,7 +106,7 @@ func checkOpenDSRRecipient(rc *custos.Recipient, u *url.URL, in RecipientInput) 
 		return custos.Errorf(custos.Invalid, "domain must be a DNS name, e.g. processor.example")
 	}
 	if in.CertificatePEM != "" {
-		cert, err := parseCertificate([]byte(in.CertificatePEM))
+		cert, err := opendsr.ParseCertificatePEM([]byte(in.CertificatePEM))
 		if err != nil {
 			return custos.Errorf(custos.Invalid, "certificate_pem: %v", err)
 		}
@@ -126,19 +124,6 @@ func loopback(host string) bool {
 	}
 	ip := net.ParseIP(host)
 	return ip != nil && ip.IsLoopback()
-}
-
-// parseCertificate reads the first certificate of a PEM text.
-func parseCertificate(b []byte) (*x509.Certificate, error) {
-	block, _ := pem.Decode(b)
-	if block == nil || block.Type != "CERTIFICATE" {
-		return nil, fmt.Errorf("not a PEM certificate")
-	}
-	cert, err := x509.ParseCertificate(block.Bytes)
-	if err != nil {
-		return nil, fmt.Errorf("the certificate does not parse: %v", err)
-	}
-	return cert, nil
 }
 
 // recipientSecretRecord is the record key a recipient's secret is sealed

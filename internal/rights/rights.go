@@ -13,6 +13,7 @@ import (
 	"encoding/hex"
 	"encoding/json"
 	"fmt"
+	"net/http"
 	"slices"
 	"strconv"
 	"strings"
@@ -23,6 +24,7 @@ import (
 	"github.com/custos-dev/custos/internal/audit"
 	"github.com/custos-dev/custos/internal/certificate"
 	"github.com/custos-dev/custos/internal/deadline"
+	"github.com/custos-dev/custos/internal/forward"
 	"github.com/custos-dev/custos/internal/opendsr"
 )
 
@@ -96,8 +98,11 @@ type Deps struct {
 	Tenant func(custos.TenantID) (*custos.Tenant, bool)
 	Now    func() time.Time
 
-	// Forward configures forwarding to OpenDSR recipients (opendsr.go).
-	Forward ForwardOptions
+	// Forward configures forwarding to OpenDSR recipients (internal/forward).
+	Forward forward.Options
+	// ForwardTenants lists the tenants whose interrupted forwards the
+	// Forwarder resumes when it starts: this node's region's.
+	ForwardTenants func() []custos.TenantID
 }
 
 // ConsentHistory reads a subject's consent ledger, oldest first.
@@ -130,16 +135,48 @@ type Engine struct {
 	idMu     sync.Mutex
 	reserved map[string]bool // caller-chosen ids being created
 
-	fwd   *forwarder // nil: OpenDSR forwarding is off
-	fwdMu sync.Mutex // orders changes to requests' forwards
+	fwd *forward.Forwarder
 }
 
 // New returns an Engine.
 func New(d Deps) *Engine {
-	return &Engine{store: d.Store, gate: d.Gate, subj: d.Subjects, keys: d.Keys, audit: d.Audit,
+	e := &Engine{store: d.Store, gate: d.Gate, subj: d.Subjects, keys: d.Keys, audit: d.Audit,
 		sign: d.SigningKey, reg: d.Region, now: d.Now,
-		recipients: d.Recipients, outbox: d.Outbox, deliveries: d.Deliveries, cbSecret: d.CallbackSecret, consents: d.Consents, tenant: d.Tenant, sends: d.Sends,
-		fwd: newForwarder(d.Forward)}
+		recipients: d.Recipients, outbox: d.Outbox, deliveries: d.Deliveries, cbSecret: d.CallbackSecret, consents: d.Consents, tenant: d.Tenant, sends: d.Sends}
+	e.fwd = forward.New(forward.Deps{Options: d.Forward, Requests: d.Store, Recipients: d.Recipients, Keys: d.Keys, Now: d.Now,
+		Tenant: e.tenantOf, Tenants: d.ForwardTenants, RecipientSecret: e.recipientSecret, Record: e.recordForward})
+	return e
+}
+
+// Forwarder is the part that forwards requests to OpenDSR recipients;
+// run it (Run) for forwards to be sent.
+func (e *Engine) Forwarder() *forward.Forwarder { return e.fwd }
+
+// OpenDSRCallback takes a status callback POSTed by an OpenDSR recipient
+// to the callback URL named by token (see forward.Forwarder.Callback).
+func (e *Engine) OpenDSRCallback(ctx context.Context, token string, hdr http.Header, body []byte) error {
+	return e.fwd.Callback(ctx, token, hdr, body)
+}
+
+// recordForward stores r after a change to one of its forwards: a change
+// of status re-issues an erasure's certificate with the new outcome, and
+// an action is audited under the request's id.
+func (e *Engine) recordForward(ctx context.Context, r *custos.Request, statusChanged bool, action string, details map[string]string) error {
+	if statusChanged && r.Erasure != nil && len(r.Erasure.Certificate) > 0 {
+		var err error
+		if r.Erasure.Certificate, err = e.certify(ctx, r); err != nil {
+			return fmt.Errorf("re-issue the certificate of %s: %w", r.ID, err)
+		}
+	}
+	if action == "" {
+		return e.store.PutRequest(ctx, r)
+	}
+	if r.Subject != (custos.SubjectID{}) {
+		if p, err := e.subj.Pseudonym(r.Tenant, r.Subject); err == nil {
+			details["subject"] = p
+		}
+	}
+	return e.put(ctx, r, forward.Actor, action, details)
 }
 
 // tenantOf returns what the engine needs to know of a tenant: its region
@@ -480,12 +517,12 @@ func (e *Engine) createAccess(ctx context.Context, t custos.TenantID, in Input, 
 	if s != (custos.SubjectID{}) {
 		ids = e.identifiersOf(ctx, t, s, in.Identity)
 	}
-	if err := e.planForwards(ctx, r, ids); err != nil {
+	if err := e.fwd.Plan(ctx, r, ids); err != nil {
 		return nil, fmt.Errorf("forward to OpenDSR recipients: %w", err)
 	}
 	r, err = e.complete(ctx, r, in.Actor, nil)
 	if err == nil {
-		e.kickForwards(r)
+		e.fwd.Kick(r)
 	}
 	return r, err
 }

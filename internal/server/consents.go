@@ -9,7 +9,7 @@ import (
 	"github.com/custos-dev/custos"
 	"github.com/custos-dev/custos/internal/audit"
 	"github.com/custos-dev/custos/internal/consent"
-	"github.com/custos-dev/custos/internal/ingest"
+	"github.com/custos-dev/custos/internal/subjects"
 )
 
 // consentAudit is what the audit keeps of a grant or withdrawal: never the
@@ -23,7 +23,7 @@ type consentAudit struct {
 
 // handleRecordConsent records a grant or withdrawal for the subject an
 // identity belongs to (created if never seen).
-func handleRecordConsent(log *slog.Logger, led *consent.Ledger, rd *ingest.Reader, al *audit.Log, now func() time.Time) tenantHandler {
+func handleRecordConsent(log *slog.Logger, led *consent.Ledger, rd *subjects.Reader, al *audit.Log, now func() time.Time) tenantHandler {
 	return func(w http.ResponseWriter, r *http.Request, t *custos.Tenant) {
 		var in struct {
 			Identity struct {
@@ -147,7 +147,7 @@ func consentView(st *custos.Settings, s custos.SubjectID, history []custos.Conse
 	return map[string]any{"subject_id": s, "state": state, "history": history}
 }
 
-func handleGetConsents(log *slog.Logger, led *consent.Ledger, rd *ingest.Reader, al *audit.Log) tenantHandler {
+func handleGetConsents(log *slog.Logger, led *consent.Ledger, rd *subjects.Reader, al *audit.Log) tenantHandler {
 	return func(w http.ResponseWriter, r *http.Request, t *custos.Tenant) {
 		s, err := custos.ParseSubjectID(r.PathValue("subject_id"))
 		if err != nil {

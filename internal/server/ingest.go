@@ -8,9 +8,9 @@ import (
 	"github.com/custos-dev/custos"
 	"github.com/custos-dev/custos/internal/audit"
 	"github.com/custos-dev/custos/internal/consent"
-	"github.com/custos-dev/custos/internal/ingest"
 	"github.com/custos-dev/custos/internal/metrics"
 	"github.com/custos-dev/custos/internal/segment"
+	"github.com/custos-dev/custos/internal/subjects"
 	"github.com/custos-dev/custos/internal/tenants"
 )
 
@@ -23,7 +23,7 @@ type ingestResponse struct {
 	Rejected   []segment.Rejection `json:"rejected"`
 }
 
-func handleIngest(log *slog.Logger, reg *tenants.Registry, pipe *ingest.Pipeline, m *metrics.Metrics, tally *audit.Tally, limits segment.Limits, now func() time.Time) http.Handler {
+func handleIngest(log *slog.Logger, reg *tenants.Registry, pipe *subjects.Pipeline, m *metrics.Metrics, tally *audit.Tally, limits segment.Limits, now func() time.Time) http.Handler {
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		kind, ok := segment.PathKind(r.URL.Path)
 		if !ok {

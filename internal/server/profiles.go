@@ -7,13 +7,13 @@ import (
 
 	"github.com/custos-dev/custos"
 	"github.com/custos-dev/custos/internal/audit"
-	"github.com/custos-dev/custos/internal/ingest"
+	"github.com/custos-dev/custos/internal/subjects"
 )
 
 // handleFindProfile looks a subject up by one identifier given as a query
 // parameter (?user_id=, ?anonymous_id=, ?email=, ?device_id=, or
 // ?email_sha256= for the hex SHA-256 of a trimmed, lowercased address).
-func handleFindProfile(log *slog.Logger, rd *ingest.Reader, al *audit.Log) tenantHandler {
+func handleFindProfile(log *slog.Logger, rd *subjects.Reader, al *audit.Log) tenantHandler {
 	return func(w http.ResponseWriter, r *http.Request, t *custos.Tenant) {
 		q := r.URL.Query()
 		var id custos.Identifier
@@ -39,7 +39,7 @@ func handleFindProfile(log *slog.Logger, rd *ingest.Reader, al *audit.Log) tenan
 	}
 }
 
-func handleGetProfile(log *slog.Logger, rd *ingest.Reader, al *audit.Log) tenantHandler {
+func handleGetProfile(log *slog.Logger, rd *subjects.Reader, al *audit.Log) tenantHandler {
 	return func(w http.ResponseWriter, r *http.Request, t *custos.Tenant) {
 		s, err := custos.ParseSubjectID(r.PathValue("subject_id"))
 		if err != nil {
@@ -50,7 +50,7 @@ func handleGetProfile(log *slog.Logger, rd *ingest.Reader, al *audit.Log) tenant
 	}
 }
 
-func writeProfile(w http.ResponseWriter, r *http.Request, log *slog.Logger, rd *ingest.Reader, al *audit.Log, t *custos.Tenant, s custos.SubjectID) {
+func writeProfile(w http.ResponseWriter, r *http.Request, log *slog.Logger, rd *subjects.Reader, al *audit.Log, t *custos.Tenant, s custos.SubjectID) {
 	p, err := rd.Profile(r.Context(), t.ID, s)
 	if err == nil {
 		err = recordRead(r, rd, al, t.ID, s, "profile.read", nil)
@@ -64,7 +64,7 @@ func writeProfile(w http.ResponseWriter, r *http.Request, log *slog.Logger, rd *
 
 // recordRead audits a read of a subject's data through the API, under
 // the subject's pseudonym.
-func recordRead(r *http.Request, rd *ingest.Reader, al *audit.Log, t custos.TenantID, s custos.SubjectID, action string, details any) error {
+func recordRead(r *http.Request, rd *subjects.Reader, al *audit.Log, t custos.TenantID, s custos.SubjectID, action string, details any) error {
 	pseudonym, err := rd.Pseudonym(t, s)
 	if err != nil {
 		return err
@@ -72,7 +72,7 @@ func recordRead(r *http.Request, rd *ingest.Reader, al *audit.Log, t custos.Tena
 	return record(r, al, t, audit.Entry{Actor: "tenant:secret-key", Action: action, Subject: pseudonym, Details: details})
 }
 
-func handleListEvents(log *slog.Logger, rd *ingest.Reader, al *audit.Log) tenantHandler {
+func handleListEvents(log *slog.Logger, rd *subjects.Reader, al *audit.Log) tenantHandler {
 	return func(w http.ResponseWriter, r *http.Request, t *custos.Tenant) {
 		s, err := custos.ParseSubjectID(r.PathValue("subject_id"))
 		if err != nil {

@@ -17,12 +17,12 @@ import (
 	"github.com/custos-dev/custos/internal/campaign"
 	"github.com/custos-dev/custos/internal/consent"
 	"github.com/custos-dev/custos/internal/incident"
-	"github.com/custos-dev/custos/internal/ingest"
 	"github.com/custos-dev/custos/internal/metrics"
 	"github.com/custos-dev/custos/internal/opendsr"
 	"github.com/custos-dev/custos/internal/processing"
 	"github.com/custos-dev/custos/internal/rights"
 	"github.com/custos-dev/custos/internal/segment"
+	"github.com/custos-dev/custos/internal/subjects"
 	"github.com/custos-dev/custos/internal/tenants"
 )
 
@@ -30,8 +30,8 @@ import (
 type Deps struct {
 	Log     *slog.Logger
 	Tenants *tenants.Registry
-	Ingest  *ingest.Pipeline
-	Reader  *ingest.Reader
+	Ingest  *subjects.Pipeline
+	Reader  *subjects.Reader
 	Rights  *rights.Engine
 	// Consent is the consent ledger.
 	Consent    *consent.Ledger

@@ -1,4 +1,6 @@
-package rights
+// Package forward forwards data-subject requests to a tenant's OpenDSR
+// recipients and follows each to completion.
+package forward
 
 import (
 	"context"
@@ -24,12 +26,12 @@ import (
 //     OpenDSR recipient, with a new subject_request_id and the exact
 //     OpenDSR request body sealed with a tenant key; both are stored with
 //     the request, so they survive a restart.
-//  2. Once the request is final here, RunForwards submits each body
+//  2. Once the request is final here, Run submits each body
 //     (retrying transient failures with backoff; the same bytes each
 //     time, so the recipient recognises a resubmission), verifies the
 //     signed acknowledgement, and drops the sealed body.
 //  3. Progress follows the recipient's signed status callbacks
-//     (OpenDSRCallback) or, when none arrives, polls of its status, at
+//     (Callback) or, when none arrives, polls of its status, at
 //     growing intervals. Only answers and callbacks whose signature
 //     verifies with the recipient's certificate count; an unverifiable
 //     callback is refused and recorded.
@@ -37,8 +39,8 @@ import (
 // Each change of a forward's status is audited, and for an erasure the
 // certificate is issued anew with the recipients' outcomes.
 
-// ForwardOptions configure forwarding to OpenDSR recipients.
-type ForwardOptions struct {
+// Options configure forwarding to OpenDSR recipients.
+type Options struct {
 	// Client talks to the recipients. Without one, nothing is forwarded:
 	// each OpenDSR recipient's outcome is failed, saying so.
 	Client *opendsr.Client
@@ -52,18 +54,51 @@ type ForwardOptions struct {
 	PollInterval, MaxInterval time.Duration
 }
 
-// forwardActor names the forwarder in the audit log.
-const forwardActor = "custos:opendsr"
+// Keys seals and opens records with a tenant's key: forwarded bodies and
+// callback tokens.
+type Keys interface {
+	SealTenant(t custos.TenantID, recordKey, plaintext []byte) ([]byte, error)
+	OpenTenant(t custos.TenantID, recordKey, sealed []byte) ([]byte, error)
+}
 
-// forwarder schedules the requests with open forwards.
-type forwarder struct {
-	client    *opendsr.Client
+// Deps are what a Forwarder needs from the requests engine that owns
+// the requests it forwards.
+type Deps struct {
+	Options
+	Requests   custos.RequestStore
+	Recipients custos.RecipientStore // nil: no request is forwarded
+	Keys       Keys
+	Now        func() time.Time
+	// Tenant returns a tenant's region and settings, for the transfer
+	// rules.
+	Tenant func(custos.TenantID) (region string, s custos.Settings)
+	// Tenants lists the tenants whose interrupted forwards Run resumes.
+	Tenants func() []custos.TenantID
+	// RecipientSecret opens a recipient's sealed secret (its token).
+	RecipientSecret func(*custos.Recipient) ([]byte, error)
+	// Record stores a request after a change to one of its forwards.
+	// statusChanged says the forward's status changed (an erasure's
+	// certificate is re-issued with the new outcome); action, if not
+	// empty, is audited with details under Actor.
+	Record func(ctx context.Context, r *custos.Request, statusChanged bool, action string, details map[string]string) error
+}
+
+// Actor names the forwarder in the audit log.
+const Actor = "custos:opendsr"
+
+// Forwarder submits forwarded requests and follows them. Create it with
+// New; run it with Run.
+type Forwarder struct {
+	d         Deps
+	client    *opendsr.Client // nil: forwarding is off
 	publicURL func() string
 	poll, max time.Duration
 
 	kick chan struct{}
 	mu   sync.Mutex
 	due  map[fwdKey]time.Time // when each request with open forwards is next due
+
+	updateMu sync.Mutex // orders changes to requests' forwards
 }
 
 type fwdKey struct {
@@ -71,11 +106,9 @@ type fwdKey struct {
 	id string
 }
 
-func newForwarder(o ForwardOptions) *forwarder {
-	if o.Client == nil {
-		return nil
-	}
-	f := &forwarder{client: o.Client, publicURL: o.PublicURL, poll: o.PollInterval, max: o.MaxInterval,
+// New returns a Forwarder.
+func New(d Deps) *Forwarder {
+	f := &Forwarder{d: d, client: d.Client, publicURL: d.PublicURL, poll: d.PollInterval, max: d.MaxInterval,
 		kick: make(chan struct{}, 1), due: map[fwdKey]time.Time{}}
 	if f.publicURL == nil {
 		f.publicURL = func() string { return "" }
@@ -87,11 +120,16 @@ func newForwarder(o ForwardOptions) *forwarder {
 		f.max = time.Hour
 	}
 	f.max = max(f.max, f.poll)
+	if f.d.Tenants == nil {
+		f.d.Tenants = func() []custos.TenantID { return nil }
+	}
 	return f
 }
 
+func (fw *Forwarder) now() time.Time { return fw.d.Now() }
+
 // schedule makes a request due at (at the latest) at, and wakes the loop.
-func (fw *forwarder) schedule(k fwdKey, at time.Time) {
+func (fw *Forwarder) schedule(k fwdKey, at time.Time) {
 	fw.mu.Lock()
 	if cur, ok := fw.due[k]; !ok || at.Before(cur) {
 		fw.due[k] = at
@@ -105,7 +143,7 @@ func (fw *forwarder) schedule(k fwdKey, at time.Time) {
 
 // backoff is the wait after n failed calls, or before poll n, from
 // PollInterval up to MaxInterval.
-func (fw *forwarder) backoff(n int) time.Duration { return retry.Backoff(n, fw.poll, fw.max) }
+func (fw *Forwarder) backoff(n int) time.Duration { return retry.Backoff(n, fw.poll, fw.max) }
 
 // openDSRType is the protocol's name for the request types forwarded.
 func openDSRType(t custos.RequestType) string {
@@ -167,15 +205,15 @@ var callbackTokenRecord = []byte("opendsr/callback-token")
 // callbackToken names one forward in a callback URL: the tenant id, then
 // the request and recipient ids sealed with the tenant key, so the token
 // cannot be guessed or forged, and needs no lookup table.
-func (e *Engine) callbackToken(t custos.TenantID, requestID, recipientID string) (string, error) {
-	sealed, err := e.keys.SealTenant(t, callbackTokenRecord, []byte(requestID+"\n"+recipientID))
+func (fw *Forwarder) callbackToken(t custos.TenantID, requestID, recipientID string) (string, error) {
+	sealed, err := fw.d.Keys.SealTenant(t, callbackTokenRecord, []byte(requestID+"\n"+recipientID))
 	if err != nil {
 		return "", err
 	}
 	return t.String() + "." + base64.RawURLEncoding.EncodeToString(sealed), nil
 }
 
-func (e *Engine) openCallbackToken(token string) (t custos.TenantID, requestID, recipientID string, ok bool) {
+func (fw *Forwarder) openCallbackToken(token string) (t custos.TenantID, requestID, recipientID string, ok bool) {
 	ts, rest, found := strings.Cut(token, ".")
 	if !found || len(token) > 1024 {
 		return t, "", "", false
@@ -188,7 +226,7 @@ func (e *Engine) openCallbackToken(token string) (t custos.TenantID, requestID, 
 	if err != nil {
 		return t, "", "", false
 	}
-	plain, err := e.keys.OpenTenant(t, callbackTokenRecord, sealed)
+	plain, err := fw.d.Keys.OpenTenant(t, callbackTokenRecord, sealed)
 	if err != nil {
 		return t, "", "", false
 	}
@@ -196,21 +234,21 @@ func (e *Engine) openCallbackToken(token string) (t custos.TenantID, requestID, 
 	return t, requestID, recipientID, ok
 }
 
-// planForwards adds a forward to r for each OpenDSR recipient of the
+// Plan adds a forward to r for each OpenDSR recipient of the
 // tenant, with the request body sealed. It is called before r is first
 // stored, while ids are known in the clear.
-func (e *Engine) planForwards(ctx context.Context, r *custos.Request, ids []custos.Identifier) error {
+func (fw *Forwarder) Plan(ctx context.Context, r *custos.Request, ids []custos.Identifier) error {
 	typ := openDSRType(r.Type)
-	if e.recipients == nil || typ == "" {
+	if fw.d.Recipients == nil || typ == "" {
 		return nil
 	}
-	list, err := e.recipients.Recipients(ctx, r.Tenant)
+	list, err := fw.d.Recipients.Recipients(ctx, r.Tenant)
 	if err != nil {
 		return err
 	}
-	now := e.now().UTC()
+	now := fw.now().UTC()
 	identities := outboundIdentities(ids)
-	region, settings := e.tenantOf(r.Tenant)
+	region, settings := fw.d.Tenant(r.Tenant)
 	for _, rc := range list {
 		if rc.Kind != custos.RecipientOpenDSR {
 			continue
@@ -223,14 +261,14 @@ func (e *Engine) planForwards(ctx context.Context, r *custos.Request, ids []cust
 			// Outside the region while transfers are forbidden: nothing
 			// is sent, and the outcome says why.
 			f.Status, f.Reason = custos.ForwardFailed, custos.ErrorMessage(blocked)
-		case e.fwd == nil:
+		case fw.client == nil:
 			f.Status, f.Reason = custos.ForwardFailed, "OpenDSR forwarding is not configured on this node"
 		case len(identities) == 0:
 			f.Status, f.Reason = custos.ForwardFailed, "the subject has no identifier an OpenDSR recipient can be asked about (user id, e-mail or device id)"
 		default:
 			var callbacks []string
-			if base := strings.TrimSuffix(e.fwd.publicURL(), "/"); base != "" {
-				tok, err := e.callbackToken(r.Tenant, r.ID, rc.ID)
+			if base := strings.TrimSuffix(fw.publicURL(), "/"); base != "" {
+				tok, err := fw.callbackToken(r.Tenant, r.ID, rc.ID)
 				if err != nil {
 					return err
 				}
@@ -240,7 +278,7 @@ func (e *Engine) planForwards(ctx context.Context, r *custos.Request, ids []cust
 			if err != nil {
 				return err
 			}
-			sealed, err := e.keys.SealTenant(r.Tenant, forwardRecord(r.ID, rc.ID), body)
+			sealed, err := fw.d.Keys.SealTenant(r.Tenant, forwardRecord(r.ID, rc.ID), body)
 			if err != nil {
 				return fmt.Errorf("seal the request to recipient %s: %w", rc.ID, err)
 			}
@@ -254,22 +292,22 @@ func (e *Engine) planForwards(ctx context.Context, r *custos.Request, ids []cust
 	return nil
 }
 
-// kickForwards wakes the forwarder for a request stored with open forwards.
-func (e *Engine) kickForwards(r *custos.Request) {
-	if e.fwd == nil || r == nil {
+// Kick wakes the forwarder for a request stored with open forwards.
+func (fw *Forwarder) Kick(r *custos.Request) {
+	if fw.client == nil || r == nil {
 		return
 	}
 	for _, f := range r.Forwards {
 		if !f.Final() {
-			e.fwd.schedule(fwdKey{r.Tenant, r.ID}, e.now())
+			fw.schedule(fwdKey{r.Tenant, r.ID}, fw.now())
 			return
 		}
 	}
 }
 
-// forwardOutcomes are the outcomes of a request's forwards, for the
-// request's view and the erasure certificate.
-func forwardOutcomes(r *custos.Request) []certificate.Outcome {
+// Outcomes are the outcomes of a request's forwards, for the request's
+// view and the erasure certificate.
+func Outcomes(r *custos.Request) []certificate.Outcome {
 	var out []certificate.Outcome
 	for _, f := range r.Forwards {
 		detail := "opendsr subject_request_id " + f.SubjectRequestID
@@ -281,17 +319,16 @@ func forwardOutcomes(r *custos.Request) []certificate.Outcome {
 	return out
 }
 
-// RunForwards submits and follows forwarded requests until ctx ends. It
-// first loads the open forwards of the given tenants (those a restart
-// interrupted), then works on each when due and whenever a request with
-// forwards is created. Without forwarding options it returns at once.
-func (e *Engine) RunForwards(ctx context.Context, tenants []custos.TenantID) error {
-	fw := e.fwd
-	if fw == nil {
+// Run submits and follows forwarded requests until ctx ends. It first
+// loads the open forwards of Deps.Tenants (those a restart interrupted),
+// then works on each when due and whenever a request with forwards is
+// created (Kick). Without a client it returns at once.
+func (fw *Forwarder) Run(ctx context.Context) error {
+	if fw.client == nil {
 		return nil
 	}
-	for _, t := range tenants {
-		err := e.store.Requests(ctx, t, func(r *custos.Request) bool {
+	for _, t := range fw.d.Tenants() {
+		err := fw.d.Requests.Requests(ctx, t, func(r *custos.Request) bool {
 			if next, ok := nextDue(r); ok {
 				fw.schedule(fwdKey{t, r.ID}, next)
 			}
@@ -310,7 +347,7 @@ func (e *Engine) RunForwards(ctx context.Context, tenants []custos.TenantID) err
 		case <-fw.kick:
 		case <-timer.C:
 		}
-		wait := e.forwardDue(ctx)
+		wait := fw.forwardDue(ctx)
 		if ctx.Err() != nil {
 			return nil
 		}
@@ -332,9 +369,8 @@ func nextDue(r *custos.Request) (time.Time, bool) {
 
 // forwardDue works on every request due now and returns how long to wait
 // for the next.
-func (e *Engine) forwardDue(ctx context.Context) time.Duration {
-	fw := e.fwd
-	now := e.now()
+func (fw *Forwarder) forwardDue(ctx context.Context) time.Duration {
+	now := fw.now()
 	var keys []fwdKey
 	fw.mu.Lock()
 	for k, at := range fw.due {
@@ -349,14 +385,14 @@ func (e *Engine) forwardDue(ctx context.Context) time.Duration {
 			fw.schedule(k, now) // not done: first thing after a restart
 			continue
 		}
-		if next, ok := e.forwardRequest(ctx, k); ok {
+		if next, ok := fw.forwardRequest(ctx, k); ok {
 			fw.schedule(k, next)
 		}
 	}
 	wait := time.Minute
 	fw.mu.Lock()
 	for _, at := range fw.due {
-		wait = min(wait, at.Sub(e.now()))
+		wait = min(wait, at.Sub(fw.now()))
 	}
 	fw.mu.Unlock()
 	return max(wait, 10*time.Millisecond)
@@ -364,47 +400,47 @@ func (e *Engine) forwardDue(ctx context.Context) time.Duration {
 
 // forwardRequest works on the due forwards of one request and returns
 // when it is next due (ok false: nothing is left to do).
-func (e *Engine) forwardRequest(ctx context.Context, k fwdKey) (time.Time, bool) {
-	r, err := e.store.Request(ctx, k.t, k.id)
+func (fw *Forwarder) forwardRequest(ctx context.Context, k fwdKey) (time.Time, bool) {
+	r, err := fw.d.Requests.Request(ctx, k.t, k.id)
 	if custos.ErrorCode(err) == custos.NotFound {
 		return time.Time{}, false
 	}
 	if err != nil {
-		return e.now().Add(e.fwd.poll), true
+		return fw.now().Add(fw.poll), true
 	}
 	if !r.Status.Final() {
 		// Forwarded once it is done here (an erasure resumes after a crash).
-		return e.now().Add(min(e.fwd.poll, time.Second)), true
+		return fw.now().Add(min(fw.poll, time.Second)), true
 	}
-	now := e.now()
+	now := fw.now()
 	for _, f := range r.Forwards {
 		if !f.Final() && !f.NextAt.After(now) {
-			e.advance(ctx, r, f)
+			fw.advance(ctx, r, f)
 		}
 	}
-	if r, err = e.store.Request(ctx, k.t, k.id); err != nil {
-		return e.now().Add(e.fwd.poll), true
+	if r, err = fw.d.Requests.Request(ctx, k.t, k.id); err != nil {
+		return fw.now().Add(fw.poll), true
 	}
 	return nextDue(r)
 }
 
 // advance makes one call for one forward: its submission, or a status
 // poll. f is a copy; the outcome is applied to the stored request.
-func (e *Engine) advance(ctx context.Context, r *custos.Request, f custos.Forward) {
+func (fw *Forwarder) advance(ctx context.Context, r *custos.Request, f custos.Forward) {
 	k := fwdKey{r.Tenant, r.ID}
 	fail := func(reason string) {
-		e.updateForward(ctx, k, f.RecipientID, func(_ *custos.Request, f *custos.Forward) (string, error) {
+		fw.updateForward(ctx, k, f.RecipientID, func(_ *custos.Request, f *custos.Forward) (string, error) {
 			if !f.Final() {
 				f.Status, f.Reason = custos.ForwardFailed, reason
 			}
 			return "", nil
 		})
 	}
-	if e.now().After(r.DueAt) {
+	if fw.now().After(r.DueAt) {
 		fail("the recipient did not complete the request by its due date; last error: " + f.LastError)
 		return
 	}
-	_, p, err := e.recipientProcessor(ctx, r.Tenant, f.RecipientID)
+	_, p, err := fw.recipientProcessor(ctx, r.Tenant, f.RecipientID)
 	if err != nil {
 		fail(custos.ErrorMessage(err))
 		return
@@ -412,17 +448,17 @@ func (e *Engine) advance(ctx context.Context, r *custos.Request, f custos.Forwar
 	switch f.Status {
 	case custos.ForwardQueued:
 		sealed := r.ForwardBodies[f.RecipientID]
-		body, err := e.keys.OpenTenant(r.Tenant, forwardRecord(r.ID, f.RecipientID), sealed)
+		body, err := fw.d.Keys.OpenTenant(r.Tenant, forwardRecord(r.ID, f.RecipientID), sealed)
 		if err != nil {
 			fail("the sealed request to the recipient cannot be read")
 			return
 		}
-		_, err = e.fwd.client.Submit(ctx, p, body)
+		_, err = fw.client.Submit(ctx, p, body)
 		if ctx.Err() != nil {
 			return // shutting down: the submission is due again at restart
 		}
-		e.updateForward(ctx, k, f.RecipientID, func(r *custos.Request, f *custos.Forward) (string, error) {
-			now := e.now().UTC()
+		fw.updateForward(ctx, k, f.RecipientID, func(r *custos.Request, f *custos.Forward) (string, error) {
+			now := fw.now().UTC()
 			action := ""
 			switch {
 			case err == nil:
@@ -436,11 +472,11 @@ func (e *Engine) advance(ctx context.Context, r *custos.Request, f custos.Forwar
 					// was read: the submission is still recorded.
 					action = "opendsr.forward.submitted"
 				}
-				f.Attempts, f.LastError, f.NextAt = 0, "", now.Add(e.fwd.backoff(1))
+				f.Attempts, f.LastError, f.NextAt = 0, "", now.Add(fw.backoff(1))
 				delete(r.ForwardBodies, f.RecipientID)
 			case opendsr.Temporary(err):
 				f.Attempts++
-				f.LastError, f.NextAt = err.Error(), now.Add(e.fwd.backoff(f.Attempts))
+				f.LastError, f.NextAt = err.Error(), now.Add(fw.backoff(f.Attempts))
 			default:
 				if !f.Final() {
 					f.Status, f.Reason = custos.ForwardFailed, err.Error()
@@ -450,21 +486,21 @@ func (e *Engine) advance(ctx context.Context, r *custos.Request, f custos.Forwar
 			return action, nil
 		})
 	default:
-		st, err := e.fwd.client.Status(ctx, p, f.SubjectRequestID)
+		st, err := fw.client.Status(ctx, p, f.SubjectRequestID)
 		if ctx.Err() != nil {
 			return
 		}
-		e.updateForward(ctx, k, f.RecipientID, func(_ *custos.Request, f *custos.Forward) (string, error) {
-			now := e.now().UTC()
+		fw.updateForward(ctx, k, f.RecipientID, func(_ *custos.Request, f *custos.Forward) (string, error) {
+			now := fw.now().UTC()
 			switch {
 			case err == nil:
 				f.Polls++
 				f.Attempts, f.LastError = 0, ""
 				applyStatus(f, st.RequestStatus, st.ResultsURL)
-				f.NextAt = now.Add(e.fwd.backoff(f.Polls + 1))
+				f.NextAt = now.Add(fw.backoff(f.Polls + 1))
 			case opendsr.Temporary(err):
 				f.Attempts++
-				f.LastError, f.NextAt = err.Error(), now.Add(e.fwd.backoff(f.Attempts))
+				f.LastError, f.NextAt = err.Error(), now.Add(fw.backoff(f.Attempts))
 			default:
 				if !f.Final() {
 					f.Status, f.Reason = custos.ForwardFailed, err.Error()
@@ -510,11 +546,11 @@ func applyStatus(f *custos.Forward, status, resultsURL string) {
 // stamped, audited and, for an erasure, re-issues the certificate with
 // the new outcome; audit, if change returns an action, is audited too;
 // other changes (retry schedules) are only stored.
-func (e *Engine) updateForward(ctx context.Context, k fwdKey, recipientID string, change func(*custos.Request, *custos.Forward) (audit string, err error)) error {
-	e.fwdMu.Lock()
-	defer e.fwdMu.Unlock()
+func (fw *Forwarder) updateForward(ctx context.Context, k fwdKey, recipientID string, change func(*custos.Request, *custos.Forward) (audit string, err error)) error {
+	fw.updateMu.Lock()
+	defer fw.updateMu.Unlock()
 	ctx = context.WithoutCancel(ctx) // an outcome learnt is recorded, even at shutdown
-	r, err := e.store.Request(ctx, k.t, k.id)
+	r, err := fw.d.Requests.Request(ctx, k.t, k.id)
 	if err != nil {
 		return err
 	}
@@ -534,7 +570,7 @@ func (e *Engine) updateForward(ctx context.Context, k fwdKey, recipientID string
 		return err
 	}
 	if f.Status != before {
-		now := e.now().UTC()
+		now := fw.now().UTC()
 		f.UpdatedAt = now
 		if f.Status == custos.ForwardCompleted {
 			f.CompletedAt = now
@@ -545,28 +581,15 @@ func (e *Engine) updateForward(ctx context.Context, k fwdKey, recipientID string
 		if action == "" {
 			action = "opendsr.forward." + f.Status
 		}
-		if r.Erasure != nil && len(r.Erasure.Certificate) > 0 {
-			if r.Erasure.Certificate, err = e.certify(ctx, r); err != nil {
-				return fmt.Errorf("re-issue the certificate of %s: %w", r.ID, err)
-			}
-		}
-	}
-	if action == "" {
-		return e.store.PutRequest(ctx, r)
 	}
 	details := map[string]string{"recipient": recipientID, "forward": f.Status, "subject_request_id": f.SubjectRequestID}
-	if r.Subject != (custos.SubjectID{}) {
-		if p, err := e.subj.Pseudonym(r.Tenant, r.Subject); err == nil {
-			details["subject"] = p
-		}
-	}
-	return e.put(ctx, r, forwardActor, action, details)
+	return fw.d.Record(ctx, r, f.Status != before, action, details)
 }
 
 // recipientProcessor finds a recipient and what the client needs to talk
 // to it.
-func (e *Engine) recipientProcessor(ctx context.Context, t custos.TenantID, id string) (*custos.Recipient, opendsr.Processor, error) {
-	list, err := e.recipients.Recipients(ctx, t)
+func (fw *Forwarder) recipientProcessor(ctx context.Context, t custos.TenantID, id string) (*custos.Recipient, opendsr.Processor, error) {
+	list, err := fw.d.Recipients.Recipients(ctx, t)
 	if err != nil {
 		return nil, opendsr.Processor{}, err
 	}
@@ -574,13 +597,13 @@ func (e *Engine) recipientProcessor(ctx context.Context, t custos.TenantID, id s
 		if rc.ID != id {
 			continue
 		}
-		secret, err := e.recipientSecret(rc)
+		secret, err := fw.d.RecipientSecret(rc)
 		if err != nil {
 			return nil, opendsr.Processor{}, err
 		}
 		p := opendsr.Processor{BaseURL: rc.URL, Domain: rc.Domain, Token: string(secret)}
 		if len(rc.CertificatePEM) > 0 {
-			if p.Pinned, err = parseCertificate(rc.CertificatePEM); err != nil {
+			if p.Pinned, err = opendsr.ParseCertificatePEM(rc.CertificatePEM); err != nil {
 				return nil, opendsr.Processor{}, custos.Errorf(custos.Invalid, "the pinned certificate of recipient %s: %v", rc.ID, err)
 			}
 		}
@@ -589,28 +612,28 @@ func (e *Engine) recipientProcessor(ctx context.Context, t custos.TenantID, id s
 	return nil, opendsr.Processor{}, custos.Errorf(custos.NotFound, "recipient %s was removed", id)
 }
 
-// OpenDSRCallback takes a status callback POSTed by an OpenDSR recipient
+// Callback takes a status callback POSTed by an OpenDSR recipient
 // to the callback URL named by token. The callback must carry the
 // recipient's processor domain and a signature that verifies with its
 // certificate: otherwise it is refused (Unauthorized) and the refusal is
 // recorded in the forward and the audit log.
-func (e *Engine) OpenDSRCallback(ctx context.Context, token string, hdr http.Header, body []byte) error {
+func (fw *Forwarder) Callback(ctx context.Context, token string, hdr http.Header, body []byte) error {
 	notFound := custos.Errorf(custos.NotFound, "no OpenDSR callback is expected at this address")
-	if e.fwd == nil {
+	if fw.client == nil {
 		return notFound
 	}
-	t, requestID, recipientID, ok := e.openCallbackToken(token)
+	t, requestID, recipientID, ok := fw.openCallbackToken(token)
 	if !ok {
 		return notFound
 	}
 	k := fwdKey{t, requestID}
-	_, p, err := e.recipientProcessor(ctx, t, recipientID)
+	_, p, err := fw.recipientProcessor(ctx, t, recipientID)
 	if custos.ErrorCode(err) == custos.NotFound {
 		return notFound
 	} else if err != nil {
 		return err
 	}
-	cb, err := e.fwd.client.VerifyCallback(ctx, p, hdr, body)
+	cb, err := fw.client.VerifyCallback(ctx, p, hdr, body)
 	var ce *opendsr.CallError
 	switch {
 	case err == nil:
@@ -618,7 +641,7 @@ func (e *Engine) OpenDSRCallback(ctx context.Context, token string, hdr http.Hea
 		return custos.Errorf(custos.Unavailable, "the recipient's certificate could not be fetched to verify the callback; retry")
 	case errors.As(err, &ce) && ce.Untrusted:
 		reason := ce.Message
-		if uerr := e.updateForward(ctx, k, recipientID, func(_ *custos.Request, f *custos.Forward) (string, error) {
+		if uerr := fw.updateForward(ctx, k, recipientID, func(_ *custos.Request, f *custos.Forward) (string, error) {
 			f.RejectedCallbacks++
 			f.LastRejection = reason
 			return "opendsr.callback_rejected", nil
@@ -632,7 +655,7 @@ func (e *Engine) OpenDSRCallback(ctx context.Context, token string, hdr http.Hea
 	default:
 		return custos.Errorf(custos.Invalid, "%s", err.Error())
 	}
-	err = e.updateForward(ctx, k, recipientID, func(_ *custos.Request, f *custos.Forward) (string, error) {
+	err = fw.updateForward(ctx, k, recipientID, func(_ *custos.Request, f *custos.Forward) (string, error) {
 		if cb.SubjectRequestID != f.SubjectRequestID {
 			return "", custos.Errorf(custos.Invalid, "subject_request_id %q is not the request this callback address is for", cb.SubjectRequestID)
 		}

@@ -1,4 +1,4 @@
-package ingest_test
+package subjects_test
 
 import (
 	"context"
@@ -7,10 +7,10 @@ import (
 
 	"github.com/custos-dev/custos"
 	"github.com/custos-dev/custos/internal/consent"
-	"github.com/custos-dev/custos/internal/ingest"
+	"github.com/custos-dev/custos/internal/subjects"
 )
 
-func (e *env) ingestWith(t *testing.T, pol *consent.Policy, msgs ...custos.Message) ingest.Result {
+func (e *env) ingestWith(t *testing.T, pol *consent.Policy, msgs ...custos.Message) subjects.Result {
 	t.Helper()
 	res, err := e.pipe.IngestWith(context.Background(), e.tenant, msgs, pol)
 	if err != nil {

@@ -1,4 +1,4 @@
-package ingest_test
+package subjects_test
 
 import (
 	"context"
@@ -10,10 +10,10 @@ import (
 	"time"
 
 	"github.com/custos-dev/custos"
-	"github.com/custos-dev/custos/internal/ingest"
 	"github.com/custos-dev/custos/internal/keyring"
 	"github.com/custos-dev/custos/internal/pebble"
 	"github.com/custos-dev/custos/internal/segment"
+	"github.com/custos-dev/custos/internal/subjects"
 )
 
 // trackTemplate is a ~535-byte track event like the Segment Go client sends.
@@ -25,9 +25,9 @@ const trackTemplate = `{"type":"track","messageId":"bench-%d-%d","userId":"user-
 // (the first store of a run pays for the page cache), so run the two modes
 // alternately and compare medians:
 //
-//	go test -c -o /tmp/ingest.test ./internal/ingest/
+//	go test -c -o /tmp/subjects.test ./internal/subjects/
 //	for i in 1 2 3; do for m in plaintext sealed; do
-//	  /tmp/ingest.test -test.run '^$' -test.bench "Pipeline/$m" -test.benchtime 4000x; done; done
+//	  /tmp/subjects.test -test.run '^$' -test.bench "Pipeline/$m" -test.benchtime 4000x; done; done
 func BenchmarkPipeline(b *testing.B) {
 	for _, mode := range []struct {
 		name      string
@@ -52,7 +52,7 @@ func BenchmarkPipeline(b *testing.B) {
 				b.Fatal(err)
 			}
 			defer store.Close()
-			pipe, err := ingest.New(ctx, store, ring, ingest.Options{})
+			pipe, err := subjects.New(ctx, store, ring, subjects.Options{})
 			if err != nil {
 				b.Fatal(err)
 			}

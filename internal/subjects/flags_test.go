@@ -1,4 +1,4 @@
-package ingest
+package subjects
 
 import (
 	"runtime"
@@ -11,7 +11,7 @@ import (
 // message, with one million suppressed subjects, and reports the memory the
 // gate holds for them.
 //
-//	go test -run '^$' -bench Gate ./internal/ingest/
+//	go test -run '^$' -bench Gate ./internal/subjects/
 func BenchmarkGate(b *testing.B) {
 	const n = 1_000_000
 	var before, after runtime.MemStats

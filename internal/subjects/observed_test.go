@@ -1,4 +1,4 @@
-package ingest_test
+package subjects_test
 
 import (
 	"bytes"

@@ -1,4 +1,4 @@
-package ingest_test
+package subjects_test
 
 import (
 	"context"
@@ -12,9 +12,9 @@ import (
 	"time"
 
 	"github.com/custos-dev/custos"
-	"github.com/custos-dev/custos/internal/ingest"
 	"github.com/custos-dev/custos/internal/keyring"
 	"github.com/custos-dev/custos/internal/pebble"
+	"github.com/custos-dev/custos/internal/subjects"
 	"github.com/custos-dev/custos/internal/testenv"
 )
 
@@ -30,8 +30,8 @@ type env struct {
 	store      *pebble.Store
 	keys       *pebble.KeyStore
 	ring       *keyring.Ring
-	pipe       *ingest.Pipeline
-	rd         *ingest.Reader
+	pipe       *subjects.Pipeline
+	rd         *subjects.Reader
 	tenant     custos.TenantID
 }
 
@@ -60,10 +60,10 @@ func (e *env) open(t *testing.T) {
 			e.rebuilds++
 		}
 	}
-	if e.pipe, err = ingest.New(ctx, e.store, e.ring, ingest.Options{Now: clock, FilterFile: e.filterFile, OnRebuild: onRebuild}); err != nil {
+	if e.pipe, err = subjects.New(ctx, e.store, e.ring, subjects.Options{Now: clock, FilterFile: e.filterFile, OnRebuild: onRebuild}); err != nil {
 		t.Fatal(err)
 	}
-	e.rd = ingest.NewReader(e.store, e.ring)
+	e.rd = subjects.NewReader(e.store, e.ring)
 	t.Cleanup(func() { e.close(t) })
 }
 
@@ -94,7 +94,7 @@ func (e *env) reopen(t *testing.T) {
 	e.open(t)
 }
 
-func (e *env) ingest(t *testing.T, msgs ...custos.Message) ingest.Result {
+func (e *env) ingest(t *testing.T, msgs ...custos.Message) subjects.Result {
 	t.Helper()
 	res, err := e.pipe.Ingest(context.Background(), e.tenant, msgs)
 	if err != nil {

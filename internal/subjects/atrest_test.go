@@ -1,4 +1,4 @@
-package ingest_test
+package subjects_test
 
 import (
 	"bytes"
@@ -14,9 +14,9 @@ import (
 	"time"
 
 	"github.com/custos-dev/custos"
-	"github.com/custos-dev/custos/internal/ingest"
 	"github.com/custos-dev/custos/internal/pebble"
 	"github.com/custos-dev/custos/internal/segment"
+	"github.com/custos-dev/custos/internal/subjects"
 )
 
 // forms returns the ways a canary could appear in a file: raw, JSON-escaped,
@@ -157,7 +157,7 @@ func TestBackupOfDataCannotResurrectAShreddedSubject(t *testing.T) {
 		t.Fatal(err)
 	}
 	defer old.Close()
-	rd := ingest.NewReader(old, e.ring)
+	rd := subjects.NewReader(old, e.ring)
 	if _, err := rd.Find(ctx, e.tenant, custos.Identifier{Type: custos.UserID, Value: "erased-user"}); err != nil {
 		t.Fatalf("the backup should still index the erased subject (else the test proves nothing): %v", err)
 	}

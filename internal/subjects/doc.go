@@ -1,4 +1,7 @@
-// Package ingest turns decoded Segment messages into stored, sealed events.
+// Package subjects owns every change to data subjects' data: one ordered
+// writer applies ingested messages, consent records, suppression and
+// restriction flags, erasure, expiry and rectification, and Reader reads
+// the sealed data back.
 //
 // One writer goroutine owns every change to tenants' data: it drops
 // duplicates, resolves each message to a subject (linking and merging
@@ -9,4 +12,7 @@
 // which concurrent requests share (group commit), and are given in order,
 // so an acknowledged message never depends on a write that could still be
 // lost.
-package ingest
+//
+// Decoding and normalising the Segment spec into custos.Message is not
+// here but in internal/segment; this package starts from messages.
+package subjects
