@@ -15,6 +15,7 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
+	"slices"
 	"strings"
 	"sync"
 	"testing"
@@ -50,12 +51,25 @@ func requireNode(t *testing.T) string {
 	return node
 }
 
+// proxiedRequest is one request that passed a recordingProxy.
+type proxiedRequest struct {
+	Method, Path, Encoding string
+	Origin                 string // the Origin request header
+	AllowOrigin            string // the Access-Control-Allow-Origin answer header
+	Status                 int
+}
+
+// call is "METHOD path", with " encoding" when the body had one.
+func (r proxiedRequest) call() string {
+	return strings.TrimSpace(r.Method + " " + r.Path + " " + r.Encoding)
+}
+
 // recordingProxy is a reverse proxy to the server that notes each request
-// as "METHOD path Content-Encoding".
+// and its answer.
 type recordingProxy struct {
 	*httptest.Server
 	mu       sync.Mutex
-	requests []string
+	requests []proxiedRequest
 }
 
 func newRecordingProxy(t *testing.T, target string) *recordingProxy {
@@ -66,20 +80,23 @@ func newRecordingProxy(t *testing.T, target string) *recordingProxy {
 	}
 	p := &recordingProxy{}
 	rp := httputil.NewSingleHostReverseProxy(u)
-	p.Server = httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+	rp.ModifyResponse = func(resp *http.Response) error {
+		r := resp.Request
 		p.mu.Lock()
-		p.requests = append(p.requests, strings.TrimSpace(r.Method+" "+r.URL.Path+" "+r.Header.Get("Content-Encoding")))
+		p.requests = append(p.requests, proxiedRequest{Method: r.Method, Path: r.URL.Path, Encoding: r.Header.Get("Content-Encoding"),
+			Origin: r.Header.Get("Origin"), AllowOrigin: resp.Header.Get("Access-Control-Allow-Origin"), Status: resp.StatusCode})
 		p.mu.Unlock()
-		rp.ServeHTTP(w, r)
-	}))
+		return nil
+	}
+	p.Server = httptest.NewServer(rp)
 	t.Cleanup(p.Close)
 	return p
 }
 
-func (p *recordingProxy) recorded() []string {
+func (p *recordingProxy) recorded() []proxiedRequest {
 	p.mu.Lock()
 	defer p.mu.Unlock()
-	return append([]string(nil), p.requests...)
+	return slices.Clone(p.requests)
 }
 
 // nodeMessage is one message as node-send.cjs hands it to the library.
@@ -152,11 +169,11 @@ func TestNodeClients(t *testing.T) {
 			reqs := proxy.recorded()
 			// Five messages in batches of at most two: three batches or more.
 			if len(reqs) < 3 {
-				t.Errorf("%s sent %d requests %q, want at least 3 batches", c.pkg, len(reqs), reqs)
+				t.Errorf("%s sent %d requests %+v, want at least 3 batches", c.pkg, len(reqs), reqs)
 			}
 			for _, r := range reqs {
-				if r != c.request {
-					t.Errorf("%s sent %q, want %q", c.pkg, r, c.request)
+				if r.call() != c.request || r.Status != http.StatusOK {
+					t.Errorf("%s sent %q, answered %d; want %q, 200", c.pkg, r.call(), r.Status, c.request)
 				}
 			}
 			checkFlow(t, srv, tn.SecretKey, p, flow, c.library, packageVersion(t, dir, c.pkg))
