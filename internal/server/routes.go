@@ -24,7 +24,9 @@ func addRoutes(mux *http.ServeMux, d Deps) {
 		}
 	}
 
-	// The browser SDKs' settings fetch (write key), so pages need no CDN.
+	// The browser SDKs' settings fetch (write key), so pages need no CDN:
+	// GET /v1/projects/{writeKey}/settings (Segment analytics.js) and
+	// GET /sourceConfig/ (RudderStack), each with its CORS preflight.
 	addSDKConfigRoutes(mux, d.Log, d.Tenants)
 
 	// Rights from the device (write key).
