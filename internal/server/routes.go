@@ -24,6 +24,11 @@ func addRoutes(mux *http.ServeMux, d Deps) {
 		}
 	}
 
+	// The browser SDKs' settings fetch (write key), so pages need no CDN:
+	// GET /v1/projects/{writeKey}/settings (Segment analytics.js) and
+	// GET /sourceConfig/ (RudderStack), each with its CORS preflight.
+	addSDKConfigRoutes(mux, d.Log, d.Tenants)
+
 	// Rights from the device (write key).
 	mux.Handle("POST /v1/privacy", cors(handlePrivacy(d.Log, d.Tenants, d.Rights, d.Now)))
 	mux.Handle("OPTIONS /v1/privacy", cors(http.HandlerFunc(handlePreflight)))
