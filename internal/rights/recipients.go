@@ -83,7 +83,7 @@ func (e *Engine) AddRecipient(ctx context.Context, t *custos.Tenant, in Recipien
 		return nil, err
 	}
 	if in.Actor == "" {
-		in.Actor = "api"
+		in.Actor = audit.ActorTenant
 	}
 	_, err = e.audit.Record(ctx, t.ID, audit.Entry{Actor: in.Actor, Action: "recipient.created",
 		Details: map[string]string{"recipient": rc.ID, "kind": rc.Kind, "region": rc.Region}})

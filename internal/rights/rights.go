@@ -201,7 +201,7 @@ func (e *Engine) Create(ctx context.Context, t custos.TenantID, in Input) (*cust
 		return nil, custos.Errorf(custos.Invalid, "identity.value is required")
 	}
 	if in.Actor == "" {
-		in.Actor = "api"
+		in.Actor = audit.ActorTenant
 	}
 	if in.ID != "" {
 		release, err := e.reserve(ctx, t, in.ID)
@@ -320,6 +320,9 @@ type Filter struct {
 	Type    custos.RequestType
 	Overdue bool
 	Limit   int
+	// After is the id of the last request of the page before: the list
+	// goes on with the requests after it ("" from the newest).
+	After string
 }
 
 // List returns a tenant's requests, newest first.
@@ -329,7 +332,12 @@ func (e *Engine) List(ctx context.Context, t custos.TenantID, f Filter) ([]*cust
 	}
 	now := e.now()
 	out := []*custos.Request{}
+	skipping := f.After != ""
 	err := e.store.Requests(ctx, t, func(r *custos.Request) bool {
+		if skipping {
+			skipping = r.ID != f.After
+			return true
+		}
 		if (f.Status == "" || r.Status == f.Status) && (f.Type == "" || r.Type == f.Type) &&
 			(!f.Overdue || Overdue(r, now)) {
 			out = append(out, r)

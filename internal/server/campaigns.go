@@ -49,8 +49,8 @@ func viewCampaign(c *custos.Campaign) campaignView {
 
 func handleCreateCampaign(log *slog.Logger, eng *campaign.Engine) tenantHandler {
 	return func(w http.ResponseWriter, r *http.Request, t *custos.Tenant) {
-		var in campaign.Input
-		if err := decodeJSON(r, &in); err != nil {
+		in, err := decodeBody[campaign.Input](w, r, maxBody)
+		if err != nil {
 			writeError(w, log, err)
 			return
 		}
@@ -65,16 +65,22 @@ func handleCreateCampaign(log *slog.Logger, eng *campaign.Engine) tenantHandler 
 
 func handleListCampaigns(log *slog.Logger, eng *campaign.Engine) tenantHandler {
 	return func(w http.ResponseWriter, r *http.Request, t *custos.Tenant) {
-		list, err := eng.List(r.Context(), t.ID)
+		p, err := readPage(r, "campaigns")
 		if err != nil {
 			writeError(w, log, err)
 			return
 		}
+		all, err := eng.List(r.Context(), t.ID)
+		if err != nil {
+			writeError(w, log, err)
+			return
+		}
+		list, next := pageSlice(all, p, func(c *custos.Campaign) string { return c.ID })
 		out := make([]campaignView, len(list))
 		for i, c := range list {
 			out[i] = viewCampaign(c)
 		}
-		writeJSON(w, http.StatusOK, map[string]any{"campaigns": out})
+		writeJSON(w, http.StatusOK, listPage("campaigns", out, next))
 	}
 }
 

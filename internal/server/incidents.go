@@ -3,7 +3,6 @@ package server
 import (
 	"log/slog"
 	"net/http"
-	"strconv"
 	"time"
 
 	"github.com/custos-dev/custos"
@@ -36,16 +35,31 @@ type operatorTenantView struct {
 	Warnings   []string          `json:"warnings"`
 }
 
-// operatorIncidentView is an incident with each tenant's notification.
+// operatorIncidentView is an incident with its scope and each tenant's
+// notification.
 type operatorIncidentView struct {
-	*custos.Incident
+	incident.View
+	Scope         custos.IncidentScope `json:"scope"`
+	Tenants       []custos.TenantID    `json:"tenants"`
 	Notifications []operatorTenantView `json:"notifications"`
+}
+
+// incidentSummary is an incident in the operator's list: counts, named
+// as counts (the detail has the lists).
+type incidentSummary struct {
+	ID          string    `json:"id"`
+	Status      string    `json:"status"`
+	OpenedAt    time.Time `json:"opened_at"`
+	DetectedAt  time.Time `json:"detected_at"`
+	Nature      string    `json:"nature"`
+	TenantCount int       `json:"tenant_count"`
+	UpdateCount int       `json:"update_count"`
 }
 
 func handleOpenIncident(log *slog.Logger, reg *incident.Register, tenantReg *tenants.Registry, now func() time.Time) http.Handler {
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-		var in incident.OpenInput
-		if err := decodeJSON(r, &in); err != nil {
+		in, err := decodeBody[incident.OpenInput](w, r, maxBody)
+		if err != nil {
 			writeError(w, log, err)
 			return
 		}
@@ -73,7 +87,7 @@ func writeOperatorIncident(w http.ResponseWriter, r *http.Request, log *slog.Log
 }
 
 func operatorView(inc *custos.Incident, ns []*custos.IncidentNotification, tenantReg *tenants.Registry, now time.Time) operatorIncidentView {
-	v := operatorIncidentView{Incident: inc, Notifications: []operatorTenantView{}}
+	v := operatorIncidentView{View: incident.ViewOf(inc), Scope: inc.Scope, Tenants: inc.Tenants, Notifications: []operatorTenantView{}}
 	for _, n := range ns {
 		tv := operatorTenantView{IncidentNotification: n, Deadline: incident.DeadlineOf(n, now), Warnings: incident.Warnings(n)}
 		if tenantReg != nil {
@@ -88,25 +102,22 @@ func operatorView(inc *custos.Incident, ns []*custos.IncidentNotification, tenan
 
 func handleListIncidents(log *slog.Logger, reg *incident.Register) http.Handler {
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-		list, err := reg.Incidents(r.Context())
+		p, err := readPage(r, "incidents")
 		if err != nil {
 			writeError(w, log, err)
 			return
 		}
-		type summary struct {
-			ID         string    `json:"id"`
-			Status     string    `json:"status"`
-			OpenedAt   time.Time `json:"opened_at"`
-			DetectedAt time.Time `json:"detected_at"`
-			Nature     string    `json:"nature"`
-			Tenants    int       `json:"tenants"`
-			Updates    int       `json:"updates"`
+		all, err := reg.Incidents(r.Context())
+		if err != nil {
+			writeError(w, log, err)
+			return
 		}
-		out := []summary{}
-		for _, inc := range list {
-			out = append(out, summary{inc.ID, inc.Status, inc.OpenedAt, inc.DetectedAt, inc.Nature, len(inc.Tenants), len(inc.Updates)})
+		list, next := pageSlice(all, p, func(inc *custos.Incident) string { return inc.ID })
+		out := make([]incidentSummary, len(list))
+		for i, inc := range list {
+			out[i] = incidentSummary{inc.ID, inc.Status, inc.OpenedAt, inc.DetectedAt, inc.Nature, len(inc.Tenants), len(inc.Updates)}
 		}
-		writeJSON(w, http.StatusOK, map[string]any{"incidents": out})
+		writeJSON(w, http.StatusOK, listPage("incidents", out, next))
 	})
 }
 
@@ -123,8 +134,8 @@ func handleGetIncident(log *slog.Logger, reg *incident.Register, tenantReg *tena
 
 func handleUpdateIncident(log *slog.Logger, reg *incident.Register, tenantReg *tenants.Registry, now func() time.Time) http.Handler {
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-		var in incident.UpdateInput
-		if err := decodeJSON(r, &in); err != nil {
+		in, err := decodeBody[incident.UpdateInput](w, r, maxBody)
+		if err != nil {
 			writeError(w, log, err)
 			return
 		}
@@ -142,10 +153,10 @@ func handleUpdateIncident(log *slog.Logger, reg *incident.Register, tenantReg *t
 
 func handleCloseIncident(log *slog.Logger, reg *incident.Register, tenantReg *tenants.Registry, now func() time.Time) http.Handler {
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-		var in struct {
+		in, err := decodeOptionalBody[struct {
 			Note string `json:"note"`
-		}
-		if err := decodeJSON(r, &in); err != nil {
+		}](w, r, maxBody)
+		if err != nil {
 			writeError(w, log, err)
 			return
 		}
@@ -163,16 +174,22 @@ func handleCloseIncident(log *slog.Logger, reg *incident.Register, tenantReg *te
 
 func handleTenantIncidents(log *slog.Logger, reg *incident.Register, now func() time.Time) tenantHandler {
 	return func(w http.ResponseWriter, r *http.Request, t *custos.Tenant) {
+		p, err := readPage(r, "incidents")
+		if err != nil {
+			writeError(w, log, err)
+			return
+		}
 		incs, ns, err := reg.TenantIncidents(r.Context(), t.ID)
 		if err != nil {
 			writeError(w, log, err)
 			return
 		}
-		out := []tenantIncidentView{}
+		all := make([]tenantIncidentView, len(incs))
 		for i := range incs {
-			out = append(out, viewTenantIncident(incs[i], ns[i], now()))
+			all[i] = viewTenantIncident(incs[i], ns[i], now())
 		}
-		writeJSON(w, http.StatusOK, map[string]any{"incidents": out})
+		out, next := pageSlice(all, p, func(v tenantIncidentView) string { return v.ID })
+		writeJSON(w, http.StatusOK, listPage("incidents", out, next))
 	}
 }
 
@@ -199,34 +216,28 @@ func handleAcknowledgeIncident(log *slog.Logger, reg *incident.Register, now fun
 
 func handleAffectedSubjects(log *slog.Logger, reg *incident.Register) tenantHandler {
 	return func(w http.ResponseWriter, r *http.Request, t *custos.Tenant) {
-		q := r.URL.Query()
-		limit := 100
-		if v := q.Get("limit"); v != "" {
-			n, err := strconv.Atoi(v)
-			if err != nil || n < 1 || n > 1000 {
-				writeError(w, log, custos.Errorf(custos.Invalid, "limit must be a whole number from 1 to 1000"))
-				return
-			}
-			limit = n
+		p, err := readPage(r, "affected-subjects")
+		if err != nil {
+			writeError(w, log, err)
+			return
 		}
 		var after custos.SubjectID
-		if v := q.Get("cursor"); v != "" {
-			var err error
-			if after, err = custos.ParseSubjectID(v); err != nil {
-				writeError(w, log, custos.Errorf(custos.Invalid, "cursor is not one this server issued"))
+		if p.Position != "" {
+			if after, err = custos.ParseSubjectID(p.Position); err != nil {
+				writeError(w, log, custos.Errorf(custos.Invalid, "cursor is not a next_cursor this list (affected-subjects) issued"))
 				return
 			}
 		}
-		subjects, more, err := reg.AffectedSubjects(r.Context(), t.ID, r.PathValue("id"), after, limit)
+		subjects, more, err := reg.AffectedSubjects(r.Context(), t.ID, r.PathValue("id"), after, p.Limit)
 		if err != nil {
 			writeError(w, log, err)
 			return
 		}
 		next := ""
 		if more && len(subjects) > 0 {
-			next = subjects[len(subjects)-1].Subject.String()
+			next = p.cursor(subjects[len(subjects)-1].Subject.String())
 		}
-		writeJSON(w, http.StatusOK, map[string]any{"subjects": subjects, "next_cursor": next})
+		writeJSON(w, http.StatusOK, listPage("subjects", subjects, next))
 	}
 }
 

@@ -1,11 +1,9 @@
 package server
 
 import (
-	"io"
 	"log/slog"
 	"net/http"
 
-	"github.com/custos-dev/custos"
 	"github.com/custos-dev/custos/internal/rights"
 )
 
@@ -20,16 +18,14 @@ const maxCallbackBody = 64 << 10
 // processor to treat as final.
 func handleOpenDSRCallback(log *slog.Logger, eng *rights.Engine) http.Handler {
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-		body, err := io.ReadAll(io.LimitReader(r.Body, maxCallbackBody+1))
+		body, err := readBody(w, r, maxCallbackBody)
 		if err != nil {
-			writeError(w, log, custos.Errorf(custos.Invalid, "the callback body could not be read"))
-			return
-		}
-		if len(body) > maxCallbackBody {
-			writeError(w, log, custos.Errorf(custos.TooLarge, "the callback body is larger than %d bytes", maxCallbackBody))
+			writeError(w, log, err)
 			return
 		}
 		if err := eng.OpenDSRCallback(r.Context(), r.PathValue("token"), r.Header, body); err != nil {
+			// The recipient's signature is the credential here.
+			w.Header().Set("WWW-Authenticate", `OpenDSR-Signature realm="custos"`)
 			writeError(w, log, err)
 			return
 		}

@@ -1,7 +1,6 @@
 package server
 
 import (
-	"io"
 	"log/slog"
 	"net/http"
 
@@ -44,9 +43,11 @@ func handleGetSettings() tenantHandler {
 // handlePatchSettings merges the fields sent into the tenant's settings.
 func handlePatchSettings(log *slog.Logger, reg *tenants.Registry, al *audit.Log) tenantHandler {
 	return func(w http.ResponseWriter, r *http.Request, t *custos.Tenant) {
-		body, err := io.ReadAll(io.LimitReader(r.Body, 1<<20))
+		// The registry decodes the patch itself (it tells a field sent as
+		// null from one left out); the body is read whole, or refused.
+		body, err := readBody(w, r, maxBody)
 		if err != nil {
-			writeError(w, log, custos.Errorf(custos.Invalid, "settings: read body: %v", err))
+			writeError(w, log, err)
 			return
 		}
 		nt, fields, err := reg.UpdateSettings(r.Context(), t.ID, body)
@@ -54,7 +55,7 @@ func handlePatchSettings(log *slog.Logger, reg *tenants.Registry, al *audit.Log)
 			writeError(w, log, err)
 			return
 		}
-		recordDone(r, log, al, t.ID, audit.Entry{Actor: "tenant", Action: "settings.update", Details: map[string]any{"fields": fields}})
+		recordDone(r, log, al, t.ID, audit.Entry{Actor: audit.ActorTenant, Action: "settings.update", Details: map[string]any{"fields": fields}})
 		writeJSON(w, http.StatusOK, viewSettings(nt))
 	}
 }
