@@ -66,7 +66,15 @@ func TestObservability(t *testing.T) {
 	srv.events(t, tn.SecretKey, prof.SubjectID, 0)
 	srv.do(t, "GET", "/no/such/"+user, nil)
 
-	r := srv.do(t, "GET", "/metrics", nil)
+	// /metrics is not public on the API listener: it wants the metrics or
+	// the operator token.
+	for _, auth := range []string{"", "Bearer " + tn.SecretKey, "Bearer wrong"} {
+		r := srv.do(t, "GET", "/metrics", nil, "Authorization", auth)
+		if r.status != http.StatusUnauthorized || r.header.Get("WWW-Authenticate") == "" {
+			t.Errorf("GET /metrics with Authorization %q: %d, WWW-Authenticate %q; want 401 with a challenge", auth, r.status, r.header.Get("WWW-Authenticate"))
+		}
+	}
+	r := srv.do(t, "GET", "/metrics", nil, "Authorization", "Bearer "+srv.cfg.token)
 	if r.status != http.StatusOK {
 		t.Fatalf("GET /metrics: status %d", r.status)
 	}
@@ -157,7 +165,7 @@ func TestLogsCarryNoPersonalData(t *testing.T) {
 	srv.do(t, "POST", "/admin/v1/tenants/"+tn.ID+"/keys/rotate", nil, "Authorization", "Bearer "+cfg.token)
 	srv.do(t, "POST", "/admin/v1/tenants", []byte(`{"name":"`+ph.name+`","region":"`+ph.plan+`"}`), "Authorization", "Bearer "+cfg.token)
 	srv.do(t, "GET", "/admin/v1/tenants", nil, "Authorization", "Bearer "+ph.email)
-	srv.do(t, "GET", "/metrics", nil)
+	srv.do(t, "GET", "/metrics", nil, "Authorization", "Bearer "+srv.cfg.token)
 	srv.stop(t)
 
 	out := srv.allOutput()

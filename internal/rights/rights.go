@@ -24,6 +24,7 @@ import (
 	"github.com/custos-dev/custos/internal/certificate"
 	"github.com/custos-dev/custos/internal/deadline"
 	"github.com/custos-dev/custos/internal/opendsr"
+	"github.com/custos-dev/custos/internal/urlpolicy"
 )
 
 // Gate is what the engine needs of the ingest pipeline: changes to
@@ -199,6 +200,17 @@ func (e *Engine) Create(ctx context.Context, t custos.TenantID, in Input) (*cust
 	}
 	if strings.TrimSpace(in.Identity.Value) == "" {
 		return nil, custos.Errorf(custos.Invalid, "identity.value is required")
+	}
+	if in.Suppress && in.Type != custos.Erasure {
+		return nil, custos.Errorf(custos.Invalid, "suppress applies to erasure requests only; use a suppress request")
+	}
+	if len(in.Traits) > 0 && in.Type != custos.Rectify {
+		return nil, custos.Errorf(custos.Invalid, "traits apply to rectify requests only")
+	}
+	if in.CallbackURL != "" {
+		if _, err := (urlpolicy.Policy{}).Check("callback_url", in.CallbackURL); err != nil {
+			return nil, custos.Errorf(custos.Invalid, "%v", err)
+		}
 	}
 	if in.Actor == "" {
 		in.Actor = audit.ActorTenant
