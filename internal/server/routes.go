@@ -5,6 +5,7 @@ import (
 	"net/http"
 
 	"github.com/custos-dev/custos/internal/consent"
+	"github.com/custos-dev/custos/internal/metrics"
 	"github.com/custos-dev/custos/internal/opendsr"
 
 	"github.com/prometheus/client_golang/prometheus/promhttp"
@@ -198,17 +199,17 @@ func Routes() []Route {
 		// (MetricsHandler).
 		public("GET", "/healthz", func(d Deps) http.Handler { return handleHealthz() }),
 		public("GET", "/readyz", func(d Deps) http.Handler { return handleReadyz(d.Ready) }),
-		Route{Method: "GET", Pattern: "/metrics", Auth: AuthMetrics, Needs: "Metrics", plain: func(d Deps) http.Handler { return MetricsHandler(d) }},
+		Route{Method: "GET", Pattern: "/metrics", Auth: AuthMetrics, Needs: "Metrics", plain: func(d Deps) http.Handler { return MetricsHandler(d.Metrics) }},
 	)
 	return rs
 }
 
 func preflight(Deps) http.Handler { return cors(http.HandlerFunc(handlePreflight)) }
 
-// MetricsHandler serves the Prometheus metrics of d.Metrics without
+// MetricsHandler serves the Prometheus metrics of m without
 // authentication, for a separate metrics listener.
-func MetricsHandler(d Deps) http.Handler {
-	return promhttp.HandlerFor(d.Metrics.Registry, promhttp.HandlerOpts{})
+func MetricsHandler(m *metrics.Metrics) http.Handler {
+	return promhttp.HandlerFor(m.Registry, promhttp.HandlerOpts{})
 }
 
 // has reports whether d holds the dependency a route needs.
