@@ -631,6 +631,9 @@ func tenantSnapshot(t *testing.T, srv *testServer, f routeFixture) []string {
 	return out
 }
 
+// dumpPaths prints every field path of an answer. With DUMP_FIELDS=1,
+// TestRoutes prints them for each route: a start for documenting a new
+// route's resource in docs/api.md. It asserts nothing.
 func dumpPaths(what string, v any, path string) {
 	switch x := v.(type) {
 	case map[string]any:

@@ -56,7 +56,7 @@ func (p pageQuery) cursor(position string) string {
 
 // pageSlice cuts one page out of a whole list, in its order. The position
 // is the key of the last item shown and its index, so the next page starts
-// after that item, or at the same index if it has gone since.
+// after that item or, if it has gone since, where it stood.
 func pageSlice[T any](items []T, p pageQuery, key func(T) string) ([]T, string) {
 	start := 0
 	if p.Position != "" {
@@ -81,7 +81,7 @@ func pageSlice[T any](items []T, p pageQuery, key func(T) string) ([]T, string) 
 	if end == len(items) || len(page) == 0 {
 		return page, ""
 	}
-	return page, p.cursor(key(page[len(page)-1]) + "\x00" + strconv.Itoa(end))
+	return page, p.cursor(key(page[len(page)-1]) + "\x00" + strconv.Itoa(end-1))
 }
 
 // listPage is the answer of every list: its items under the list's name,
