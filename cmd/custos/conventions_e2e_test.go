@@ -12,6 +12,8 @@ import (
 	"net/url"
 	"strings"
 	"testing"
+
+	"github.com/custos-dev/custos/internal/opendsr"
 )
 
 func TestRequestBodies(t *testing.T) {
@@ -71,6 +73,9 @@ func TestUnmatchedRoutesAnswerJSON(t *testing.T) {
 		}
 		if s := errorShape(r.body); s != c.shape {
 			t.Errorf("%s: error shape %s, want %s: %s", what, s, c.shape, r.body)
+		}
+		if c.shape == "opendsr" && r.header.Get(opendsr.HeaderSignature) == "" {
+			t.Errorf("%s: OpenDSR answer without %s", what, opendsr.HeaderSignature)
 		}
 		if c.allow != "" && !strings.Contains(r.header.Get("Allow"), c.allow) {
 			t.Errorf("%s: Allow %q, want it to name %s", what, r.header.Get("Allow"), c.allow)

@@ -32,8 +32,13 @@ func bearer(r *http.Request) string {
 }
 
 // requireSecret authenticates a tenant's secret key (Bearer, or HTTP
-// Basic with the key as user name), answering failures with ew.
-func requireSecret(log *slog.Logger, reg *tenants.Registry, ew errorWriter, next tenantHandler) http.Handler {
+// Basic with the key as user name). An OpenDSR route (dsr) answers
+// failures in the OpenDSR error shape.
+func requireSecret(log *slog.Logger, reg *tenants.Registry, dsr bool, next tenantHandler) http.Handler {
+	ew := errorWriter(writeError)
+	if dsr {
+		ew = writeOpenDSRError
+	}
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		key := bearer(r)
 		if key == "" {
@@ -54,7 +59,12 @@ func requireSecret(log *slog.Logger, reg *tenants.Registry, ew errorWriter, next
 			ew(w, log, custos.Errorf(custos.Unauthorized, "unknown secret key"))
 			return
 		}
-		if misdirected(w, log, reg, t) {
+		if dsr {
+			if err := reg.Misdirected(t); err != nil {
+				ew(w, log, err)
+				return
+			}
+		} else if misdirected(w, log, reg, t) {
 			return
 		}
 		next(w, r, t)

@@ -90,15 +90,26 @@ const codeMethodNotAllowed custos.Code = "method_not_allowed"
 // jsonUnmatched answers requests that match no route in JSON, as every
 // other error is, instead of the mux's plain text: 404 for an unknown
 // path, 405 (with Allow) for a known path and another method. Paths under
-// /opendsr/ answer in the OpenDSR error shape.
-func jsonUnmatched(log *slog.Logger, mux *http.ServeMux) http.Handler {
+// /opendsr/ answer in the OpenDSR error shape, signed.
+func jsonUnmatched(d Deps, mux *http.ServeMux) http.Handler {
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		h, pattern := mux.Handler(r)
 		if pattern != "" {
 			mux.ServeHTTP(w, r)
 			return
 		}
-		h.ServeHTTP(&unmatchedWriter{ResponseWriter: w, r: r, log: log}, r)
+		var unmatched http.Handler = http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+			h.ServeHTTP(&unmatchedWriter{ResponseWriter: w, r: r, log: d.Log}, r)
+		})
+		if d.OpenDSRSigner != nil {
+			switch {
+			case strings.HasPrefix(r.URL.Path, openDSRv2.base+"/"):
+				unmatched = signOpenDSR(d, openDSRv2.name, unmatched)
+			case strings.HasPrefix(r.URL.Path, openDSRv1.base+"/"):
+				unmatched = signOpenDSR(d, openDSRv1.name, unmatched)
+			}
+		}
+		unmatched.ServeHTTP(w, r)
 	})
 }
 

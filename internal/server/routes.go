@@ -232,14 +232,10 @@ func addRoutes(mux *http.ServeMux, d Deps) {
 		if !d.has(r.Needs) {
 			continue
 		}
-		ew := writeError
-		if r.OpenDSR != "" {
-			ew = writeOpenDSRError
-		}
 		var h http.Handler
 		switch r.Auth {
 		case AuthSecretKey:
-			h = requireSecret(d.Log, d.Tenants, ew, r.tenant(d))
+			h = requireSecret(d.Log, d.Tenants, r.OpenDSR != "", r.tenant(d))
 		case AuthOperator:
 			h = requireOperator(d.Log, d.OperatorToken, r.plain(d))
 		case AuthMetrics:
@@ -250,8 +246,14 @@ func addRoutes(mux *http.ServeMux, d Deps) {
 			panic(fmt.Sprintf("server: route %s %s has no authentication class", r.Method, r.Pattern))
 		}
 		if r.OpenDSR != "" {
-			h = signBodies(d.Log, opendsr.HeaderSigner{Key: d.OpenDSRSigner, Domain: d.OpenDSRDomain, V1: r.OpenDSR == openDSRv1.name}, h)
+			h = signOpenDSR(d, r.OpenDSR, h)
 		}
 		mux.Handle(r.Method+" "+r.Pattern, h)
 	}
+}
+
+// signOpenDSR signs every answer of h with the OpenDSR signature headers
+// of the protocol version ("v2" or "v1").
+func signOpenDSR(d Deps, version string, h http.Handler) http.Handler {
+	return signBodies(d.Log, opendsr.HeaderSigner{Key: d.OpenDSRSigner, Domain: d.OpenDSRDomain, V1: version == openDSRv1.name}, h)
 }

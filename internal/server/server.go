@@ -83,7 +83,7 @@ func New(d Deps) http.Handler {
 	}
 	mux := http.NewServeMux()
 	addRoutes(mux, d)
-	h := jsonUnmatched(d.Log, mux)
+	h := jsonUnmatched(d, mux)
 	h = observe(d.Metrics, h)
 	if d.HSTS {
 		h = hsts(h)
