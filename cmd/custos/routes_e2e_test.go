@@ -597,6 +597,34 @@ func TestRoutes(t *testing.T) {
 			t.Errorf("%s: field %s is not documented in docs/api.md#%s", what, p, d.resource)
 		}
 	}
+
+	// Every route has been called: the audit chains name their actors one
+	// way.
+	checkAuditActors(t, srv, "/api/v1/audit", "Authorization", "Bearer "+f.b.SecretKey)
+	checkAuditActors(t, srv, "/admin/v1/audit", "Authorization", op)
+}
+
+// auditActors are the actors audit entries may name, one spelling each
+// (docs/api.md, "Audit actors").
+var auditActors = []string{"tenant:secret-key", "device:write-key", "opendsr:controller", "operator",
+	"subject:unsubscribe-link", "system", "system:retention", "system:ingest", "custos:opendsr"}
+
+// checkAuditActors fails on an audit entry of a chain whose actor is not
+// spelled as documented.
+func checkAuditActors(t *testing.T, srv *testServer, path string, headers ...string) {
+	t.Helper()
+	seen := map[string]bool{}
+	for _, raw := range srv.page(t, path, "entries", "actor", 1000, headers...) {
+		seen[raw] = true
+	}
+	for actor := range seen {
+		if !slices.Contains(auditActors, actor) {
+			t.Errorf("%s: actor %q is not one of the documented spellings %v", path, actor, auditActors)
+		}
+	}
+	if len(seen) == 0 {
+		t.Errorf("%s: no audit entries", path)
+	}
 }
 
 // tenantSnapshot is what tenant B can see of the objects A's calls aim at.

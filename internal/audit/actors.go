@@ -14,4 +14,11 @@ const (
 	ActorSubject = "subject:unsubscribe-link"
 	// ActorSystem is Custos itself (background work).
 	ActorSystem = "system"
+	// ActorRetention is the retention sweep.
+	ActorRetention = "system:retention"
+	// ActorIngest is ingestion, in its periodic summaries.
+	ActorIngest = "system:ingest"
+	// ActorOpenDSRForwarder is Custos forwarding a request to an OpenDSR
+	// recipient (internal/rights spells it itself).
+	ActorOpenDSRForwarder = "custos:opendsr"
 )
