@@ -602,6 +602,23 @@ func TestRoutes(t *testing.T) {
 	// way.
 	checkAuditActors(t, srv, "/api/v1/audit", "Authorization", "Bearer "+f.b.SecretKey)
 	checkAuditActors(t, srv, "/admin/v1/audit", "Authorization", op)
+	// The changes made through the routes left their entries.
+	for _, c := range []struct {
+		path, auth string
+		want       []string
+	}{
+		{"/api/v1/audit", "Bearer " + f.b.SecretKey, []string{"tenant.create", "settings.update", "consent.grant", "profile.read",
+			"events.read", "consents.read", "request.received", "recipient.created", "incident.acknowledge"}},
+		{"/admin/v1/audit", op, []string{"tenant.create", "tenant.keys.rotate", "tenant.delete", "incident.open", "incident.update", "incident.close"}},
+		{"/admin/v1/audit?tenant=" + f.c.ID, op, []string{"tenant.create", "tenant.keys.rotate"}},
+	} {
+		actions := srv.page(t, c.path, "entries", "action", 1000, "Authorization", c.auth)
+		for _, w := range c.want {
+			if !slices.Contains(actions, w) {
+				t.Errorf("%s: no %s entry among %v", c.path, w, actions)
+			}
+		}
+	}
 }
 
 // auditActors are the actors audit entries may name, one spelling each

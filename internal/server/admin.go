@@ -6,7 +6,6 @@ import (
 	"time"
 
 	"github.com/custos-dev/custos"
-	"github.com/custos-dev/custos/internal/audit"
 	"github.com/custos-dev/custos/internal/tenants"
 )
 
@@ -34,7 +33,7 @@ func viewTenant(t *custos.Tenant, k tenants.Keys) tenantView {
 	return v
 }
 
-func handleCreateTenant(log *slog.Logger, reg *tenants.Registry, al *audit.Log) http.Handler {
+func handleCreateTenant(log *slog.Logger, reg *tenants.Audited) http.Handler {
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		in, err := decodeBody[struct {
 			Name   string `json:"name"`
@@ -49,10 +48,6 @@ func handleCreateTenant(log *slog.Logger, reg *tenants.Registry, al *audit.Log) 
 			writeError(w, log, err)
 			return
 		}
-		log.Info("tenant created", "tenant", t.ID, "region", t.Region)
-		details := map[string]string{"tenant": t.ID.String(), "region": t.Region}
-		recordDone(r, log, al, custos.OperatorChain, audit.Entry{Actor: audit.ActorOperator, Action: "tenant.create", Details: details})
-		recordDone(r, log, al, t.ID, audit.Entry{Actor: audit.ActorOperator, Action: "tenant.create", Details: details})
 		writeJSON(w, http.StatusCreated, viewTenant(t, keys))
 	})
 }
@@ -96,43 +91,35 @@ func handleGetTenant(log *slog.Logger, reg *tenants.Registry) http.Handler {
 	})
 }
 
-func handleRotateKeys(log *slog.Logger, reg *tenants.Registry, al *audit.Log) http.Handler {
+func handleRotateKeys(log *slog.Logger, reg *tenants.Registry, ad *tenants.Audited) http.Handler {
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		t, err := tenantParam(r, reg)
 		if err != nil {
 			writeError(w, log, err)
 			return
 		}
-		t, keys, err := reg.Rotate(r.Context(), t.ID)
+		t, keys, err := ad.Rotate(r.Context(), t.ID)
 		if err != nil {
 			writeError(w, log, err)
 			return
 		}
-		log.Info("tenant keys rotated", "tenant", t.ID)
-		details := map[string]string{"tenant": t.ID.String()}
-		recordDone(r, log, al, custos.OperatorChain, audit.Entry{Actor: audit.ActorOperator, Action: "tenant.keys.rotate", Details: details})
-		recordDone(r, log, al, t.ID, audit.Entry{Actor: audit.ActorOperator, Action: "tenant.keys.rotate", Details: details})
 		writeJSON(w, http.StatusOK, viewTenant(t, keys))
 	})
 }
 
 // handleDeleteTenant deletes a tenant and answers 204, as every DELETE
 // of the API does.
-func handleDeleteTenant(log *slog.Logger, reg *tenants.Registry, al *audit.Log) http.Handler {
+func handleDeleteTenant(log *slog.Logger, reg *tenants.Registry, ad *tenants.Audited) http.Handler {
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		t, err := tenantParam(r, reg)
 		if err != nil {
 			writeError(w, log, err)
 			return
 		}
-		if err := reg.Delete(r.Context(), t.ID); err != nil {
+		if err := ad.Delete(r.Context(), t.ID); err != nil {
 			writeError(w, log, err)
 			return
 		}
-		log.Info("tenant deleted", "tenant", t.ID)
-		details := map[string]string{"tenant": t.ID.String()}
-		recordDone(r, log, al, t.ID, audit.Entry{Actor: audit.ActorOperator, Action: "tenant.delete", Details: details})
-		recordDone(r, log, al, custos.OperatorChain, audit.Entry{Actor: audit.ActorOperator, Action: "tenant.delete", Details: details})
 		w.WriteHeader(http.StatusNoContent)
 	})
 }

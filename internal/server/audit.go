@@ -136,11 +136,3 @@ func record(r *http.Request, l *audit.Log, t custos.TenantID, e audit.Entry) err
 	}
 	return nil
 }
-
-// recordDone writes an audit entry for an action that already happened:
-// a failure is logged, since the caller cannot undo the action.
-func recordDone(r *http.Request, log *slog.Logger, l *audit.Log, t custos.TenantID, e audit.Entry) {
-	if err := record(r, l, t, e); err != nil {
-		log.Error("audit entry not recorded", "action", e.Action, "tenant", t, "err", err)
-	}
-}

@@ -7,6 +7,7 @@ import (
 	"github.com/custos-dev/custos/internal/consent"
 	"github.com/custos-dev/custos/internal/metrics"
 	"github.com/custos-dev/custos/internal/opendsr"
+	"github.com/custos-dev/custos/internal/tenants"
 
 	"github.com/prometheus/client_golang/prometheus/promhttp"
 )
@@ -86,18 +87,16 @@ func writeKey(method, pattern string, h func(Deps) http.Handler) Route {
 
 func (r Route) needs(field string) Route { r.Needs = field; return r }
 
-// ingestPaths are the Segment-spec ingestion paths, with the browser
-// short forms and the beacon path.
-var ingestPaths = []string{
-	"/v1/batch", "/v1/track", "/v1/identify", "/v1/alias", "/v1/page", "/v1/screen", "/v1/group",
-	"/v1/b", "/v1/t", "/v1/i", "/v1/a", "/v1/p", "/v1/s", "/v1/g", "/beacon/v1/batch",
-}
-
 // Routes is the whole HTTP surface of Custos, in the order registered.
 // Adding a route is adding one line here.
 func Routes() []Route {
 	var rs []Route
-	for _, p := range ingestPaths {
+	// Segment-spec ingestion, with the browser short forms and the beacon
+	// path.
+	for _, p := range []string{
+		"/v1/batch", "/v1/track", "/v1/identify", "/v1/alias", "/v1/page", "/v1/screen", "/v1/group",
+		"/v1/b", "/v1/t", "/v1/i", "/v1/a", "/v1/p", "/v1/s", "/v1/g", "/beacon/v1/batch",
+	} {
 		// Some clients add a trailing slash; {$} matches only that path.
 		for _, p := range []string{p, p + "/{$}"} {
 			rs = append(rs,
@@ -133,7 +132,9 @@ func Routes() []Route {
 		secret("GET", "/api/v1/recipients", func(d Deps) tenantHandler { return handleListRecipients(d.Log, d.Recipients) }),
 		secret("DELETE", "/api/v1/recipients/{id}", func(d Deps) tenantHandler { return handleDeleteRecipient(d.Log, d.Recipients) }),
 		secret("GET", "/api/v1/settings", func(d Deps) tenantHandler { return handleGetSettings() }),
-		secret("PATCH", "/api/v1/settings", func(d Deps) tenantHandler { return handlePatchSettings(d.Log, d.Tenants, d.Audit) }),
+		secret("PATCH", "/api/v1/settings", func(d Deps) tenantHandler {
+			return handlePatchSettings(d.Log, tenants.NewAudited(d.Tenants, d.Audit, d.Log))
+		}),
 		secret("GET", "/api/v1/processing-record", func(d Deps) tenantHandler {
 			return handleProcessingRecord(d.Log, d.Reader, d.Recipients, d.Processor, d.Security, d.Now)
 		}),
@@ -178,11 +179,17 @@ func Routes() []Route {
 		public("POST", "/opendsr/v2/callbacks/{token}", func(d Deps) http.Handler { return handleOpenDSRCallback(d.Log, d.Rights) }),
 
 		// Operator API (operator token).
-		operator("POST", "/admin/v1/tenants", func(d Deps) http.Handler { return handleCreateTenant(d.Log, d.Tenants, d.Audit) }),
+		operator("POST", "/admin/v1/tenants", func(d Deps) http.Handler {
+			return handleCreateTenant(d.Log, tenants.NewAudited(d.Tenants, d.Audit, d.Log))
+		}),
 		operator("GET", "/admin/v1/tenants", func(d Deps) http.Handler { return handleListTenants(d.Log, d.Tenants) }),
 		operator("GET", "/admin/v1/tenants/{id}", func(d Deps) http.Handler { return handleGetTenant(d.Log, d.Tenants) }),
-		operator("POST", "/admin/v1/tenants/{id}/keys/rotate", func(d Deps) http.Handler { return handleRotateKeys(d.Log, d.Tenants, d.Audit) }),
-		operator("DELETE", "/admin/v1/tenants/{id}", func(d Deps) http.Handler { return handleDeleteTenant(d.Log, d.Tenants, d.Audit) }),
+		operator("POST", "/admin/v1/tenants/{id}/keys/rotate", func(d Deps) http.Handler {
+			return handleRotateKeys(d.Log, d.Tenants, tenants.NewAudited(d.Tenants, d.Audit, d.Log))
+		}),
+		operator("DELETE", "/admin/v1/tenants/{id}", func(d Deps) http.Handler {
+			return handleDeleteTenant(d.Log, d.Tenants, tenants.NewAudited(d.Tenants, d.Audit, d.Log))
+		}),
 		operator("GET", "/admin/v1/audit", func(d Deps) http.Handler { return handleOperatorAudit(d.Log, d.AuditStore) }),
 		operator("GET", "/admin/v1/audit/checkpoint", func(d Deps) http.Handler { return handleOperatorCheckpoint(d.Log, d.Audit, d.SigningKey) }),
 		operator("POST", "/admin/v1/incidents", func(d Deps) http.Handler { return handleOpenIncident(d.Log, d.Incidents, d.Tenants, d.Now) }),

@@ -5,7 +5,6 @@ import (
 	"net/http"
 
 	"github.com/custos-dev/custos"
-	"github.com/custos-dev/custos/internal/audit"
 	"github.com/custos-dev/custos/internal/tenants"
 )
 
@@ -89,7 +88,7 @@ func handleGetSettings() tenantHandler {
 }
 
 // handlePatchSettings merges the fields sent into the tenant's settings.
-func handlePatchSettings(log *slog.Logger, reg *tenants.Registry, al *audit.Log) tenantHandler {
+func handlePatchSettings(log *slog.Logger, reg *tenants.Audited) tenantHandler {
 	return func(w http.ResponseWriter, r *http.Request, t *custos.Tenant) {
 		// The registry decodes the patch itself (it tells a field sent as
 		// null from one left out); the body is read whole, or refused.
@@ -98,12 +97,11 @@ func handlePatchSettings(log *slog.Logger, reg *tenants.Registry, al *audit.Log)
 			writeError(w, log, err)
 			return
 		}
-		nt, fields, err := reg.UpdateSettings(r.Context(), t.ID, body)
+		nt, err := reg.UpdateSettings(r.Context(), t.ID, body)
 		if err != nil {
 			writeError(w, log, err)
 			return
 		}
-		recordDone(r, log, al, t.ID, audit.Entry{Actor: audit.ActorTenant, Action: "settings.update", Details: map[string]any{"fields": fields}})
 		writeJSON(w, http.StatusOK, viewSettings(nt))
 	}
 }
