@@ -15,18 +15,18 @@ const maxCallbackBody = 64 << 10
 // is unguessable, and the engine accepts the callback only if its
 // signature verifies with the recipient's processor certificate. A
 // refused signature is answered 401, which the specification tells the
-// processor to treat as final.
+// processor to treat as final. Errors take the OpenDSR shape.
 func handleOpenDSRCallback(log *slog.Logger, eng *rights.Engine) http.Handler {
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		body, err := readBody(w, r, maxCallbackBody)
 		if err != nil {
-			writeError(w, log, err)
+			writeOpenDSRError(w, log, err)
 			return
 		}
 		if err := eng.OpenDSRCallback(r.Context(), r.PathValue("token"), r.Header, body); err != nil {
 			// The recipient's signature is the credential here.
 			w.Header().Set("WWW-Authenticate", `OpenDSR-Signature realm="custos"`)
-			writeError(w, log, err)
+			writeOpenDSRError(w, log, err)
 			return
 		}
 		w.WriteHeader(http.StatusNoContent)
