@@ -93,23 +93,26 @@ const codeMethodNotAllowed custos.Code = "method_not_allowed"
 // /opendsr/ answer in the OpenDSR error shape, signed.
 func jsonUnmatched(d Deps, mux *http.ServeMux) http.Handler {
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-		h, pattern := mux.Handler(r)
-		if pattern != "" {
-			mux.ServeHTTP(w, r)
+		if strings.HasPrefix(r.URL.Path, "/opendsr/") && d.OpenDSRSigner != nil {
+			// Rare: look the route up first, so that an unmatched answer
+			// can be signed like the others.
+			h, pattern := mux.Handler(r)
+			if pattern != "" {
+				mux.ServeHTTP(w, r)
+				return
+			}
+			version := openDSRv2.name
+			if strings.HasPrefix(r.URL.Path, openDSRv1.base+"/") {
+				version = openDSRv1.name
+			}
+			signOpenDSR(d, version, http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+				h.ServeHTTP(&unmatchedWriter{ResponseWriter: w, r: r, log: d.Log}, r)
+			})).ServeHTTP(w, r)
 			return
 		}
-		var unmatched http.Handler = http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-			h.ServeHTTP(&unmatchedWriter{ResponseWriter: w, r: r, log: d.Log}, r)
-		})
-		if d.OpenDSRSigner != nil {
-			switch {
-			case strings.HasPrefix(r.URL.Path, openDSRv2.base+"/"):
-				unmatched = signOpenDSR(d, openDSRv2.name, unmatched)
-			case strings.HasPrefix(r.URL.Path, openDSRv1.base+"/"):
-				unmatched = signOpenDSR(d, openDSRv1.name, unmatched)
-			}
-		}
-		unmatched.ServeHTTP(w, r)
+		// The mux sets r.Pattern when a route matches; a 404 or 405 it
+		// writes with no pattern is its own plain-text one.
+		mux.ServeHTTP(&unmatchedWriter{ResponseWriter: w, r: r, log: d.Log}, r)
 	})
 }
 
@@ -122,7 +125,7 @@ type unmatchedWriter struct {
 }
 
 func (u *unmatchedWriter) WriteHeader(code int) {
-	if code != http.StatusNotFound && code != http.StatusMethodNotAllowed {
+	if u.r.Pattern != "" || code != http.StatusNotFound && code != http.StatusMethodNotAllowed {
 		u.ResponseWriter.WriteHeader(code)
 		return
 	}
@@ -150,6 +153,10 @@ func (u *unmatchedWriter) Write(b []byte) (int, error) {
 	}
 	return u.ResponseWriter.Write(b)
 }
+
+// Unwrap lets http.ResponseController reach the connection (streamed
+// results flush through it).
+func (u *unmatchedWriter) Unwrap() http.ResponseWriter { return u.ResponseWriter }
 
 func writeJSON(w http.ResponseWriter, status int, v any) {
 	w.Header().Set("Content-Type", "application/json")
