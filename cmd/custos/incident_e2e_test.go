@@ -326,7 +326,7 @@ func TestIncidentCLI(t *testing.T) {
 	var listed []struct {
 		ID      string `json:"id"`
 		Status  string `json:"status"`
-		Updates int    `json:"updates"`
+		Updates int    `json:"update_count"`
 	}
 	if err != nil || json.Unmarshal([]byte(out), &listed) != nil || len(listed) != 1 || listed[0].Status != "closed" || listed[0].Updates != 1 {
 		t.Errorf("incident list --json = %q, %v; want one closed incident with one update", out, err)

@@ -47,6 +47,7 @@ type serveConfig struct {
 	logFormat, logLevel         string
 	masterKeyFile               string
 	pprofAddr                   string
+	metricsAddr, metricsToken   string
 	tlsCert, tlsKey             string
 	tlsSelfSigned               bool
 	opendsrDomain               string
@@ -109,6 +110,8 @@ func serveFlags(c *serveConfig, getenv func(string) string) *flag.FlagSet {
 	fs.StringVar(&c.publicURL, "public-url", env(getenv, "CUSTOS_PUBLIC_URL", ""), "the base URL at which people and other systems reach this node, e.g. https://custos.example: unsubscribe links in campaign messages and OpenDSR callback URLs use it (CUSTOS_PUBLIC_URL; default http(s)://<listen address>)")
 	fs.DurationVar(&c.opendsrPoll, "opendsr-poll-interval", duration("CUSTOS_OPENDSR_POLL_INTERVAL", 30*time.Second), "first wait before polling an OpenDSR recipient for a forwarded request's status, and before retrying a failed call; doubles up to an hour (CUSTOS_OPENDSR_POLL_INTERVAL)")
 	fs.StringVar(&c.pprofAddr, "pprof-addr", env(getenv, "CUSTOS_PPROF_ADDR", ""), "if set, serve Go profiling (net/http/pprof) on this separate address, e.g. 127.0.0.1:6060 (CUSTOS_PPROF_ADDR)")
+	fs.StringVar(&c.metricsAddr, "metrics-addr", env(getenv, "CUSTOS_METRICS_ADDR", ""), "if set, serve /metrics without authentication on this separate address, e.g. 127.0.0.1:9090 (CUSTOS_METRICS_ADDR); on the API listener /metrics always needs the metrics or the operator token")
+	fs.StringVar(&c.metricsToken, "metrics-token", env(getenv, "CUSTOS_METRICS_TOKEN", ""), "a Bearer token that reads /metrics on the API listener (CUSTOS_METRICS_TOKEN; the operator token always can)")
 	c.smtp.register(fs, getenv)
 	fs.StringVar(&c.processorName, "processor-name", env(getenv, "CUSTOS_PROCESSOR_NAME", ""), "the processor (the organisation running this node) named in records of processing (CUSTOS_PROCESSOR_NAME)")
 	fs.StringVar(&c.processorContact, "processor-contact", env(getenv, "CUSTOS_PROCESSOR_CONTACT", ""), "the processor's contact (e-mail or address) in records of processing (CUSTOS_PROCESSOR_CONTACT)")
@@ -361,6 +364,7 @@ func runServe(ctx context.Context, args []string, getenv func(string) string, st
 		Incidents:     incidents,
 		SigningKey:    signingKey,
 		OperatorToken: token,
+		MetricsToken:  c.metricsToken,
 		Now:           time.Now,
 		Ready:         ready.Load,
 		HSTS:          tlsReloader != nil,
@@ -382,6 +386,13 @@ func runServe(ctx context.Context, args []string, getenv func(string) string, st
 	}
 	if c.pprofAddr != "" {
 		go servePprof(log, c.pprofAddr, store)
+	}
+	if c.metricsAddr != "" {
+		stopMetrics, err := serveMetrics(log, c.metricsAddr, server.MetricsHandler(m))
+		if err != nil {
+			return err
+		}
+		defer stopMetrics()
 	}
 	serveErr := make(chan error, 1)
 	if tlsReloader != nil {

@@ -68,7 +68,7 @@ func (t *Tally) Flush(ctx context.Context) error {
 	t.mu.Unlock()
 	var first error
 	for tenant, c := range pending {
-		_, err := t.log.Record(ctx, tenant, Entry{Actor: "ingest", Action: "ingest.summary", Details: c})
+		_, err := t.log.Record(ctx, tenant, Entry{Actor: ActorIngest, Action: "ingest.summary", Details: c})
 		if err != nil {
 			if first == nil {
 				first = err

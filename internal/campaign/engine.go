@@ -181,7 +181,7 @@ func (e *Engine) Create(ctx context.Context, t *custos.Tenant, in Input) (*custo
 	if err := e.put(ctx, c); err != nil {
 		return nil, err
 	}
-	if err := e.record(ctx, t.ID, audit.Entry{Actor: "tenant:secret-key", Action: "campaign.create",
+	if err := e.record(ctx, t.ID, audit.Entry{Actor: audit.ActorTenant, Action: "campaign.create",
 		Details: map[string]string{"campaign_id": c.ID, "purpose": c.Purpose, "channel": c.Channel}}); err != nil {
 		return nil, err
 	}

@@ -96,7 +96,7 @@ func (e *Engine) Send(ctx context.Context, t *custos.Tenant, id string) (*custos
 	if err := e.put(ctx, c); err != nil {
 		return nil, err
 	}
-	if err := e.record(ctx, t.ID, audit.Entry{Actor: "tenant:secret-key", Action: "campaign.send",
+	if err := e.record(ctx, t.ID, audit.Entry{Actor: audit.ActorTenant, Action: "campaign.send",
 		Details: map[string]string{"campaign_id": c.ID, "purpose": c.Purpose, "channel": c.Channel}}); err != nil {
 		return nil, err
 	}
@@ -239,7 +239,7 @@ func (e *Engine) walk(ctx context.Context, t custos.TenantID, id string) error {
 		err = cerr
 	}
 	if c.Status == custos.CampaignCompleted {
-		e.record(store, t, audit.Entry{Actor: "system", Action: "campaign.completed", Details: map[string]any{
+		e.record(store, t, audit.Entry{Actor: audit.ActorSystem, Action: "campaign.completed", Details: map[string]any{
 			"campaign_id": c.ID, "audience": c.Progress.Audience, "sent": c.Progress.Sent, "failed": c.Progress.Failed, "excluded": c.Progress.Excluded}})
 	}
 	return err

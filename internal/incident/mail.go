@@ -169,7 +169,7 @@ func (r *Register) sendMail(ctx context.Context, d dueMail) (retry time.Time, er
 		return time.Time{}, fmt.Errorf("store e-mail attempt: %w", err)
 	}
 	r.log.Info("incident e-mail attempt", "incident", d.inc.ID, "tenant", d.t.String(), "kind", d.kind, "status", status)
-	err = r.record(ctx, d.t, audit.Entry{Actor: "system", Action: "incident.delivery", RequestID: d.inc.ID,
+	err = r.record(ctx, d.t, audit.Entry{Actor: audit.ActorSystem, Action: "incident.delivery", RequestID: d.inc.ID,
 		Details: map[string]any{"incident": d.inc.ID, "kind": d.kind, "seq": d.seq, "channel": custos.ChannelEmail,
 			"status": status, "error": att.Error}})
 	return retry, err

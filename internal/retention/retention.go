@@ -186,7 +186,7 @@ func (s *Sweeper) Sweep(ctx context.Context, t *custos.Tenant) (Result, error) {
 	// The audit entry first: a crash before the progress is marked done
 	// repeats the (by then empty) tail of the sweep and its entry, rather
 	// than losing the entry.
-	if _, err := s.o.Audit.Record(ctx, t.ID, audit.Entry{Actor: "system:retention", Action: "retention.sweep",
+	if _, err := s.o.Audit.Record(ctx, t.ID, audit.Entry{Actor: audit.ActorRetention, Action: "retention.sweep",
 		Details: map[string]any{"retention_days": t.Settings.RetentionDays(), "cutoff": pr.Cutoff.Format(time.RFC3339),
 			"events_removed": pr.Events, "profiles_removed": pr.Profiles, "resumed": pr.Resumed}}); err != nil {
 		return Result{}, err

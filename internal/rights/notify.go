@@ -62,7 +62,7 @@ func (e *Engine) notifyRecipients(ctx context.Context, r *custos.Request, ids []
 		// A recipient outside the region, once transfers are forbidden, is
 		// told nothing; the audit log says why.
 		if err := settings.CheckDestination(region, "recipient "+rc.Name, rc.Region); err != nil {
-			if _, aerr := e.audit.Record(ctx, r.Tenant, audit.Entry{Actor: "system", Action: "recipient.skipped", RequestID: r.ID,
+			if _, aerr := e.audit.Record(ctx, r.Tenant, audit.Entry{Actor: audit.ActorSystem, Action: "recipient.skipped", RequestID: r.ID,
 				Details: map[string]string{"recipient": rc.Name, "region": rc.Region, "reason": custos.ErrorMessage(err)}}); aerr != nil {
 				return aerr
 			}

@@ -3,15 +3,17 @@ package rights
 import (
 	"context"
 	"crypto/rand"
+	"crypto/x509"
 	"encoding/hex"
+	"encoding/pem"
 	"fmt"
-	"net"
 	"net/url"
 	"strings"
 
 	"github.com/custos-dev/custos"
 	"github.com/custos-dev/custos/internal/audit"
 	"github.com/custos-dev/custos/internal/opendsr"
+	"github.com/custos-dev/custos/internal/urlpolicy"
 )
 
 // RecipientInput is a new recipient as a tenant describes it.
@@ -41,14 +43,20 @@ func (e *Engine) AddRecipient(ctx context.Context, t *custos.Tenant, in Recipien
 	if in.Kind == "" {
 		in.Kind = custos.RecipientWebhook
 	}
-	u, err := url.Parse(in.URL)
+	// An OpenDSR recipient's credential travels as a Bearer token, so its
+	// URL must be https but for a loopback address (development, tests).
+	policy := urlpolicy.Policy{HTTPS: in.Kind == custos.RecipientOpenDSR, LoopbackHTTP: true}
+	u, err := policy.Check("url", in.URL)
 	switch {
 	case in.Name == "" || len(in.Name) > 200:
 		return nil, custos.Errorf(custos.Invalid, "name is required (at most 200 characters)")
 	case in.Kind != custos.RecipientWebhook && in.Kind != custos.RecipientOpenDSR:
 		return nil, custos.Errorf(custos.Invalid, "kind %q is not webhook or opendsr", in.Kind)
-	case err != nil || (u.Scheme != "https" && u.Scheme != "http") || u.Host == "" || u.User != nil:
-		return nil, custos.Errorf(custos.Invalid, "url must be an absolute http or https URL")
+	case err != nil:
+		if in.Kind == custos.RecipientOpenDSR {
+			return nil, custos.Errorf(custos.Invalid, "%v: the secret of an opendsr recipient is sent with every call", err)
+		}
+		return nil, custos.Errorf(custos.Invalid, "%v", err)
 	}
 	rc := &custos.Recipient{Tenant: t.ID, Name: in.Name, Kind: in.Kind, URL: in.URL, Region: in.Region}
 	switch in.Kind {
@@ -81,7 +89,7 @@ func (e *Engine) AddRecipient(ctx context.Context, t *custos.Tenant, in Recipien
 		return nil, err
 	}
 	if in.Actor == "" {
-		in.Actor = "api"
+		in.Actor = audit.ActorTenant
 	}
 	_, err = e.audit.Record(ctx, t.ID, audit.Entry{Actor: in.Actor, Action: "recipient.created",
 		Details: map[string]string{"recipient": rc.ID, "kind": rc.Kind, "region": rc.Region}})
@@ -92,9 +100,6 @@ func (e *Engine) AddRecipient(ctx context.Context, t *custos.Tenant, in Recipien
 // Its credential travels as a Bearer token, so the URL must be https but
 // for a loopback address (development and tests).
 func checkOpenDSRRecipient(rc *custos.Recipient, u *url.URL, in RecipientInput) error {
-	if u.Scheme != "https" && !loopback(u.Hostname()) {
-		return custos.Errorf(custos.Invalid, "url of an opendsr recipient must be https (http only to a loopback address): the secret is sent with every call")
-	}
 	if in.Secret == "" || len(in.Secret) > 4096 {
 		return custos.Errorf(custos.Invalid, "secret is required: the API credential Custos presents to the recipient (Bearer)")
 	}
@@ -106,7 +111,7 @@ func checkOpenDSRRecipient(rc *custos.Recipient, u *url.URL, in RecipientInput) 
 		return custos.Errorf(custos.Invalid, "domain must be a DNS name, e.g. processor.example")
 	}
 	if in.CertificatePEM != "" {
-		cert, err := opendsr.ParseCertificatePEM([]byte(in.CertificatePEM))
+		cert, err := parseCertificate([]byte(in.CertificatePEM))
 		if err != nil {
 			return custos.Errorf(custos.Invalid, "certificate_pem: %v", err)
 		}
@@ -118,12 +123,17 @@ func checkOpenDSRRecipient(rc *custos.Recipient, u *url.URL, in RecipientInput) 
 	return nil
 }
 
-func loopback(host string) bool {
-	if host == "localhost" {
-		return true
+// parseCertificate reads the first certificate of a PEM text.
+func parseCertificate(b []byte) (*x509.Certificate, error) {
+	block, _ := pem.Decode(b)
+	if block == nil || block.Type != "CERTIFICATE" {
+		return nil, fmt.Errorf("not a PEM certificate")
 	}
-	ip := net.ParseIP(host)
-	return ip != nil && ip.IsLoopback()
+	cert, err := x509.ParseCertificate(block.Bytes)
+	if err != nil {
+		return nil, fmt.Errorf("the certificate does not parse: %v", err)
+	}
+	return cert, nil
 }
 
 // recipientSecretRecord is the record key a recipient's secret is sealed

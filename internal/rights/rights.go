@@ -26,6 +26,7 @@ import (
 	"github.com/custos-dev/custos/internal/deadline"
 	"github.com/custos-dev/custos/internal/forward"
 	"github.com/custos-dev/custos/internal/opendsr"
+	"github.com/custos-dev/custos/internal/urlpolicy"
 )
 
 // Gate is what the engine needs of the ingest pipeline: changes to
@@ -237,8 +238,19 @@ func (e *Engine) Create(ctx context.Context, t custos.TenantID, in Input) (*cust
 	if strings.TrimSpace(in.Identity.Value) == "" {
 		return nil, custos.Errorf(custos.Invalid, "identity.value is required")
 	}
+	if in.Suppress && in.Type != custos.Erasure {
+		return nil, custos.Errorf(custos.Invalid, "suppress applies to erasure requests only; use a suppress request")
+	}
+	if len(in.Traits) > 0 && in.Type != custos.Rectify {
+		return nil, custos.Errorf(custos.Invalid, "traits apply to rectify requests only")
+	}
+	if in.CallbackURL != "" {
+		if _, err := (urlpolicy.Policy{}).Check("callback_url", in.CallbackURL); err != nil {
+			return nil, custos.Errorf(custos.Invalid, "%v", err)
+		}
+	}
 	if in.Actor == "" {
-		in.Actor = "api"
+		in.Actor = audit.ActorTenant
 	}
 	if in.ID != "" {
 		release, err := e.reserve(ctx, t, in.ID)
@@ -357,6 +369,9 @@ type Filter struct {
 	Type    custos.RequestType
 	Overdue bool
 	Limit   int
+	// After is the id of the last request of the page before: the list
+	// goes on with the requests after it ("" from the newest).
+	After string
 }
 
 // List returns a tenant's requests, newest first.
@@ -366,7 +381,12 @@ func (e *Engine) List(ctx context.Context, t custos.TenantID, f Filter) ([]*cust
 	}
 	now := e.now()
 	out := []*custos.Request{}
+	skipping := f.After != ""
 	err := e.store.Requests(ctx, t, func(r *custos.Request) bool {
+		if skipping {
+			skipping = r.ID != f.After
+			return true
+		}
 		if (f.Status == "" || r.Status == f.Status) && (f.Type == "" || r.Type == f.Type) &&
 			(!f.Overdue || Overdue(r, now)) {
 			out = append(out, r)

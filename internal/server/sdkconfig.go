@@ -20,16 +20,9 @@ import (
 	"github.com/custos-dev/custos/internal/tenants"
 )
 
-// addSDKConfigRoutes adds the settings endpoints of the browser SDKs.
-func addSDKConfigRoutes(mux *http.ServeMux, log *slog.Logger, reg *tenants.Registry) {
-	seg := handleSegmentSettings(log, reg)
-	mux.Handle("GET /v1/projects/{writeKey}/settings", cors(seg))
-	mux.Handle("OPTIONS /v1/projects/{writeKey}/settings", cors(http.HandlerFunc(handleSDKConfigPreflight)))
-	rs := handleRudderSourceConfig(log, reg)
-	for _, p := range []string{"/sourceConfig", "/sourceConfig/{$}"} {
-		mux.Handle("GET "+p, cors(rs))
-		mux.Handle("OPTIONS "+p, cors(http.HandlerFunc(handleSDKConfigPreflight)))
-	}
+// sdkConfigPreflight answers the CORS preflight of the settings fetches.
+func sdkConfigPreflight(Deps) http.Handler {
+	return cors(http.HandlerFunc(handleSDKConfigPreflight))
 }
 
 // sdkTenant returns the tenant of a write key, or writes the error and

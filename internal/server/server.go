@@ -48,8 +48,11 @@ type Deps struct {
 	// SigningKey is the node's Ed25519 key: it signs audit checkpoints.
 	SigningKey    ed25519.PrivateKey
 	OperatorToken string
-	Limits        segment.Limits
-	Now           func() time.Time
+	// MetricsToken, when set, lets a scraper read /metrics on the API
+	// listener with it (the operator token always can).
+	MetricsToken string
+	Limits       segment.Limits
+	Now          func() time.Time
 	// Ready reports whether the node can take traffic (false while
 	// shutting down).
 	Ready func() bool
@@ -80,7 +83,7 @@ func New(d Deps) http.Handler {
 	}
 	mux := http.NewServeMux()
 	addRoutes(mux, d)
-	var h http.Handler = mux
+	h := jsonUnmatched(d, mux)
 	h = observe(d.Metrics, h)
 	if d.HSTS {
 		h = hsts(h)

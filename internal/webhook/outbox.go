@@ -8,11 +8,11 @@ import (
 	"fmt"
 	"log/slog"
 	"net/http"
-	"net/url"
 	"sync"
 	"time"
 
 	"github.com/custos-dev/custos"
+	"github.com/custos-dev/custos/internal/urlpolicy"
 )
 
 // Sealer seals the body and secret of a delivery at rest (keyring.Ring
@@ -147,9 +147,8 @@ func validate(d *custos.Delivery) error {
 	case len(d.Secret) == 0 && d.Signing == "":
 		return custos.Errorf(custos.Invalid, "delivery has no signing secret")
 	}
-	u, err := url.Parse(d.URL)
-	if err != nil || (u.Scheme != "https" && u.Scheme != "http") || u.Host == "" {
-		return custos.Errorf(custos.Invalid, "delivery URL must be an absolute http or https URL")
+	if _, err := (urlpolicy.Policy{}).Check("delivery URL", d.URL); err != nil {
+		return custos.Errorf(custos.Invalid, "%v", err)
 	}
 	return nil
 }
