@@ -45,8 +45,8 @@ type env struct {
 	audit  *audit.Log
 	engine *campaign.Engine
 
-	runCtx  context.Context
-	stopRun context.CancelFunc
+	stopRun func()               // tells the engine's Run to stop
+	runDone chan error           // Run's result, once it returns
 	deps    func(*campaign.Deps) // adjusts the engine's deps on open
 }
 
@@ -78,19 +78,33 @@ func (e *env) open(t *testing.T) {
 	e.audit = audit.New(e.store, e.clock.Now)
 	d := campaign.Deps{Store: e.store, Profiles: e.reader, Gate: e.pipe, Consents: e.ledger, Keys: e.ring, Tenants: e.reg,
 		Outbox: e.outbox, Audit: e.audit, PublicURL: "https://custos.example.test/", Now: e.clock.Now,
-		MailAttempts: 3, MailBackoff: 10 * time.Millisecond}
+		MailAttempts: 3, MailBackoff: 10 * time.Millisecond,
+		Resume: func() []custos.TenantID {
+			var ids []custos.TenantID
+			for _, tn := range e.reg.List() {
+				ids = append(ids, tn.ID)
+			}
+			return ids
+		}}
 	if e.deps != nil {
 		e.deps(&d)
 	}
 	e.engine = campaign.New(d)
-	e.runCtx, e.stopRun = context.WithCancel(context.Background())
-	var ids []custos.TenantID
-	for _, tn := range e.reg.List() {
-		ids = append(ids, tn.ID)
+	ctx, stop := context.WithCancel(context.Background())
+	e.stopRun, e.runDone = stop, make(chan error, 1)
+	go func() { e.runDone <- e.engine.Run(ctx) }()
+}
+
+// waitRun waits until the engine's Run has returned (after stopRun).
+func (e *env) waitRun(t *testing.T) {
+	t.Helper()
+	if e.runDone == nil {
+		return
 	}
-	if _, err := e.engine.Start(e.runCtx, ids); err != nil {
-		t.Fatal(err)
+	if err := <-e.runDone; err != nil {
+		t.Errorf("campaign engine Run: %v", err)
 	}
+	e.runDone = nil
 }
 
 // close stops the engine's runs (each finishing the recipient in hand)
@@ -100,7 +114,7 @@ func (e *env) close(t *testing.T) {
 		return
 	}
 	e.stopRun()
-	e.engine.Wait()
+	e.waitRun(t)
 	e.pipe.Close()
 	e.pipe = nil
 	if err := e.store.Close(); err != nil {
