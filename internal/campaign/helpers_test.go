@@ -5,6 +5,7 @@ import (
 	"crypto/rand"
 	"encoding/hex"
 	"encoding/json"
+	"fmt"
 	"io"
 	"net/http"
 	"net/http/httptest"
@@ -230,20 +231,15 @@ func (e *env) sendAndWait(t *testing.T, tn *custos.Tenant, id string) *custos.Ca
 
 func (e *env) waitDone(t *testing.T, tn custos.TenantID, id string) *custos.Campaign {
 	t.Helper()
-	deadline := time.Now().Add(20 * time.Second)
-	for {
-		c, err := e.engine.Get(context.Background(), tn, id)
-		if err != nil {
+	var c *custos.Campaign
+	testenv.Poll(t, 20*time.Second, "campaign "+id+" done sending", func() bool {
+		var err error
+		if c, err = e.engine.Get(context.Background(), tn, id); err != nil {
 			t.Fatal(err)
 		}
-		if c.Status != custos.CampaignSending {
-			return c
-		}
-		if time.Now().After(deadline) {
-			t.Fatalf("campaign still sending after 20 s: %+v", c.Progress)
-		}
-		time.Sleep(5 * time.Millisecond)
-	}
+		return c.Status != custos.CampaignSending
+	}, func() string { return fmt.Sprintf("progress %+v", c.Progress) })
+	return c
 }
 
 // receiver is a delivery webhook that checks each POST's signature.
