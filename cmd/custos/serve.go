@@ -13,8 +13,6 @@ import (
 	"io"
 	"log/slog"
 	"net"
-	"net/http"
-	"net/http/pprof"
 	"net/url"
 	"os"
 	"path/filepath"
@@ -37,6 +35,7 @@ import (
 	"github.com/custos-dev/custos/internal/rights"
 	"github.com/custos-dev/custos/internal/server"
 	"github.com/custos-dev/custos/internal/subjects"
+	"github.com/custos-dev/custos/internal/supervise"
 	"github.com/custos-dev/custos/internal/tenants"
 	"github.com/custos-dev/custos/internal/tlsconfig"
 	"github.com/custos-dev/custos/internal/webhook"
@@ -120,6 +119,19 @@ func serveFlags(c *serveConfig, getenv func(string) string) *flag.FlagSet {
 	return fs
 }
 
+// The stages of a node, in the order they stop: stop accepting HTTP and
+// drain the requests in flight; stop the parts that write through the
+// writer (each after the work in hand); drain the writer, so every
+// accepted message is durable; stop the other background parts (the
+// tally records the last counts); close the stores.
+const (
+	stageHTTP       = "http"
+	stageSenders    = "senders"
+	stageWriter     = "writer"
+	stageBackground = "background"
+	stageStores     = "stores"
+)
+
 func runServe(ctx context.Context, args []string, getenv func(string) string, stdout, stderr io.Writer) error {
 	c, help, err := parseServeFlags(args, getenv, stderr)
 	if help || err != nil {
@@ -155,43 +167,34 @@ func runServe(ctx context.Context, args []string, getenv func(string) string, st
 		log.Info("operator token", "path", tokenPath)
 	}
 
+	sup := supervise.New(log, stageHTTP, stageSenders, stageWriter, stageBackground, stageStores)
+	// Every return, early or orderly, stops what was started, in order.
+	defer sup.Stop()
+
+	st, err := openStores(c, log, sup)
+	if err != nil {
+		return err
+	}
+	store := st.data
 	master, _, err := keyring.LoadMasterKey(getenv, c.masterKeyFile, c.data, log)
 	if err != nil {
 		return err
 	}
-	ks, err := pebble.OpenKeyStore(c.keysDir)
+	ring, err := keyring.New(ctx, st.keys, master, keyring.Options{})
 	if err != nil {
 		return err
 	}
-	defer ks.Close()
-	ring, err := keyring.New(ctx, ks, master, keyring.Options{})
-	if err != nil {
-		return err
-	}
-	store, err := pebble.Open(filepath.Join(c.data, "store"), pebble.Options{Log: log})
-	if err != nil {
-		return err
-	}
-	defer func() {
-		if err := store.Close(); err != nil {
-			log.Error("close store", "err", err)
-		}
-	}()
 
 	signingKey, err := audit.LoadSigningKey(c.data)
 	if err != nil {
 		return err
 	}
 	auditLog := audit.New(store, time.Now)
-	tally := audit.NewTally(auditLog)
-	tallyCtx, stopTally := context.WithCancel(context.WithoutCancel(ctx))
-	tallyDone := make(chan struct{})
-	go func() {
-		defer close(tallyDone)
-		tally.Run(tallyCtx, time.Minute, func(err error) { log.Error("audit ingest summary", "err", err) })
-	}()
-	// Last: record the final ingestion counts once no request is left.
-	defer func() { stopTally(); <-tallyDone }()
+	tally := audit.NewTally(auditLog, audit.TallyOptions{Every: time.Minute,
+		OnError: func(err error) { log.Error("audit ingest summary", "err", err) }})
+	// Stopped after the writer: the last counts are recorded once no
+	// request is left.
+	sup.Go(stageBackground, "audit tally", tally.Run)
 
 	m := metrics.New()
 	log.Info("opening the ingest pipeline")
@@ -214,12 +217,28 @@ func runServe(ctx context.Context, args []string, getenv func(string) string, st
 	if err != nil {
 		return err
 	}
-	// Close is idempotent: this covers every early return; the orderly
-	// path closes it after draining the HTTP server.
-	defer pipe.Close()
+	sup.Go(stageWriter, "ingest writer", pipe.Run)
 	reg, err := tenants.Load(ctx, store, ring, c.region, time.Now)
 	if err != nil {
 		return err
+	}
+	// This region's tenants: those of other regions are another node's to
+	// touch.
+	localTenants := func() []*custos.Tenant {
+		var out []*custos.Tenant
+		for _, t := range reg.List() {
+			if reg.Misdirected(t) == nil {
+				out = append(out, t)
+			}
+		}
+		return out
+	}
+	localTenantIDs := func() []custos.TenantID {
+		var ids []custos.TenantID
+		for _, t := range localTenants() {
+			ids = append(ids, t.ID)
+		}
+		return ids
 	}
 
 	var tlsReloader *tlsconfig.Reloader
@@ -228,7 +247,7 @@ func runServe(ctx context.Context, args []string, getenv func(string) string, st
 		if err != nil {
 			return err
 		}
-		defer tlsReloader.Close()
+		sup.OnStop(stageStores, "tls reloader", func() error { tlsReloader.Close(); return nil })
 	}
 
 	dsrSigner, dsrCert, err := loadOpenDSRKey(c, log)
@@ -251,11 +270,8 @@ func runServe(ctx context.Context, args []string, getenv func(string) string, st
 	if err := incidents.Resume(ctx); err != nil {
 		return fmt.Errorf("resume incident notifications: %w", err)
 	}
-	outboxCtx, stopOutbox := context.WithCancel(context.WithoutCancel(ctx))
-	outboxDone := make(chan struct{}, 2)
-	go func() { defer func() { outboxDone <- struct{}{} }(); outbox.Run(outboxCtx) }()
-	go func() { defer func() { outboxDone <- struct{}{} }(); incidents.Run(outboxCtx) }()
-	defer func() { stopOutbox(); <-outboxDone; <-outboxDone }()
+	sup.Go(stageBackground, "webhook outbox", outbox.Run)
+	sup.Go(stageBackground, "incident mail", incidents.Run)
 
 	// The listener comes first: unsubscribe links and OpenDSR callback
 	// URLs default to the address it got.
@@ -263,7 +279,8 @@ func runServe(ctx context.Context, args []string, getenv func(string) string, st
 	if err != nil {
 		return fmt.Errorf("listen on %s: %w", c.addr, err)
 	}
-	defer ln.Close()
+	// Closed by the HTTP server's shutdown; this covers the returns before.
+	sup.OnStop(stageHTTP, "listener", func() error { ln.Close(); return nil })
 	scheme := "http"
 	if tlsReloader != nil {
 		scheme = "https"
@@ -278,13 +295,13 @@ func runServe(ctx context.Context, args []string, getenv func(string) string, st
 	}
 	ledger := consent.New(pipe, store, ring, time.Now)
 	campaigns := campaign.New(campaign.Deps{Store: store, Profiles: reader, Gate: pipe, Consents: ledger, Keys: ring, Tenants: reg,
-		Outbox: outbox, Audit: auditLog, PublicURL: publicURL, Now: time.Now, Log: log, MailRootCAs: mailCAs})
-	var tenantIDs []custos.TenantID // this region's tenants, set below
+		Outbox: outbox, Audit: auditLog, PublicURL: publicURL, Now: time.Now, Log: log, MailRootCAs: mailCAs,
+		Resume: localTenantIDs})
 	engine := rights.New(rights.Deps{Store: store, Gate: pipe, Subjects: reader, Keys: ring, Audit: auditLog,
 		SigningKey: signingKey, Region: c.region, Now: time.Now, Consents: ledger, Tenant: reg.Get,
 		Forward: forward.Options{Client: opendsr.NewClient(opendsr.ClientOptions{}),
 			PublicURL: func() string { return publicURL }, PollInterval: c.opendsrPoll},
-		ForwardTenants: func() []custos.TenantID { return tenantIDs },
+		ForwardTenants: localTenantIDs,
 		Recipients:     store, Outbox: outbox, Deliveries: store, Sends: campaigns,
 		CallbackSecret: func(id custos.TenantID) ([]byte, error) {
 			t, ok := reg.Get(id)
@@ -295,53 +312,35 @@ func runServe(ctx context.Context, args []string, getenv func(string) string, st
 			return []byte(s), err
 		}})
 	// Erasures a crash interrupted finish before the node takes traffic.
-	for _, t := range reg.List() {
-		// Tenants of other regions are another node's to touch.
-		if reg.Misdirected(t) == nil {
-			tenantIDs = append(tenantIDs, t.ID)
-		}
-	}
-	if n, err := engine.Resume(ctx, tenantIDs); err != nil {
+	if n, err := engine.Resume(ctx, localTenantIDs()); err != nil {
 		return fmt.Errorf("resume interrupted erasures: %w", err)
 	} else if n > 0 {
 		log.Info("resumed interrupted erasures", "count", n)
 	}
 	// Campaign runs a stop interrupted resume; each stops at shutdown after
 	// the recipient in hand, with its progress stored.
-	campaignCtx, stopCampaigns := context.WithCancel(context.WithoutCancel(ctx))
-	defer func() { stopCampaigns(); campaigns.Wait() }()
-	if n, err := campaigns.Start(campaignCtx, tenantIDs); err != nil {
-		return fmt.Errorf("resume campaigns: %w", err)
-	} else if n > 0 {
-		log.Info("resumed campaigns being sent", "count", n)
-	}
+	sup.Go(stageSenders, "campaigns", campaigns.Run)
 	// Retention: a sweep now and every --retention-interval, of this
-	// region's tenants only.
-	retentionActivity := []retention.Activity{
-		retention.RequestActivity(store),
-		ledger.LastActivity,
-	}
+	// region's tenants only; its deletions go through the writer.
 	sweeper := retention.New(retention.Options{Store: store, Expirer: pipe, Audit: auditLog, Log: log,
-		Interval: c.retentionInterval, Activity: retentionActivity,
-		Tenants: func() []*custos.Tenant {
-			var out []*custos.Tenant
-			for _, t := range reg.List() {
-				if reg.Misdirected(t) == nil {
-					out = append(out, t)
-				}
-			}
-			return out
-		},
+		Interval: c.retentionInterval, Activity: []retention.Activity{retention.RequestActivity(store), ledger.LastActivity},
+		Tenants: localTenants,
 		OnSweep: func(_ custos.TenantID, r retention.Result) {
 			m.RetentionEvents.Add(float64(r.Events))
 			m.RetentionProfiles.Add(float64(r.Profiles))
 		}})
-	sweepCtx, stopSweep := context.WithCancel(context.WithoutCancel(ctx))
-	sweepDone := make(chan struct{})
-	go func() { defer close(sweepDone); sweeper.Run(sweepCtx) }()
-	// Stopped before the pipeline closes: its deletions go through it.
-	stopSweeper := func() { stopSweep(); <-sweepDone }
-	defer stopSweeper()
+	sup.Go(stageSenders, "retention", sweeper.Run)
+	// Requests forwarded to OpenDSR recipients, those a restart
+	// interrupted first. A failure to load them is logged, as before.
+	sup.Go(stageBackground, "opendsr forwarding", func(ctx context.Context) error {
+		if err := engine.Forwarder().Run(ctx); err != nil {
+			log.Error("opendsr forwarding stopped", "err", err)
+		}
+		return nil
+	})
+	if c.pprofAddr != "" {
+		sup.Go(stageBackground, "pprof", pprofServer{addr: c.pprofAddr, store: store, log: log}.Run)
+	}
 
 	security := processing.Security{}
 	if tlsReloader != nil {
@@ -377,68 +376,53 @@ func runServe(ctx context.Context, args []string, getenv func(string) string, st
 		OpenDSRDomain:  c.opendsrDomain,
 		OpenDSRParse:   opendsr.Options{AllowInsecureCallbacks: c.opendsrHTTPCallbacks},
 	})
-	srv := &http.Server{
-		Handler:           handler,
-		ReadHeaderTimeout: 10 * time.Second,
-		ReadTimeout:       60 * time.Second,
-		IdleTimeout:       120 * time.Second,
-		ErrorLog:          slog.NewLogLogger(log.Handler(), slog.LevelWarn),
-	}
-	if c.pprofAddr != "" {
-		go servePprof(log, c.pprofAddr, store)
-	}
 	if c.metricsAddr != "" {
-		stopMetrics, err := serveMetrics(log, c.metricsAddr, server.MetricsHandler(m))
+		ms, err := metricsServer(log, c.metricsAddr, server.MetricsHandler(m))
 		if err != nil {
 			return err
 		}
-		defer stopMetrics()
+		sup.Go(stageHTTP, "metrics", ms.Run)
 	}
-	serveErr := make(chan error, 1)
+	api := httpServer{ln: ln, handler: handler, log: log, shutdownTimeout: c.shutdownTimeout}
 	if tlsReloader != nil {
-		// Certificates stays empty so every handshake asks the reloader.
-		srv.TLSConfig = tlsReloader.Config()
-		go func() { serveErr <- srv.ServeTLS(ln, "", "") }()
-	} else {
-		go func() { serveErr <- srv.Serve(ln) }()
+		api.tls = tlsReloader.Config()
 	}
-	// Requests forwarded to OpenDSR recipients, those a restart
-	// interrupted first.
-	fwdCtx, stopFwd := context.WithCancel(context.WithoutCancel(ctx))
-	fwdDone := make(chan struct{})
-	go func() {
-		defer close(fwdDone)
-		if err := engine.Forwarder().Run(fwdCtx); err != nil {
-			log.Error("opendsr forwarding stopped", "err", err)
-		}
-	}()
-	defer func() { stopFwd(); <-fwdDone }()
+	sup.Go(stageHTTP, "http", api.Run)
 	ready.Store(true)
 	log.Info("custos listening", "addr", ln.Addr().String(), "scheme", scheme, "public_url", publicURL, "data", dataAbs, "keys", keysAbs, "region", c.region, "tenants", len(reg.List()))
 
 	select {
 	case <-ctx.Done():
-	case err := <-serveErr:
-		return fmt.Errorf("serve: %w", err)
+	case err := <-sup.Failed():
+		ready.Store(false)
+		return err
 	}
 	ready.Store(false)
 	log.Info("shutting down: draining in-flight requests")
-	sctx, cancel := context.WithTimeout(context.Background(), c.shutdownTimeout)
-	defer cancel()
-	if err := srv.Shutdown(sctx); err != nil {
-		log.Warn("shutdown did not drain every request", "err", err)
-	}
-	stopSweeper()
-	// Campaign runs stop after the recipient in hand; then every accepted
-	// message is durable before the store closes (deferred).
-	stopCampaigns()
-	campaigns.Wait()
-	pipe.Close()
-	if err := pipe.SaveFilter(); err != nil {
-		log.Warn("the duplicate filter was not saved; the next start rebuilds it", "err", err)
-	}
-	log.Info("stopped: every accepted message is durable; closing the store")
+	sup.Stop()
+	log.Info("stopped: every accepted message is durable; the store is closed")
 	return nil
+}
+
+// nodeStores are the stores a node works on.
+type nodeStores struct {
+	data *pebble.Store
+	keys *pebble.KeyStore
+}
+
+// openStores opens the data and key stores and has sup close them last.
+func openStores(c serveConfig, log *slog.Logger, sup *supervise.Supervisor) (nodeStores, error) {
+	ks, err := pebble.OpenKeyStore(c.keysDir)
+	if err != nil {
+		return nodeStores{}, err
+	}
+	sup.OnStop(stageStores, "key store", ks.Close)
+	store, err := pebble.Open(filepath.Join(c.data, "store"), pebble.Options{Log: log})
+	if err != nil {
+		return nodeStores{}, err
+	}
+	sup.OnStop(stageStores, "data store", store.Close)
+	return nodeStores{data: store, keys: ks}, nil
 }
 
 // publicURLOf returns the base URL of links to this server: the flag's
@@ -568,21 +552,4 @@ func operatorToken(getenv func(string) string, data string) (token, path string,
 		return "", "", fmt.Errorf("write operator token: %w", err)
 	}
 	return t, path, nil
-}
-
-// servePprof serves the profiling endpoints, and the store's LSM metrics
-// at /debug/pebble, on their own listener, never on the public one.
-func servePprof(log *slog.Logger, addr string, store *pebble.Store) {
-	mux := http.NewServeMux()
-	mux.HandleFunc("/debug/pebble", func(w http.ResponseWriter, r *http.Request) {
-		fmt.Fprint(w, store.Metrics().String())
-	})
-	mux.HandleFunc("/debug/pprof/", pprof.Index)
-	mux.HandleFunc("/debug/pprof/profile", pprof.Profile)
-	mux.HandleFunc("/debug/pprof/symbol", pprof.Symbol)
-	mux.HandleFunc("/debug/pprof/trace", pprof.Trace)
-	log.Info("profiling enabled", "addr", addr)
-	if err := http.ListenAndServe(addr, mux); err != nil {
-		log.Error("pprof listener", "err", err)
-	}
 }

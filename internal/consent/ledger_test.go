@@ -198,15 +198,11 @@ func TestMergeCarriesConsentToSurvivor(t *testing.T) {
 		t.Errorf("merged-away subject still has %d consent records in the store", n)
 	}
 	// Its key is destroyed once the merge is durable.
-	deadline := time.Now().Add(5 * time.Second)
-	for {
-		if _, err := e.ledger.History(ctx, e.tenant, loser); custos.ErrorCode(err) == custos.NotFound {
-			break
-		} else if time.Now().After(deadline) {
-			t.Fatalf("History(merged-away subject) = %v, want NotFound", err)
-		}
-		time.Sleep(10 * time.Millisecond)
-	}
+	var histErr error
+	testenv.Poll(t, 5*time.Second, "History(merged-away subject) NotFound", func() bool {
+		_, histErr = e.ledger.History(ctx, e.tenant, loser)
+		return custos.ErrorCode(histErr) == custos.NotFound
+	}, func() string { return fmt.Sprintf("err = %v", histErr) })
 
 	// A withdrawal naming the merged-away subject (an unsubscribe link
 	// sent before the merge) reaches the survivor.

@@ -28,23 +28,24 @@ func (r *Register) Kick() {
 // Run sends the e-mails due until ctx is done: at once, after each Kick,
 // when the earliest retry is due, and every minute. Pending e-mails live
 // in the notification records, so a restart loses none. Without an SMTP
-// server it returns at once and they wait.
-func (r *Register) Run(ctx context.Context) {
+// server it returns at once and they wait. A failed pass is logged and
+// retried; Run returns nil.
+func (r *Register) Run(ctx context.Context) error {
 	if r.mail == nil {
-		return
+		return nil
 	}
 	timer := time.NewTimer(0)
 	defer timer.Stop()
 	for {
 		select {
 		case <-ctx.Done():
-			return
+			return nil
 		case <-r.kick:
 		case <-timer.C:
 		}
 		next, err := r.DeliverMail(ctx)
 		if ctx.Err() != nil {
-			return
+			return nil
 		}
 		wait := pollInterval
 		if err != nil {

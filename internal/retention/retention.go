@@ -98,15 +98,16 @@ func New(o Options) *Sweeper {
 	return &Sweeper{o: o}
 }
 
-// Run sweeps every tenant now and then every Interval, until ctx ends.
-func (s *Sweeper) Run(ctx context.Context) {
+// Run sweeps every tenant now and then every Interval, until ctx ends; a
+// tenant whose sweep fails is logged and retried at the next.
+func (s *Sweeper) Run(ctx context.Context) error {
 	tick := time.NewTicker(s.o.Interval)
 	defer tick.Stop()
 	for {
 		s.SweepAll(ctx)
 		select {
 		case <-ctx.Done():
-			return
+			return nil
 		case <-tick.C:
 		}
 	}

@@ -220,17 +220,11 @@ func TestMergeMovesEverythingAndShredsTheOtherKey(t *testing.T) {
 		t.Errorf("anonymous ids = %v, want %v", got, want)
 	}
 	// The absorbed subject's key is destroyed once the merge is durable.
-	deadline := time.Now().Add(5 * time.Second)
-	for {
-		_, _, err := e.ring.SubjectKey(ctx, e.tenant, sa, false)
-		if errors.Is(err, custos.ErrShredded) {
-			break
-		}
-		if time.Now().After(deadline) {
-			t.Fatalf("key of merged subject: err = %v, want ErrShredded", err)
-		}
-		time.Sleep(10 * time.Millisecond)
-	}
+	var keyErr error
+	testenv.Poll(t, 5*time.Second, "the merged subject's key shredded", func() bool {
+		_, _, keyErr = e.ring.SubjectKey(ctx, e.tenant, sa, false)
+		return errors.Is(keyErr, custos.ErrShredded)
+	}, func() string { return fmt.Sprintf("SubjectKey err = %v", keyErr) })
 	if _, err := e.rd.Profile(ctx, e.tenant, sa); custos.ErrorCode(err) != custos.NotFound {
 		t.Errorf("profile of merged subject: err = %v, want NotFound", err)
 	}

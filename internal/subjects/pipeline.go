@@ -303,6 +303,19 @@ func (p *Pipeline) Close() {
 	<-p.done
 }
 
+// Run lets the writer work until ctx ends, then drains it: it stops
+// accepting work, waits until everything accepted is durable (Close) and
+// saves the duplicate filter (SaveFilter). The writer's goroutines start
+// in New, so that the state it loads is checked before anything runs.
+func (p *Pipeline) Run(ctx context.Context) error {
+	<-ctx.Done()
+	p.Close()
+	if err := p.SaveFilter(); err != nil {
+		return fmt.Errorf("the duplicate filter was not saved; the next start rebuilds it: %w", err)
+	}
+	return nil
+}
+
 // SaveFilter writes the duplicate filter to Options.FilterFile, for the
 // next New to load. Call it after Close: the filter is the writer's.
 func (p *Pipeline) SaveFilter() error {

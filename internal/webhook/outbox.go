@@ -202,20 +202,20 @@ func (o *Outbox) Kick() {
 // Run delivers due deliveries until ctx is done. It makes a pass at once,
 // then after each Kick and when the earliest NextAt in the store arrives,
 // and polls the store every MinBackoff when idle (another process may
-// share it).
-func (o *Outbox) Run(ctx context.Context) {
+// share it). A failed pass is logged and retried; Run returns nil.
+func (o *Outbox) Run(ctx context.Context) error {
 	timer := time.NewTimer(0)
 	defer timer.Stop()
 	for {
 		select {
 		case <-ctx.Done():
-			return
+			return nil
 		case <-o.kick:
 		case <-timer.C:
 		}
 		_, err := o.DeliverDue(ctx)
 		if ctx.Err() != nil {
-			return
+			return nil
 		}
 		wait := o.min
 		if err != nil {
