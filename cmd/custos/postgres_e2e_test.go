@@ -42,7 +42,10 @@ func TestServeOnPostgres(t *testing.T) {
 	if r := srv.do(t, "GET", "/readyz", nil); r.status != http.StatusOK {
 		t.Errorf("GET /readyz = %d %s, want 200", r.status, r.body)
 	}
-	m := srv.do(t, "GET", "/metrics", nil)
+	m := srv.do(t, "GET", "/metrics", nil, "Authorization", "Bearer "+srv.cfg.token)
+	if m.status != http.StatusOK {
+		t.Fatalf("GET /metrics = %d %s", m.status, m.body)
+	}
 	for _, series := range []string{`custos_db_pool_max_connections{database="data"}`, `custos_db_pool_max_connections{database="keys"}`, `custos_store_query_seconds_count{outcome="ok"}`} {
 		if !strings.Contains(string(m.body), series) {
 			t.Errorf("metrics lack %s", series)
