@@ -36,7 +36,8 @@ type Input struct {
 
 // Recorder records a tenant's consent through the API: it checks the
 // input against the tenant's settings, appends it to the ledger and
-// audits it.
+// audits it. It also serves the tenant's reads of a subject's ledger,
+// each audited.
 //
 // Appending and auditing are two writes. The record is appended first
 // (the audit entry names the subject, which the append may create); if
@@ -181,4 +182,24 @@ func jsonSame(a, b json.RawMessage) bool {
 		return bytes.Equal(a, b)
 	}
 	return bytes.Equal(ca.Bytes(), cb.Bytes())
+}
+
+// History returns the subject's whole ledger (Ledger.History) for a
+// tenant reading it through the API, and audits the read as
+// consents.read with the number of records shown. The history is handed
+// back only once its read is audited.
+func (rc *Recorder) History(ctx context.Context, t custos.TenantID, s custos.SubjectID) ([]custos.ConsentRecord, error) {
+	history, err := rc.ledger.History(ctx, t, s)
+	if err != nil {
+		return nil, err
+	}
+	pseudonym, err := rc.subjects.Pseudonym(t, s)
+	if err != nil {
+		return nil, err
+	}
+	if _, err := rc.audit.Record(ctx, t, audit.Entry{Actor: audit.ActorTenant, Action: "consents.read", Subject: pseudonym,
+		Details: map[string]int{"records": len(history)}}); err != nil {
+		return nil, &custos.Error{Code: custos.Unavailable, Message: "the audit log could not record this action; retry", Err: err}
+	}
+	return history, nil
 }

@@ -130,3 +130,52 @@ func TestRecorderRefuses(t *testing.T) {
 		}
 	}
 }
+
+// TestRecorderHistory: a tenant's read of a subject's ledger is audited
+// as consents.read with the number of records, and a read whose audit
+// entry fails shows nothing.
+func TestRecorderHistory(t *testing.T) {
+	e := newEnv(t)
+	tenant := &custos.Tenant{ID: e.tenant, Region: "eu"}
+	store := &flakyAudit{AuditStore: e.store}
+	rd := subjects.NewReader(e.store, e.ring)
+	rec := consent.NewRecorder(e.ledger, rd, audit.New(store, func() time.Time { return e.now }), func() time.Time { return e.now })
+	id := custos.Identifier{Type: custos.UserID, Value: "u-3"}
+	ctx := t.Context()
+	got, err := rec.Record(ctx, tenant, consent.Input{Identity: id, Purpose: "marketing", Channel: "email", Granted: grant(true)})
+	if err != nil {
+		t.Fatal(err)
+	}
+	pseudonym, err := rd.Pseudonym(e.tenant, got.Subject)
+	if err != nil {
+		t.Fatal(err)
+	}
+	reads := func() []custos.AuditEntry {
+		t.Helper()
+		entries, err := e.store.AuditEntries(ctx, e.tenant, 0, 1000)
+		if err != nil {
+			t.Fatal(err)
+		}
+		var out []custos.AuditEntry
+		for _, en := range entries {
+			if en.Action == "consents.read" {
+				out = append(out, en)
+			}
+		}
+		return out
+	}
+
+	store.fail.Store(true)
+	if h, err := rec.History(ctx, e.tenant, got.Subject); custos.ErrorCode(err) != custos.Unavailable || h != nil {
+		t.Fatalf("History with a failing audit log = %d records, %v; want none, Unavailable", len(h), err)
+	}
+	store.fail.Store(false)
+	h, err := rec.History(ctx, e.tenant, got.Subject)
+	if err != nil || len(h) != 1 {
+		t.Fatalf("History = %d records, %v; want 1, nil", len(h), err)
+	}
+	r := reads()
+	if len(r) != 1 || r[0].Actor != audit.ActorTenant || r[0].Subject != pseudonym || string(r[0].Details) != `{"records":1}` {
+		t.Fatalf("consents.read entries = %+v; want one by %s on %s with {\"records\":1}", r, audit.ActorTenant, pseudonym)
+	}
+}

@@ -127,12 +127,3 @@ func handleSigningKey(key ed25519.PrivateKey) http.Handler {
 		w.Write(pem)
 	})
 }
-
-// record writes an audit entry. Reads call it before answering, so no
-// personal data leaves without its entry; a failure then refuses the read.
-func record(r *http.Request, l *audit.Log, t custos.TenantID, e audit.Entry) error {
-	if _, err := l.Record(r.Context(), t, e); err != nil {
-		return &custos.Error{Code: custos.Unavailable, Message: "the audit log could not record this action; retry", Err: err}
-	}
-	return nil
-}

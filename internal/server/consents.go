@@ -7,9 +7,7 @@ import (
 	"time"
 
 	"github.com/custos-dev/custos"
-	"github.com/custos-dev/custos/internal/audit"
 	"github.com/custos-dev/custos/internal/consent"
-	"github.com/custos-dev/custos/internal/subjects"
 )
 
 // consentRecordView is one record of a subject's consent ledger.
@@ -112,17 +110,14 @@ func consentView(st *custos.Settings, s custos.SubjectID, history []custos.Conse
 	return out
 }
 
-func handleGetConsents(log *slog.Logger, led *consent.Ledger, rd *subjects.Reader, al *audit.Log) tenantHandler {
+func handleGetConsents(log *slog.Logger, rc *consent.Recorder) tenantHandler {
 	return func(w http.ResponseWriter, r *http.Request, t *custos.Tenant) {
 		s, err := custos.ParseSubjectID(r.PathValue("subject_id"))
 		if err != nil {
 			writeError(w, log, err)
 			return
 		}
-		history, err := led.History(r.Context(), t.ID, s)
-		if err == nil {
-			err = recordRead(r, rd, al, t.ID, s, "consents.read", map[string]int{"records": len(history)})
-		}
+		history, err := rc.History(r.Context(), t.ID, s)
 		if err != nil {
 			writeError(w, log, err)
 			return

@@ -7,14 +7,13 @@ import (
 	"time"
 
 	"github.com/custos-dev/custos"
-	"github.com/custos-dev/custos/internal/audit"
 	"github.com/custos-dev/custos/internal/subjects"
 )
 
 // handleFindProfile looks a subject up by one identifier given as a query
 // parameter (?user_id=, ?anonymous_id=, ?email=, ?device_id=, or
 // ?email_sha256= for the hex SHA-256 of a trimmed, lowercased address).
-func handleFindProfile(log *slog.Logger, rd *subjects.Reader, al *audit.Log) tenantHandler {
+func handleFindProfile(log *slog.Logger, rd *subjects.AuditedReader) tenantHandler {
 	return func(w http.ResponseWriter, r *http.Request, t *custos.Tenant) {
 		q := r.URL.Query()
 		var id custos.Identifier
@@ -36,26 +35,23 @@ func handleFindProfile(log *slog.Logger, rd *subjects.Reader, al *audit.Log) ten
 			writeError(w, log, err)
 			return
 		}
-		writeProfile(w, r, log, rd, al, t, s)
+		writeProfile(w, r, log, rd, t, s)
 	}
 }
 
-func handleGetProfile(log *slog.Logger, rd *subjects.Reader, al *audit.Log) tenantHandler {
+func handleGetProfile(log *slog.Logger, rd *subjects.AuditedReader) tenantHandler {
 	return func(w http.ResponseWriter, r *http.Request, t *custos.Tenant) {
 		s, err := custos.ParseSubjectID(r.PathValue("subject_id"))
 		if err != nil {
 			writeError(w, log, err)
 			return
 		}
-		writeProfile(w, r, log, rd, al, t, s)
+		writeProfile(w, r, log, rd, t, s)
 	}
 }
 
-func writeProfile(w http.ResponseWriter, r *http.Request, log *slog.Logger, rd *subjects.Reader, al *audit.Log, t *custos.Tenant, s custos.SubjectID) {
+func writeProfile(w http.ResponseWriter, r *http.Request, log *slog.Logger, rd *subjects.AuditedReader, t *custos.Tenant, s custos.SubjectID) {
 	p, err := rd.Profile(r.Context(), t.ID, s)
-	if err == nil {
-		err = recordRead(r, rd, al, t.ID, s, "profile.read", nil)
-	}
 	if err != nil {
 		writeError(w, log, err)
 		return
@@ -106,17 +102,7 @@ type eventView struct {
 	ReceivedAt  time.Time          `json:"received_at"`
 }
 
-// recordRead audits a read of a subject's data through the API, under
-// the subject's pseudonym.
-func recordRead(r *http.Request, rd *subjects.Reader, al *audit.Log, t custos.TenantID, s custos.SubjectID, action string, details any) error {
-	pseudonym, err := rd.Pseudonym(t, s)
-	if err != nil {
-		return err
-	}
-	return record(r, al, t, audit.Entry{Actor: audit.ActorTenant, Action: action, Subject: pseudonym, Details: details})
-}
-
-func handleListEvents(log *slog.Logger, rd *subjects.Reader, al *audit.Log) tenantHandler {
+func handleListEvents(log *slog.Logger, rd *subjects.AuditedReader) tenantHandler {
 	return func(w http.ResponseWriter, r *http.Request, t *custos.Tenant) {
 		s, err := custos.ParseSubjectID(r.PathValue("subject_id"))
 		if err != nil {
@@ -129,9 +115,6 @@ func handleListEvents(log *slog.Logger, rd *subjects.Reader, al *audit.Log) tena
 			return
 		}
 		events, next, err := rd.Events(r.Context(), t.ID, s, p.Position, p.Limit)
-		if err == nil {
-			err = recordRead(r, rd, al, t.ID, s, "events.read", map[string]int{"events": len(events)})
-		}
 		if err != nil {
 			writeError(w, log, err)
 			return

@@ -7,6 +7,7 @@ import (
 	"github.com/custos-dev/custos/internal/consent"
 	"github.com/custos-dev/custos/internal/metrics"
 	"github.com/custos-dev/custos/internal/opendsr"
+	"github.com/custos-dev/custos/internal/subjects"
 	"github.com/custos-dev/custos/internal/tenants"
 
 	"github.com/prometheus/client_golang/prometheus/promhttp"
@@ -125,10 +126,18 @@ func Routes() []Route {
 		public("OPTIONS", "/sourceConfig/{$}", sdkConfigPreflight),
 
 		// Management API for the tenant's servers (secret key).
-		secret("GET", "/api/v1/profiles", func(d Deps) tenantHandler { return handleFindProfile(d.Log, d.Reader, d.Audit) }),
-		secret("GET", "/api/v1/profiles/{subject_id}", func(d Deps) tenantHandler { return handleGetProfile(d.Log, d.Reader, d.Audit) }),
-		secret("GET", "/api/v1/profiles/{subject_id}/events", func(d Deps) tenantHandler { return handleListEvents(d.Log, d.Reader, d.Audit) }),
-		secret("GET", "/api/v1/profiles/{subject_id}/consents", func(d Deps) tenantHandler { return handleGetConsents(d.Log, d.Consent, d.Reader, d.Audit) }),
+		secret("GET", "/api/v1/profiles", func(d Deps) tenantHandler {
+			return handleFindProfile(d.Log, subjects.NewAuditedReader(d.Reader, d.Audit))
+		}),
+		secret("GET", "/api/v1/profiles/{subject_id}", func(d Deps) tenantHandler {
+			return handleGetProfile(d.Log, subjects.NewAuditedReader(d.Reader, d.Audit))
+		}),
+		secret("GET", "/api/v1/profiles/{subject_id}/events", func(d Deps) tenantHandler {
+			return handleListEvents(d.Log, subjects.NewAuditedReader(d.Reader, d.Audit))
+		}),
+		secret("GET", "/api/v1/profiles/{subject_id}/consents", func(d Deps) tenantHandler {
+			return handleGetConsents(d.Log, consent.NewRecorder(d.Consent, d.Reader, d.Audit, d.Now))
+		}),
 		secret("POST", "/api/v1/consents", func(d Deps) tenantHandler {
 			return handleRecordConsent(d.Log, consent.NewRecorder(d.Consent, d.Reader, d.Audit, d.Now))
 		}),

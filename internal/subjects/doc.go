@@ -1,7 +1,8 @@
 // Package subjects owns every change to data subjects' data: one ordered
 // writer applies ingested messages, consent records, suppression and
 // restriction flags, erasure, expiry and rectification, and Reader reads
-// the sealed data back.
+// the sealed data back (AuditedReader for a tenant's reads through the
+// API, each with its audit entry).
 //
 // One writer goroutine owns every change to tenants' data: it drops
 // duplicates, resolves each message to a subject (linking and merging
