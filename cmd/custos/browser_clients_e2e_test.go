@@ -14,7 +14,6 @@ import (
 	"net/http"
 	"net/http/httptest"
 	"net/url"
-	"os/exec"
 	"path/filepath"
 	"slices"
 	"strings"
@@ -25,18 +24,15 @@ import (
 	"github.com/chromedp/cdproto/network"
 	"github.com/chromedp/cdproto/runtime"
 	"github.com/chromedp/chromedp"
+
+	"github.com/custos-dev/custos/internal/testdeps"
 )
 
-// chromiumPath finds Debian's chromium, or fails the test (never skips).
+// chromiumPath finds Debian's chromium, installing it if it is missing,
+// or fails the test (never skips).
 func chromiumPath(t *testing.T) string {
 	t.Helper()
-	for _, name := range []string{"chromium", "/usr/bin/chromium", "chromium-browser"} {
-		if p, err := exec.LookPath(name); err == nil {
-			return p
-		}
-	}
-	t.Fatal("chromium is needed for the browser client tests and was not found: apt-get install -y chromium (as .ci/run does)")
-	return ""
+	return testdeps.Chromium(t)
 }
 
 // startChromium starts one headless Chromium for the test and returns a

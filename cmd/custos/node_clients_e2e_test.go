@@ -1,7 +1,8 @@
 package main
 
 // The real JavaScript clients, installed from npm into testdata/jsclients
-// (npm ci --prefix cmd/custos/testdata/jsclients), against a real server:
+// (npm ci, which the tests run themselves when node_modules is missing
+// or stale: internal/testdeps), against a real server:
 // the Node libraries here, the browser ones in browser_clients_e2e_test.go.
 
 import (
@@ -20,35 +21,33 @@ import (
 	"sync"
 	"testing"
 	"time"
+
+	"github.com/custos-dev/custos/internal/testdeps"
 )
 
 // jsClientsDir is where package.json pins the JavaScript clients.
 const jsClientsDir = "testdata/jsclients"
 
-// requireJSClients returns the absolute path of jsClientsDir and fails the
-// test (never skips it) when the installed packages are missing.
+// requireJSClients returns the absolute path of jsClientsDir with the
+// packages its package-lock.json pins installed (npm ci, run once when
+// node_modules is missing or stale), and fails the test (never skips it)
+// when they cannot be.
 func requireJSClients(t *testing.T, packages ...string) string {
 	t.Helper()
-	dir, err := filepath.Abs(jsClientsDir)
-	if err != nil {
-		t.Fatal(err)
-	}
+	dir := testdeps.NodeModules(t, jsClientsDir)
 	for _, p := range packages {
 		if _, err := os.Stat(filepath.Join(dir, "node_modules", p, "package.json")); err != nil {
-			t.Fatalf("npm package %s is not installed in %s (%v): run `npm ci --prefix cmd/custos/testdata/jsclients` (as .ci/run does)", p, dir, err)
+			t.Fatalf("npm package %s is not in %s's package-lock.json (%v)", p, dir, err)
 		}
 	}
 	return dir
 }
 
-// requireNode returns the path of the node binary or fails the test.
+// requireNode returns the path of the node binary, installing Node.js if
+// it is missing, or fails the test.
 func requireNode(t *testing.T) string {
 	t.Helper()
-	node, err := exec.LookPath("node")
-	if err != nil {
-		t.Fatalf("node (v18 or later) is needed for the JavaScript client tests and is not on PATH: %v", err)
-	}
-	return node
+	return testdeps.Node(t)
 }
 
 // proxiedRequest is one request that passed a recordingProxy.

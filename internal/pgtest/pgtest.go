@@ -4,7 +4,10 @@
 // /var/run/postgresql, then 127.0.0.1:5432, as the OS user) and drops it
 // when the test ends.
 //
-// Outside CI a missing server skips the test; in CI (CI=true) it fails it.
+// When the local server does not answer, NewDatabase starts it, or
+// installs it first (internal/testdeps); when it still does not answer, or
+// the server CUSTOS_TEST_POSTGRES names does not, the test fails. It never
+// skips.
 package pgtest
 
 import (
@@ -18,6 +21,8 @@ import (
 	"time"
 
 	"github.com/jackc/pgx/v5"
+
+	"github.com/custos-dev/custos/internal/testdeps"
 )
 
 // adminURLs are tried in turn when CUSTOS_TEST_POSTGRES is not set.
@@ -43,19 +48,35 @@ func connectAdmin(ctx context.Context) (*pgx.Conn, string, error) {
 	return nil, "", fmt.Errorf("no PostgreSQL server for tests (set CUSTOS_TEST_POSTGRES to an admin URL): %s", strings.Join(errs, "; "))
 }
 
+// ensureServer starts (or installs) the local server when it does not
+// answer; a server named by CUSTOS_TEST_POSTGRES is left as it is.
+func ensureServer(tb testing.TB) {
+	tb.Helper()
+	if os.Getenv("CUSTOS_TEST_POSTGRES") != "" {
+		return
+	}
+	testdeps.PostgreSQL(tb, func() error {
+		ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+		defer cancel()
+		conn, _, err := connectAdmin(ctx)
+		if err != nil {
+			return err
+		}
+		return conn.Close(ctx)
+	})
+}
+
 // NewDatabase creates an empty database with a unique name, returns its
 // URL, and drops it (closing every connection left on it) when the test
 // ends.
 func NewDatabase(tb testing.TB) string {
 	tb.Helper()
+	ensureServer(tb)
 	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
 	defer cancel()
 	admin, adminURL, err := connectAdmin(ctx)
 	if err != nil {
-		if os.Getenv("CI") == "true" {
-			tb.Fatal(err)
-		}
-		tb.Skip(err)
+		tb.Fatal(err)
 	}
 	defer admin.Close(context.Background())
 	name := "custos_test_" + strings.ToLower(rand.Text()[:16])
@@ -87,6 +108,7 @@ func NewDatabase(tb testing.TB) string {
 // administrator (e.g. to cut a test database off).
 func Admin(tb testing.TB, sql ...string) {
 	tb.Helper()
+	ensureServer(tb)
 	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
 	defer cancel()
 	admin, _, err := connectAdmin(ctx)
