@@ -55,6 +55,16 @@ type auditEntryView struct {
 	Hash      string          `json:"hash"`
 }
 
+// checkpointView is a signed audit checkpoint as the API shows it: the
+// head of a chain, signed with the node's key (audit.Checkpoint).
+type checkpointView struct {
+	Tenant    custos.TenantID `json:"tenant"`
+	Seq       uint64          `json:"seq"`
+	Hash      string          `json:"hash"`
+	Time      time.Time       `json:"time"`
+	Signature string          `json:"signature"`
+}
+
 func handleTenantAudit(log *slog.Logger, store custos.AuditStore) tenantHandler {
 	return func(w http.ResponseWriter, r *http.Request, t *custos.Tenant) {
 		page, err := auditPage(r, store, t.ID)
@@ -103,7 +113,7 @@ func handleOperatorCheckpoint(log *slog.Logger, l *audit.Log, key ed25519.Privat
 			writeError(w, log, err)
 			return
 		}
-		writeJSON(w, http.StatusOK, c)
+		writeJSON(w, http.StatusOK, checkpointView(c))
 	})
 }
 
@@ -114,7 +124,7 @@ func handleTenantCheckpoint(log *slog.Logger, l *audit.Log, key ed25519.PrivateK
 			writeError(w, log, err)
 			return
 		}
-		writeJSON(w, http.StatusOK, c)
+		writeJSON(w, http.StatusOK, checkpointView(c))
 	}
 }
 

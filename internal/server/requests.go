@@ -38,10 +38,29 @@ type requestView struct {
 	Erasure         *erasureView          `json:"erasure,omitempty"`
 	Forwards        []forwardView         `json:"forwards,omitempty"`
 	// Recipients is what became of the notices to recipients (Art. 19).
-	Recipients []certificate.Outcome `json:"recipients,omitempty"`
+	Recipients []outcomeView `json:"recipients,omitempty"`
 	// Callbacks is what became of the status callbacks (callback_url, or
 	// OpenDSR status_callback_urls), each named by its URL.
-	Callbacks []certificate.Outcome `json:"callbacks,omitempty"`
+	Callbacks []outcomeView `json:"callbacks,omitempty"`
+}
+
+// outcomeView is what became of one notice or callback of a request.
+type outcomeView struct {
+	Recipient string    `json:"recipient"`
+	Status    string    `json:"status"`
+	At        time.Time `json:"at,omitzero"`
+	Detail    string    `json:"detail,omitempty"`
+}
+
+func viewOutcomes(outcomes []certificate.Outcome) []outcomeView {
+	if outcomes == nil {
+		return nil
+	}
+	out := make([]outcomeView, len(outcomes))
+	for i, o := range outcomes {
+		out[i] = outcomeView(o)
+	}
+	return out
 }
 
 // openDSRLinkView is what a request submitted over OpenDSR shows of it.
@@ -182,14 +201,17 @@ func handleGetRequest(log *slog.Logger, eng *rights.Engine, now func() time.Time
 			return
 		}
 		v := viewRequest(req, now())
-		if v.Recipients, err = eng.Outcomes(r.Context(), req); err != nil {
+		recipients, err := eng.Outcomes(r.Context(), req)
+		if err != nil {
 			writeError(w, log, err)
 			return
 		}
-		if v.Callbacks, err = eng.Callbacks(r.Context(), req); err != nil {
+		callbacks, err := eng.Callbacks(r.Context(), req)
+		if err != nil {
 			writeError(w, log, err)
 			return
 		}
+		v.Recipients, v.Callbacks = viewOutcomes(recipients), viewOutcomes(callbacks)
 		writeJSON(w, http.StatusOK, v)
 	}
 }
