@@ -47,6 +47,19 @@ func TestStore(t *testing.T) {
 	storetest.Run(t, func(t *testing.T) custos.Store { return mustOpen(t, t.TempDir()) })
 }
 
+// TestKeyStore runs the key store conformance suite on a key store in a
+// fresh directory.
+func TestKeyStore(t *testing.T) {
+	storetest.RunKeyStore(t, func(t *testing.T) custos.KeyStore {
+		ks, err := pebble.OpenKeyStore(t.TempDir())
+		if err != nil {
+			t.Fatalf("OpenKeyStore = %v, want nil", err)
+		}
+		t.Cleanup(func() { ks.Close() })
+		return ks
+	})
+}
+
 // TestStoreShared runs the two-handle cases with the one handle a
 // process may hold on a Pebble store, given twice.
 func TestStoreShared(t *testing.T) {

@@ -26,6 +26,12 @@ func TestStore(t *testing.T) {
 	storetest.Run(t, func(t *testing.T) custos.Store { return openStore(t, pgtest.NewDatabase(t)) })
 }
 
+// TestKeyStore runs the key store conformance suite on a key store in a
+// database of its own.
+func TestKeyStore(t *testing.T) {
+	storetest.RunKeyStore(t, func(t *testing.T) custos.KeyStore { return openKeyStore(t, pgtest.NewDatabase(t)) })
+}
+
 // TestStoreShared runs the two-handle cases with two pools on one
 // database, as two nodes hold them.
 func TestStoreShared(t *testing.T) {

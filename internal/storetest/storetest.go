@@ -86,6 +86,7 @@ func Run(t *testing.T, open func(t *testing.T) custos.Store) {
 		{"EachAudience", testEachAudience},
 		{"ApplySends", testApplySends},
 		{"MergedInto", testMergedInto},
+		{"Tombstones", testTombstones},
 	}
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) { tc.fn(t, open) })
