@@ -54,7 +54,7 @@ func (s *testServer) createCampaign(t *testing.T, secretKey string, body any) ca
 		t.Fatalf("POST /api/v1/campaigns: status %d, want 201; body %s", r.status, r.body)
 	}
 	var c campaignOut
-	json.Unmarshal(r.body, &c)
+	mustDecode(t, r.body, &c)
 	return c
 }
 
@@ -65,7 +65,7 @@ func (s *testServer) preview(t *testing.T, secretKey, id string) previewOut {
 		t.Fatalf("preview %s: status %d, want 200; body %s", id, r.status, r.body)
 	}
 	var p previewOut
-	json.Unmarshal(r.body, &p)
+	mustDecode(t, r.body, &p)
 	return p
 }
 
@@ -221,7 +221,7 @@ func TestCampaignEmail(t *testing.T) {
 	// The access export shows the message; the audit names only the pseudonym.
 	req := srv.do(t, "POST", "/api/v1/requests", []byte(`{"type":"access","identity":{"type":"user_id","value":"u-ann"}}`), "Authorization", "Bearer "+tn.SecretKey)
 	var acc struct{ ID string }
-	json.Unmarshal(req.body, &acc)
+	mustDecode(t, req.body, &acc)
 	res := srv.do(t, "GET", "/api/v1/requests/"+acc.ID+"/result", nil, "Authorization", "Bearer "+tn.SecretKey)
 	var export struct {
 		Messages []custos.SendRecord `json:"messages_sent"`
@@ -266,7 +266,11 @@ func newDeliveryReceiver(t *testing.T) *deliveryReceiver {
 			return
 		}
 		var m map[string]any
-		json.Unmarshal(b, &m)
+		if err := json.Unmarshal(b, &m); err != nil {
+			d.bad++
+			w.WriteHeader(http.StatusBadRequest)
+			return
+		}
 		d.bodies = append(d.bodies, m)
 	}))
 	t.Cleanup(d.srv.Close)

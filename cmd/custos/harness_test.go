@@ -243,7 +243,8 @@ type response struct {
 	body   []byte
 }
 
-// errorMessage returns error.message of a JSON error answer.
+// errorMessage returns error.message of a JSON error answer; for a body
+// that is not JSON, a text saying so, which no expected message matches.
 func (r response) errorMessage() string {
 	var e struct {
 		Error struct {
@@ -251,17 +252,23 @@ func (r response) errorMessage() string {
 			Message string `json:"message"`
 		} `json:"error"`
 	}
-	json.Unmarshal(r.body, &e)
+	if err := json.Unmarshal(r.body, &e); err != nil {
+		return fmt.Sprintf("(not a JSON error answer: %v: %q)", err, r.body)
+	}
 	return e.Error.Message
 }
 
+// errorCode returns error.code of a JSON error answer; for a body that is
+// not JSON, a text saying so, which no expected code matches.
 func (r response) errorCode() string {
 	var e struct {
 		Error struct {
 			Code string `json:"code"`
 		} `json:"error"`
 	}
-	json.Unmarshal(r.body, &e)
+	if err := json.Unmarshal(r.body, &e); err != nil {
+		return fmt.Sprintf("(not a JSON error answer: %v: %q)", err, r.body)
+	}
 	return e.Error.Code
 }
 
@@ -517,5 +524,13 @@ func assertNoneOf(t *testing.T, what string, out []byte, values []string) {
 			lo, hi := max(0, i-200), min(len(out), i+len(v)+200)
 			t.Errorf("%s contains %q: …%s…", what, v, out[lo:hi])
 		}
+	}
+}
+
+// mustDecode decodes raw into v, or fails the test showing raw.
+func mustDecode(t testing.TB, raw []byte, v any) {
+	t.Helper()
+	if err := json.Unmarshal(raw, v); err != nil {
+		t.Fatalf("decode %T from %s: %v", v, raw, err)
 	}
 }

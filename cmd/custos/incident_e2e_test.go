@@ -204,14 +204,14 @@ func TestIncidentNotifiesTenants(t *testing.T) {
 		} `json:"subjects"`
 		NextCursor string `json:"next_cursor"`
 	}
-	json.Unmarshal(r.body, &page)
+	mustDecode(t, r.body, &page)
 	if r.status != 200 || len(page.Subjects) != 1 || page.NextCursor == "" {
 		t.Fatalf("affected-subjects?limit=1 = %d %s; want one subject and a cursor", r.status, r.body)
 	}
 	users := page.Subjects[0].Identifiers["user_id"]
 	r = srv.do(t, "GET", "/api/v1/incidents/"+id+"/affected-subjects?limit=1&cursor="+page.NextCursor, nil, auth(a.SecretKey)...)
 	page.Subjects, page.NextCursor = nil, ""
-	json.Unmarshal(r.body, &page)
+	mustDecode(t, r.body, &page)
 	for _, s := range page.Subjects {
 		users = append(users, s.Identifiers["user_id"]...)
 	}

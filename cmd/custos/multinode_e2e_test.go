@@ -84,7 +84,7 @@ func TestTwoNodesErasure(t *testing.T) {
 	prof := a.findProfile(t, ten.SecretKey, "anonymous_id", anon)
 	r := a.do(t, "POST", "/api/v1/requests", []byte(`{"type":"erasure","identity":{"type":"user_id","value":"`+user+`"}}`), "Authorization", "Bearer "+ten.SecretKey)
 	var req map[string]any
-	json.Unmarshal(r.body, &req)
+	mustDecode(t, r.body, &req)
 	if r.status != http.StatusCreated || req["status"] != "completed" {
 		t.Fatalf("erasure through node A: %d %s, want 201 completed", r.status, r.body)
 	}
@@ -99,7 +99,7 @@ func TestTwoNodesErasure(t *testing.T) {
 	var evs struct {
 		Events []json.RawMessage `json:"events"`
 	}
-	json.Unmarshal(r.body, &evs)
+	mustDecode(t, r.body, &evs)
 	if r.status != http.StatusNotFound && (r.status != http.StatusOK || len(evs.Events) != 0) {
 		t.Errorf("node B: events of the erased subject = %d %s, want 404 or no event", r.status, r.body)
 	}

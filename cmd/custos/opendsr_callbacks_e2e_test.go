@@ -189,7 +189,7 @@ func TestOpenDSRCallbacks(t *testing.T) {
 			Recipient, Status string
 		} `json:"callbacks"`
 	}
-	json.Unmarshal(r.body, &view)
+	mustDecode(t, r.body, &view)
 	if view.Type != "erasure" || view.Status != "completed" || view.Source != "opendsr" || len(view.Callbacks) != 4 {
 		t.Errorf("native view of the request: %s; want a completed erasure from opendsr with 4 callbacks", r.body)
 	}
@@ -229,7 +229,7 @@ func TestOpenDSRPendingCancel(t *testing.T) {
 		t.Helper()
 		r := ca.do(t, "GET", "/opendsr/v2/requests/"+id, nil)
 		var s opendsr.StatusResponse
-		json.Unmarshal(r.body, &s)
+		mustDecode(t, r.body, &s)
 		return s.RequestStatus
 	}
 
@@ -304,7 +304,7 @@ func TestOpenDSRV1(t *testing.T) {
 	}
 	r := do("GET", "/opendsr/v1/discovery", nil)
 	var d opendsr.Discovery
-	json.Unmarshal(r.body, &d)
+	mustDecode(t, r.body, &d)
 	if r.status != http.StatusOK || d.APIVersion != "1.0" || d.ProcessorCertificate != srv.URL+"/opendsr/v1/certificate" {
 		t.Errorf("v1 discovery: %d %s", r.status, r.body)
 	}
@@ -326,7 +326,7 @@ func TestOpenDSRV1(t *testing.T) {
 	}
 	r = do("GET", "/opendsr/v1/opengdpr_requests/"+id, nil)
 	var st opendsr.StatusResponse
-	json.Unmarshal(r.body, &st)
+	mustDecode(t, r.body, &st)
 	if st.RequestStatus != "completed" || st.APIVersion != "1.0" || st.ResultsCount == nil || *st.ResultsCount != 1 || st.ResultsURL == "" {
 		t.Errorf("v1 status: %s; want completed, api 1.0, one result", r.body)
 	}

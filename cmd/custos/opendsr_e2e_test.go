@@ -179,8 +179,8 @@ func TestOpenDSR(t *testing.T) {
 	// the same request body.
 	again := ca.do(t, "POST", "/opendsr/v2/requests", body)
 	var ack1, ack2 opendsr.RequestResponse
-	json.Unmarshal(first.body, &ack1)
-	json.Unmarshal(again.body, &ack2)
+	mustDecode(t, first.body, &ack1)
+	mustDecode(t, again.body, &ack2)
 	sig2 := ack2.ProcessorSignature
 	ack1.ProcessorSignature, ack2.ProcessorSignature = "", ""
 	if again.status != http.StatusCreated || !reflect.DeepEqual(ack1, ack2) {
@@ -209,7 +209,7 @@ func TestOpenDSR(t *testing.T) {
 		t.Fatalf("POST access: %d %s", r.status, r.body)
 	}
 	r := ca.do(t, "GET", "/opendsr/v2/requests/"+accID, nil)
-	json.Unmarshal(r.body, &status)
+	mustDecode(t, r.body, &status)
 	if status.RequestStatus != opendsr.StatusCompleted || !strings.HasPrefix(status.ResultsURL, srv.URL+"/api/v1/requests/") {
 		t.Errorf("access status = %s, want completed with a results_url", r.body)
 	} else if res := srv.do(t, "GET", strings.TrimPrefix(status.ResultsURL, srv.URL), nil, "Authorization", "Bearer "+a.SecretKey); res.status != http.StatusOK {

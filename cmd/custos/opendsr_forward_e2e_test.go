@@ -188,7 +188,7 @@ func createErasure(t *testing.T, srv *testServer, key, user string) string {
 	var req struct {
 		ID string `json:"id"`
 	}
-	json.Unmarshal(r.body, &req)
+	mustDecode(t, r.body, &req)
 	if r.status != http.StatusCreated || req.ID == "" {
 		t.Fatalf("erasure: %d %s", r.status, r.body)
 	}

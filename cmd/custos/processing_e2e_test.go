@@ -161,7 +161,7 @@ func TestIPTruncation(t *testing.T) {
 	want := map[string]string{"ip-1": "203.0.113.0", "ip-2": "2001:db8:abcd::", "ip-3": "198.51.100.0", "ip-4": "192.0.2.0", "ip-5": "192.0.2.99"}
 	for id, e := range byMessageID(t, srv.events(t, tn.SecretKey, p.SubjectID, 0)) {
 		var c struct{ IP string }
-		json.Unmarshal(e.Context, &c)
+		mustDecode(t, e.Context, &c)
 		if c.IP != want[id] {
 			t.Errorf("event %s stored context.ip %q, want %q", id, c.IP, want[id])
 		}

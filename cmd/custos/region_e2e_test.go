@@ -1,7 +1,6 @@
 package main
 
 import (
-	"encoding/json"
 	"net/http"
 	"strings"
 	"testing"
@@ -38,7 +37,7 @@ func TestRegionPinning(t *testing.T) {
 				NodeRegion   string `json:"node_region"`
 			} `json:"error"`
 		}
-		json.Unmarshal(r.body, &body)
+		mustDecode(t, r.body, &body)
 		if r.status != http.StatusMisdirectedRequest || body.Error.Code != "misdirected" || body.Error.TenantRegion != "eu" ||
 			body.Error.NodeRegion != "us" || !strings.Contains(body.Error.Message, `"eu"`) || !strings.Contains(body.Error.Message, `"us"`) {
 			t.Errorf("%s on a us node for an eu tenant: status %d, body %s; want 421 naming tenant region eu and node region us", what, r.status, r.body)

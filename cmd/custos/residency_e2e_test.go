@@ -1,7 +1,6 @@
 package main
 
 import (
-	"encoding/json"
 	"net/http"
 	"os"
 	"strings"
@@ -41,7 +40,7 @@ func TestRecipientRegionsExportsAndCertificates(t *testing.T) {
 			Reason       string `json:"blocked_reason"`
 		} `json:"recipients"`
 	}
-	json.Unmarshal(srv.do(t, "GET", "/api/v1/recipients", nil, "Authorization", bearer).body, &list)
+	mustDecode(t, srv.do(t, "GET", "/api/v1/recipients", nil, "Authorization", bearer).body, &list)
 	if len(list.Recipients) != 2 {
 		t.Fatalf("recipients = %+v, want two", list.Recipients)
 	}
@@ -58,7 +57,7 @@ func TestRecipientRegionsExportsAndCertificates(t *testing.T) {
 	srv.ingest(t, tn.WriteKey, "/v1/batch", batchBody(t, "", trackMessages(user, "res-a-"+randomHex(4), 2)))
 	acc := srv.do(t, "POST", "/api/v1/requests", []byte(`{"type":"access","identity":{"type":"user_id","value":"`+user+`"}}`), "Authorization", bearer)
 	var req struct{ ID, Status string }
-	json.Unmarshal(acc.body, &req)
+	mustDecode(t, acc.body, &req)
 	res := srv.do(t, "GET", "/api/v1/requests/"+req.ID+"/result", nil, "Authorization", bearer)
 	var export struct {
 		Region        string `json:"region"`
@@ -69,7 +68,7 @@ func TestRecipientRegionsExportsAndCertificates(t *testing.T) {
 			LegalBasis string `json:"legal_basis"`
 		} `json:"purposes"`
 	}
-	json.Unmarshal(res.body, &export)
+	mustDecode(t, res.body, &export)
 	if res.status != 200 || export.Region != "eu" || export.RetentionDays != 30 || !strings.Contains(export.Retention, "30 days") {
 		t.Errorf("access export: status %d, region %q, retention %q (%d days); want eu and 30 days", res.status, export.Region, export.Retention, export.RetentionDays)
 	}
@@ -78,7 +77,7 @@ func TestRecipientRegionsExportsAndCertificates(t *testing.T) {
 	}
 
 	er := srv.do(t, "POST", "/api/v1/requests", []byte(`{"type":"erasure","identity":{"type":"user_id","value":"`+user+`"}}`), "Authorization", bearer)
-	json.Unmarshal(er.body, &req)
+	mustDecode(t, er.body, &req)
 	if er.status != 201 || req.Status != "completed" {
 		t.Fatalf("erasure: %d %s", er.status, er.body)
 	}
@@ -89,7 +88,7 @@ func TestRecipientRegionsExportsAndCertificates(t *testing.T) {
 			Recipient string `json:"recipient"`
 		} `json:"recipients"`
 	}
-	json.Unmarshal(cert.body, &c)
+	mustDecode(t, cert.body, &c)
 	if cert.status != 200 || c.Region != "eu" {
 		t.Errorf("certificate: status %d, region %q; want eu", cert.status, c.Region)
 	}

@@ -36,8 +36,8 @@ func TestSuppressionThroughTheAPI(t *testing.T) {
 		ID string `json:"id"`
 	}
 	var full map[string]any
-	json.Unmarshal(res.body, &full)
-	json.Unmarshal(res.body, &req)
+	mustDecode(t, res.body, &full)
+	mustDecode(t, res.body, &req)
 	if full["status"] != "completed" || full["type"] != "suppress" || full["due_at"] == nil {
 		t.Errorf("request = %s, want a completed suppress request with a due date", res.body)
 	}
@@ -108,7 +108,7 @@ func TestErasureThroughTheAPIWithAVerifiedCertificate(t *testing.T) {
 		t.Fatalf("erasure request: %d %s", res.status, res.body)
 	}
 	var req map[string]any
-	json.Unmarshal(res.body, &req)
+	mustDecode(t, res.body, &req)
 	if req["status"] != "completed" {
 		t.Fatalf("erasure answered %s, want completed", res.body)
 	}
@@ -158,7 +158,7 @@ func TestAccessAndRectifyThroughTheAPI(t *testing.T) {
 			t.Fatalf("POST %s: %d %s", body, res.status, res.body)
 		}
 		var out map[string]any
-		json.Unmarshal(res.body, &out)
+		mustDecode(t, res.body, &out)
 		return out
 	}
 	fix := post(`{"type":"rectify","identity":{"type":"user_id","value":"` + user + `"},"traits":{"name":"Corrected Name"}}`)
@@ -315,7 +315,11 @@ func newReceiver(t *testing.T, secret string) *receiver {
 			return
 		}
 		var m map[string]any
-		json.Unmarshal(body, &m)
+		if err := json.Unmarshal(body, &m); err != nil {
+			r.bad++
+			w.WriteHeader(http.StatusBadRequest)
+			return
+		}
 		r.bodies = append(r.bodies, m)
 	}))
 	t.Cleanup(r.srv.Close)
@@ -345,7 +349,7 @@ func TestRecipientsAndCallbacks(t *testing.T) {
 	srv.ingest(t, tn.WriteKey, "/v1/batch", batchBody(t, "", trackMessages(user, "d-"+randomHex(4), 2)))
 	er := srv.do(t, "POST", "/api/v1/requests", []byte(`{"type":"erasure","identity":{"type":"user_id","value":"`+user+`"},"callback_url":"`+callbacks.srv.URL+`"}`), "Authorization", "Bearer "+tn.SecretKey)
 	var req map[string]any
-	json.Unmarshal(er.body, &req)
+	mustDecode(t, er.body, &req)
 	id, _ := req["id"].(string)
 	if er.status != 201 || id == "" {
 		t.Fatalf("erasure: %d %s", er.status, er.body)
@@ -397,7 +401,7 @@ func TestEveryFlagTypeThroughTheAPIAndIsolation(t *testing.T) {
 		t.Helper()
 		res := srv.do(t, "POST", "/api/v1/requests", []byte(`{"type":"`+typ+`","identity":{"type":"user_id","value":"`+user+`"}}`), "Authorization", "Bearer "+a.SecretKey)
 		var out map[string]any
-		json.Unmarshal(res.body, &out)
+		mustDecode(t, res.body, &out)
 		if res.status != 201 || out["status"] != "completed" {
 			t.Fatalf("%s: %d %s", typ, res.status, res.body)
 		}

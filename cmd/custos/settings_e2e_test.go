@@ -1,7 +1,6 @@
 package main
 
 import (
-	"encoding/json"
 	"net/http"
 	"os"
 	"path/filepath"
@@ -109,7 +108,7 @@ func TestSettings(t *testing.T) {
 			Host string `json:"host"`
 		} `json:"smtp"`
 	}
-	json.Unmarshal(r.body, &after)
+	mustDecode(t, r.body, &after)
 	if after.Retention != 30 || after.Name != "Acme GmbH" || after.SMTP.Host != "mail2.example.com" {
 		t.Errorf("settings after restart = %s", r.body)
 	}

@@ -116,7 +116,9 @@ func (e *env) sweepEntries(t *testing.T) []map[string]any {
 	for _, en := range entries {
 		if en.Action == "retention.sweep" {
 			var d map[string]any
-			json.Unmarshal(en.Details, &d)
+			if err := json.Unmarshal(en.Details, &d); err != nil {
+				t.Fatalf("details of audit entry %d %s: %v", en.Seq, en.Details, err)
+			}
 			out = append(out, d)
 		}
 	}
@@ -206,7 +208,9 @@ func TestSweepResumes(t *testing.T) {
 		t.Fatal(err)
 	}
 	var pr progress
-	json.Unmarshal(b, &pr)
+	if err := json.Unmarshal(b, &pr); err != nil {
+		t.Fatalf("retention progress %s: %v", b, err)
+	}
 	if pr.Done || pr.Events != 2 || pr.After == (custos.SubjectID{}) {
 		t.Errorf("progress after one batch = %+v, want 2 events removed, not done", pr)
 	}
