@@ -26,6 +26,7 @@ import (
 	"github.com/chromedp/chromedp"
 
 	"github.com/custos-dev/custos/internal/testdeps"
+	"github.com/custos-dev/custos/internal/testenv"
 )
 
 // chromiumPath finds Debian's chromium, installing it if it is missing,
@@ -238,26 +239,26 @@ func newBrowserVisitor(label string) browserVisitor {
 // n events, and returns its profile and events.
 func waitForEvents(t *testing.T, srv *testServer, secretKey string, v browserVisitor, n int, log *browserLog) (profile, []event) {
 	t.Helper()
-	deadline := time.Now().Add(30 * time.Second)
-	for {
-		r := srv.lookup(t, secretKey, "user_id", v.userID)
-		if r.status == http.StatusOK {
-			var p profile
-			if err := json.Unmarshal(r.body, &p); err != nil {
-				t.Fatalf("decode profile %s: %v", r.body, err)
-			}
-			evs := srv.events(t, secretKey, p.SubjectID, 0)
-			if len(evs) >= n {
-				return p, evs
-			}
-		} else if r.status != http.StatusNotFound {
+	var (
+		r   response
+		p   profile
+		evs []event
+	)
+	testenv.Poll(t, 30*time.Second, fmt.Sprintf("%d events of %s stored", n, v.userID), func() bool {
+		r = srv.lookup(t, secretKey, "user_id", v.userID)
+		if r.status == http.StatusNotFound {
+			return false
+		}
+		if r.status != http.StatusOK {
 			t.Fatalf("look up %s: status %d: %s", v.userID, r.status, r.body)
 		}
-		if time.Now().After(deadline) {
-			t.Fatalf("no %d events of %s stored within 30 s (lookup %d %s)\nbrowser:\n%s", n, v.userID, r.status, r.body, log)
-		}
-		time.Sleep(100 * time.Millisecond)
-	}
+		mustDecode(t, r.body, &p)
+		evs = srv.events(t, secretKey, p.SubjectID, 0)
+		return len(evs) >= n
+	}, func() string {
+		return fmt.Sprintf("lookup %d %s, %d events\nbrowser:\n%s", r.status, r.body, len(evs), log)
+	})
+	return p, evs
 }
 
 // checkBrowserFlow checks what a page sent: one subject for the user id,
@@ -350,8 +351,9 @@ func checkBrowserFlow(t *testing.T, srv *testServer, secretKey string, v browser
 func checkRequests(t *testing.T, log *browserLog, proxy *recordingProxy, pageOrigin string, want []string, left bool) {
 	t.Helper()
 	// Custos may have stored a message before Chromium reports the answer.
-	for deadline := time.Now().Add(10 * time.Second); !left && log.pending(proxy.URL) && time.Now().Before(deadline); {
-		time.Sleep(50 * time.Millisecond)
+	if !left {
+		testenv.Poll(t, 10*time.Second, "Chromium reports the answers of every request to Custos",
+			func() bool { return !log.pending(proxy.URL) }, log.String)
 	}
 	for _, r := range log.all() {
 		u, err := url.Parse(r.URL)
@@ -389,9 +391,8 @@ func checkRequests(t *testing.T, log *browserLog, proxy *recordingProxy, pageOri
 		return got
 	}
 	want = slices.Sorted(slices.Values(want))
-	for deadline := time.Now().Add(10 * time.Second); !slices.Equal(calls(), want) && time.Now().Before(deadline); {
-		time.Sleep(50 * time.Millisecond)
-	}
+	testenv.Poll(t, 10*time.Second, "the proxy records the calls "+strings.Join(want, ", "),
+		func() bool { return slices.Equal(calls(), want) }, func() string { return "recorded " + strings.Join(calls(), ", ") })
 	for _, r := range proxy.recorded() {
 		if r.Origin != pageOrigin || r.AllowOrigin != pageOrigin {
 			t.Errorf("%s %s: Origin %q, Access-Control-Allow-Origin %q; want both %q", r.Method, r.Path, r.Origin, r.AllowOrigin, pageOrigin)

@@ -22,6 +22,7 @@ import (
 	"time"
 
 	"github.com/custos-dev/custos/internal/server"
+	"github.com/custos-dev/custos/internal/testenv"
 )
 
 // apiDoc is what the test reads from docs/api.md: the route table and
@@ -269,17 +270,11 @@ func newRouteFixture(t *testing.T, srv *testServer) routeFixture {
 	f.done = create("access", "POST", "/api/v1/requests", `{"type":"access","identity":{"type":"user_id","value":"`+f.user+`"}}`, sec, 201, "id")
 	f.erased = create("erasure", "POST", "/api/v1/requests", `{"type":"erasure","identity":{"type":"user_id","value":"`+gone+`"}}`, sec, 201, "id")
 	for _, id := range []string{f.done, f.erased} {
-		deadline := time.Now().Add(20 * time.Second)
-		for {
-			r := srv.do(t, "GET", "/api/v1/requests/"+id, nil, sec...)
-			if jsonField(t, "request "+id, r.body, "status") == "completed" {
-				break
-			}
-			if time.Now().After(deadline) {
-				t.Fatalf("request %s did not complete within 20s: %s", id, r.body)
-			}
-			time.Sleep(20 * time.Millisecond)
-		}
+		var r response
+		testenv.Poll(t, 20*time.Second, "request "+id+" completed", func() bool {
+			r = srv.do(t, "GET", "/api/v1/requests/"+id, nil, sec...)
+			return jsonField(t, "request "+id, r.body, "status") == "completed"
+		}, func() string { return string(r.body) })
 	}
 	for i := range 4 {
 		body := fmt.Sprintf(`{"type":"erasure","userId":"%s-p%d"}`, f.user, i)

@@ -15,6 +15,7 @@ import (
 	"github.com/custos-dev/custos/internal/keyring"
 	"github.com/custos-dev/custos/internal/pgtest"
 	"github.com/custos-dev/custos/internal/postgres"
+	"github.com/custos-dev/custos/internal/testenv"
 )
 
 // openKeyStore opens a key store on the database at url and closes it
@@ -345,11 +346,5 @@ func TestKeyStoreShredVacuums(t *testing.T) {
 	if err := ks.ShredSubjectKey(t.Context(), tn, s); err != nil {
 		t.Fatal(err)
 	}
-	deadline := time.Now().Add(15 * time.Second)
-	for !lastVacuum() {
-		if time.Now().After(deadline) {
-			t.Fatal("no VACUUM of subject_keys within 15s of a shred")
-		}
-		time.Sleep(200 * time.Millisecond)
-	}
+	testenv.Poll(t, 15*time.Second, "a VACUUM of subject_keys after a shred", lastVacuum)
 }
