@@ -84,6 +84,13 @@ func newestCluster() (string, error) {
 	for i, d := range dirs {
 		versions[i] = filepath.Base(filepath.Dir(d))
 	}
+	return newest(versions), nil
+}
+
+// newest is the highest of PostgreSQL version directory names, by number
+// (10 after 9.6).
+func newest(versions []string) string {
+	versions = slices.Clone(versions)
 	slices.SortFunc(versions, func(a, b string) int {
 		x, _ := strconv.ParseFloat(a, 64)
 		y, _ := strconv.ParseFloat(b, 64)
@@ -95,7 +102,7 @@ func newestCluster() (string, error) {
 		}
 		return strings.Compare(a, b)
 	})
-	return versions[len(versions)-1], nil
+	return versions[len(versions)-1]
 }
 
 // waitReady waits for pg_isready to report the local server accepting

@@ -118,7 +118,7 @@ func aptInstall(packages ...string) error {
 	return asRoot(env, "apt-get", append([]string{"install", "-y", "-qq"}, packages...)...)
 }
 
-// Fatal fails tb with err when err is not nil.
+// fatal fails tb with err when err is not nil.
 func fatal(tb testing.TB, err error) {
 	tb.Helper()
 	if err != nil {
