@@ -19,6 +19,7 @@ Usage:
   custos audit verify [--tenant ID]    download and verify audit chains against a signed checkpoint
   custos certificate verify FILE       verify an erasure certificate offline
   custos bench ingest|rights [flags]   load-test ingestion, or erasure and access
+  custos migrate [--data DIR]          rewrite a stopped server's store to this build's key layout
   custos help                          this text
 
 Run "custos COMMAND -h" for the flags of a command.
@@ -46,6 +47,8 @@ func run(ctx context.Context, args []string, getenv func(string) string, stdin i
 		return runAudit(ctx, args[1:], getenv, stdout, stderr)
 	case "certificate":
 		return runCertificate(ctx, args[1:], getenv, stdout, stderr)
+	case "migrate":
+		return runMigrate(ctx, args[1:], getenv, stdout, stderr)
 	case "help", "-h", "--help":
 		fmt.Fprint(stdout, usage)
 		return nil

@@ -58,6 +58,7 @@ type serveConfig struct {
 	processorName               string
 	processorContact            string
 	retentionInterval           time.Duration
+	purgeInterval               time.Duration
 }
 
 func runServe(ctx context.Context, args []string, getenv func(string) string, stdout, stderr io.Writer) error {
@@ -85,6 +86,7 @@ func runServe(ctx context.Context, args []string, getenv func(string) string, st
 	fs.StringVar(&c.processorName, "processor-name", env(getenv, "CUSTOS_PROCESSOR_NAME", ""), "the processor (the organisation running this node) named in records of processing (CUSTOS_PROCESSOR_NAME)")
 	fs.StringVar(&c.processorContact, "processor-contact", env(getenv, "CUSTOS_PROCESSOR_CONTACT", ""), "the processor's contact (e-mail or address) in records of processing (CUSTOS_PROCESSOR_CONTACT)")
 	fs.DurationVar(&c.retentionInterval, "retention-interval", time.Hour, "how often the retention sweep runs (at most 1h)")
+	fs.DurationVar(&c.purgeInterval, "purge-interval", pebble.DefaultPurgeInterval, "longest wait between an erasure and the pass that purges its bytes from the store's files")
 	fs.DurationVar(&c.shutdownTimeout, "shutdown-timeout", 20*time.Second, "how long to wait for in-flight requests on shutdown")
 	if help, err := parseFlags(fs, args); help || err != nil {
 		return err
@@ -132,7 +134,7 @@ func runServe(ctx context.Context, args []string, getenv func(string) string, st
 	if err != nil {
 		return err
 	}
-	store, err := pebble.Open(filepath.Join(c.data, "store"), pebble.Options{Log: log})
+	store, err := pebble.Open(filepath.Join(c.data, "store"), pebble.Options{Log: log, PurgeInterval: c.purgeInterval})
 	if err != nil {
 		return err
 	}
@@ -141,6 +143,15 @@ func runServe(ctx context.Context, args []string, getenv func(string) string, st
 			log.Error("close store", "err", err)
 		}
 	}()
+	// Purge passes: the bytes of erased (and merged-away) subjects leave
+	// the store's files within --purge-interval of their deletion.
+	purgeCtx, stopPurge := context.WithCancel(context.WithoutCancel(ctx))
+	purgeDone := make(chan struct{})
+	go func() {
+		defer close(purgeDone)
+		store.RunPurger(purgeCtx, func(err error) { log.Error("purge pass", "err", err) })
+	}()
+	defer func() { stopPurge(); <-purgeDone }()
 
 	signingKey, err := audit.LoadSigningKey(c.data)
 	if err != nil {
