@@ -149,7 +149,13 @@ func runServe(ctx context.Context, args []string, getenv func(string) string, st
 	purgeDone := make(chan struct{})
 	go func() {
 		defer close(purgeDone)
-		store.RunPurger(purgeCtx, func(err error) { log.Error("purge pass", "err", err) })
+		store.RunPurger(purgeCtx, func(n int, took time.Duration, err error) {
+			if err != nil {
+				log.Error("purge pass", "err", err)
+				return
+			}
+			log.Info("purge pass", "subjects", n, "took", took)
+		})
 	}()
 	defer func() { stopPurge(); <-purgeDone }()
 

@@ -158,12 +158,16 @@ func (s *Store) PurgeDue(ctx context.Context) (int, error) {
 	return len(refs), nil
 }
 
-// RunPurger runs purge passes when due until ctx ends, logging failures
-// to log (nil: discarded) and retrying them at the next pass.
-func (s *Store) RunPurger(ctx context.Context, logf func(err error)) {
+// RunPurger runs purge passes when due until ctx ends. report, if not
+// nil, is told of each pass that purged something or failed: how many
+// subjects it purged and how long it took; a failed pass is retried at
+// the next.
+func (s *Store) RunPurger(ctx context.Context, report func(subjects int, took time.Duration, err error)) {
 	for {
-		if _, err := s.PurgeDue(ctx); err != nil && ctx.Err() == nil && logf != nil {
-			logf(err)
+		start := time.Now()
+		n, err := s.PurgeDue(ctx)
+		if (n > 0 || err != nil) && ctx.Err() == nil && report != nil {
+			report(n, time.Since(start), err)
 		}
 		wait := time.Until(s.PurgeDueAt())
 		select {
