@@ -24,6 +24,7 @@ type benchFillConfig struct {
 	valueBytes int
 	batch      int
 	seed       uint64
+	random     bool
 }
 
 // runBenchFill prefills a stopped server's store with synthetic sealed
@@ -41,6 +42,7 @@ func runBenchFill(ctx context.Context, args []string, getenv func(string) string
 	fs.IntVar(&c.valueBytes, "value-bytes", 600, "bytes of each event's (random, incompressible) sealed value")
 	fs.IntVar(&c.batch, "batch", 5_000, "events per store write")
 	fs.Uint64Var(&c.seed, "seed", 1, "seed of the subjects, times and values")
+	fs.BoolVar(&c.random, "random-times", false, "spread the events' times at random over the days, instead of in the order they would have arrived (oldest first, an hour of jitter)")
 	if help, err := parseFlags(fs, args); help || err != nil {
 		return err
 	}
@@ -56,7 +58,7 @@ func runBenchFill(ctx context.Context, args []string, getenv func(string) string
 // benchFill writes c.events events through the store's Apply, in big
 // batches, as the ingest writer would store them: the sealed event, its
 // deduplication record, and a profile for each subject the first time it
-// appears. The values are random bytes, which stand for ciphertext; no
+// appears, oldest events first unless c.random. The values are random bytes, which stand for ciphertext; no
 // subject key is made, so nothing of it can be read back through the API,
 // but every byte of it is in the store's key space where ingestion writes.
 func benchFill(ctx context.Context, c benchFillConfig, out io.Writer) error {
@@ -94,7 +96,12 @@ func benchFill(ctx context.Context, c benchFillConfig, out io.Writer) error {
 		for i := range n {
 			k := rng.IntN(c.subjects)
 			s := subjects[k]
-			at := now.Add(-time.Duration(rng.Int64N(span)))
+			// As history accrues: the events of the first day first.
+			age := span - span*int64(done+i)/int64(c.events) + rng.Int64N(int64(time.Hour))
+			if c.random {
+				age = rng.Int64N(span)
+			}
+			at := now.Add(-time.Duration(min(age, span)))
 			var id custos.MessageHash
 			for j := range id {
 				id[j] = byte(rng.Uint32())
