@@ -10,6 +10,9 @@ import (
 const (
 	prefixTenant = 0x01
 	prefixData   = 0x02
+	// prefixEvent leads the events, above every other key, newest day
+	// first (see eventDayPrefix).
+	prefixEvent = 0x10
 
 	kindSubject = 's'
 	kindIndex   = 'i'
@@ -22,8 +25,6 @@ const (
 	kindRetention = 'w'
 	// kindMerged maps a subject merged into another to the survivor.
 	kindMerged = 'z'
-	// kindEvent leads the events, bucketed by the day of their time.
-	kindEvent = 'e'
 	// kindPurge holds, per deleted subject, the day buckets its events
 	// were in, until the bytes are purged from the files.
 	kindPurge = 'q'
@@ -40,7 +41,7 @@ const (
 	dayLen = 4
 	// bucketSubjectLen is the length of the prefix holding one subject's
 	// events of one day.
-	bucketSubjectLen = tenantPrefixLen + 1 + dayLen + 16
+	bucketSubjectLen = 1 + dayLen + 16 + 16
 	eventKeyLen      = bucketSubjectLen + 8 + 16
 	dayIndexKeyLen   = subjectPrefixLen + 1 + dayLen
 )
@@ -67,11 +68,22 @@ func appendDay(dst []byte, d day) []byte {
 
 func decodeDay(b []byte) day { return day(int32(binary.BigEndian.Uint32(b) ^ (1 << 31))) }
 
+// eventDayPrefix is the start of every tenant's events of one day. Days
+// run newest first and above every other key, so that a memtable flush —
+// which mixes today's events with keys written at random places (dedupe
+// records, identifier index, profiles) — makes tables whose key spans
+// reach, past the random keys, only into the newest days, never into the
+// older days' tables.
+func eventDayPrefix(dst []byte, d day) []byte {
+	dst = append(dst, prefixEvent)
+	return binary.BigEndian.AppendUint32(dst, ^(uint32(d) ^ (1 << 31)))
+}
+
+func decodeEventDay(b []byte) day { return day(int32(^binary.BigEndian.Uint32(b) ^ (1 << 31))) }
+
 // dayPrefix is the start of a tenant's events of one day.
 func dayPrefix(dst []byte, t custos.TenantID, d day) []byte {
-	dst = tenantDataPrefix(dst, t)
-	dst = append(dst, kindEvent)
-	return appendDay(dst, d)
+	return append(eventDayPrefix(dst, d), t[:]...)
 }
 
 // bucketPrefix is the start of a subject's events of one day.
@@ -156,10 +168,10 @@ func seenKey(dst []byte, t custos.TenantID, id custos.MessageHash) []byte {
 
 // parseEventKey reads the subject, time and message hash of an event key.
 func parseEventKey(k []byte) (s custos.SubjectID, at time.Time, id custos.MessageHash, ok bool) {
-	if len(k) != eventKeyLen || k[tenantPrefixLen] != kindEvent {
+	if len(k) != eventKeyLen || k[0] != prefixEvent {
 		return s, at, id, false
 	}
-	copy(s[:], k[tenantPrefixLen+1+dayLen:bucketSubjectLen])
+	copy(s[:], k[1+dayLen+16:bucketSubjectLen])
 	at = decodeTime(k[bucketSubjectLen : bucketSubjectLen+8])
 	copy(id[:], k[bucketSubjectLen+8:])
 	return s, at, id, true

@@ -14,7 +14,7 @@ import (
 // layoutVersion is the key layout this build reads and writes:
 //
 //	1: events under their subject: 0x02 <tenant> 's' <subject> 'e' <time> <msg>
-//	2: events under their day:     0x02 <tenant> 'e' <day> <subject> <time> <msg>,
+//	2: events under their day:     0x10 <^day> <tenant> <subject> <time> <msg>,
 //	   with the subject's day index 0x02 <tenant> 's' <subject> 'b' <day>
 //
 // A store without the marker is version 1 if it holds anything, else new.

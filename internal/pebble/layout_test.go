@@ -140,3 +140,49 @@ func TestNewStoreIsMarkedCurrent(t *testing.T) {
 	}
 	st.Close()
 }
+
+// TestDeleteTenantRemovesItsEventsInEveryDay: a tenant's events lie
+// outside its key range, one span per day; deleting the tenant removes
+// every one of them and leaves another tenant's alone. The storage
+// contract cannot see this (the day index goes with the tenant's range),
+// so the keys are looked at directly.
+func TestDeleteTenantRemovesItsEventsInEveryDay(t *testing.T) {
+	ctx := context.Background()
+	st, err := Open(t.TempDir(), Options{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer st.Close()
+	gone, kept := &custos.Tenant{ID: custos.NewTenantID(), Name: "gone"}, &custos.Tenant{ID: custos.NewTenantID(), Name: "kept"}
+	for _, tn := range []*custos.Tenant{gone, kept} {
+		if err := st.CreateTenant(ctx, tn); err != nil {
+			t.Fatal(err)
+		}
+		w := &custos.Write{Tenant: tn.ID}
+		for _, at := range []time.Time{time.Date(1969, 7, 20, 0, 0, 0, 0, time.UTC), time.Date(2025, 1, 1, 0, 0, 0, 0, time.UTC), time.Now()} {
+			w.Events = append(w.Events, custos.StoredEvent{Subject: custos.NewSubjectID(), Time: at, Value: []byte("sealed")})
+		}
+		wait, err := st.Apply(ctx, []*custos.Write{w})
+		if err != nil {
+			t.Fatal(err)
+		}
+		if err := wait(); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if err := st.DeleteTenant(ctx, gone.ID); err != nil {
+		t.Fatal(err)
+	}
+	count := map[custos.TenantID]int{}
+	it, err := st.db.NewIter(&pebble.IterOptions{LowerBound: []byte{prefixEvent}, UpperBound: []byte{prefixEvent + 1}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	for ok := it.First(); ok; ok = it.Next() {
+		count[custos.TenantID(it.Key()[1+dayLen:1+dayLen+16])]++
+	}
+	it.Close()
+	if count[gone.ID] != 0 || count[kept.ID] != 3 {
+		t.Errorf("event keys after DeleteTenant: %d of the deleted tenant, %d of the other; want 0 and 3", count[gone.ID], count[kept.ID])
+	}
+}

@@ -203,8 +203,19 @@ func (s *Store) DeleteTenant(ctx context.Context, id custos.TenantID) error {
 	if err := b.Delete(tenantKey(id), nil); err != nil {
 		return err
 	}
+	// The days are read and their deletions committed under applyMu, so
+	// that no write adds a day in between.
 	s.applyMu.Lock()
-	err := b.Commit(pebble.Sync)
+	days, err := s.tenantDays(ctx, id)
+	for _, d := range days {
+		if err == nil {
+			k := dayPrefix(nil, id, d)
+			err = b.DeleteRange(k, prefixEnd(k), nil)
+		}
+	}
+	if err == nil {
+		err = b.Commit(pebble.Sync)
+	}
 	clear(s.days)
 	s.applyMu.Unlock()
 	if err != nil {
@@ -213,7 +224,37 @@ func (s *Store) DeleteTenant(ctx context.Context, id custos.TenantID) error {
 	if err := s.db.Compact(ctx, data, prefixEnd(data), true); err != nil {
 		return fmt.Errorf("compact deleted tenant: %w", err)
 	}
+	for _, d := range days {
+		k := dayPrefix(nil, id, d)
+		if err := s.db.Compact(ctx, k, prefixEnd(k), true); err != nil {
+			return fmt.Errorf("compact deleted tenant's events: %w", err)
+		}
+	}
 	return nil
+}
+
+// tenantDays returns the days on which the tenant has events, seeking
+// from day to day.
+func (s *Store) tenantDays(ctx context.Context, t custos.TenantID) ([]day, error) {
+	it, err := s.db.NewIterWithContext(ctx, &pebble.IterOptions{LowerBound: []byte{prefixEvent}, UpperBound: []byte{prefixEvent + 1}})
+	if err != nil {
+		return nil, err
+	}
+	defer it.Close()
+	var days []day
+	for ok := it.First(); ok; {
+		k := it.Key()
+		if len(k) < 1+dayLen {
+			return nil, fmt.Errorf("corrupt event key of %d bytes", len(k))
+		}
+		d := decodeEventDay(k[1:])
+		p := dayPrefix(nil, t, d)
+		if it.SeekGE(p) && bytes.HasPrefix(it.Key(), p) {
+			days = append(days, d)
+		}
+		ok = it.SeekGE(prefixEnd(eventDayPrefix(nil, d)))
+	}
+	return days, it.Error()
 }
 
 // Tenant returns one tenant.
