@@ -12,15 +12,15 @@ import (
 const usage = `custos — a GDPR-first customer data platform
 
 Usage:
-  custos serve [flags]                 run the server
+  custos serve [flags]                           run the server
   custos tenant create|list|rotate-keys|delete   manage tenants on a running server
-  custos incident open|update|close|list|show   register breaches and notify tenants (Art. 33)
-  custos keys rotate-master|new-master-key   rotate the master key (server stopped)
-  custos audit verify [--tenant ID]    download and verify audit chains against a signed checkpoint
-  custos certificate verify FILE       verify an erasure certificate offline
-  custos bench ingest|rights [flags]   load-test ingestion, or erasure and access
-  custos migrate [--data DIR]          rewrite a stopped server's store to this build's key layout
-  custos help                          this text
+  custos incident open|update|close|list|show    register breaches and notify tenants (Art. 33)
+  custos keys rotate-master|new-master-key       rotate the master key (server stopped)
+  custos migrate [--store DIR|URL] [--keys URL]  rewrite a stopped server's embedded store to this build's layout, or apply the PostgreSQL schema migrations
+  custos audit verify [--tenant ID]              download and verify audit chains against a signed checkpoint
+  custos certificate verify FILE                 verify an erasure certificate offline
+  custos bench ingest|fill|rights|campaign       load-test ingestion (fill: prefill a stopped store), erasure and access, or a campaign audience
+  custos help                                    this text
 
 Run "custos COMMAND -h" for the flags of a command.
 `
@@ -41,14 +41,14 @@ func run(ctx context.Context, args []string, getenv func(string) string, stdin i
 		return runIncident(ctx, args[1:], getenv, stdout, stderr)
 	case "keys":
 		return runKeys(ctx, args[1:], getenv, stdout, stderr)
+	case "migrate":
+		return runMigrate(ctx, args[1:], getenv, stdout, stderr)
 	case "bench":
 		return runBench(ctx, args[1:], getenv, stdout, stderr)
 	case "audit":
 		return runAudit(ctx, args[1:], getenv, stdout, stderr)
 	case "certificate":
 		return runCertificate(ctx, args[1:], getenv, stdout, stderr)
-	case "migrate":
-		return runMigrate(ctx, args[1:], getenv, stdout, stderr)
 	case "help", "-h", "--help":
 		fmt.Fprint(stdout, usage)
 		return nil

@@ -40,7 +40,7 @@
 // docs/benchmarks-storage.md for what that is worth). Reading
 // or deleting a subject's events visits the days its index names, one
 // range each. Deleting a subject hides everything at once with range
-// deletions; its bytes leave the files in the next purge pass (RunPurger,
+// deletions; its bytes leave the files in the next purge pass (Purger,
 // at most PurgeInterval later), which compacts every queued subject's
 // spans together. The ids in keys are random or keyed hashes, never
 // identifiers.

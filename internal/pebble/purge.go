@@ -104,7 +104,7 @@ func (s *Store) compactSubject(ctx context.Context, ref subjectRef, days []day) 
 }
 
 // PurgeDueAt returns when the bytes of a subject deleted now will be
-// gone: the start of the next purge pass. RunPurger must be running (or
+// gone: the start of the next purge pass. Purger must be running (or
 // PurgeDue be called) for that to hold.
 func (s *Store) PurgeDueAt() time.Time {
 	s.purger.mu.Lock()
@@ -158,22 +158,31 @@ func (s *Store) PurgeDue(ctx context.Context) (int, error) {
 	return len(refs), nil
 }
 
-// RunPurger runs purge passes when due until ctx ends. report, if not
-// nil, is told of each pass that purged something or failed: how many
-// subjects it purged and how long it took; a failed pass is retried at
-// the next.
-func (s *Store) RunPurger(ctx context.Context, report func(subjects int, took time.Duration, err error)) {
+// Purger runs a store's purge passes when due, until the context of Run
+// ends.
+type Purger struct {
+	Store *Store
+	// Report, if not nil, is told of each pass that purged something or
+	// failed: how many subjects it purged and how long it took. A failed
+	// pass is retried at the next.
+	Report func(subjects int, took time.Duration, err error)
+}
+
+// Run runs the passes until ctx ends; it returns nil then.
+func (p Purger) Run(ctx context.Context) error {
 	for {
 		start := time.Now()
-		n, err := s.PurgeDue(ctx)
-		if (n > 0 || err != nil) && ctx.Err() == nil && report != nil {
-			report(n, time.Since(start), err)
+		n, err := p.Store.PurgeDue(ctx)
+		if (n > 0 || err != nil) && ctx.Err() == nil && p.Report != nil {
+			p.Report(n, time.Since(start), err)
 		}
-		wait := time.Until(s.PurgeDueAt())
+		wait := time.Until(p.Store.PurgeDueAt())
+		timer := time.NewTimer(max(wait, time.Second))
 		select {
 		case <-ctx.Done():
-			return
-		case <-time.After(max(wait, time.Second)):
+			timer.Stop()
+			return nil
+		case <-timer.C:
 		}
 	}
 }

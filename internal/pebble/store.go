@@ -29,7 +29,7 @@ type Options struct {
 	Log *slog.Logger
 	// PurgeInterval is the longest wait between a subject's deletion and
 	// the purge pass that removes its bytes (default DefaultPurgeInterval;
-	// see RunPurger).
+	// see Purger).
 	PurgeInterval time.Duration
 	// Now is the clock of the purge schedule (default time.Now).
 	Now func() time.Time
@@ -51,6 +51,9 @@ type Store struct {
 	// days are day buckets known to be in subjects' day indexes.
 	days   map[subjectRef][]day
 	purger purger
+	// tenantMu serialises CreateTenant's check with its write, so two
+	// creations of one id cannot both succeed.
+	tenantMu sync.Mutex
 }
 
 var _ custos.Store = (*Store)(nil)
@@ -67,8 +70,10 @@ func Open(dir string, o Options) (*Store, error) {
 		return nil, fmt.Errorf("open store %s: %w", dir, err)
 	}
 	v, err := storedLayout(db)
-	if err == nil && v != layoutVersion {
-		err = fmt.Errorf("%w (version %d; this build reads version %d): stop the server and run `custos migrate --data <data directory>` to rewrite %s in place", ErrOldLayout, v, layoutVersion, dir)
+	if err == nil && v > layoutVersion {
+		err = fmt.Errorf("store %s has key layout version %d, newer than this build's %d: run a newer custos", dir, v, layoutVersion)
+	} else if err == nil && v != layoutVersion {
+		err = fmt.Errorf("%w (version %d; this build reads version %d): stop the server and run `custos migrate --store %s` to rewrite it in place", ErrOldLayout, v, layoutVersion, dir)
 	}
 	if err != nil {
 		db.Close()
@@ -164,6 +169,8 @@ func decodeTenant(b []byte) (*custos.Tenant, error) {
 
 // CreateTenant stores a new tenant.
 func (s *Store) CreateTenant(ctx context.Context, t *custos.Tenant) error {
+	s.tenantMu.Lock()
+	defer s.tenantMu.Unlock()
 	if _, err := s.Tenant(ctx, t.ID); err == nil {
 		return custos.Errorf(custos.Conflict, "tenant %s already exists", t.ID)
 	} else if !errors.Is(err, custos.ErrNotFound) {
