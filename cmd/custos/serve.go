@@ -3,6 +3,7 @@ package main
 import (
 	"context"
 	"crypto"
+	"crypto/ed25519"
 	"crypto/rand"
 	"crypto/tls"
 	"crypto/x509"
@@ -26,6 +27,7 @@ import (
 	"github.com/custos-dev/custos/internal/audit"
 	"github.com/custos-dev/custos/internal/campaign"
 	"github.com/custos-dev/custos/internal/consent"
+	"github.com/custos-dev/custos/internal/console"
 	"github.com/custos-dev/custos/internal/incident"
 	"github.com/custos-dev/custos/internal/ingest"
 	"github.com/custos-dev/custos/internal/keyring"
@@ -310,6 +312,14 @@ func runServe(ctx context.Context, args []string, getenv func(string) string, st
 	if tlsReloader != nil {
 		security = processing.Security{TLS: true, TLSMinVersion: tls.VersionName(tlsReloader.Config().MinVersion)}
 	}
+	pages, err := console.New(console.Deps{Log: log, Tenants: reg, Requests: engine, Subjects: reader, Consents: ledger,
+		Recipients: store, Audit: auditLog, SigningKey: signingKey.Public().(ed25519.PublicKey), PublicURL: publicURL,
+		MailRootCAs: mailCAs, SecureCookies: tlsReloader != nil || strings.HasPrefix(publicURL, "https:"), Now: time.Now})
+	if err != nil {
+		return fmt.Errorf("console: %w", err)
+	}
+	// Sign-in e-mails being sent finish before the process ends.
+	defer pages.Wait()
 	var ready atomic.Bool
 	handler := server.New(server.Deps{
 		Log:           log,
@@ -338,6 +348,8 @@ func runServe(ctx context.Context, args []string, getenv func(string) string, st
 		OpenDSRCertPEM: dsrCert,
 		OpenDSRDomain:  c.opendsrDomain,
 		OpenDSRParse:   opendsr.Options{AllowInsecureCallbacks: c.opendsrHTTPCallbacks},
+
+		Console: pages,
 	})
 	srv := &http.Server{
 		Handler:           handler,

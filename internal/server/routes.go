@@ -103,6 +103,14 @@ func addRoutes(mux *http.ServeMux, d Deps) {
 	mux.Handle("POST /admin/v1/incidents/{id}/updates", op(handleUpdateIncident(d.Log, d.Incidents, d.Tenants, d.Now)))
 	mux.Handle("POST /admin/v1/incidents/{id}/close", op(handleCloseIncident(d.Log, d.Incidents, d.Tenants, d.Now)))
 
+	// The controller console and the data subjects' privacy center
+	// (internal/console): HTML pages with their own sessions.
+	if d.Console != nil {
+		mux.Handle("/console", d.Console)
+		mux.Handle("/console/", d.Console)
+		mux.Handle("/privacy/", d.Console)
+	}
+
 	// The node's public signing key, for offline verification.
 	mux.Handle("GET /.well-known/custos/signing-key", handleSigningKey(d.SigningKey))
 
