@@ -141,7 +141,7 @@ func clickTo(t *testing.T, ctx context.Context, sel, next string) {
 // CUSTOS_SCREENSHOTS=1, and in a temporary directory otherwise.
 func screenshot(t *testing.T, ctx context.Context, name string) {
 	t.Helper()
-	png, err := chromedp.Run(ctx, chromedp.FullScreenshot(90))
+	png, err := chromedp.Run(ctx, chromedp.FullScreenshot(100))
 	if err != nil {
 		t.Fatalf("browser: screenshot %s: %v", name, err)
 	}

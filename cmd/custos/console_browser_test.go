@@ -5,12 +5,16 @@ import (
 	"encoding/json"
 	"net/http"
 	"net/http/httptest"
+	"os"
+	"path/filepath"
 	"strings"
 	"testing"
 	"time"
 
 	"github.com/chromedp/cdproto/network"
 	"github.com/chromedp/chromedp"
+
+	"github.com/custos-dev/custos/internal/mail/mailtest"
 )
 
 // auditEntries returns a tenant's audit chain through the API.
@@ -83,7 +87,13 @@ func signInConsole(t *testing.T, ctx context.Context, srv *testServer, name, key
 // headless Chromium against a real server, as their users would.
 func TestBrowser(t *testing.T) {
 	root := startBrowser(t)
+	smtp := mailtest.Start(t)
 	cfg := newServerConfig(t)
+	caFile := filepath.Join(t.TempDir(), "smtp-ca.pem")
+	if err := os.WriteFile(caFile, smtp.CertPEM, 0o600); err != nil {
+		t.Fatal(err)
+	}
+	cfg.extraArgs = append(cfg.extraArgs, "--smtp-ca-file", caFile)
 	srv := startServer(t, cfg)
 	acme := srv.createTenant(t, "Acme <Shop>")
 	beta := srv.createTenant(t, "Beta")
@@ -276,4 +286,6 @@ func TestBrowser(t *testing.T) {
 			}
 		}
 	})
+
+	t.Run("privacy center", func(t *testing.T) { testPrivacyCenter(t, root, srv, smtp, acme, beta) })
 }
