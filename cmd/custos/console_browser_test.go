@@ -3,6 +3,7 @@ package main
 import (
 	"context"
 	"encoding/json"
+	"fmt"
 	"net/http"
 	"net/http/httptest"
 	"os"
@@ -285,6 +286,73 @@ func TestBrowser(t *testing.T) {
 				t.Errorf("no %s entry by console:Grace in the audit chain", action)
 			}
 		}
+	})
+
+	t.Run("console people and audit log", func(t *testing.T) {
+		ctx := tab(t, root, "")
+		var batch []map[string]any
+		batch = append(batch, map[string]any{"type": "identify", "userId": "pat-1", "traits": map[string]any{"email": "pat@example.com", "plan": "<gold>"}})
+		for i := range 24 {
+			batch = append(batch, map[string]any{"type": "track", "userId": "pat-1", "event": fmt.Sprintf("Viewed %02d", i),
+				"timestamp": time.Now().Add(time.Duration(i-30) * time.Minute).UTC().Format(time.RFC3339)})
+		}
+		srv.ingest(t, acme.WriteKey, "/v1/batch", mustJSON(t, map[string]any{"batch": batch}))
+		srv.postConsent(t, acme.SecretKey, map[string]any{"identity": map[string]string{"type": "user_id", "value": "pat-1"},
+			"purpose": "marketing", "channel": "email", "granted": true})
+
+		signInConsole(t, ctx, srv, "Lin", acme.SecretKey)
+		checkAccessible(t, ctx, "the console's request queue")
+		do(t, ctx, "open People", chromedp.Navigate(srv.URL+"/console/people"), chromedp.WaitVisible(chromedp.CSS("#lookup")),
+			chromedp.SetValue(chromedp.CSS("#p-type"), "email"), chromedp.SetValue(chromedp.CSS("#p-value"), "PAT@example.com"))
+		clickTo(t, ctx, "#find", "#profile")
+		if got := text(t, ctx, "#profile"); !strings.Contains(got, "pat-1") {
+			t.Errorf("profile %q; want user_id pat-1", got)
+		}
+		if got := text(t, ctx, "#traits"); !strings.Contains(got, `"<gold>"`) {
+			t.Errorf("traits %q; want the plan shown escaped", got)
+		}
+		rows, err := chromedp.Run(ctx, chromedp.Evaluate[int](`document.querySelectorAll("#events tbody tr").length`))
+		if err != nil || rows != 20 {
+			t.Errorf("first page of events has %d rows (%v); want 20", rows, err)
+		}
+		if got := text(t, ctx, "#consent"); !strings.Contains(got, "marketing") || !strings.Contains(got, "granted") {
+			t.Errorf("consent %q; want marketing granted", got)
+		}
+		if got := text(t, ctx, "#flags"); !strings.Contains(got, "Suppressed: no") {
+			t.Errorf("flags %q; want not suppressed", got)
+		}
+		checkAccessible(t, ctx, "the console's person page")
+		screenshot(t, ctx, "console-person")
+		first := text(t, ctx, "#events tbody")
+		clickTo(t, ctx, "#events-next", "#events")
+		rest := text(t, ctx, "#events tbody")
+		rows, err = chromedp.Run(ctx, chromedp.Evaluate[int](`document.querySelectorAll("#events tbody tr").length`))
+		if rest == first || err != nil || rows != 5 {
+			t.Errorf("second page of events has %d rows (%v): %q; want the other 5 of 25", rows, err, rest)
+		}
+		clickTo(t, ctx, "#act-suppress", "#req-status")
+		if got := text(t, ctx, "#req-status"); got != "completed" {
+			t.Errorf("suppress from the person page is %q", got)
+		}
+		do(t, ctx, "look pat up again", chromedp.Navigate(srv.URL+"/console/people?type=user_id&value=pat-1"), chromedp.WaitVisible(chromedp.CSS("#flags")))
+		if got := text(t, ctx, "#flags"); !strings.Contains(got, "Suppressed: yes") {
+			t.Errorf("after the suppression flags are %q", got)
+		}
+
+		do(t, ctx, "open the audit log", chromedp.Navigate(srv.URL+"/console/audit"), chromedp.WaitVisible(chromedp.CSS("#audit")))
+		clickTo(t, ctx, "#verify", "#verify-result")
+		if got := text(t, ctx, "#verify-result"); !strings.Contains(got, "The chain is intact") {
+			t.Errorf("verify the chain: %q", got)
+		}
+		log := text(t, ctx, "#audit")
+		if !strings.Contains(log, "console:Lin") || !strings.Contains(log, "profile.read") {
+			t.Errorf("the audit page lacks Lin's profile read:\n%s", log)
+		}
+		if strings.Contains(log, "pat@example.com") || strings.Contains(log, "pat-1") {
+			t.Errorf("the audit log names the person:\n%s", log)
+		}
+		checkAccessible(t, ctx, "the console's audit log")
+		screenshot(t, ctx, "console-audit")
 	})
 
 	t.Run("privacy center", func(t *testing.T) { testPrivacyCenter(t, root, srv, smtp, acme, beta) })

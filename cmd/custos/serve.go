@@ -313,7 +313,7 @@ func runServe(ctx context.Context, args []string, getenv func(string) string, st
 		security = processing.Security{TLS: true, TLSMinVersion: tls.VersionName(tlsReloader.Config().MinVersion)}
 	}
 	pages, err := console.New(console.Deps{Log: log, Tenants: reg, Requests: engine, Subjects: reader, Consents: ledger,
-		Recipients: store, Audit: auditLog, SigningKey: signingKey.Public().(ed25519.PublicKey), PublicURL: publicURL,
+		Recipients: store, Flags: pipe, Audit: auditLog, AuditStore: store, SigningKey: signingKey.Public().(ed25519.PublicKey), PublicURL: publicURL,
 		MailRootCAs: mailCAs, SecureCookies: tlsReloader != nil || strings.HasPrefix(publicURL, "https:"), Now: time.Now})
 	if err != nil {
 		return fmt.Errorf("console: %w", err)

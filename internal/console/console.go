@@ -69,6 +69,12 @@ type Subjects interface {
 	Profile(ctx context.Context, t custos.TenantID, s custos.SubjectID) (*custos.Profile, error)
 	Pseudonym(t custos.TenantID, s custos.SubjectID) (string, error)
 	EachEvent(ctx context.Context, t custos.TenantID, s custos.SubjectID, fn func(custos.Event) error) error
+	Events(ctx context.Context, t custos.TenantID, s custos.SubjectID, cursor string, limit int) ([]custos.Event, string, error)
+}
+
+// Flags reads a subject's standing flags (the ingest Pipeline).
+type Flags interface {
+	Flags(ctx context.Context, t custos.TenantID, s custos.SubjectID) (custos.SubjectFlags, error)
 }
 
 // Consents is what the privacy center needs of the consent ledger.
@@ -85,7 +91,11 @@ type Deps struct {
 	Subjects   Subjects
 	Consents   Consents
 	Recipients custos.RecipientStore
-	Audit      *audit.Log
+	// Flags shows a subject's flags on its page (nil: not shown).
+	Flags Flags
+	Audit *audit.Log
+	// AuditStore is read by the audit log page and its chain check.
+	AuditStore custos.AuditStore
 	// SigningKey is the node's public key: the page verifies erasure
 	// certificates with it.
 	SigningKey ed25519.PublicKey

@@ -27,6 +27,9 @@ func (h *Handler) routes() {
 	m.Handle("POST /console/requests/{id}/approve", h.form(h.approveRequest))
 	m.Handle("POST /console/requests/{id}/reject", h.form(h.rejectRequest))
 
+	m.Handle("GET /console/people", h.page(h.peoplePage))
+	m.Handle("GET /console/audit", h.page(h.auditPage))
+
 	m.HandleFunc("GET /privacy/{tenant}", h.privacyHome)
 	m.HandleFunc("GET /privacy/{tenant}/theme.css", h.privacyTheme)
 	m.HandleFunc("POST /privacy/{tenant}/signin", h.privacySignin)
