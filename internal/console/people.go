@@ -16,7 +16,7 @@ const eventsPerPage = 20
 
 type consentNow struct {
 	Purpose, Channel, Status string
-	Record               *custos.ConsentRecord
+	Record                   *custos.ConsentRecord
 }
 
 type peopleData struct {
