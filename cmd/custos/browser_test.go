@@ -1,8 +1,9 @@
 package main
 
-// This file is the browser harness: one headless Chromium per test binary
-// (the Debian chromium package; nothing downloads a browser), driven with
-// chromedp, each flow in its own browser context (its own cookies).
+// This file is the console's browser harness over startChromium (in
+// browser_clients_e2e_test.go: the Debian chromium package, nothing
+// downloads a browser), each flow in its own browser context (its own
+// cookies).
 
 import (
 	"context"
@@ -12,7 +13,6 @@ import (
 	"mime/quotedprintable"
 	"net/mail"
 	"os"
-	"os/exec"
 	"path/filepath"
 	"strings"
 	"testing"
@@ -23,42 +23,6 @@ import (
 
 	"github.com/custos-dev/custos/internal/mail/mailtest"
 )
-
-// chromiumPath finds the browser, or fails the test saying how to install it.
-func chromiumPath(t *testing.T) string {
-	t.Helper()
-	for _, name := range []string{"chromium", "chromium-browser"} {
-		if p, err := exec.LookPath(name); err == nil {
-			return p
-		}
-	}
-	t.Fatalf("the browser tests need Chromium and found none on PATH: install it (Debian: apt-get install -y chromium)")
-	return ""
-}
-
-// startBrowser starts one headless Chromium for the test and returns its
-// root context; it is closed when the test ends.
-func startBrowser(t *testing.T) context.Context {
-	t.Helper()
-	opts := []chromedp.ExecAllocatorOption{
-		chromedp.ExecPath(chromiumPath(t)),
-		chromedp.Headless, chromedp.NoSandbox, chromedp.DisableGPU, chromedp.NoFirstRun, chromedp.NoDefaultBrowserCheck,
-		chromedp.UserDataDir(t.TempDir()),
-		chromedp.Flag("disable-background-networking", true),
-		chromedp.Flag("disable-component-update", true),
-		chromedp.Flag("disable-sync", true),
-		chromedp.WindowSize(1280, 900),
-	}
-	alloc, cancelAlloc := chromedp.NewExecAllocator(context.Background(), opts...)
-	ctx, cancel := chromedp.NewContext(alloc)
-	if err := chromedp.Do(ctx); err != nil {
-		cancel()
-		cancelAlloc()
-		t.Fatalf("start chromium: %v", err)
-	}
-	t.Cleanup(func() { cancel(); cancelAlloc() })
-	return ctx
-}
 
 // tab opens a tab in a new browser context (fresh cookies) whose actions
 // fail after limit; downloads go to dir.

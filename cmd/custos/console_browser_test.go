@@ -87,7 +87,7 @@ func signInConsole(t *testing.T, ctx context.Context, srv *testServer, name, key
 // TestBrowser clicks through the console and the privacy center in
 // headless Chromium against a real server, as their users would.
 func TestBrowser(t *testing.T) {
-	root := startBrowser(t)
+	root := startChromium(t)
 	smtp := mailtest.Start(t)
 	cfg := newServerConfig(t)
 	caFile := filepath.Join(t.TempDir(), "smtp-ca.pem")
@@ -203,11 +203,11 @@ func TestBrowser(t *testing.T) {
 
 		entries := srv.auditEntries(t, acme.SecretKey)
 		for _, action := range []string{"console.signin", "console.signout"} {
-			if !hasAudit(entries, "console:Ada <Lovelace>", action) {
+			if !hasAudit(entries, "console:secret-key:Ada <Lovelace>", action) {
 				t.Errorf("no %s entry by console:Ada <Lovelace> in Acme's audit chain", action)
 			}
 		}
-		if hasAudit(srv.auditEntries(t, beta.SecretKey), "console:Ada <Lovelace>", "console.signin") {
+		if hasAudit(srv.auditEntries(t, beta.SecretKey), "console:secret-key:Ada <Lovelace>", "console.signin") {
 			t.Errorf("Acme's sign-in is in Beta's audit chain")
 		}
 	})
@@ -282,7 +282,7 @@ func TestBrowser(t *testing.T) {
 
 		entries := srv.auditEntries(t, acme.SecretKey)
 		for _, action := range []string{"request.completed", "request.extended", "request.approved", "request.cancelled"} {
-			if !hasAudit(entries, "console:Grace", action) {
+			if !hasAudit(entries, "console:secret-key:Grace", action) {
 				t.Errorf("no %s entry by console:Grace in the audit chain", action)
 			}
 		}
@@ -345,7 +345,7 @@ func TestBrowser(t *testing.T) {
 			t.Errorf("verify the chain: %q", got)
 		}
 		log := text(t, ctx, "#audit")
-		if !strings.Contains(log, "console:Lin") || !strings.Contains(log, "profile.read") {
+		if !strings.Contains(log, "console:secret-key:Lin") || !strings.Contains(log, "profile.read") {
 			t.Errorf("the audit page lacks Lin's profile read:\n%s", log)
 		}
 		if strings.Contains(log, "pat@example.com") || strings.Contains(log, "pat-1") {

@@ -27,7 +27,7 @@ type user struct {
 }
 
 // actor is who the audit chain names for the user's actions.
-func (u *user) actor() string { return "console:" + u.s.user }
+func (u *user) actor() string { return audit.ConsoleActor(audit.ConsoleSecretKey, u.s.user) }
 
 // consolePage is what every console page shows around its content.
 type consolePage struct {
@@ -177,7 +177,7 @@ func (h *Handler) signin(w http.ResponseWriter, r *http.Request) {
 	}
 	s := &session{tenant: t.ID, user: name}
 	token := h.console.start(s)
-	if err := h.record(r.Context(), t.ID, audit.Entry{Actor: "console:" + name, Action: "console.signin"}); err != nil {
+	if err := h.record(r.Context(), t.ID, audit.Entry{Actor: audit.ConsoleActor(audit.ConsoleSecretKey, name), Action: "console.signin"}); err != nil {
 		h.console.end(token)
 		h.showSignin(w, r, http.StatusInternalServerError, name, "Signing in could not be recorded in the audit log; try again.")
 		return

@@ -30,6 +30,7 @@ import (
 	"github.com/custos-dev/custos"
 	"github.com/custos-dev/custos/internal/audit"
 	"github.com/custos-dev/custos/internal/certificate"
+	"github.com/custos-dev/custos/internal/consent"
 	"github.com/custos-dev/custos/internal/rights"
 )
 
@@ -77,10 +78,15 @@ type Flags interface {
 	Flags(ctx context.Context, t custos.TenantID, s custos.SubjectID) (custos.SubjectFlags, error)
 }
 
-// Consents is what the privacy center needs of the consent ledger.
+// Consents reads the consent ledger.
 type Consents interface {
-	Record(ctx context.Context, t custos.TenantID, id custos.Identifier, rec custos.ConsentRecord) (custos.SubjectID, error)
 	History(ctx context.Context, t custos.TenantID, s custos.SubjectID) ([]custos.ConsentRecord, error)
+}
+
+// ConsentRecorder records a grant or withdrawal with its audit entry
+// (consent.Recorder).
+type ConsentRecorder interface {
+	Record(ctx context.Context, t *custos.Tenant, in consent.Input) (custos.ConsentRecord, error)
 }
 
 // Deps are the console's dependencies.
@@ -90,6 +96,7 @@ type Deps struct {
 	Requests   Requests
 	Subjects   Subjects
 	Consents   Consents
+	Recorder   ConsentRecorder
 	Recipients custos.RecipientStore
 	// Flags shows a subject's flags on its page (nil: not shown).
 	Flags Flags

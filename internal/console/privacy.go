@@ -28,7 +28,7 @@ const MaxLinkLifetime = 24 * time.Hour
 
 // privacyActor is who the audit chain names for what a data subject does
 // in the privacy center.
-const privacyActor = "subject:privacy-center"
+const privacyActor = audit.ActorPrivacyCenter
 
 // pcPage is what every privacy-center page shows around its content.
 type pcPage struct {
@@ -650,7 +650,6 @@ func (h *Handler) privacyConsent(w http.ResponseWriter, r *http.Request, u *subj
 		return
 	}
 	st := consent.NewState(history)
-	now := h.d.Now().UTC()
 	for _, pu := range u.t.Settings.EffectivePurposes() {
 		if pu.LegalBasis != "consent" {
 			continue
@@ -660,22 +659,11 @@ func (h *Handler) privacyConsent(w http.ResponseWriter, r *http.Request, u *subj
 			if g, _ := st.Lookup(pu.Name, ch); g == want {
 				continue
 			}
-			rec := custos.ConsentRecord{Purpose: pu.Name, Channel: ch, Granted: want, Time: now,
-				Source: custos.SourcePrivacyCenter, IP: consent.TruncateIP(clientIP(r)), UserAgent: truncate(r.UserAgent(), consent.MaxUserAgent)}
-			if err := consent.Check(&u.t.Settings, &rec); err != nil {
-				h.pcFail(w, p, err)
-				return
-			}
-			if _, err := h.d.Consents.Record(ctx, u.t.ID, u.s.identity, rec); err != nil {
-				h.pcFail(w, p, err)
-				return
-			}
-			action := "consent.withdraw"
-			if want {
-				action = "consent.grant"
-			}
-			if err := h.recordSubject(ctx, u.t, u.s.identity, action, map[string]any{"purpose": pu.Name, "channel": ch,
-				"granted": want, "source": custos.SourcePrivacyCenter}); err != nil {
+			// The recorder checks, appends and audits the choice.
+			in := consent.Input{Identity: u.s.identity, Purpose: pu.Name, Channel: ch, Granted: &want,
+				Source: custos.SourcePrivacyCenter, IP: clientIP(r), UserAgent: truncate(r.UserAgent(), consent.MaxUserAgent),
+				Actor: privacyActor}
+			if _, err := h.d.Recorder.Record(ctx, u.t, in); err != nil {
 				h.pcFail(w, p, err)
 				return
 			}

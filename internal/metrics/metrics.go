@@ -32,6 +32,9 @@ type Metrics struct {
 	// removed.
 	RetentionEvents   prometheus.Counter
 	RetentionProfiles prometheus.Counter
+	// StoreQueries observes PostgreSQL statement and batch latency, by
+	// outcome (ok, error); empty on the embedded store.
+	StoreQueries *prometheus.HistogramVec
 }
 
 // New returns a fresh set of metrics, with Go and process collectors.
@@ -75,7 +78,12 @@ func New() *Metrics {
 			Name: "custos_retention_profiles_removed_total", Help: "Profiles of subjects left with nothing, deleted by retention sweeps.",
 		}),
 	}
-	m.Registry.MustRegister(m.RetentionEvents, m.RetentionProfiles)
+	m.StoreQueries = prometheus.NewHistogramVec(prometheus.HistogramOpts{
+		Name:    "custos_store_query_seconds",
+		Help:    "PostgreSQL statement and batch latency, by outcome.",
+		Buckets: prometheus.ExponentialBuckets(0.0001, 2, 16),
+	}, []string{"outcome"})
+	m.Registry.MustRegister(m.RetentionEvents, m.RetentionProfiles, m.StoreQueries)
 	m.Registry.MustRegister(m.Accepted, m.Rejected, m.Dropped, m.ConsentRecorded, m.ConsentUnmapped, m.Requests, m.StoreCommit, m.CommitMessages,
 		collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
 	return m

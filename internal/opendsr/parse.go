@@ -5,9 +5,10 @@ import (
 	"errors"
 	"fmt"
 	"net/http"
-	"net/url"
 	"strings"
 	"time"
+
+	"github.com/custos-dev/custos/internal/urlpolicy"
 )
 
 // DefaultMaxClockSkew is how far in the future a submitted_time may lie
@@ -197,13 +198,14 @@ func (v *validator) apiVersion(s string) {
 func (v *validator) callbacks(urls []string, insecure bool) {
 	for i, s := range urls {
 		name := fmt.Sprintf("status_callback_urls[%d]", i)
-		u, err := url.Parse(s)
+		_, err := urlpolicy.Policy{HTTPS: !insecure}.Check(name, s)
+		var e *urlpolicy.Error
 		switch {
-		case err != nil || !u.IsAbs() || u.Host == "" || u.Opaque != "":
-			v.add(ReasonInvalid, "%s is not an absolute URL", name)
-		case u.Scheme == "https", u.Scheme == "http" && insecure:
-		default:
+		case err == nil:
+		case errors.As(err, &e) && e.Reason == urlpolicy.ReasonScheme:
 			v.add(ReasonUnsupported, "%s must use https", name)
+		default:
+			v.add(ReasonInvalid, "%s is not an absolute URL", name)
 		}
 	}
 }

@@ -8,9 +8,9 @@ import (
 	"github.com/custos-dev/custos"
 	"github.com/custos-dev/custos/internal/audit"
 	"github.com/custos-dev/custos/internal/consent"
-	"github.com/custos-dev/custos/internal/ingest"
 	"github.com/custos-dev/custos/internal/metrics"
 	"github.com/custos-dev/custos/internal/segment"
+	"github.com/custos-dev/custos/internal/subjects"
 	"github.com/custos-dev/custos/internal/tenants"
 )
 
@@ -23,12 +23,23 @@ type ingestResponse struct {
 	Rejected   []segment.Rejection `json:"rejected"`
 }
 
-func handleIngest(log *slog.Logger, reg *tenants.Registry, pipe *ingest.Pipeline, m *metrics.Metrics, tally *audit.Tally, limits segment.Limits, now func() time.Time) http.Handler {
+func handleIngest(log *slog.Logger, reg *tenants.Registry, pipe *subjects.Pipeline, m *metrics.Metrics, tally *audit.Tally, limits segment.Limits, now func() time.Time) http.Handler {
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		kind, ok := segment.PathKind(r.URL.Path)
 		if !ok {
 			writeError(w, log, custos.Errorf(custos.NotFound, "no ingestion endpoint at %s", r.URL.Path))
 			return
+		}
+		// A key in the header or query is checked before the body is
+		// decompressed or decoded; only a key in the body (beacons, which
+		// cannot set headers) needs the body read first.
+		var t *custos.Tenant
+		var err error
+		if key := writeKeyOf(r); key != "" {
+			if t, err = tenantByWriteKey(w, reg, key); err != nil {
+				writeError(w, log, err)
+				return
+			}
 		}
 		body, err := segment.ReadBody(r.Body, r.Header.Get("Content-Encoding"), limits)
 		if err != nil {
@@ -40,21 +51,11 @@ func handleIngest(log *slog.Logger, reg *tenants.Registry, pipe *ingest.Pipeline
 			writeError(w, log, err)
 			return
 		}
-		key, _, hasBasic := r.BasicAuth()
-		if !hasBasic || key == "" {
-			key = batch.WriteKey
-		}
-		if key == "" {
-			key = r.URL.Query().Get("writeKey")
-		}
-		if key == "" {
-			writeError(w, log, custos.Errorf(custos.Unauthorized, "missing write key: send HTTP Basic auth with the write key as user name, or \"writeKey\" in the body"))
-			return
-		}
-		t, ok := reg.ByWriteKey(key)
-		if !ok {
-			writeError(w, log, custos.Errorf(custos.Unauthorized, "unknown write key"))
-			return
+		if t == nil {
+			if t, err = tenantByWriteKey(w, reg, batch.WriteKey); err != nil {
+				writeError(w, log, err)
+				return
+			}
 		}
 		if misdirected(w, log, reg, t) {
 			return
