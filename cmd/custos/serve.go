@@ -3,6 +3,7 @@ package main
 import (
 	"context"
 	"crypto"
+	"crypto/ed25519"
 	"crypto/rand"
 	"crypto/tls"
 	"crypto/x509"
@@ -24,6 +25,7 @@ import (
 	"github.com/custos-dev/custos/internal/audit"
 	"github.com/custos-dev/custos/internal/campaign"
 	"github.com/custos-dev/custos/internal/consent"
+	"github.com/custos-dev/custos/internal/console"
 	"github.com/custos-dev/custos/internal/forward"
 	"github.com/custos-dev/custos/internal/incident"
 	"github.com/custos-dev/custos/internal/keyring"
@@ -361,6 +363,15 @@ func runServe(ctx context.Context, args []string, getenv func(string) string, st
 	if tlsReloader != nil {
 		security = processing.Security{TLS: true, TLSMinVersion: tls.VersionName(tlsReloader.Config().MinVersion)}
 	}
+	pages, err := console.New(console.Deps{Log: log, Tenants: reg, Requests: engine, Subjects: reader, Consents: ledger,
+		Recorder:   consent.NewRecorder(ledger, reader, auditLog, time.Now),
+		Recipients: store, Flags: pipe, Audit: auditLog, AuditStore: store, SigningKey: signingKey.Public().(ed25519.PublicKey), PublicURL: publicURL,
+		MailRootCAs: mailCAs, SecureCookies: tlsReloader != nil || strings.HasPrefix(publicURL, "https:"), Now: time.Now})
+	if err != nil {
+		return fmt.Errorf("console: %w", err)
+	}
+	// Sign-in e-mails being sent finish once HTTP has stopped.
+	sup.OnStop(stageSenders, "console mail", func() error { pages.Wait(); return nil })
 	var ready atomic.Bool
 	handler := server.New(server.Deps{
 		Log:           log,
@@ -390,6 +401,8 @@ func runServe(ctx context.Context, args []string, getenv func(string) string, st
 		OpenDSRCertPEM: dsrCert,
 		OpenDSRDomain:  c.opendsrDomain,
 		OpenDSRParse:   opendsr.Options{AllowInsecureCallbacks: c.opendsrHTTPCallbacks},
+
+		Console: pages,
 	})
 	if c.metricsAddr != "" {
 		ms, err := metricsServer(log, c.metricsAddr, server.MetricsHandler(m))
