@@ -85,9 +85,10 @@ var kinds = map[string]string{
 	"internal/pebble":   "store",
 	"internal/postgres": "store",
 
-	// Adapters and plumbing: the HTTP surface, outbound channels, metrics,
+	// Adapters and plumbing: the HTTP surface and the console, outbound channels, metrics,
 	// TLS, the supervisor, the load generator.
 	"internal/server":    "adapter",
+	"internal/console":   "adapter",
 	"internal/mail":      "adapter",
 	"internal/webhook":   "adapter",
 	"internal/metrics":   "adapter",

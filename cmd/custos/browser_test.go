@@ -22,6 +22,7 @@ import (
 	"github.com/chromedp/chromedp"
 
 	"github.com/custos-dev/custos/internal/mail/mailtest"
+	"github.com/custos-dev/custos/internal/testenv"
 )
 
 // tab opens a tab in a new browser context (fresh cookies) whose actions
@@ -124,18 +125,18 @@ func screenshot(t *testing.T, ctx context.Context, name string) {
 // waitFile waits for a finished download in dir whose name ends with suffix.
 func waitFile(t *testing.T, dir, suffix string) string {
 	t.Helper()
-	deadline := time.Now().Add(30 * time.Second)
-	for time.Now().Before(deadline) {
+	found := ""
+	testenv.Poll(t, 30*time.Second, "a download ending in "+suffix+" in "+dir, func() bool {
 		entries, _ := os.ReadDir(dir)
 		for _, e := range entries {
 			if strings.HasSuffix(e.Name(), suffix) {
-				return filepath.Join(dir, e.Name())
+				found = filepath.Join(dir, e.Name())
+				return true
 			}
 		}
-		time.Sleep(100 * time.Millisecond)
-	}
-	t.Fatalf("no download ending in %s arrived in %s within 30s", suffix, dir)
-	return ""
+		return false
+	})
+	return found
 }
 
 // mailText returns the decoded plain-text body of a received message.

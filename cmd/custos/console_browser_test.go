@@ -16,6 +16,7 @@ import (
 	"github.com/chromedp/chromedp"
 
 	"github.com/custos-dev/custos/internal/mail/mailtest"
+	"github.com/custos-dev/custos/internal/testenv"
 )
 
 // auditEntries returns a tenant's audit chain through the API.
@@ -71,7 +72,7 @@ func (s *testServer) apiRequest(t *testing.T, secretKey, typ, idType, value stri
 	var out struct {
 		ID string `json:"id"`
 	}
-	json.Unmarshal(r.body, &out)
+	mustDecode(t, r.body, &out)
 	return out.ID
 }
 
@@ -227,20 +228,13 @@ func TestBrowser(t *testing.T) {
 		clickTo(t, ctx, "#create", "#req-status")
 		id := strings.TrimPrefix(text(t, ctx, "h1"), "Request ")
 		// The page refreshes itself until the erasure is done.
-		deadline := time.Now().Add(60 * time.Second)
 		status := ""
-		for time.Now().Before(deadline) {
+		testenv.Poll(t, 60*time.Second, "request "+id+" shown completed", func() bool {
 			if s, err := chromedp.Run(ctx, chromedp.Text(chromedp.CSS("#req-status"))); err == nil {
 				status = strings.TrimSpace(s)
-				if status == "completed" {
-					break
-				}
 			}
-			time.Sleep(200 * time.Millisecond)
-		}
-		if status != "completed" {
-			t.Fatalf("request %s is %q after 60s; want completed", id, status)
-		}
+			return status == "completed"
+		}, func() string { return "shown " + status })
 		do(t, ctx, "wait for the certificate", chromedp.WaitVisible(chromedp.CSS("#cert-verified")))
 		if got := text(t, ctx, "#steps"); !strings.Contains(got, "key shredded") || !strings.Contains(got, "bytes purged") {
 			t.Errorf("steps %q; want the erasure's steps", got)
@@ -257,7 +251,7 @@ func TestBrowser(t *testing.T) {
 			ID     string `json:"request_id"`
 			Status string `json:"status"`
 		}
-		json.Unmarshal(r.body, &pending)
+		mustDecode(t, r.body, &pending)
 		if r.status != http.StatusAccepted || pending.Status != "pending_verification" {
 			t.Fatalf("POST /v1/privacy: %d %s; want a request pending verification", r.status, r.body)
 		}
@@ -273,7 +267,7 @@ func TestBrowser(t *testing.T) {
 		}
 		// Cancel another pending one.
 		r = srv.do(t, "POST", "/v1/privacy", mustJSON(t, map[string]string{"type": "erasure", "userId": "device-user-2", "writeKey": acme.WriteKey}))
-		json.Unmarshal(r.body, &pending)
+		mustDecode(t, r.body, &pending)
 		do(t, ctx, "open the second pending request", chromedp.Navigate(srv.URL+"/console/requests/"+pending.ID), chromedp.WaitVisible(chromedp.CSS("#cancel")))
 		clickTo(t, ctx, "#cancel", "#flash")
 		if got := text(t, ctx, "#req-status"); got != "cancelled" {
