@@ -58,6 +58,7 @@ type serveConfig struct {
 	processorName               string
 	processorContact            string
 	retentionInterval           time.Duration
+	outbound                    outboundFlags
 }
 
 func runServe(ctx context.Context, args []string, getenv func(string) string, stdout, stderr io.Writer) error {
@@ -82,6 +83,7 @@ func runServe(ctx context.Context, args []string, getenv func(string) string, st
 	fs.DurationVar(&c.opendsrPoll, "opendsr-poll-interval", 30*time.Second, "first wait before polling an OpenDSR recipient for a forwarded request's status, and before retrying a failed call; doubles up to an hour")
 	fs.StringVar(&c.pprofAddr, "pprof-addr", env(getenv, "CUSTOS_PPROF_ADDR", ""), "if set, serve Go profiling (net/http/pprof) on this separate address, e.g. 127.0.0.1:6060 (CUSTOS_PPROF_ADDR)")
 	c.smtp.register(fs, getenv)
+	c.outbound.register(fs, getenv)
 	fs.StringVar(&c.processorName, "processor-name", env(getenv, "CUSTOS_PROCESSOR_NAME", ""), "the processor (the organisation running this node) named in records of processing (CUSTOS_PROCESSOR_NAME)")
 	fs.StringVar(&c.processorContact, "processor-contact", env(getenv, "CUSTOS_PROCESSOR_CONTACT", ""), "the processor's contact (e-mail or address) in records of processing (CUSTOS_PROCESSOR_CONTACT)")
 	fs.DurationVar(&c.retentionInterval, "retention-interval", time.Hour, "how often the retention sweep runs (at most 1h)")
@@ -100,6 +102,14 @@ func runServe(ctx context.Context, args []string, getenv func(string) string, st
 	}
 	mailCfg, err := c.smtp.config()
 	if err != nil {
+		return err
+	}
+	// Every outbound connection a tenant can direct goes through guard.
+	guard, err := c.outbound.guard()
+	if err != nil {
+		return err
+	}
+	if err := guardOperatorMail(guard, mailCfg); err != nil {
 		return err
 	}
 	if c.keysDir == "" {
@@ -203,7 +213,8 @@ func runServe(ctx context.Context, args []string, getenv func(string) string, st
 	reader := ingest.NewReader(store, ring)
 	// The register records each incident webhook attempt the outbox makes.
 	var incidents *incident.Register
-	outbox := webhook.New(store, ring, webhook.Options{Log: log,
+	outbox := webhook.New(store, ring, webhook.Options{Log: log, Client: guard.HTTPClient(10 * time.Second),
+		MaxAge: c.outbound.maxAge, OnGiveUp: func(d custos.Delivery) { m.OutboxGivenUp.WithLabelValues(d.Kind).Inc() },
 		OnResult: func(d custos.Delivery) { incidents.RecordAttempt(d) },
 		Signers: map[string]webhook.Signer{
 			opendsr.SigningV2: opendsr.HeaderSigner{Key: dsrSigner, Domain: c.opendsrDomain},
@@ -242,10 +253,10 @@ func runServe(ctx context.Context, args []string, getenv func(string) string, st
 	}
 	ledger := consent.New(pipe, store, ring, time.Now)
 	campaigns := campaign.New(campaign.Deps{Store: store, Profiles: reader, Gate: pipe, Consents: ledger, Keys: ring, Tenants: reg,
-		Outbox: outbox, Audit: auditLog, PublicURL: publicURL, Now: time.Now, Log: log, MailRootCAs: mailCAs})
+		Outbox: outbox, Audit: auditLog, PublicURL: publicURL, Now: time.Now, Log: log, MailRootCAs: mailCAs, MailDial: guard.DialContext})
 	engine := rights.New(rights.Deps{Store: store, Gate: pipe, Subjects: reader, Keys: ring, Audit: auditLog,
 		SigningKey: signingKey, Region: c.region, Now: time.Now, Consents: ledger, Tenant: reg.Get,
-		Forward: rights.ForwardOptions{Client: opendsr.NewClient(opendsr.ClientOptions{}),
+		Forward: rights.ForwardOptions{Client: opendsr.NewClient(opendsr.ClientOptions{HTTP: guard.HTTPClient(10 * time.Second)}),
 			PublicURL: func() string { return publicURL }, PollInterval: c.opendsrPoll},
 		Recipients: store, Outbox: outbox, Deliveries: store, Sends: campaigns,
 		CallbackSecret: func(id custos.TenantID) ([]byte, error) {

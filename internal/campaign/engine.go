@@ -9,6 +9,7 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
+	"net"
 	"slices"
 	"strings"
 	"sync"
@@ -90,6 +91,10 @@ type Deps struct {
 	Log       *slog.Logger
 	// MailRootCAs verifies tenants' SMTP servers (nil: the system pool).
 	MailRootCAs *x509.CertPool
+	// MailDial, if set, connects to tenants' SMTP servers (netguard's
+	// DialContext, so a tenant cannot point mail at an internal host);
+	// nil dials directly.
+	MailDial func(ctx context.Context, network, addr string) (net.Conn, error)
 	// MailAttempts is how many times a message is tried on temporary SMTP
 	// failures (default 3), waiting MailBackoff (default 1 s), doubling,
 	// between attempts.
