@@ -32,6 +32,12 @@ type Metrics struct {
 	// removed.
 	RetentionEvents   prometheus.Counter
 	RetentionProfiles prometheus.Counter
+	// OutboxGivenUp counts deliveries given up because they stayed
+	// undelivered past the outbox's maximum age, by kind.
+	OutboxGivenUp *prometheus.CounterVec
+	// RateLimited counts requests answered 429 by a rate limit, by tenant
+	// and scope (ingest, api).
+	RateLimited *prometheus.CounterVec
 }
 
 // New returns a fresh set of metrics, with Go and process collectors.
@@ -75,7 +81,13 @@ func New() *Metrics {
 			Name: "custos_retention_profiles_removed_total", Help: "Profiles of subjects left with nothing, deleted by retention sweeps.",
 		}),
 	}
-	m.Registry.MustRegister(m.RetentionEvents, m.RetentionProfiles)
+	m.OutboxGivenUp = prometheus.NewCounterVec(prometheus.CounterOpts{
+		Name: "custos_outbox_given_up_total", Help: "Deliveries given up after the outbox's maximum age, by kind.",
+	}, []string{"kind"})
+	m.RateLimited = prometheus.NewCounterVec(prometheus.CounterOpts{
+		Name: "custos_rate_limited_total", Help: "Requests answered 429 by a rate limit, by tenant and scope.",
+	}, []string{"tenant", "scope"})
+	m.Registry.MustRegister(m.RetentionEvents, m.RetentionProfiles, m.OutboxGivenUp, m.RateLimited)
 	m.Registry.MustRegister(m.Accepted, m.Rejected, m.Dropped, m.ConsentRecorded, m.ConsentUnmapped, m.Requests, m.StoreCommit, m.CommitMessages,
 		collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
 	return m
