@@ -24,6 +24,7 @@ import (
 
 	"github.com/custos-dev/custos"
 	"github.com/custos-dev/custos/internal/audit"
+	"github.com/custos-dev/custos/internal/backup"
 	"github.com/custos-dev/custos/internal/campaign"
 	"github.com/custos-dev/custos/internal/consent"
 	"github.com/custos-dev/custos/internal/incident"
@@ -349,6 +350,11 @@ func runServe(ctx context.Context, args []string, getenv func(string) string, st
 		OpenDSRCertPEM: dsrCert,
 		OpenDSRDomain:  c.opendsrDomain,
 		OpenDSRParse:   opendsr.Options{AllowInsecureCallbacks: c.opendsrHTTPCallbacks},
+
+		Backup: func(ctx context.Context, dir string, progress func(string)) error {
+			_, err := backup.Take(ctx, store, dir, c.region, time.Now, progress)
+			return err
+		},
 	})
 	srv := &http.Server{
 		Handler:           handler,

@@ -102,6 +102,9 @@ func addRoutes(mux *http.ServeMux, d Deps) {
 	mux.Handle("GET /admin/v1/incidents/{id}", op(handleGetIncident(d.Log, d.Incidents, d.Tenants, d.Now)))
 	mux.Handle("POST /admin/v1/incidents/{id}/updates", op(handleUpdateIncident(d.Log, d.Incidents, d.Tenants, d.Now)))
 	mux.Handle("POST /admin/v1/incidents/{id}/close", op(handleCloseIncident(d.Log, d.Incidents, d.Tenants, d.Now)))
+	if d.Backup != nil {
+		mux.Handle("POST /admin/v1/backup", op(handleBackup(d.Log, d.Backup)))
+	}
 
 	// The node's public signing key, for offline verification.
 	mux.Handle("GET /.well-known/custos/signing-key", handleSigningKey(d.SigningKey))

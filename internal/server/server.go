@@ -68,6 +68,9 @@ type Deps struct {
 	// the node's transport security, stated there too.
 	Processor processing.Processor
 	Security  processing.Security
+	// Backup, if set, takes online backups of the data store for the
+	// operator (POST /admin/v1/backup).
+	Backup BackupFunc
 }
 
 // New returns the Custos HTTP handler.
