@@ -60,6 +60,7 @@ type serveConfig struct {
 	processorContact            string
 	retentionInterval           time.Duration
 	outbound                    outboundFlags
+	limits                      limitFlags
 }
 
 func runServe(ctx context.Context, args []string, getenv func(string) string, stdout, stderr io.Writer) error {
@@ -85,11 +86,15 @@ func runServe(ctx context.Context, args []string, getenv func(string) string, st
 	fs.StringVar(&c.pprofAddr, "pprof-addr", env(getenv, "CUSTOS_PPROF_ADDR", ""), "if set, serve Go profiling (net/http/pprof) on this separate address, e.g. 127.0.0.1:6060 (CUSTOS_PPROF_ADDR)")
 	c.smtp.register(fs, getenv)
 	c.outbound.register(fs, getenv)
+	c.limits.register(fs, getenv)
 	fs.StringVar(&c.processorName, "processor-name", env(getenv, "CUSTOS_PROCESSOR_NAME", ""), "the processor (the organisation running this node) named in records of processing (CUSTOS_PROCESSOR_NAME)")
 	fs.StringVar(&c.processorContact, "processor-contact", env(getenv, "CUSTOS_PROCESSOR_CONTACT", ""), "the processor's contact (e-mail or address) in records of processing (CUSTOS_PROCESSOR_CONTACT)")
 	fs.DurationVar(&c.retentionInterval, "retention-interval", time.Hour, "how often the retention sweep runs (at most 1h)")
 	fs.DurationVar(&c.shutdownTimeout, "shutdown-timeout", 20*time.Second, "how long to wait for in-flight requests on shutdown")
 	if help, err := parseFlags(fs, args); help || err != nil {
+		return err
+	}
+	if err := c.limits.check(); err != nil {
 		return err
 	}
 	if c.publicURL != "" {
@@ -351,6 +356,7 @@ func runServe(ctx context.Context, args []string, getenv func(string) string, st
 		OpenDSRDomain:  c.opendsrDomain,
 		OpenDSRParse:   opendsr.Options{AllowInsecureCallbacks: c.opendsrHTTPCallbacks},
 
+		Admission: c.limits.admission(m),
 		Backup: func(ctx context.Context, dir string, progress func(string)) error {
 			_, err := backup.Take(ctx, store, dir, c.region, time.Now, progress)
 			return err
@@ -363,6 +369,8 @@ func runServe(ctx context.Context, args []string, getenv func(string) string, st
 		IdleTimeout:       120 * time.Second,
 		ErrorLog:          slog.NewLogLogger(log.Handler(), slog.LevelWarn),
 	}
+	c.limits.harden(srv)
+	ln = c.limits.listener(ln)
 	if c.pprofAddr != "" {
 		go servePprof(log, c.pprofAddr, store)
 	}

@@ -6,6 +6,7 @@ import (
 	"time"
 
 	"github.com/custos-dev/custos"
+	"github.com/custos-dev/custos/internal/admission"
 	"github.com/custos-dev/custos/internal/audit"
 	"github.com/custos-dev/custos/internal/consent"
 	"github.com/custos-dev/custos/internal/ingest"
@@ -23,12 +24,18 @@ type ingestResponse struct {
 	Rejected   []segment.Rejection `json:"rejected"`
 }
 
-func handleIngest(log *slog.Logger, reg *tenants.Registry, pipe *ingest.Pipeline, m *metrics.Metrics, tally *audit.Tally, limits segment.Limits, now func() time.Time) http.Handler {
+func handleIngest(log *slog.Logger, reg *tenants.Registry, pipe *ingest.Pipeline, m *metrics.Metrics, tally *audit.Tally, limits segment.Limits, now func() time.Time, adm *Admission) http.Handler {
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		kind, ok := segment.PathKind(r.URL.Path)
 		if !ok {
 			writeError(w, log, custos.Errorf(custos.NotFound, "no ingestion endpoint at %s", r.URL.Path))
 			return
+		}
+		// A tenant out of tokens is turned away before its body is read.
+		if key, _, ok := r.BasicAuth(); ok && key != "" {
+			if t, ok := reg.ByWriteKey(key); ok && adm.limited(w, log, admission.Ingest, t, key, 0) {
+				return
+			}
 		}
 		body, err := segment.ReadBody(r.Body, r.Header.Get("Content-Encoding"), limits)
 		if err != nil {
@@ -59,11 +66,14 @@ func handleIngest(log *slog.Logger, reg *tenants.Registry, pipe *ingest.Pipeline
 		if misdirected(w, log, reg, t) {
 			return
 		}
+		if adm.limited(w, log, admission.Ingest, t, key, len(batch.Messages)) {
+			return
+		}
 		if !t.Settings.KeepFullIP {
 			// Data minimisation: only the network part of context.ip is stored.
 			segment.TruncateIPs(batch.Messages)
 		}
-		res, err := pipe.IngestWith(r.Context(), t.ID, batch.Messages, consent.NewPolicy(&t.Settings))
+		res, err := adm.ingest(r.Context(), pipe, t.ID, batch.Messages, consent.NewPolicy(&t.Settings))
 		if err != nil {
 			writeError(w, log, err)
 			return

@@ -15,7 +15,7 @@ func addRoutes(mux *http.ServeMux, d Deps) {
 		"/v1/batch", "/v1/track", "/v1/identify", "/v1/alias", "/v1/page", "/v1/screen", "/v1/group",
 		"/v1/b", "/v1/t", "/v1/i", "/v1/a", "/v1/p", "/v1/s", "/v1/g", "/beacon/v1/batch",
 	}
-	ingest := handleIngest(d.Log, d.Tenants, d.Ingest, d.Metrics, d.Tally, d.Limits, d.Now)
+	ingest := handleIngest(d.Log, d.Tenants, d.Ingest, d.Metrics, d.Tally, d.Limits, d.Now, d.Admission)
 	for _, p := range ingestPaths {
 		// Some clients add a trailing slash; {$} matches only that path.
 		for _, p := range []string{p, p + "/{$}"} {
@@ -29,7 +29,9 @@ func addRoutes(mux *http.ServeMux, d Deps) {
 	mux.Handle("OPTIONS /v1/privacy", cors(http.HandlerFunc(handlePreflight)))
 
 	// Management API for the tenant's servers (secret key).
-	secret := func(h tenantHandler) http.Handler { return requireSecret(d.Log, d.Tenants, h) }
+	secret := func(h tenantHandler) http.Handler {
+		return requireSecret(d.Log, d.Tenants, limitAPI(d.Log, d.Admission, h))
+	}
 	mux.Handle("GET /api/v1/profiles", secret(handleFindProfile(d.Log, d.Reader, d.Audit)))
 	mux.Handle("GET /api/v1/profiles/{subject_id}", secret(handleGetProfile(d.Log, d.Reader, d.Audit)))
 	mux.Handle("GET /api/v1/profiles/{subject_id}/events", secret(handleListEvents(d.Log, d.Reader, d.Audit)))

@@ -71,6 +71,9 @@ type Deps struct {
 	// Backup, if set, takes online backups of the data store for the
 	// operator (POST /admin/v1/backup).
 	Backup BackupFunc
+	// Admission rate-limits ingestion and the API and shares the ingest
+	// writer fairly between tenants (nil: no limits).
+	Admission *Admission
 }
 
 // New returns the Custos HTTP handler.
