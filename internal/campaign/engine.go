@@ -177,6 +177,13 @@ func (e *Engine) Create(ctx context.Context, t *custos.Tenant, in Input) (*custo
 	if _, err := parseTemplates(in.Channel, in.Message); err != nil {
 		return nil, err
 	}
+	n := 0
+	if err := e.d.Store.Campaigns(ctx, t.ID, func(*custos.Campaign) bool { n++; return n < MaxCampaigns }); err != nil {
+		return nil, fmt.Errorf("count campaigns: %w", err)
+	}
+	if n >= MaxCampaigns {
+		return nil, custos.Errorf(custos.Invalid, "the tenant has %d campaigns, the most allowed (limit %d)", n, MaxCampaigns)
+	}
 	now := e.now().UTC()
 	c := &custos.Campaign{
 		ID: newID(now), Tenant: t.ID, Purpose: in.Purpose, Channel: in.Channel, Status: custos.CampaignDraft, CreatedAt: now,

@@ -34,6 +34,10 @@ type RecipientInput struct {
 // AddRecipient validates and stores a recipient of the tenant. Its
 // secret is sealed with the tenant key before it is stored. A recipient
 // outside the tenant's region is refused when the tenant forbids
+// MaxRecipients is how many recipients a tenant may have: every erasure
+// notifies each, so the bound also bounds the work one request makes.
+const MaxRecipients = 100
+
 // transfers.
 func (e *Engine) AddRecipient(ctx context.Context, t *custos.Tenant, in RecipientInput) (*custos.Recipient, error) {
 	if e.recipients == nil {
@@ -68,6 +72,11 @@ func (e *Engine) AddRecipient(ctx context.Context, t *custos.Tenant, in Recipien
 	}
 	if rc.Region == "" {
 		rc.Region = t.Region
+	}
+	if existing, err := e.recipients.Recipients(ctx, t.ID); err != nil {
+		return nil, fmt.Errorf("count recipients: %w", err)
+	} else if len(existing) >= MaxRecipients {
+		return nil, custos.Errorf(custos.Invalid, "the tenant has %d recipients, the most allowed (limit %d): delete one first", len(existing), MaxRecipients)
 	}
 	if err := t.Settings.CheckDestination(t.Region, "recipient "+rc.Name, rc.Region); err != nil {
 		return nil, err
