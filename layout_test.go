@@ -66,8 +66,8 @@ func TestLayout(t *testing.T) {
 		t.Skip("run from the module root")
 	}
 	stores := []string{"internal/pebble", "internal/postgres"}
-	domain := []string{"internal/segment", "internal/ingest", "internal/keyring", "internal/audit", "internal/tenants",
-		"internal/deadline", "internal/certificate", "internal/rights", "internal/consent", "internal/campaign", "internal/incident",
+	domain := []string{"internal/segment", "internal/subjects", "internal/keyring", "internal/audit", "internal/tenants",
+		"internal/deadline", "internal/certificate", "internal/rights", "internal/forward", "internal/consent", "internal/campaign", "internal/incident",
 		"internal/processing", "internal/retention"}
 	pkgs := packages(t)
 	if len(pkgs) < 15 {

@@ -95,6 +95,10 @@ type Write struct {
 	// progress, so that deletions and the progress past them are one
 	// atomic change and an interrupted sweep resumes exactly.
 	Retention []byte
+	// Guard, if not nil, is what the Write's author believed about the
+	// shared state; a store shared by several processes refuses the
+	// whole Apply with a *StaleError when it no longer holds (see Guard).
+	Guard *Guard
 }
 
 // Empty reports whether w changes nothing.

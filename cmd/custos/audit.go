@@ -8,7 +8,6 @@ import (
 	"io"
 	"iter"
 	"net/url"
-	"strconv"
 
 	"github.com/custos-dev/custos"
 	"github.com/custos-dev/custos/internal/audit"
@@ -86,13 +85,16 @@ func (c *operatorClient) signingKey(ctx context.Context) ([]byte, error) {
 // entries pages through one chain.
 func (c *operatorClient) entries(ctx context.Context, tenant string) iter.Seq2[custos.AuditEntry, error] {
 	return func(yield func(custos.AuditEntry, error) bool) {
-		var after uint64
+		cursor := ""
 		for {
 			var page struct {
-				Entries   []custos.AuditEntry `json:"entries"`
-				NextAfter *uint64             `json:"next_after"`
+				Entries    []custos.AuditEntry `json:"entries"`
+				NextCursor string              `json:"next_cursor"`
 			}
-			path := "/admin/v1/audit?limit=1000&tenant=" + url.QueryEscape(tenant) + "&after=" + strconv.FormatUint(after, 10)
+			path := "/admin/v1/audit?limit=1000&tenant=" + url.QueryEscape(tenant)
+			if cursor != "" {
+				path += "&cursor=" + url.QueryEscape(cursor)
+			}
 			if err := c.do(ctx, "GET", path, nil, &page); err != nil {
 				yield(custos.AuditEntry{}, err)
 				return
@@ -102,10 +104,10 @@ func (c *operatorClient) entries(ctx context.Context, tenant string) iter.Seq2[c
 					return
 				}
 			}
-			if page.NextAfter == nil {
+			if page.NextCursor == "" {
 				return
 			}
-			after = *page.NextAfter
+			cursor = page.NextCursor
 		}
 	}
 }

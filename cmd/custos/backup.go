@@ -15,6 +15,7 @@ import (
 
 	"github.com/custos-dev/custos/internal/backup"
 	"github.com/custos-dev/custos/internal/pebble"
+	"github.com/custos-dev/custos/internal/postgres"
 )
 
 // runBackup asks a running server for an online backup of its data store
@@ -94,6 +95,7 @@ func runRestore(ctx context.Context, args []string, getenv func(string) string, 
 	fs.SetOutput(stderr)
 	from := fs.String("from", "", "backup directory written by custos backup")
 	data := fs.String("data", env(getenv, "CUSTOS_DATA", "./custos-data"), "data directory of the node, server stopped (CUSTOS_DATA)")
+	store := fs.String("store", env(getenv, "CUSTOS_STORE", ""), "the node's data store directory, which the backup replaces (CUSTOS_STORE; default <data>/store)")
 	keys := fs.String("keys", env(getenv, "CUSTOS_KEYS", ""), "the node's current key store (CUSTOS_KEYS; default <data>/keys)")
 	force := fs.Bool("force", false, "replace a data store that is not empty")
 	if help, err := parseFlags(fs, args); help || err != nil {
@@ -102,10 +104,16 @@ func runRestore(ctx context.Context, args []string, getenv func(string) string, 
 	if *from == "" {
 		return errors.New("--from is required")
 	}
+	if postgres.IsURL(*store) {
+		return fmt.Errorf("--store is a PostgreSQL database (%s): custos restore brings back the embedded store only; restore PostgreSQL with its own tools (pg_restore, or a base backup with WAL replay), keeping the current key database, see docs/security.md", postgres.Redact(*store))
+	}
 	if *keys == "" {
 		*keys = filepath.Join(*data, "keys")
 	}
-	_, err := backup.Restore(ctx, backup.RestoreOptions{From: *from, DataDir: *data, KeysDir: *keys, Force: *force,
+	if postgres.IsURL(*keys) {
+		*keys = "" // a database: the server checks it when it starts
+	}
+	_, err := backup.Restore(ctx, backup.RestoreOptions{From: *from, DataDir: *data, Store: *store, KeysDir: *keys, Force: *force,
 		Lock: pebble.LockDir,
 		Progress: func(s string) {
 			fmt.Fprintf(stdout, "%s %s\n", time.Now().Format("15:04:05"), s)

@@ -21,9 +21,9 @@ import (
 	"github.com/custos-dev/custos"
 	"github.com/custos-dev/custos/internal/campaign"
 	"github.com/custos-dev/custos/internal/consent"
-	"github.com/custos-dev/custos/internal/ingest"
 	"github.com/custos-dev/custos/internal/keyring"
 	"github.com/custos-dev/custos/internal/pebble"
+	"github.com/custos-dev/custos/internal/subjects"
 	"github.com/custos-dev/custos/internal/tenants"
 )
 
@@ -97,7 +97,7 @@ func benchCampaign(ctx context.Context, c benchCampaignConfig, out io.Writer) er
 		return err
 	}
 	defer store.Close()
-	pipe, err := ingest.New(ctx, store, ring, ingest.Options{DedupeCapacity: 2 * c.profiles})
+	pipe, err := subjects.New(ctx, store, ring, subjects.Options{DedupeCapacity: 2 * c.profiles})
 	if err != nil {
 		return err
 	}
@@ -107,7 +107,7 @@ func benchCampaign(ctx context.Context, c benchCampaignConfig, out io.Writer) er
 		return err
 	}
 	ledger := consent.New(pipe, store, ring, time.Now)
-	engine := campaign.New(campaign.Deps{Store: store, Profiles: ingest.NewReader(store, ring), Gate: pipe, Consents: ledger,
+	engine := campaign.New(campaign.Deps{Store: store, Profiles: subjects.NewReader(store, ring), Gate: pipe, Consents: ledger,
 		Keys: ring, Tenants: reg, PublicURL: "https://custos.example", Now: time.Now})
 
 	var tn *custos.Tenant
@@ -180,7 +180,7 @@ func benchCampaign(ctx context.Context, c benchCampaignConfig, out io.Writer) er
 // buildAudience creates a tenant and its profiles through the ingest
 // pipeline, with consent carried by the MSG-email trait, and suppresses a
 // fraction.
-func buildAudience(ctx context.Context, c benchCampaignConfig, reg *tenants.Registry, pipe *ingest.Pipeline, store *pebble.Store, out io.Writer) (*custos.Tenant, error) {
+func buildAudience(ctx context.Context, c benchCampaignConfig, reg *tenants.Registry, pipe *subjects.Pipeline, store *pebble.Store, out io.Writer) (*custos.Tenant, error) {
 	tn, _, err := reg.Create(ctx, "bench", "eu")
 	if err != nil {
 		return nil, err

@@ -268,7 +268,7 @@ func TestConsentFromSDKs(t *testing.T) {
 	})
 
 	// Categories that map to no purpose are counted, not recorded.
-	m := srv.do(t, "GET", "/metrics", nil)
+	m := srv.do(t, "GET", "/metrics", nil, "Authorization", "Bearer "+srv.cfg.token)
 	if !strings.Contains(string(m.body), "custos_consent_categories_unmapped_total") || strings.Contains(string(m.body), "custos_consent_categories_unmapped_total 0\n") {
 		t.Errorf("metrics do not count unmapped categories (Functional, C0001)")
 	}
@@ -316,7 +316,7 @@ func TestCollectionRequiresConsent(t *testing.T) {
 	if evs := srv.events(t, tn.SecretKey, p.SubjectID, 100); len(evs) != 2 {
 		t.Errorf("subject has %d events, want 2", len(evs))
 	}
-	m := srv.do(t, "GET", "/metrics", nil)
+	m := srv.do(t, "GET", "/metrics", nil, "Authorization", "Bearer "+srv.cfg.token)
 	if !strings.Contains(string(m.body), `custos_messages_dropped_total{reason="no_consent"} 3`) {
 		t.Errorf("metrics do not count 3 events dropped for no consent")
 	}

@@ -7,6 +7,7 @@ import (
 	"flag"
 	"fmt"
 	"io"
+	"net/url"
 	"strings"
 	"text/tabwriter"
 	"time"
@@ -45,8 +46,8 @@ type incidentOut struct {
 	OpenedAt      time.Time `json:"opened_at"`
 	DetectedAt    time.Time `json:"detected_at"`
 	Nature        string    `json:"nature"`
-	Tenants       any       `json:"tenants"`
-	Updates       any       `json:"updates"`
+	Tenants       []string  `json:"tenants"`
+	Updates       []any     `json:"updates"`
 	Notifications []struct {
 		Tenant     string    `json:"tenant_id"`
 		TenantName string    `json:"tenant_name"`
@@ -206,12 +207,25 @@ func runIncident(ctx context.Context, args []string, getenv func(string) string,
 				OpenedAt   time.Time `json:"opened_at"`
 				DetectedAt time.Time `json:"detected_at"`
 				Nature     string    `json:"nature"`
-				Tenants    int       `json:"tenants"`
-				Updates    int       `json:"updates"`
+				Tenants    int       `json:"tenant_count"`
+				Updates    int       `json:"update_count"`
 			} `json:"incidents"`
+			NextCursor string `json:"next_cursor"`
 		}
-		if err := c.do(ctx, "GET", "/admin/v1/incidents", nil, &out); err != nil {
-			return err
+		for cursor := ""; ; {
+			page := out
+			page.Incidents = nil
+			path := "/admin/v1/incidents?limit=1000"
+			if cursor != "" {
+				path += "&cursor=" + url.QueryEscape(cursor)
+			}
+			if err := c.do(ctx, "GET", path, nil, &page); err != nil {
+				return err
+			}
+			out.Incidents = append(out.Incidents, page.Incidents...)
+			if cursor = page.NextCursor; cursor == "" {
+				break
+			}
 		}
 		if *asJSON {
 			return json.NewEncoder(stdout).Encode(out.Incidents)

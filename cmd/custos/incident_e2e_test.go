@@ -15,6 +15,7 @@ import (
 	"time"
 
 	"github.com/custos-dev/custos/internal/mail/mailtest"
+	"github.com/custos-dev/custos/internal/testenv"
 	"github.com/custos-dev/custos/internal/webhook"
 )
 
@@ -47,19 +48,15 @@ func newHookReceiver(t *testing.T) *hookReceiver {
 
 func (h *hookReceiver) wait(t *testing.T, n int) ([]*http.Request, [][]byte) {
 	t.Helper()
-	deadline := time.Now().Add(20 * time.Second)
-	for {
+	var got []*http.Request
+	var bodies [][]byte
+	testenv.Poll(t, 20*time.Second, fmt.Sprintf("webhook receiver got %d deliveries", n), func() bool {
 		h.mu.Lock()
-		got, bodies := slices.Clone(h.got), slices.Clone(h.bodies)
+		got, bodies = slices.Clone(h.got), slices.Clone(h.bodies)
 		h.mu.Unlock()
-		if len(got) >= n {
-			return got, bodies
-		}
-		if time.Now().After(deadline) {
-			t.Fatalf("webhook receiver got %d deliveries within 20s, want %d", len(got), n)
-		}
-		time.Sleep(20 * time.Millisecond)
-	}
+		return len(got) >= n
+	}, func() string { return fmt.Sprintf("got %d", len(got)) })
+	return got, bodies
 }
 
 // smtpArgs are the serve flags that send through a mailtest server.
@@ -156,10 +153,12 @@ func TestIncidentNotifiesTenants(t *testing.T) {
 			} `json:"messages"`
 		} `json:"notifications"`
 	}
-	deadline := time.Now().Add(20 * time.Second)
-	for {
+	testenv.Poll(t, 20*time.Second, "every notification channel delivered, with every attempt listed", func() bool {
 		r = srv.do(t, "GET", "/admin/v1/incidents/"+id, nil, op...)
-		json.Unmarshal(r.body, &view)
+		view.Notifications = nil
+		if err := json.Unmarshal(r.body, &view); err != nil {
+			t.Fatalf("GET /admin/v1/incidents/%s: %v in %s", id, err, r.body)
+		}
 		delivered, mailAttempts, hookOK := 0, 0, 0
 		for _, n := range view.Notifications {
 			for _, ch := range n.Messages[0].Channels {
@@ -176,14 +175,10 @@ func TestIncidentNotifiesTenants(t *testing.T) {
 				}
 			}
 		}
-		if len(view.Notifications) == 2 && delivered == 6 && mailAttempts == 3 && hookOK == 2 {
-			break
-		}
-		if time.Now().After(deadline) {
-			t.Fatalf("GET /admin/v1/incidents/%s = %s; want 2 tenants, all 6 channels delivered, webhooks 503 then 200, 3 e-mail attempts", id, r.body)
-		}
-		time.Sleep(50 * time.Millisecond)
-	}
+		return len(view.Notifications) == 2 && delivered == 6 && mailAttempts == 3 && hookOK == 2
+	}, func() string {
+		return fmt.Sprintf("GET /admin/v1/incidents/%s = %s; want 2 tenants, all 6 channels delivered, webhooks 503 then 200, 3 e-mail attempts", id, r.body)
+	})
 
 	// The tenant API.
 	auth := func(k string) []string { return []string{"Authorization", "Bearer " + k} }
@@ -326,7 +321,7 @@ func TestIncidentCLI(t *testing.T) {
 	var listed []struct {
 		ID      string `json:"id"`
 		Status  string `json:"status"`
-		Updates int    `json:"updates"`
+		Updates int    `json:"update_count"`
 	}
 	if err != nil || json.Unmarshal([]byte(out), &listed) != nil || len(listed) != 1 || listed[0].Status != "closed" || listed[0].Updates != 1 {
 		t.Errorf("incident list --json = %q, %v; want one closed incident with one update", out, err)

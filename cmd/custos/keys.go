@@ -7,6 +7,7 @@ import (
 	"flag"
 	"fmt"
 	"io"
+	"log/slog"
 	"os"
 	"path/filepath"
 	"time"
@@ -15,7 +16,6 @@ import (
 	"github.com/custos-dev/custos/internal/audit"
 
 	"github.com/custos-dev/custos/internal/keyring"
-	"github.com/custos-dev/custos/internal/pebble"
 )
 
 func runKeys(ctx context.Context, args []string, getenv func(string) string, stdout, stderr io.Writer) error {
@@ -38,7 +38,8 @@ func runRotateMaster(ctx context.Context, args []string, getenv func(string) str
 	fs := flag.NewFlagSet("custos keys rotate-master", flag.ContinueOnError)
 	fs.SetOutput(stderr)
 	data := fs.String("data", env(getenv, "CUSTOS_DATA", "./custos-data"), "data directory (CUSTOS_DATA)")
-	keysDir := fs.String("keys", env(getenv, "CUSTOS_KEYS", ""), "key store directory (CUSTOS_KEYS; default <data>/keys)")
+	keysDir := fs.String("keys", env(getenv, "CUSTOS_KEYS", ""), "key store: directory or postgres:// URL (CUSTOS_KEYS; default <data>/keys)")
+	storeLoc := fs.String("store", env(getenv, "CUSTOS_STORE", ""), "data store, where the rotation is audited: directory or postgres:// URL (CUSTOS_STORE; default <data>/store)")
 	oldFile := fs.String("master-key-file", env(getenv, "CUSTOS_MASTER_KEY_FILE", ""), "file holding the current master key (or CUSTOS_MASTER_KEY; default <data>/master.key)")
 	newFile := fs.String("new-key-file", "", "file holding the new master key (make one with: custos keys new-master-key)")
 	if help, err := parseFlags(fs, args); help || err != nil {
@@ -64,19 +65,19 @@ func runRotateMaster(ctx context.Context, args []string, getenv func(string) str
 	if err != nil {
 		return err
 	}
-	ks, err := pebble.OpenKeyStore(*keysDir)
+	sts, err := openStores(ctx, *storeLoc, *keysDir, *data, slog.New(slog.DiscardHandler), nil)
 	if err != nil {
 		return fmt.Errorf("%w (is the server still running? stop it first)", err)
 	}
-	defer ks.Close()
-	if err := keyring.RotateMaster(ctx, ks, oldKey, newKey); err != nil {
+	defer sts.Close(slog.New(slog.DiscardHandler))
+	if err := keyring.RotateMaster(ctx, sts.keys, oldKey, newKey); err != nil {
 		return err
 	}
 	// A key operation is audited like every other, in the operator's chain.
-	if err := auditKeyOperation(ctx, *data, "keys.rotate_master"); err != nil {
+	if _, err := audit.New(sts.data, time.Now).Record(ctx, custos.OperatorChain, audit.Entry{Actor: "operator:cli", Action: "keys.rotate_master"}); err != nil {
 		fmt.Fprintf(stderr, "warning: the rotation is done but was not recorded in the audit log: %v\n", err)
 	}
-	fmt.Fprintf(stdout, "master key rotated: every tenant key in %s is now wrapped by the key in %s\n", *keysDir, *newFile)
+	fmt.Fprintf(stdout, "master key rotated: every tenant key in %s is now wrapped by the key in %s\n", sts.keysDesc, *newFile)
 	if inDataDir {
 		// Replace the key kept in the data directory atomically, so the
 		// server starts with the new key as it did with the old one.
@@ -111,18 +112,4 @@ func replaceFile(path string, data []byte) error {
 		return err
 	}
 	return os.Rename(tmp, path)
-}
-
-// auditKeyOperation records an offline key operation in the operator's
-// audit chain, in the data store of the stopped node.
-func auditKeyOperation(ctx context.Context, data, action string) error {
-	store, err := pebble.Open(filepath.Join(data, "store"), pebble.Options{})
-	if err != nil {
-		return err
-	}
-	_, err = audit.New(store, time.Now).Record(ctx, custos.OperatorChain, audit.Entry{Actor: "operator:cli", Action: action})
-	if cerr := store.Close(); err == nil {
-		err = cerr
-	}
-	return err
 }

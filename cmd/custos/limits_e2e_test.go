@@ -19,7 +19,7 @@ import (
 // if absent.
 func scrape(t *testing.T, srv *testServer, series string) float64 {
 	t.Helper()
-	v, ok := metricValue(t, srv.do(t, "GET", "/metrics", nil).body, series)
+	v, ok := metricValue(t, srv.do(t, "GET", "/metrics", nil, "Authorization", "Bearer "+srv.cfg.token).body, series)
 	if !ok {
 		return -1
 	}

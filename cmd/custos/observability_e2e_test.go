@@ -4,6 +4,7 @@ import (
 	"bufio"
 	"bytes"
 	"encoding/base64"
+	"io"
 	"net/http"
 	"strconv"
 	"strings"
@@ -66,7 +67,15 @@ func TestObservability(t *testing.T) {
 	srv.events(t, tn.SecretKey, prof.SubjectID, 0)
 	srv.do(t, "GET", "/no/such/"+user, nil)
 
-	r := srv.do(t, "GET", "/metrics", nil)
+	// /metrics is not public on the API listener: it wants the metrics or
+	// the operator token.
+	for _, auth := range []string{"", "Bearer " + tn.SecretKey, "Bearer wrong"} {
+		r := srv.do(t, "GET", "/metrics", nil, "Authorization", auth)
+		if r.status != http.StatusUnauthorized || r.header.Get("WWW-Authenticate") == "" {
+			t.Errorf("GET /metrics with Authorization %q: %d, WWW-Authenticate %q; want 401 with a challenge", auth, r.status, r.header.Get("WWW-Authenticate"))
+		}
+	}
+	r := srv.do(t, "GET", "/metrics", nil, "Authorization", "Bearer "+srv.cfg.token)
 	if r.status != http.StatusOK {
 		t.Fatalf("GET /metrics: status %d", r.status)
 	}
@@ -157,7 +166,7 @@ func TestLogsCarryNoPersonalData(t *testing.T) {
 	srv.do(t, "POST", "/admin/v1/tenants/"+tn.ID+"/keys/rotate", nil, "Authorization", "Bearer "+cfg.token)
 	srv.do(t, "POST", "/admin/v1/tenants", []byte(`{"name":"`+ph.name+`","region":"`+ph.plan+`"}`), "Authorization", "Bearer "+cfg.token)
 	srv.do(t, "GET", "/admin/v1/tenants", nil, "Authorization", "Bearer "+ph.email)
-	srv.do(t, "GET", "/metrics", nil)
+	srv.do(t, "GET", "/metrics", nil, "Authorization", "Bearer "+srv.cfg.token)
 	srv.stop(t)
 
 	out := srv.allOutput()
@@ -170,5 +179,35 @@ func TestLogsCarryNoPersonalData(t *testing.T) {
 		if _, ok := rec["msg"]; !ok {
 			t.Errorf("log record %d has no msg: %v", i, rec)
 		}
+	}
+}
+
+// TestMetricsAddress: --metrics-addr serves /metrics without a token on
+// its own listener, while the API listener still wants one.
+func TestMetricsAddress(t *testing.T) {
+	t.Parallel()
+	cfg := newServerConfig(t)
+	cfg.extraArgs = []string{"--metrics-addr", "127.0.0.1:0"}
+	srv := startServer(t, cfg)
+	addr := ""
+	for _, rec := range jsonLines(srv.logs.Bytes()) {
+		if rec["msg"] == "metrics listening" {
+			addr, _ = rec["addr"].(string)
+		}
+	}
+	if addr == "" {
+		t.Fatalf("no \"metrics listening\" log record with an addr:\n%s", srv.logs.Bytes())
+	}
+	resp, err := srv.http.Get("http://" + addr + "/metrics")
+	if err != nil {
+		t.Fatalf("GET metrics address: %v", err)
+	}
+	body, err := io.ReadAll(resp.Body)
+	resp.Body.Close()
+	if err != nil || resp.StatusCode != http.StatusOK || !strings.Contains(string(body), "custos_") {
+		t.Errorf("GET http://%s/metrics without a token: %d, %v; want 200 with custos_ series", addr, resp.StatusCode, err)
+	}
+	if r := srv.do(t, "GET", "/metrics", nil); r.status != http.StatusUnauthorized {
+		t.Errorf("GET /metrics on the API listener without a token: %d, want 401", r.status)
 	}
 }

@@ -15,6 +15,7 @@ import (
 	"time"
 
 	"github.com/custos-dev/custos/internal/opendsr"
+	"github.com/custos-dev/custos/internal/testenv"
 )
 
 // callbackReceiver is a controller's status callback endpoint: it keeps
@@ -333,15 +334,19 @@ func TestOpenDSRV1(t *testing.T) {
 	for _, c := range got {
 		verifyCallback(t, ca.cert, c, true)
 	}
-	// Refused with 401: no retry, and the request shows it.
-	time.Sleep(1500 * time.Millisecond) // longer than the first retry would wait
+	// Refused with 401: no retry, and the request shows it. Once the
+	// request lists both deliveries as refused they are final, and the
+	// outbox never sends a final delivery again.
+	testenv.Poll(t, 5*time.Second, "both refused callbacks recorded as refused", func() bool {
+		r = srv.do(t, "GET", "/api/v1/requests/dsr_"+id, nil, "Authorization", "Bearer "+a.SecretKey)
+		return strings.Count(string(r.body), `"status":"refused"`) >= 2
+	}, func() string { return "request " + string(r.body) })
 	recv.mu.Lock()
 	n := len(recv.got)
 	recv.mu.Unlock()
 	if n != 2 {
 		t.Errorf("callbacks refused with 401 were sent %d times, want 2 (one per status, no retry)", n)
 	}
-	r = srv.do(t, "GET", "/api/v1/requests/dsr_"+id, nil, "Authorization", "Bearer "+a.SecretKey)
 	if !strings.Contains(string(r.body), `"status":"refused"`) || !strings.Contains(string(r.body), "refused the signature") {
 		t.Errorf("request view after refused callbacks: %s; want them listed as refused", r.body)
 	}

@@ -13,6 +13,7 @@ import (
 	"time"
 
 	"github.com/custos-dev/custos/internal/opendsr"
+	"github.com/custos-dev/custos/internal/testenv"
 )
 
 // dsrClient talks to the OpenDSR API of a server as one tenant's
@@ -155,20 +156,17 @@ func TestOpenDSR(t *testing.T) {
 		t.Errorf("processor_signature over the request body: %v", err)
 	}
 	var status opendsr.StatusResponse
-	for deadline := time.Now().Add(5 * time.Second); ; {
+	testenv.Poll(t, 5*time.Second, "the erasure completed", func() bool {
 		r := ca.do(t, "GET", "/opendsr/v2/requests/"+reqID, nil)
 		if r.status != http.StatusOK {
 			t.Fatalf("GET status: %d %s", r.status, r.body)
 		}
-		json.Unmarshal(r.body, &status)
-		if status.RequestStatus == opendsr.StatusCompleted {
-			break
+		status = opendsr.StatusResponse{}
+		if err := json.Unmarshal(r.body, &status); err != nil {
+			t.Fatalf("GET status: %v in %s", err, r.body)
 		}
-		if time.Now().After(deadline) {
-			t.Fatalf("erasure is %q after 5s, want completed", status.RequestStatus)
-		}
-		time.Sleep(50 * time.Millisecond)
-	}
+		return status.RequestStatus == opendsr.StatusCompleted
+	}, func() string { return "status " + status.RequestStatus })
 	if status.SubjectRequestID != reqID || status.ControllerID != a.ID || status.ResultsURL != "" || status.ResultsCount != nil {
 		t.Errorf("status = %+v, want the request's, with no results", status)
 	}

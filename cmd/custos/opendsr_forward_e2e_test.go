@@ -4,6 +4,7 @@ import (
 	"crypto"
 	"crypto/tls"
 	"encoding/json"
+	"fmt"
 	"io"
 	"net/http"
 	"net/http/httptest"
@@ -19,6 +20,7 @@ import (
 
 	"github.com/custos-dev/custos/internal/certificate"
 	"github.com/custos-dev/custos/internal/opendsr"
+	"github.com/custos-dev/custos/internal/testenv"
 )
 
 // switchProxy is a reverse proxy in front of a server whose address may
@@ -125,19 +127,19 @@ func getForwarded(t *testing.T, srv *testServer, key, id string) forwardedReques
 // waitForward waits until the forward to the named recipient satisfies ok.
 func waitForward(t *testing.T, srv *testServer, key, id, recipient string, within time.Duration, ok func(forwardView) bool) (forwardedRequest, forwardView) {
 	t.Helper()
-	deadline := time.Now().Add(within)
-	for {
-		fr := getForwarded(t, srv, key, id)
+	var fr forwardedRequest
+	var found forwardView
+	testenv.Poll(t, within, fmt.Sprintf("request %s: forward to %s as wanted", id, recipient), func() bool {
+		fr = getForwarded(t, srv, key, id)
 		for _, f := range fr.Forwards {
 			if f.Recipient == recipient && ok(f) {
-				return fr, f
+				found = f
+				return true
 			}
 		}
-		if time.Now().After(deadline) {
-			t.Fatalf("request %s: forward to %s not as wanted after %v: %+v", id, recipient, within, fr.Forwards)
-		}
-		time.Sleep(50 * time.Millisecond)
-	}
+		return false
+	}, func() string { return fmt.Sprintf("forwards %+v", fr.Forwards) })
+	return fr, found
 }
 
 // processorKey is the key a server signs its OpenDSR answers with (its

@@ -17,11 +17,11 @@ type outboundFlags struct {
 	maxAge time.Duration
 }
 
-func (f *outboundFlags) register(fs *flag.FlagSet, getenv func(string) string) {
-	fs.StringVar(&f.allow, "outbound-allow", env(getenv, "CUSTOS_OUTBOUND_ALLOW", ""),
+func (f *outboundFlags) register(fs *flag.FlagSet, e envDefaults) {
+	fs.StringVar(&f.allow, "outbound-allow", env(e.getenv, "CUSTOS_OUTBOUND_ALLOW", ""),
 		"comma-separated CIDRs, addresses or host names that outbound calls (webhooks, recipients, OpenDSR, tenant SMTP) may reach although internal; "+
 			"by default loopback, private, link-local, CGNAT, multicast and other special addresses are refused; for development and tests, e.g. 127.0.0.0/8,::1 (CUSTOS_OUTBOUND_ALLOW)")
-	fs.DurationVar(&f.maxAge, "outbox-max-age", webhook.DefaultMaxAge, "how long an undelivered webhook, callback or recipient notice is retried before it is given up and recorded as failed")
+	fs.DurationVar(&f.maxAge, "outbox-max-age", e.duration("CUSTOS_OUTBOX_MAX_AGE", webhook.DefaultMaxAge), "how long an undelivered webhook, callback or recipient notice is retried before it is given up and recorded as failed (CUSTOS_OUTBOX_MAX_AGE)")
 }
 
 // guard returns the guard of the flags.

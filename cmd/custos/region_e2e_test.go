@@ -65,14 +65,24 @@ func TestRegionPinning(t *testing.T) {
 		{"PATCH", "/api/v1/settings", `{"keep_full_ip":true}`},
 		{"GET", "/api/v1/audit", ""},
 		{"GET", "/api/v1/processing-record", ""},
-		{"GET", "/opendsr/v2/discovery", ""},
-		{"POST", "/opendsr/v2/requests", `{}`},
 	} {
 		var body []byte
 		if c.body != "" {
 			body = []byte(c.body)
 		}
 		want421(c.method+" "+c.path, us.do(t, c.method, c.path, body, "Authorization", bearer, "Content-Type", "application/json"))
+	}
+	// OpenDSR routes answer in the OpenDSR error shape, naming both regions.
+	for _, c := range []struct{ method, path, body string }{
+		{"GET", "/opendsr/v2/discovery", ""},
+		{"POST", "/opendsr/v2/requests", `{}`},
+		{"GET", "/opendsr/v1/discovery", ""},
+	} {
+		r := us.do(t, c.method, c.path, []byte(c.body), "Authorization", bearer, "Content-Type", "application/json")
+		e := dsrError(t, c.method+" "+c.path, r)
+		if r.status != http.StatusMisdirectedRequest || !strings.Contains(e.Message, `"eu"`) || !strings.Contains(e.Message, `"us"`) {
+			t.Errorf("%s %s on a us node for an eu tenant: %d %s; want 421 naming regions eu and us", c.method, c.path, r.status, r.body)
+		}
 	}
 	// The operator still sees the tenant.
 	if r := us.do(t, "GET", "/admin/v1/tenants/"+a.ID, nil, "Authorization", "Bearer "+cfg.token); r.status != http.StatusOK {

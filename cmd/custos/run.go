@@ -12,16 +12,17 @@ import (
 const usage = `custos — a GDPR-first customer data platform
 
 Usage:
-  custos serve [flags]                 run the server
+  custos serve [flags]                           run the server
   custos tenant create|list|rotate-keys|delete   manage tenants on a running server
-  custos incident open|update|close|list|show   register breaches and notify tenants (Art. 33)
-  custos keys rotate-master|new-master-key   rotate the master key (server stopped)
-  custos audit verify [--tenant ID]    download and verify audit chains against a signed checkpoint
-  custos certificate verify FILE       verify an erasure certificate offline
-  custos bench ingest|rights [flags]   load-test ingestion, or erasure and access
-  custos backup --to DIR               online backup of a running server's data store
-  custos restore --from DIR            restore a backup into a stopped node's data directory
-  custos help                          this text
+  custos incident open|update|close|list|show    register breaches and notify tenants (Art. 33)
+  custos keys rotate-master|new-master-key       rotate the master key (server stopped)
+  custos migrate --store URL [--keys URL]        apply the PostgreSQL schema migrations
+  custos audit verify [--tenant ID]              download and verify audit chains against a signed checkpoint
+  custos certificate verify FILE                 verify an erasure certificate offline
+  custos bench ingest|rights|campaign [flags]    load-test ingestion, erasure and access, or a campaign audience
+  custos backup --to DIR                         online backup of a running server's embedded data store
+  custos restore --from DIR                      restore a backup into a stopped node's data directory
+  custos help                                    this text
 
 Run "custos COMMAND -h" for the flags of a command.
 `
@@ -42,6 +43,8 @@ func run(ctx context.Context, args []string, getenv func(string) string, stdin i
 		return runIncident(ctx, args[1:], getenv, stdout, stderr)
 	case "keys":
 		return runKeys(ctx, args[1:], getenv, stdout, stderr)
+	case "migrate":
+		return runMigrate(ctx, args[1:], getenv, stdout, stderr)
 	case "bench":
 		return runBench(ctx, args[1:], getenv, stdout, stderr)
 	case "audit":

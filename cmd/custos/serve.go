@@ -13,8 +13,6 @@ import (
 	"io"
 	"log/slog"
 	"net"
-	"net/http"
-	"net/http/pprof"
 	"net/url"
 	"os"
 	"path/filepath"
@@ -27,16 +25,17 @@ import (
 	"github.com/custos-dev/custos/internal/backup"
 	"github.com/custos-dev/custos/internal/campaign"
 	"github.com/custos-dev/custos/internal/consent"
+	"github.com/custos-dev/custos/internal/forward"
 	"github.com/custos-dev/custos/internal/incident"
-	"github.com/custos-dev/custos/internal/ingest"
 	"github.com/custos-dev/custos/internal/keyring"
 	"github.com/custos-dev/custos/internal/metrics"
 	"github.com/custos-dev/custos/internal/opendsr"
-	"github.com/custos-dev/custos/internal/pebble"
 	"github.com/custos-dev/custos/internal/processing"
 	"github.com/custos-dev/custos/internal/retention"
 	"github.com/custos-dev/custos/internal/rights"
 	"github.com/custos-dev/custos/internal/server"
+	"github.com/custos-dev/custos/internal/subjects"
+	"github.com/custos-dev/custos/internal/supervise"
 	"github.com/custos-dev/custos/internal/tenants"
 	"github.com/custos-dev/custos/internal/tlsconfig"
 	"github.com/custos-dev/custos/internal/webhook"
@@ -44,9 +43,11 @@ import (
 
 type serveConfig struct {
 	addr, data, keysDir, region string
+	storeLoc                    string
 	logFormat, logLevel         string
 	masterKeyFile               string
 	pprofAddr                   string
+	metricsAddr, metricsToken   string
 	tlsCert, tlsKey             string
 	tlsSelfSigned               bool
 	opendsrDomain               string
@@ -61,15 +62,43 @@ type serveConfig struct {
 	retentionInterval           time.Duration
 	outbound                    outboundFlags
 	limits                      limitFlags
+	// envErrs are environment variables that did not parse.
+	envErrs []error
 }
 
-func runServe(ctx context.Context, args []string, getenv func(string) string, stdout, stderr io.Writer) error {
-	var c serveConfig
-	fs := flag.NewFlagSet("custos serve", flag.ContinueOnError)
+// parseServeFlags reads the flags of custos serve; every flag takes its
+// default from its environment variable, named in its usage text.
+func parseServeFlags(args []string, getenv func(string) string, stderr io.Writer) (c serveConfig, help bool, err error) {
+	fs := serveFlags(&c, getenv)
 	fs.SetOutput(stderr)
+	if help, err := parseFlags(fs, args); help || err != nil {
+		return c, help, err
+	}
+	if len(c.envErrs) > 0 {
+		return c, false, errors.Join(c.envErrs...)
+	}
+	return c, false, nil
+}
+
+// serveFlags defines the flags of custos serve on c.
+func serveFlags(c *serveConfig, getenv func(string) string) *flag.FlagSet {
+	fs := flag.NewFlagSet("custos serve", flag.ContinueOnError)
+	duration := func(name string, def time.Duration) time.Duration {
+		v := getenv(name)
+		if v == "" {
+			return def
+		}
+		d, err := time.ParseDuration(v)
+		if err != nil || d <= 0 {
+			c.envErrs = append(c.envErrs, fmt.Errorf("%s=%q: want a positive duration such as 30s or 1h", name, v))
+			return def
+		}
+		return d
+	}
 	fs.StringVar(&c.addr, "addr", env(getenv, "CUSTOS_ADDR", "127.0.0.1:8080"), "address to listen on (CUSTOS_ADDR)")
 	fs.StringVar(&c.data, "data", env(getenv, "CUSTOS_DATA", "./custos-data"), "data directory (CUSTOS_DATA)")
-	fs.StringVar(&c.keysDir, "keys", env(getenv, "CUSTOS_KEYS", ""), "key store directory, backed up apart from the data (CUSTOS_KEYS; default <data>/keys)")
+	fs.StringVar(&c.storeLoc, "store", env(getenv, "CUSTOS_STORE", ""), "data store: a directory (embedded store) or a postgres:// URL, which several nodes may share (CUSTOS_STORE; default <data>/store)")
+	fs.StringVar(&c.keysDir, "keys", env(getenv, "CUSTOS_KEYS", ""), "key store, backed up apart from the data: a directory or a postgres:// URL of a database separate from the data's (CUSTOS_KEYS; default <data>/keys)")
 	fs.StringVar(&c.region, "region", env(getenv, "CUSTOS_REGION", "eu"), "the region this node serves (CUSTOS_REGION)")
 	fs.StringVar(&c.masterKeyFile, "master-key-file", env(getenv, "CUSTOS_MASTER_KEY_FILE", ""), "file holding the base64 master key (CUSTOS_MASTER_KEY_FILE; or CUSTOS_MASTER_KEY itself)")
 	fs.StringVar(&c.logFormat, "log-format", env(getenv, "CUSTOS_LOG_FORMAT", "text"), "log format: text or json (CUSTOS_LOG_FORMAT)")
@@ -82,16 +111,36 @@ func runServe(ctx context.Context, args []string, getenv func(string) string, st
 	fs.StringVar(&c.opendsrKey, "opendsr-key", env(getenv, "CUSTOS_OPENDSR_KEY", ""), "OpenDSR processor private key (PEM: PKCS #8, SEC 1 or PKCS #1) (CUSTOS_OPENDSR_KEY)")
 	fs.BoolVar(&c.opendsrHTTPCallbacks, "opendsr-allow-http-callbacks", env(getenv, "CUSTOS_OPENDSR_ALLOW_HTTP_CALLBACKS", "") == "true", "accept http:// OpenDSR status_callback_urls; for development and tests only (CUSTOS_OPENDSR_ALLOW_HTTP_CALLBACKS=true)")
 	fs.StringVar(&c.publicURL, "public-url", env(getenv, "CUSTOS_PUBLIC_URL", ""), "the base URL at which people and other systems reach this node, e.g. https://custos.example: unsubscribe links in campaign messages and OpenDSR callback URLs use it (CUSTOS_PUBLIC_URL; default http(s)://<listen address>)")
-	fs.DurationVar(&c.opendsrPoll, "opendsr-poll-interval", 30*time.Second, "first wait before polling an OpenDSR recipient for a forwarded request's status, and before retrying a failed call; doubles up to an hour")
+	fs.DurationVar(&c.opendsrPoll, "opendsr-poll-interval", duration("CUSTOS_OPENDSR_POLL_INTERVAL", 30*time.Second), "first wait before polling an OpenDSR recipient for a forwarded request's status, and before retrying a failed call; doubles up to an hour (CUSTOS_OPENDSR_POLL_INTERVAL)")
 	fs.StringVar(&c.pprofAddr, "pprof-addr", env(getenv, "CUSTOS_PPROF_ADDR", ""), "if set, serve Go profiling (net/http/pprof) on this separate address, e.g. 127.0.0.1:6060 (CUSTOS_PPROF_ADDR)")
+	fs.StringVar(&c.metricsAddr, "metrics-addr", env(getenv, "CUSTOS_METRICS_ADDR", ""), "if set, serve /metrics without authentication on this separate address, e.g. 127.0.0.1:9090 (CUSTOS_METRICS_ADDR); on the API listener /metrics always needs the metrics or the operator token")
+	fs.StringVar(&c.metricsToken, "metrics-token", env(getenv, "CUSTOS_METRICS_TOKEN", ""), "a Bearer token that reads /metrics on the API listener (CUSTOS_METRICS_TOKEN; the operator token always can)")
 	c.smtp.register(fs, getenv)
-	c.outbound.register(fs, getenv)
-	c.limits.register(fs, getenv)
+	c.outbound.register(fs, envDefaults{getenv, &c.envErrs})
+	c.limits.register(fs, envDefaults{getenv, &c.envErrs})
 	fs.StringVar(&c.processorName, "processor-name", env(getenv, "CUSTOS_PROCESSOR_NAME", ""), "the processor (the organisation running this node) named in records of processing (CUSTOS_PROCESSOR_NAME)")
 	fs.StringVar(&c.processorContact, "processor-contact", env(getenv, "CUSTOS_PROCESSOR_CONTACT", ""), "the processor's contact (e-mail or address) in records of processing (CUSTOS_PROCESSOR_CONTACT)")
-	fs.DurationVar(&c.retentionInterval, "retention-interval", time.Hour, "how often the retention sweep runs (at most 1h)")
-	fs.DurationVar(&c.shutdownTimeout, "shutdown-timeout", 20*time.Second, "how long to wait for in-flight requests on shutdown")
-	if help, err := parseFlags(fs, args); help || err != nil {
+	fs.DurationVar(&c.retentionInterval, "retention-interval", duration("CUSTOS_RETENTION_INTERVAL", time.Hour), "how often the retention sweep runs, at most 1h (CUSTOS_RETENTION_INTERVAL)")
+	fs.DurationVar(&c.shutdownTimeout, "shutdown-timeout", duration("CUSTOS_SHUTDOWN_TIMEOUT", 20*time.Second), "how long to wait for in-flight requests on shutdown (CUSTOS_SHUTDOWN_TIMEOUT)")
+	return fs
+}
+
+// The stages of a node, in the order they stop: stop accepting HTTP and
+// drain the requests in flight; stop the parts that write through the
+// writer (each after the work in hand); drain the writer, so every
+// accepted message is durable; stop the other background parts (the
+// tally records the last counts); close the stores.
+const (
+	stageHTTP       = "http"
+	stageSenders    = "senders"
+	stageWriter     = "writer"
+	stageBackground = "background"
+	stageStores     = "stores"
+)
+
+func runServe(ctx context.Context, args []string, getenv func(string) string, stdout, stderr io.Writer) error {
+	c, help, err := parseServeFlags(args, getenv, stderr)
+	if help || err != nil {
 		return err
 	}
 	if err := c.limits.check(); err != nil {
@@ -118,14 +167,10 @@ func runServe(ctx context.Context, args []string, getenv func(string) string, st
 	if err := guardOperatorMail(guard, mailCfg); err != nil {
 		return err
 	}
-	if c.keysDir == "" {
-		c.keysDir = filepath.Join(c.data, "keys")
-	}
 	if err := os.MkdirAll(c.data, 0o700); err != nil {
 		return fmt.Errorf("create data directory: %w", err)
 	}
 	dataAbs, _ := filepath.Abs(c.data)
-	keysAbs, _ := filepath.Abs(c.keysDir)
 
 	token, tokenPath, err := operatorToken(getenv, c.data)
 	if err != nil {
@@ -135,50 +180,44 @@ func runServe(ctx context.Context, args []string, getenv func(string) string, st
 		log.Info("operator token", "path", tokenPath)
 	}
 
+	sup := supervise.New(log, stageHTTP, stageSenders, stageWriter, stageBackground, stageStores)
+	// Every return, early or orderly, stops what was started, in order.
+	defer sup.Stop()
+
 	master, _, err := keyring.LoadMasterKey(getenv, c.masterKeyFile, c.data, log)
 	if err != nil {
 		return err
 	}
-	ks, err := pebble.OpenKeyStore(c.keysDir)
+	m := metrics.New()
+	sts, err := openStores(ctx, c.storeLoc, c.keysDir, c.data, log, m)
 	if err != nil {
 		return err
 	}
-	defer ks.Close()
-	ring, err := keyring.New(ctx, ks, master, keyring.Options{})
+	sup.OnStop(stageStores, "stores", func() error { sts.Close(log); return nil })
+	log.Info("stores open", "engine", sts.engine, "store", sts.dataDesc, "keys", sts.keysDesc)
+	store := sts.data
+	ring, err := keyring.New(ctx, sts.keys, master, keyring.Options{})
 	if err != nil {
-		return err
+		return wrongMasterKey(err, sts.keysDesc)
 	}
-	store, err := pebble.Open(filepath.Join(c.data, "store"), pebble.Options{Log: log})
-	if err != nil {
-		return err
-	}
-	defer func() {
-		if err := store.Close(); err != nil {
-			log.Error("close store", "err", err)
-		}
-	}()
 
 	signingKey, err := audit.LoadSigningKey(c.data)
 	if err != nil {
 		return err
 	}
 	auditLog := audit.New(store, time.Now)
-	tally := audit.NewTally(auditLog)
-	tallyCtx, stopTally := context.WithCancel(context.WithoutCancel(ctx))
-	tallyDone := make(chan struct{})
-	go func() {
-		defer close(tallyDone)
-		tally.Run(tallyCtx, time.Minute, func(err error) { log.Error("audit ingest summary", "err", err) })
-	}()
-	// Last: record the final ingestion counts once no request is left.
-	defer func() { stopTally(); <-tallyDone }()
+	tally := audit.NewTally(auditLog, audit.TallyOptions{Every: time.Minute,
+		OnError: func(err error) { log.Error("audit ingest summary", "err", err) }})
+	// Stopped after the writer: the last counts are recorded once no
+	// request is left.
+	sup.Go(stageBackground, "audit tally", tally.Run)
 
-	m := metrics.New()
 	log.Info("opening the ingest pipeline")
 	rebuildStart := time.Now()
-	pipe, err := ingest.New(ctx, store, ring, ingest.Options{
+	pipe, err := subjects.New(ctx, store, ring, subjects.Options{
 		// Saved at an orderly stop, so a restart needs not read every record.
-		FilterFile: filepath.Join(c.data, "dedupe.filter"),
+		// Not on a shared database: other nodes write while this one is stopped.
+		FilterFile: filterFile(sts, c.data),
 		OnRebuild: func(n int, done bool) {
 			if done {
 				log.Info("duplicate filter rebuilt", "records", n, "took", time.Since(rebuildStart).Round(time.Millisecond).String())
@@ -190,16 +229,35 @@ func runServe(ctx context.Context, args []string, getenv func(string) string, st
 			m.StoreCommit.Observe(d.Seconds())
 			m.CommitMessages.Observe(float64(n))
 		},
+		// Tenants share the writer round-robin, chunk by chunk.
+		FairSlots: c.limits.ingestSlots,
+		FairChunk: c.limits.chunk,
 	})
 	if err != nil {
 		return err
 	}
-	// Close is idempotent: this covers every early return; the orderly
-	// path closes it after draining the HTTP server.
-	defer pipe.Close()
+	sup.Go(stageWriter, "ingest writer", pipe.Run)
 	reg, err := tenants.Load(ctx, store, ring, c.region, time.Now)
 	if err != nil {
 		return err
+	}
+	// This region's tenants: those of other regions are another node's to
+	// touch.
+	localTenants := func() []*custos.Tenant {
+		var out []*custos.Tenant
+		for _, t := range reg.List() {
+			if reg.Misdirected(t) == nil {
+				out = append(out, t)
+			}
+		}
+		return out
+	}
+	localTenantIDs := func() []custos.TenantID {
+		var ids []custos.TenantID
+		for _, t := range localTenants() {
+			ids = append(ids, t.ID)
+		}
+		return ids
 	}
 
 	var tlsReloader *tlsconfig.Reloader
@@ -208,7 +266,7 @@ func runServe(ctx context.Context, args []string, getenv func(string) string, st
 		if err != nil {
 			return err
 		}
-		defer tlsReloader.Close()
+		sup.OnStop(stageStores, "tls reloader", func() error { tlsReloader.Close(); return nil })
 	}
 
 	dsrSigner, dsrCert, err := loadOpenDSRKey(c, log)
@@ -216,7 +274,7 @@ func runServe(ctx context.Context, args []string, getenv func(string) string, st
 		return err
 	}
 
-	reader := ingest.NewReader(store, ring)
+	reader := subjects.NewReader(store, ring)
 	// The register records each incident webhook attempt the outbox makes.
 	var incidents *incident.Register
 	outbox := webhook.New(store, ring, webhook.Options{Log: log, Client: guard.HTTPClient(10 * time.Second),
@@ -232,11 +290,8 @@ func runServe(ctx context.Context, args []string, getenv func(string) string, st
 	if err := incidents.Resume(ctx); err != nil {
 		return fmt.Errorf("resume incident notifications: %w", err)
 	}
-	outboxCtx, stopOutbox := context.WithCancel(context.WithoutCancel(ctx))
-	outboxDone := make(chan struct{}, 2)
-	go func() { defer func() { outboxDone <- struct{}{} }(); outbox.Run(outboxCtx) }()
-	go func() { defer func() { outboxDone <- struct{}{} }(); incidents.Run(outboxCtx) }()
-	defer func() { stopOutbox(); <-outboxDone; <-outboxDone }()
+	sup.Go(stageBackground, "webhook outbox", outbox.Run)
+	sup.Go(stageBackground, "incident mail", incidents.Run)
 
 	// The listener comes first: unsubscribe links and OpenDSR callback
 	// URLs default to the address it got.
@@ -244,7 +299,8 @@ func runServe(ctx context.Context, args []string, getenv func(string) string, st
 	if err != nil {
 		return fmt.Errorf("listen on %s: %w", c.addr, err)
 	}
-	defer ln.Close()
+	// Closed by the HTTP server's shutdown; this covers the returns before.
+	sup.OnStop(stageHTTP, "listener", func() error { ln.Close(); return nil })
 	scheme := "http"
 	if tlsReloader != nil {
 		scheme = "https"
@@ -259,12 +315,15 @@ func runServe(ctx context.Context, args []string, getenv func(string) string, st
 	}
 	ledger := consent.New(pipe, store, ring, time.Now)
 	campaigns := campaign.New(campaign.Deps{Store: store, Profiles: reader, Gate: pipe, Consents: ledger, Keys: ring, Tenants: reg,
-		Outbox: outbox, Audit: auditLog, PublicURL: publicURL, Now: time.Now, Log: log, MailRootCAs: mailCAs, MailDial: guard.DialContext})
+		Outbox: outbox, Audit: auditLog, PublicURL: publicURL, Now: time.Now, Log: log, MailRootCAs: mailCAs, MailDial: guard.DialContext,
+		Resume: localTenantIDs})
 	engine := rights.New(rights.Deps{Store: store, Gate: pipe, Subjects: reader, Keys: ring, Audit: auditLog,
 		SigningKey: signingKey, Region: c.region, Now: time.Now, Consents: ledger, Tenant: reg.Get,
-		Forward: rights.ForwardOptions{Client: opendsr.NewClient(opendsr.ClientOptions{HTTP: guard.HTTPClient(10 * time.Second)}),
+		Forward: forward.Options{Client: opendsr.NewClient(opendsr.ClientOptions{HTTP: guard.HTTPClient(10 * time.Second)}),
 			PublicURL: func() string { return publicURL }, PollInterval: c.opendsrPoll},
-		Recipients: store, Outbox: outbox, Deliveries: store, Sends: campaigns,
+		ForwardTenants: localTenantIDs,
+		URLHost:        guard.CheckHost,
+		Recipients:     store, Outbox: outbox, Deliveries: store, Sends: campaigns,
 		CallbackSecret: func(id custos.TenantID) ([]byte, error) {
 			t, ok := reg.Get(id)
 			if !ok {
@@ -274,54 +333,35 @@ func runServe(ctx context.Context, args []string, getenv func(string) string, st
 			return []byte(s), err
 		}})
 	// Erasures a crash interrupted finish before the node takes traffic.
-	var tenantIDs []custos.TenantID
-	for _, t := range reg.List() {
-		// Tenants of other regions are another node's to touch.
-		if reg.Misdirected(t) == nil {
-			tenantIDs = append(tenantIDs, t.ID)
-		}
-	}
-	if n, err := engine.Resume(ctx, tenantIDs); err != nil {
+	if n, err := engine.Resume(ctx, localTenantIDs()); err != nil {
 		return fmt.Errorf("resume interrupted erasures: %w", err)
 	} else if n > 0 {
 		log.Info("resumed interrupted erasures", "count", n)
 	}
 	// Campaign runs a stop interrupted resume; each stops at shutdown after
 	// the recipient in hand, with its progress stored.
-	campaignCtx, stopCampaigns := context.WithCancel(context.WithoutCancel(ctx))
-	defer func() { stopCampaigns(); campaigns.Wait() }()
-	if n, err := campaigns.Start(campaignCtx, tenantIDs); err != nil {
-		return fmt.Errorf("resume campaigns: %w", err)
-	} else if n > 0 {
-		log.Info("resumed campaigns being sent", "count", n)
-	}
+	sup.Go(stageSenders, "campaigns", campaigns.Run)
 	// Retention: a sweep now and every --retention-interval, of this
-	// region's tenants only.
-	retentionActivity := []retention.Activity{
-		retention.RequestActivity(store),
-		ledger.LastActivity,
-	}
+	// region's tenants only; its deletions go through the writer.
 	sweeper := retention.New(retention.Options{Store: store, Expirer: pipe, Audit: auditLog, Log: log,
-		Interval: c.retentionInterval, Activity: retentionActivity,
-		Tenants: func() []*custos.Tenant {
-			var out []*custos.Tenant
-			for _, t := range reg.List() {
-				if reg.Misdirected(t) == nil {
-					out = append(out, t)
-				}
-			}
-			return out
-		},
+		Interval: c.retentionInterval, Activity: []retention.Activity{retention.RequestActivity(store), ledger.LastActivity},
+		Tenants: localTenants,
 		OnSweep: func(_ custos.TenantID, r retention.Result) {
 			m.RetentionEvents.Add(float64(r.Events))
 			m.RetentionProfiles.Add(float64(r.Profiles))
 		}})
-	sweepCtx, stopSweep := context.WithCancel(context.WithoutCancel(ctx))
-	sweepDone := make(chan struct{})
-	go func() { defer close(sweepDone); sweeper.Run(sweepCtx) }()
-	// Stopped before the pipeline closes: its deletions go through it.
-	stopSweeper := func() { stopSweep(); <-sweepDone }
-	defer stopSweeper()
+	sup.Go(stageSenders, "retention", sweeper.Run)
+	// Requests forwarded to OpenDSR recipients, those a restart
+	// interrupted first. A failure to load them is logged, as before.
+	sup.Go(stageBackground, "opendsr forwarding", func(ctx context.Context) error {
+		if err := engine.Forwarder().Run(ctx); err != nil {
+			log.Error("opendsr forwarding stopped", "err", err)
+		}
+		return nil
+	})
+	if c.pprofAddr != "" {
+		sup.Go(stageBackground, "pprof", pprofServer{addr: c.pprofAddr, store: sts.pebble, log: log}.Run)
+	}
 
 	security := processing.Security{}
 	if tlsReloader != nil {
@@ -344,8 +384,9 @@ func runServe(ctx context.Context, args []string, getenv func(string) string, st
 		Incidents:     incidents,
 		SigningKey:    signingKey,
 		OperatorToken: token,
+		MetricsToken:  c.metricsToken,
 		Now:           time.Now,
-		Ready:         ready.Load,
+		Ready:         func() bool { return ready.Load() && sts.Ready() },
 		HSTS:          tlsReloader != nil,
 
 		Processor: processing.Processor{Name: c.processorName, Contact: c.processorContact},
@@ -354,70 +395,36 @@ func runServe(ctx context.Context, args []string, getenv func(string) string, st
 		OpenDSRSigner:  dsrSigner,
 		OpenDSRCertPEM: dsrCert,
 		OpenDSRDomain:  c.opendsrDomain,
-		OpenDSRParse:   opendsr.Options{AllowInsecureCallbacks: c.opendsrHTTPCallbacks},
+		OpenDSRParse:   opendsr.Options{AllowInsecureCallbacks: c.opendsrHTTPCallbacks, CallbackHost: guard.CheckHost},
 
 		Admission: c.limits.admission(m),
-		Backup: func(ctx context.Context, dir string, progress func(string)) error {
-			_, err := backup.Take(ctx, store, dir, c.region, time.Now, progress)
-			return err
-		},
+		Backup:    backupFunc(sts, c.region),
 	})
-	srv := &http.Server{
-		Handler:           handler,
-		ReadHeaderTimeout: 10 * time.Second,
-		ReadTimeout:       60 * time.Second,
-		IdleTimeout:       120 * time.Second,
-		ErrorLog:          slog.NewLogLogger(log.Handler(), slog.LevelWarn),
-	}
-	c.limits.harden(srv)
-	ln = c.limits.listener(ln)
-	if c.pprofAddr != "" {
-		go servePprof(log, c.pprofAddr, store)
-	}
-	serveErr := make(chan error, 1)
-	if tlsReloader != nil {
-		// Certificates stays empty so every handshake asks the reloader.
-		srv.TLSConfig = tlsReloader.Config()
-		go func() { serveErr <- srv.ServeTLS(ln, "", "") }()
-	} else {
-		go func() { serveErr <- srv.Serve(ln) }()
-	}
-	// Requests forwarded to OpenDSR recipients, those a restart
-	// interrupted first.
-	fwdCtx, stopFwd := context.WithCancel(context.WithoutCancel(ctx))
-	fwdDone := make(chan struct{})
-	go func() {
-		defer close(fwdDone)
-		if err := engine.RunForwards(fwdCtx, tenantIDs); err != nil {
-			log.Error("opendsr forwarding stopped", "err", err)
+	if c.metricsAddr != "" {
+		ms, err := metricsServer(log, c.metricsAddr, server.MetricsHandler(m), c.limits)
+		if err != nil {
+			return err
 		}
-	}()
-	defer func() { stopFwd(); <-fwdDone }()
+		sup.Go(stageHTTP, "metrics", ms.Run)
+	}
+	api := httpServer{ln: ln, handler: handler, log: log, shutdownTimeout: c.shutdownTimeout, limits: c.limits}
+	if tlsReloader != nil {
+		api.tls = tlsReloader.Config()
+	}
+	sup.Go(stageHTTP, "http", api.Run)
 	ready.Store(true)
-	log.Info("custos listening", "addr", ln.Addr().String(), "scheme", scheme, "public_url", publicURL, "data", dataAbs, "keys", keysAbs, "region", c.region, "tenants", len(reg.List()))
+	log.Info("custos listening", "addr", ln.Addr().String(), "scheme", scheme, "public_url", publicURL, "data", dataAbs, "engine", sts.engine, "store", sts.dataDesc, "keys", sts.keysDesc, "region", c.region, "tenants", len(reg.List()))
 
 	select {
 	case <-ctx.Done():
-	case err := <-serveErr:
-		return fmt.Errorf("serve: %w", err)
+	case err := <-sup.Failed():
+		ready.Store(false)
+		return err
 	}
 	ready.Store(false)
 	log.Info("shutting down: draining in-flight requests")
-	sctx, cancel := context.WithTimeout(context.Background(), c.shutdownTimeout)
-	defer cancel()
-	if err := srv.Shutdown(sctx); err != nil {
-		log.Warn("shutdown did not drain every request", "err", err)
-	}
-	stopSweeper()
-	// Campaign runs stop after the recipient in hand; then every accepted
-	// message is durable before the store closes (deferred).
-	stopCampaigns()
-	campaigns.Wait()
-	pipe.Close()
-	if err := pipe.SaveFilter(); err != nil {
-		log.Warn("the duplicate filter was not saved; the next start rebuilds it", "err", err)
-	}
-	log.Info("stopped: every accepted message is durable; closing the store")
+	sup.Stop()
+	log.Info("stopped: every accepted message is durable; the store is closed")
 	return nil
 }
 
@@ -550,19 +557,16 @@ func operatorToken(getenv func(string) string, data string) (token, path string,
 	return t, path, nil
 }
 
-// servePprof serves the profiling endpoints, and the store's LSM metrics
-// at /debug/pebble, on their own listener, never on the public one.
-func servePprof(log *slog.Logger, addr string, store *pebble.Store) {
-	mux := http.NewServeMux()
-	mux.HandleFunc("/debug/pebble", func(w http.ResponseWriter, r *http.Request) {
-		fmt.Fprint(w, store.Metrics().String())
-	})
-	mux.HandleFunc("/debug/pprof/", pprof.Index)
-	mux.HandleFunc("/debug/pprof/profile", pprof.Profile)
-	mux.HandleFunc("/debug/pprof/symbol", pprof.Symbol)
-	mux.HandleFunc("/debug/pprof/trace", pprof.Trace)
-	log.Info("profiling enabled", "addr", addr)
-	if err := http.ListenAndServe(addr, mux); err != nil {
-		log.Error("pprof listener", "err", err)
+// backupFunc takes online backups of the embedded data store; on
+// PostgreSQL it refuses, naming the database's own tools.
+func backupFunc(sts *stores, region string) server.BackupFunc {
+	if sts.pebble == nil {
+		return func(context.Context, string, func(string)) error {
+			return custos.Errorf(custos.NotImplemented, "this node's data store is PostgreSQL (%s): custos backup copies the embedded store only; back up PostgreSQL with its own tools (pg_basebackup with WAL archiving for point-in-time recovery, or pg_dump), and the key database apart, see docs/security.md", sts.dataDesc)
+		}
+	}
+	return func(ctx context.Context, dir string, progress func(string)) error {
+		_, err := backup.Take(ctx, sts.pebble, dir, region, time.Now, progress)
+		return err
 	}
 }

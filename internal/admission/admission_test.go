@@ -1,9 +1,7 @@
 package admission_test
 
 import (
-	"context"
 	"net"
-	"sync"
 	"testing"
 	"time"
 
@@ -67,65 +65,6 @@ func TestLimiterTenantAndKey(t *testing.T) {
 	if got := admission.RetryAfter(2100 * time.Millisecond); got != 3 {
 		t.Errorf("RetryAfter(2.1s) = %d, want 3", got)
 	}
-}
-
-// TestGateRoundRobin: with one slot held, tenant A queues five requests
-// then B one; B is served second, not sixth.
-func TestGateRoundRobin(t *testing.T) {
-	g := admission.NewGate(1)
-	ctx := context.Background()
-	hold, _ := g.Acquire(ctx, "A")
-	var mu sync.Mutex
-	var order []string
-	var wg sync.WaitGroup
-	enqueue := func(tenant string) {
-		wg.Add(1)
-		started := make(chan struct{})
-		go func() {
-			defer wg.Done()
-			close(started)
-			rel, err := g.Acquire(ctx, tenant)
-			if err != nil {
-				t.Error(err)
-				return
-			}
-			mu.Lock()
-			order = append(order, tenant)
-			mu.Unlock()
-			rel()
-		}()
-		<-started
-		time.Sleep(10 * time.Millisecond) // queued in this order
-	}
-	for range 5 {
-		enqueue("A")
-	}
-	enqueue("B")
-	hold()
-	wg.Wait()
-	if len(order) != 6 || order[1] != "B" {
-		t.Errorf("served in order %v, want B second", order)
-	}
-}
-
-func TestGateCancel(t *testing.T) {
-	g := admission.NewGate(1)
-	hold, _ := g.Acquire(context.Background(), "A")
-	ctx, cancel := context.WithTimeout(context.Background(), 20*time.Millisecond)
-	defer cancel()
-	if _, err := g.Acquire(ctx, "B"); err == nil {
-		t.Fatal("Acquire with a full gate returned before its context ended")
-	}
-	hold()
-	// The cancelled waiter did not keep the slot.
-	ctx2, cancel2 := context.WithTimeout(context.Background(), time.Second)
-	defer cancel2()
-	rel, err := g.Acquire(ctx2, "C")
-	if err != nil {
-		t.Fatalf("slot lost to a cancelled waiter: %v", err)
-	}
-	rel()
-	rel() // twice is harmless
 }
 
 func TestLimitListener(t *testing.T) {

@@ -1,8 +1,8 @@
-// Package admission decides what gets in, and in what order, before work
-// reaches the ingest writer or the management API: token-bucket rate
-// limits per tenant and per key, and a fair gate that shares the writer
-// between tenants round-robin, so one tenant's flood cannot starve the
-// others.
+// Package admission decides what gets in before work reaches the ingest
+// writer or the management API: token-bucket rate limits per tenant and
+// per key, and a bound on the connections served at once. (The fair
+// sharing of the writer between tenants is the writer's own, in
+// internal/subjects.)
 package admission
 
 import (

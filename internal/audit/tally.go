@@ -2,6 +2,7 @@ package audit
 
 import (
 	"context"
+	"fmt"
 	"maps"
 	"sync"
 	"time"
@@ -24,13 +25,26 @@ type IngestCounts struct {
 // an entry per event would dwarf the data it audits.
 type Tally struct {
 	log    *Log
+	o      TallyOptions
 	mu     sync.Mutex
 	counts map[custos.TenantID]IngestCounts
 }
 
+// TallyOptions tune a Tally's Run. The zero value is usable.
+type TallyOptions struct {
+	// Every is how often Run records the counts (default one minute).
+	Every time.Duration
+	// OnError, if set, is told of a periodic recording that failed (its
+	// counts are kept for the next).
+	OnError func(error)
+}
+
 // NewTally returns a Tally recording into l.
-func NewTally(l *Log) *Tally {
-	return &Tally{log: l, counts: map[custos.TenantID]IngestCounts{}}
+func NewTally(l *Log, o TallyOptions) *Tally {
+	if o.Every <= 0 {
+		o.Every = time.Minute
+	}
+	return &Tally{log: l, o: o, counts: map[custos.TenantID]IngestCounts{}}
 }
 
 // Add counts one request's outcome.
@@ -68,7 +82,7 @@ func (t *Tally) Flush(ctx context.Context) error {
 	t.mu.Unlock()
 	var first error
 	for tenant, c := range pending {
-		_, err := t.log.Record(ctx, tenant, Entry{Actor: "ingest", Action: "ingest.summary", Details: c})
+		_, err := t.log.Record(ctx, tenant, Entry{Actor: ActorIngest, Action: "ingest.summary", Details: c})
 		if err != nil {
 			if first == nil {
 				first = err
@@ -86,21 +100,22 @@ func (t *Tally) Flush(ctx context.Context) error {
 	return first
 }
 
-// Run flushes every interval until ctx is done, then once more.
-func (t *Tally) Run(ctx context.Context, every time.Duration, onErr func(error)) {
-	tick := time.NewTicker(every)
+// Run records the counts every TallyOptions.Every until ctx is done,
+// then once more: the error of that last recording is Run's.
+func (t *Tally) Run(ctx context.Context) error {
+	tick := time.NewTicker(t.o.Every)
 	defer tick.Stop()
 	for {
 		select {
 		case <-tick.C:
-			if err := t.Flush(ctx); err != nil && onErr != nil {
-				onErr(err)
+			if err := t.Flush(ctx); err != nil && t.o.OnError != nil {
+				t.o.OnError(err)
 			}
 		case <-ctx.Done():
-			if err := t.Flush(context.WithoutCancel(ctx)); err != nil && onErr != nil {
-				onErr(err)
+			if err := t.Flush(context.WithoutCancel(ctx)); err != nil {
+				return fmt.Errorf("record the last ingestion counts: %w", err)
 			}
-			return
+			return nil
 		}
 	}
 }

@@ -15,6 +15,8 @@ import (
 	"os"
 	"path/filepath"
 	"time"
+
+	"github.com/custos-dev/custos"
 )
 
 // Checkpointer writes a consistent copy of a store into a new directory
@@ -78,10 +80,13 @@ func Take(ctx context.Context, st Checkpointer, dir, region string, now func() t
 
 // RestoreOptions says where a backup goes.
 type RestoreOptions struct {
-	// From is the backup directory, DataDir the node's data directory, whose
-	// store/ is replaced; KeysDir is the node's current key store, which must
-	// exist and is left alone.
-	From, DataDir, KeysDir string
+	// From is the backup directory, DataDir the node's data directory;
+	// Store is the node's data store directory, which the backup replaces
+	// (default <DataDir>/store). KeysDir, if set, is the node's current key
+	// store directory, which must exist and is left alone (a key store in
+	// PostgreSQL is not checked here: the server refuses to start without
+	// it).
+	From, DataDir, Store, KeysDir string
 	// Force replaces a store that is not empty.
 	Force bool
 	// Lock, if set, locks a store directory against use by a running
@@ -103,10 +108,15 @@ func Restore(ctx context.Context, o RestoreOptions) (Manifest, error) {
 	if err != nil {
 		return Manifest{}, err
 	}
-	if fi, err := os.Stat(o.KeysDir); err != nil || !fi.IsDir() {
-		return Manifest{}, fmt.Errorf("no key store at %s: a backup is restored with the node's current key store, which is not in the backup", o.KeysDir)
+	if o.KeysDir != "" {
+		if fi, err := os.Stat(o.KeysDir); err != nil || !fi.IsDir() {
+			return Manifest{}, fmt.Errorf("no key store at %s: a backup is restored with the node's current key store, which is not in the backup", o.KeysDir)
+		}
 	}
-	target := filepath.Join(o.DataDir, StoreDir)
+	target := o.Store
+	if target == "" {
+		target = filepath.Join(o.DataDir, StoreDir)
+	}
 	if o.Lock != nil {
 		if _, err := os.Stat(target); err == nil {
 			l, err := o.Lock(target)
@@ -188,7 +198,7 @@ func emptyOrAbsent(dir string) error {
 		return fmt.Errorf("read %s: %w", dir, err)
 	}
 	if len(es) > 0 {
-		return fmt.Errorf("%s is not empty", dir)
+		return custos.Errorf(custos.Invalid, "%s is not empty", dir)
 	}
 	return nil
 }

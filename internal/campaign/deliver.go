@@ -162,7 +162,7 @@ func (e *Engine) finish(ctx context.Context, c *custos.Campaign, s custos.Subjec
 	if err != nil {
 		return err
 	}
-	return e.record(ctx, c.Tenant, audit.Entry{Actor: "system", Action: "campaign.message." + rec.Status, Subject: pseudonym,
+	return e.record(ctx, c.Tenant, audit.Entry{Actor: audit.ActorSystem, Action: "campaign.message." + rec.Status, Subject: pseudonym,
 		Details: map[string]string{"campaign_id": c.ID, "channel": c.Channel, "purpose": c.Purpose}})
 }
 

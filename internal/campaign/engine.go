@@ -89,6 +89,9 @@ type Deps struct {
 	PublicURL string
 	Now       func() time.Time
 	Log       *slog.Logger
+	// Resume lists the tenants whose campaigns a stop interrupted Run
+	// resumes: this node's region's (nil: none).
+	Resume func() []custos.TenantID
 	// MailRootCAs verifies tenants' SMTP servers (nil: the system pool).
 	MailRootCAs *x509.CertPool
 	// MailDial, if set, connects to tenants' SMTP servers (netguard's
@@ -103,7 +106,7 @@ type Deps struct {
 }
 
 // Engine creates, previews and sends campaigns. Create it with New, then
-// call Start to run sends in the background.
+// call Run to send in the background.
 type Engine struct {
 	d   Deps
 	now func() time.Time
@@ -113,10 +116,10 @@ type Engine struct {
 	// campaigns running at once cannot both slip under the frequency cap.
 	locks [64]sync.Mutex
 
-	runMu   sync.Mutex
-	base    context.Context
-	running map[campaignRef]bool
-	wg      sync.WaitGroup
+	runMu    sync.Mutex
+	running  map[campaignRef]bool
+	launches chan campaignRef // runs Send asks Run to start
+	stopped  chan struct{}    // closed when Run returns
 
 	// beforeGate, in tests, runs just before a recipient is gated.
 	beforeGate func(custos.SubjectID)
@@ -142,7 +145,8 @@ func New(d Deps) *Engine {
 		d.MailBackoff = time.Second
 	}
 	d.PublicURL = strings.TrimRight(d.PublicURL, "/")
-	return &Engine{d: d, now: d.Now, log: d.Log, running: map[campaignRef]bool{}}
+	return &Engine{d: d, now: d.Now, log: d.Log, running: map[campaignRef]bool{},
+		launches: make(chan campaignRef), stopped: make(chan struct{})}
 }
 
 // Input is a new campaign as the API receives it.
@@ -193,7 +197,7 @@ func (e *Engine) Create(ctx context.Context, t *custos.Tenant, in Input) (*custo
 	if err := e.put(ctx, c); err != nil {
 		return nil, err
 	}
-	if err := e.record(ctx, t.ID, audit.Entry{Actor: "tenant:secret-key", Action: "campaign.create",
+	if err := e.record(ctx, t.ID, audit.Entry{Actor: audit.ActorTenant, Action: "campaign.create",
 		Details: map[string]string{"campaign_id": c.ID, "purpose": c.Purpose, "channel": c.Channel}}); err != nil {
 		return nil, err
 	}

@@ -5,6 +5,7 @@ import (
 	"crypto/rand"
 	"encoding/hex"
 	"encoding/json"
+	"fmt"
 	"io"
 	"net/http"
 	"net/http/httptest"
@@ -16,9 +17,9 @@ import (
 	"github.com/custos-dev/custos/internal/audit"
 	"github.com/custos-dev/custos/internal/campaign"
 	"github.com/custos-dev/custos/internal/consent"
-	"github.com/custos-dev/custos/internal/ingest"
 	"github.com/custos-dev/custos/internal/keyring"
 	"github.com/custos-dev/custos/internal/pebble"
+	"github.com/custos-dev/custos/internal/subjects"
 	"github.com/custos-dev/custos/internal/tenants"
 	"github.com/custos-dev/custos/internal/testenv"
 	"github.com/custos-dev/custos/internal/webhook"
@@ -37,16 +38,16 @@ type env struct {
 	store  *pebble.Store
 	keys   *pebble.KeyStore
 	ring   *keyring.Ring
-	pipe   *ingest.Pipeline
-	reader *ingest.Reader
+	pipe   *subjects.Pipeline
+	reader *subjects.Reader
 	ledger *consent.Ledger
 	reg    *tenants.Registry
 	outbox *webhook.Outbox
 	audit  *audit.Log
 	engine *campaign.Engine
 
-	runCtx  context.Context
-	stopRun context.CancelFunc
+	stopRun func()               // tells the engine's Run to stop
+	runDone chan error           // Run's result, once it returns
 	deps    func(*campaign.Deps) // adjusts the engine's deps on open
 }
 
@@ -66,10 +67,10 @@ func (e *env) open(t *testing.T) {
 	var err error
 	st := testenv.Open(t, e.dir, e.master, pebble.Options{CacheSize: 128 << 20, MemTableSize: 16 << 20})
 	e.store, e.keys, e.ring = st.Store, st.Keys, st.Ring
-	if e.pipe, err = ingest.New(ctx, e.store, e.ring, ingest.Options{Now: e.clock.Now, DedupeCapacity: 10_000}); err != nil {
+	if e.pipe, err = subjects.New(ctx, e.store, e.ring, subjects.Options{Now: e.clock.Now, DedupeCapacity: 10_000}); err != nil {
 		t.Fatal(err)
 	}
-	e.reader = ingest.NewReader(e.store, e.ring)
+	e.reader = subjects.NewReader(e.store, e.ring)
 	e.ledger = consent.New(e.pipe, e.store, e.ring, e.clock.Now)
 	if e.reg, err = tenants.Load(ctx, e.store, e.ring, "eu", e.clock.Now); err != nil {
 		t.Fatal(err)
@@ -78,19 +79,33 @@ func (e *env) open(t *testing.T) {
 	e.audit = audit.New(e.store, e.clock.Now)
 	d := campaign.Deps{Store: e.store, Profiles: e.reader, Gate: e.pipe, Consents: e.ledger, Keys: e.ring, Tenants: e.reg,
 		Outbox: e.outbox, Audit: e.audit, PublicURL: "https://custos.example.test/", Now: e.clock.Now,
-		MailAttempts: 3, MailBackoff: 10 * time.Millisecond}
+		MailAttempts: 3, MailBackoff: 10 * time.Millisecond,
+		Resume: func() []custos.TenantID {
+			var ids []custos.TenantID
+			for _, tn := range e.reg.List() {
+				ids = append(ids, tn.ID)
+			}
+			return ids
+		}}
 	if e.deps != nil {
 		e.deps(&d)
 	}
 	e.engine = campaign.New(d)
-	e.runCtx, e.stopRun = context.WithCancel(context.Background())
-	var ids []custos.TenantID
-	for _, tn := range e.reg.List() {
-		ids = append(ids, tn.ID)
+	ctx, stop := context.WithCancel(context.Background())
+	e.stopRun, e.runDone = stop, make(chan error, 1)
+	go func() { e.runDone <- e.engine.Run(ctx) }()
+}
+
+// waitRun waits until the engine's Run has returned (after stopRun).
+func (e *env) waitRun(t tb) {
+	t.Helper()
+	if e.runDone == nil {
+		return
 	}
-	if _, err := e.engine.Start(e.runCtx, ids); err != nil {
-		t.Fatal(err)
+	if err := <-e.runDone; err != nil {
+		t.Errorf("campaign engine Run: %v", err)
 	}
+	e.runDone = nil
 }
 
 // close stops the engine's runs (each finishing the recipient in hand)
@@ -100,7 +115,7 @@ func (e *env) close(t *testing.T) {
 		return
 	}
 	e.stopRun()
-	e.engine.Wait()
+	e.waitRun(t)
 	e.pipe.Close()
 	e.pipe = nil
 	if err := e.store.Close(); err != nil {
@@ -118,7 +133,7 @@ func (e *env) restart(t *testing.T) {
 }
 
 // tenant creates a tenant and applies a settings patch to it.
-func (e *env) tenant(t *testing.T, patch string) *custos.Tenant {
+func (e *env) tenant(t tb, patch string) *custos.Tenant {
 	t.Helper()
 	tn, _, err := e.reg.Create(context.Background(), "acme", "eu")
 	if err != nil {
@@ -133,7 +148,7 @@ func (e *env) tenant(t *testing.T, patch string) *custos.Tenant {
 }
 
 // current returns the tenant as the registry holds it now.
-func (e *env) current(t *testing.T, id custos.TenantID) *custos.Tenant {
+func (e *env) current(t tb, id custos.TenantID) *custos.Tenant {
 	t.Helper()
 	tn, ok := e.reg.Get(id)
 	if !ok {
@@ -149,7 +164,7 @@ func randomID() string {
 }
 
 // identify ingests an identify call and returns the subject.
-func (e *env) identify(t *testing.T, tn custos.TenantID, user, email string, traits map[string]any) custos.SubjectID {
+func (e *env) identify(t tb, tn custos.TenantID, user, email string, traits map[string]any) custos.SubjectID {
 	t.Helper()
 	if traits == nil {
 		traits = map[string]any{}
@@ -172,7 +187,7 @@ func (e *env) identify(t *testing.T, tn custos.TenantID, user, email string, tra
 }
 
 // track ingests a track event of a user at a time.
-func (e *env) track(t *testing.T, tn custos.TenantID, user, event string, at time.Time) {
+func (e *env) track(t tb, tn custos.TenantID, user, event string, at time.Time) {
 	t.Helper()
 	m := custos.Message{Type: custos.Track, MessageID: randomID(), UserID: user, Event: event, Timestamp: at, ReceivedAt: e.clock.Now()}
 	if _, err := e.pipe.Ingest(context.Background(), tn, []custos.Message{m}); err != nil {
@@ -181,7 +196,7 @@ func (e *env) track(t *testing.T, tn custos.TenantID, user, event string, at tim
 }
 
 // consent records a grant or withdrawal for a user.
-func (e *env) consent(t *testing.T, tn custos.TenantID, user, purpose, channel string, granted bool) {
+func (e *env) consent(t tb, tn custos.TenantID, user, purpose, channel string, granted bool) {
 	t.Helper()
 	_, err := e.ledger.Record(context.Background(), tn, custos.Identifier{Type: custos.UserID, Value: user},
 		custos.ConsentRecord{Purpose: purpose, Channel: channel, Granted: granted, Source: custos.SourceAPI})
@@ -190,7 +205,7 @@ func (e *env) consent(t *testing.T, tn custos.TenantID, user, purpose, channel s
 	}
 }
 
-func (e *env) create(t *testing.T, tn *custos.Tenant, in campaign.Input) *custos.Campaign {
+func (e *env) create(t tb, tn *custos.Tenant, in campaign.Input) *custos.Campaign {
 	t.Helper()
 	if in.Name == "" {
 		in.Name = "spring"
@@ -206,7 +221,7 @@ func (e *env) create(t *testing.T, tn *custos.Tenant, in campaign.Input) *custos
 }
 
 // sendAndWait sends a campaign and waits until it is no longer sending.
-func (e *env) sendAndWait(t *testing.T, tn *custos.Tenant, id string) *custos.Campaign {
+func (e *env) sendAndWait(t tb, tn *custos.Tenant, id string) *custos.Campaign {
 	t.Helper()
 	if _, err := e.engine.Send(context.Background(), e.current(t, tn.ID), id); err != nil {
 		t.Fatalf("Send = %v", err)
@@ -214,22 +229,17 @@ func (e *env) sendAndWait(t *testing.T, tn *custos.Tenant, id string) *custos.Ca
 	return e.waitDone(t, tn.ID, id)
 }
 
-func (e *env) waitDone(t *testing.T, tn custos.TenantID, id string) *custos.Campaign {
+func (e *env) waitDone(t tb, tn custos.TenantID, id string) *custos.Campaign {
 	t.Helper()
-	deadline := time.Now().Add(20 * time.Second)
-	for {
-		c, err := e.engine.Get(context.Background(), tn, id)
-		if err != nil {
+	var c *custos.Campaign
+	testenv.Poll(t, 20*time.Second, "campaign "+id+" done sending", func() bool {
+		var err error
+		if c, err = e.engine.Get(context.Background(), tn, id); err != nil {
 			t.Fatal(err)
 		}
-		if c.Status != custos.CampaignSending {
-			return c
-		}
-		if time.Now().After(deadline) {
-			t.Fatalf("campaign still sending after 20 s: %+v", c.Progress)
-		}
-		time.Sleep(5 * time.Millisecond)
-	}
+		return c.Status != custos.CampaignSending
+	}, func() string { return fmt.Sprintf("progress %+v", c.Progress) })
+	return c
 }
 
 // receiver is a delivery webhook that checks each POST's signature.
@@ -244,7 +254,7 @@ type receiver struct {
 	bad  []string
 }
 
-func newReceiver(t *testing.T, now func() time.Time) *receiver {
+func newReceiver(t tb, now func() time.Time) *receiver {
 	r := &receiver{now: now, status: http.StatusOK}
 	r.srv = httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, req *http.Request) {
 		body, _ := io.ReadAll(req.Body)
@@ -273,7 +283,7 @@ func (r *receiver) messages() []campaign.WebhookMessage {
 }
 
 // webhookTenant creates a tenant delivering to r, and sets r's secret.
-func (e *env) webhookTenant(t *testing.T, r *receiver, extra string) *custos.Tenant {
+func (e *env) webhookTenant(t tb, r *receiver, extra string) *custos.Tenant {
 	t.Helper()
 	patch := `{"delivery_webhook":{"url":"` + r.srv.URL + `","region":"eu"}` + extra + `}`
 	tn := e.tenant(t, patch)
@@ -288,7 +298,7 @@ func (e *env) webhookTenant(t *testing.T, r *receiver, extra string) *custos.Ten
 }
 
 // deliver runs the outbox until nothing is due.
-func (e *env) deliver(t *testing.T) {
+func (e *env) deliver(t tb) {
 	t.Helper()
 	for range 10 {
 		n, err := e.outbox.DeliverDue(context.Background())
@@ -299,4 +309,14 @@ func (e *env) deliver(t *testing.T) {
 			return
 		}
 	}
+}
+
+// tb is what the helpers need of a test: *testing.T, or the *rapid.T of
+// a property test, so that its failures shrink.
+type tb interface {
+	Helper()
+	Fatal(args ...any)
+	Fatalf(format string, args ...any)
+	Errorf(format string, args ...any)
+	Cleanup(func())
 }

@@ -10,8 +10,8 @@ import (
 
 	"github.com/custos-dev/custos"
 	"github.com/custos-dev/custos/internal/consent"
-	"github.com/custos-dev/custos/internal/ingest"
 	"github.com/custos-dev/custos/internal/keyring"
+	"github.com/custos-dev/custos/internal/subjects"
 )
 
 // member is one subject as an audience walk reads it, in one pass over
@@ -113,7 +113,7 @@ func openMember(k *keyring.SubjectKey, r *custos.SubjectRecords, campaignID stri
 	if k == nil {
 		return nil, nil
 	}
-	p, err := ingest.OpenProfile(k, r.Profile)
+	p, err := subjects.OpenProfile(k, r.Profile)
 	if errors.Is(err, custos.ErrShredded) {
 		return nil, nil
 	}

@@ -74,7 +74,7 @@ func (e *Engine) Preview(ctx context.Context, t *custos.Tenant, id string, sampl
 		}
 		pv.Sample = append(pv.Sample, SampleMessage{SubjectID: p.Subject.String(), To: toOf(c, p), Subject: m.Subject, Body: m.Body, Text: m.Text})
 	}
-	err = e.record(ctx, t.ID, audit.Entry{Actor: "tenant:secret-key", Action: "campaign.preview",
+	err = e.record(ctx, t.ID, audit.Entry{Actor: audit.ActorTenant, Action: "campaign.preview",
 		Details: map[string]any{"campaign_id": c.ID, "audience": pv.Audience, "eligible": pv.Eligible, "sample": len(pv.Sample)}})
 	return pv, err
 }

@@ -3,6 +3,7 @@ package campaign_test
 import (
 	"context"
 	"fmt"
+	"sync"
 	"testing"
 
 	"pgregory.net/rapid"
@@ -77,7 +78,7 @@ func drawOp(t *rapid.T, label string) op {
 }
 
 // apply makes the change for real and in the model.
-func (e *env) apply(t *testing.T, m *model, tn custos.TenantID, o op) {
+func (e *env) apply(t tb, m *model, tn custos.TenantID, o op) {
 	t.Helper()
 	if m.erased[o.user] {
 		return // an erased person is gone; the test does not bring them back
@@ -141,17 +142,17 @@ func (e *env) apply(t *testing.T, m *model, tn custos.TenantID, o op) {
 func TestNoMessageWithoutCurrentGrant(t *testing.T) {
 	e := newEnv(t, nil)
 	rapid.Check(t, func(rt *rapid.T) {
-		r := newReceiver(t, e.clock.Now)
-		tn := e.webhookTenant(t, r, fmt.Sprintf(`,"marketing_daily_cap":%d`, propCap))
+		r := newReceiver(rt, e.clock.Now)
+		tn := e.webhookTenant(rt, r, fmt.Sprintf(`,"marketing_daily_cap":%d`, propCap))
 		m := &model{records: map[[3]string]modelRecord{}, flags: map[string]custos.SubjectFlags{}, erased: map[string]bool{}, sent: map[string]int{}}
 		subjects := map[custos.SubjectID]string{}
 		for _, u := range propUsers {
-			subjects[e.identify(t, tn.ID, u, u+"@example.com", map[string]any{"first_name": u})] = u
+			subjects[e.identify(rt, tn.ID, u, u+"@example.com", map[string]any{"first_name": u})] = u
 		}
 		steps := rapid.IntRange(1, 12).Draw(rt, "steps")
 		for i := range steps {
 			if !rapid.Bool().Draw(rt, fmt.Sprintf("send-%d", i)) {
-				e.apply(t, m, tn.ID, drawOp(rt, fmt.Sprintf("op-%d", i)))
+				e.apply(rt, m, tn.ID, drawOp(rt, fmt.Sprintf("op-%d", i)))
 				continue
 			}
 			// A send, with changes landing just before the gate of one
@@ -160,10 +161,13 @@ func TestNoMessageWithoutCurrentGrant(t *testing.T) {
 			at := rapid.IntRange(0, len(propUsers)-1).Draw(rt, fmt.Sprintf("at-%d", i))
 			expected := map[string]bool{}
 			n := 0
+			// The gate runs on the campaign's goroutine: failures there are
+			// kept and reported from the test's.
+			var inRun runFailures
 			e.engine.SetBeforeGate(func(s custos.SubjectID) {
 				if n == at {
 					for _, o := range during {
-						e.apply(t, m, tn.ID, o)
+						e.apply(&inRun, m, tn.ID, o)
 					}
 				}
 				n++
@@ -171,34 +175,61 @@ func TestNoMessageWithoutCurrentGrant(t *testing.T) {
 				expected[u] = m.mayReceive(u)
 			})
 			before := len(r.messages())
-			c := e.create(t, tn, webhookCampaign(custos.Audience{}))
-			done := e.sendAndWait(t, tn, c.ID)
+			c := e.create(rt, tn, webhookCampaign(custos.Audience{}))
+			done := e.sendAndWait(rt, tn, c.ID)
 			e.engine.SetBeforeGate(nil)
-			e.deliver(t)
+			if msg := inRun.first(); msg != "" {
+				rt.Fatalf("step %d: a change made during the run failed: %s", i, msg)
+			}
+			e.deliver(rt)
 			got := map[string]bool{}
 			for _, msg := range r.messages()[before:] {
 				s, _ := custos.ParseSubjectID(msg.SubjectID)
 				u := subjects[s]
 				if got[u] {
-					t.Fatalf("step %d: %s received campaign %s twice", i, u, c.ID)
+					rt.Fatalf("step %d: %s received campaign %s twice", i, u, c.ID)
 				}
 				got[u] = true
 				m.sent[u]++
 				if !expected[u] {
-					t.Fatalf("step %d: %s received a message it may not receive (during %v at %d)", i, u, during, at)
+					rt.Fatalf("step %d: %s received a message it may not receive (during %v at %d)", i, u, during, at)
 				}
 			}
 			for u, ok := range expected {
 				if ok && !got[u] {
-					t.Fatalf("step %d: %s may receive but got nothing; progress %+v", i, u, done.Progress)
+					rt.Fatalf("step %d: %s may receive but got nothing; progress %+v", i, u, done.Progress)
 				}
 			}
 			if done.Progress.Sent != len(got) {
-				t.Fatalf("step %d: progress says %d sent, receiver got %d", i, done.Progress.Sent, len(got))
+				rt.Fatalf("step %d: progress says %d sent, receiver got %d", i, done.Progress.Sent, len(got))
 			}
 		}
 		if len(r.bad) != 0 {
-			t.Fatalf("receiver refused: %v", r.bad)
+			rt.Fatalf("receiver refused: %v", r.bad)
 		}
 	})
+}
+
+// runFailures is a tb for code running on another goroutine than the
+// test's: it keeps the failures for the test to report.
+type runFailures struct {
+	mu   sync.Mutex
+	msgs []string
+}
+
+func (f *runFailures) Helper()                   {}
+func (f *runFailures) Cleanup(func())            {}
+func (f *runFailures) Fatal(args ...any)         { f.add(fmt.Sprint(args...)) }
+func (f *runFailures) Fatalf(s string, a ...any) { f.add(fmt.Sprintf(s, a...)) }
+func (f *runFailures) Errorf(s string, a ...any) { f.add(fmt.Sprintf(s, a...)) }
+func (f *runFailures) add(msg string)            { f.mu.Lock(); f.msgs = append(f.msgs, msg); f.mu.Unlock() }
+
+// first returns the first failure kept, or "".
+func (f *runFailures) first() string {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	if len(f.msgs) == 0 {
+		return ""
+	}
+	return f.msgs[0]
 }

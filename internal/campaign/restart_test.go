@@ -37,7 +37,7 @@ func TestRestartDuringSend(t *testing.T) {
 	if _, err := e.engine.Send(context.Background(), e.current(t, tn.ID), c.ID); err != nil {
 		t.Fatal(err)
 	}
-	e.engine.Wait()
+	e.waitRun(t)
 	mid, err := e.engine.Get(context.Background(), tn.ID, c.ID)
 	if err != nil {
 		t.Fatal(err)

@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"sync"
 	"time"
 
 	"github.com/custos-dev/custos"
@@ -17,57 +18,72 @@ const (
 	checkpointInterval = time.Second
 )
 
-// Start resumes the campaigns of these tenants that were sending when the
-// node stopped, and lets Send start new runs; runs stop when ctx ends,
-// each after the recipient in hand, with its progress stored. Call Wait
-// after cancelling ctx.
-func (e *Engine) Start(ctx context.Context, tenants []custos.TenantID) (resumed int, err error) {
-	e.runMu.Lock()
-	e.base = ctx
-	e.runMu.Unlock()
-	for _, t := range tenants {
-		var ids []string
-		err := e.d.Store.Campaigns(ctx, t, func(c *custos.Campaign) bool {
-			if c.Status == custos.CampaignSending {
-				ids = append(ids, c.ID)
-			}
-			return true
-		})
-		if err != nil {
-			return resumed, fmt.Errorf("list campaigns to resume: %w", err)
+// Run sends campaigns until ctx ends: first it resumes the campaigns of
+// Deps.Resume's tenants that were sending when the node stopped, then it
+// starts the runs Send asks for. When ctx ends each run stops after the
+// recipient in hand, with its progress stored, and Run returns once every
+// run has stopped. An Engine is run once.
+func (e *Engine) Run(ctx context.Context) error {
+	var wg sync.WaitGroup
+	defer wg.Wait()
+	defer close(e.stopped) // first: Send stops handing over runs
+	start := func(ref campaignRef) {
+		e.runMu.Lock()
+		defer e.runMu.Unlock()
+		if e.running[ref] {
+			return
 		}
-		for _, id := range ids {
-			if err := e.launch(t, id); err != nil {
-				return resumed, err
+		e.running[ref] = true
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			defer func() { e.runMu.Lock(); delete(e.running, ref); e.runMu.Unlock() }()
+			e.run(ctx, ref.t, ref.id)
+		}()
+	}
+	resumed := 0
+	if e.d.Resume != nil {
+		for _, t := range e.d.Resume() {
+			var ids []string
+			err := e.d.Store.Campaigns(ctx, t, func(c *custos.Campaign) bool {
+				if c.Status == custos.CampaignSending {
+					ids = append(ids, c.ID)
+				}
+				return true
+			})
+			if err != nil {
+				return fmt.Errorf("list campaigns to resume: %w", err)
 			}
-			resumed++
+			for _, id := range ids {
+				start(campaignRef{t, id})
+				resumed++
+			}
 		}
 	}
-	return resumed, nil
+	if resumed > 0 {
+		e.log.Info("resumed campaigns being sent", "count", resumed)
+	}
+	for {
+		select {
+		case <-ctx.Done():
+			return nil
+		case ref := <-e.launches:
+			start(ref)
+		}
+	}
 }
 
-// Wait waits until every run has stopped.
-func (e *Engine) Wait() { e.wg.Wait() }
-
-// launch starts a run unless one is running.
-func (e *Engine) launch(t custos.TenantID, id string) error {
-	e.runMu.Lock()
-	defer e.runMu.Unlock()
-	if e.base == nil || e.base.Err() != nil {
-		return custos.Errorf(custos.Unavailable, "campaigns are not being sent on this node right now (starting or shutting down); retry")
-	}
-	ref := campaignRef{t, id}
-	if e.running[ref] {
+// launch hands a run to Run, which starts it unless one is running.
+func (e *Engine) launch(ctx context.Context, t custos.TenantID, id string) error {
+	unavailable := custos.Errorf(custos.Unavailable, "campaigns are not being sent on this node right now (starting or shutting down); retry")
+	select {
+	case e.launches <- campaignRef{t, id}:
 		return nil
+	case <-e.stopped:
+		return unavailable
+	case <-ctx.Done():
+		return unavailable
 	}
-	e.running[ref] = true
-	e.wg.Add(1)
-	go func() {
-		defer e.wg.Done()
-		defer func() { e.runMu.Lock(); delete(e.running, ref); e.runMu.Unlock() }()
-		e.run(e.base, t, id)
-	}()
-	return nil
 }
 
 // Send starts sending a draft or paused campaign in the background and
@@ -82,7 +98,7 @@ func (e *Engine) Send(ctx context.Context, t *custos.Tenant, id string) (*custos
 	case custos.CampaignCompleted:
 		return nil, custos.Errorf(custos.Conflict, "campaign %s was sent already (completed %s); create a new one", id, c.Progress.CompletedAt.Format(time.RFC3339))
 	case custos.CampaignSending:
-		return c, e.launch(t.ID, id)
+		return c, e.launch(ctx, t.ID, id)
 	}
 	if err := checkDestination(t, c.Channel); err != nil {
 		return nil, err
@@ -96,11 +112,11 @@ func (e *Engine) Send(ctx context.Context, t *custos.Tenant, id string) (*custos
 	if err := e.put(ctx, c); err != nil {
 		return nil, err
 	}
-	if err := e.record(ctx, t.ID, audit.Entry{Actor: "tenant:secret-key", Action: "campaign.send",
+	if err := e.record(ctx, t.ID, audit.Entry{Actor: audit.ActorTenant, Action: "campaign.send",
 		Details: map[string]string{"campaign_id": c.ID, "purpose": c.Purpose, "channel": c.Channel}}); err != nil {
 		return nil, err
 	}
-	return c, e.launch(t.ID, id)
+	return c, e.launch(ctx, t.ID, id)
 }
 
 // checkDestination checks that the channel's destination is configured
@@ -239,7 +255,7 @@ func (e *Engine) walk(ctx context.Context, t custos.TenantID, id string) error {
 		err = cerr
 	}
 	if c.Status == custos.CampaignCompleted {
-		e.record(store, t, audit.Entry{Actor: "system", Action: "campaign.completed", Details: map[string]any{
+		e.record(store, t, audit.Entry{Actor: audit.ActorSystem, Action: "campaign.completed", Details: map[string]any{
 			"campaign_id": c.ID, "audience": c.Progress.Audience, "sent": c.Progress.Sent, "failed": c.Progress.Failed, "excluded": c.Progress.Excluded}})
 	}
 	return err

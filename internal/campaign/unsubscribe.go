@@ -48,6 +48,6 @@ func (e *Engine) Unsubscribe(ctx context.Context, token, ip, userAgent string) (
 	if err != nil {
 		return u, err
 	}
-	return u, e.record(ctx, u.Tenant, audit.Entry{Actor: "subject:unsubscribe-link", Action: "consent.withdraw", Subject: pseudonym,
+	return u, e.record(ctx, u.Tenant, audit.Entry{Actor: audit.ActorSubject, Action: "consent.withdraw", Subject: pseudonym,
 		Details: map[string]string{"purpose": u.Purpose, "channel": u.Channel, "source": string(custos.SourceUnsubscribe)}})
 }

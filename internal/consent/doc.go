@@ -28,7 +28,7 @@
 // direct marketing in the sense of Art. 21(2)–(3), whether the tenant
 // calls the purpose "marketing", "newsletter" or "personalization".
 //
-// Writes go through a Writer — internal/ingest's Pipeline — so that they
+// Writes go through a Writer — internal/subjects' Pipeline — so that they
 // are ordered with ingestion and with subject merges, which carry a merged
 // subject's ledger over to the survivor.
 package consent

@@ -10,7 +10,7 @@ import (
 )
 
 // Writer appends sealed records in order with ingestion and subject
-// merges; internal/ingest's Pipeline is the one implementation. It gives
+// merges; internal/subjects' Pipeline is the one implementation. It gives
 // each record its sequence number and seals it with Seal.
 type Writer interface {
 	// AppendConsent records r for the subject id belongs to, creating the

@@ -10,9 +10,9 @@ import (
 
 	"github.com/custos-dev/custos"
 	"github.com/custos-dev/custos/internal/consent"
-	"github.com/custos-dev/custos/internal/ingest"
 	"github.com/custos-dev/custos/internal/keyring"
 	"github.com/custos-dev/custos/internal/pebble"
+	"github.com/custos-dev/custos/internal/subjects"
 	"github.com/custos-dev/custos/internal/testenv"
 )
 
@@ -25,7 +25,7 @@ type env struct {
 	store  *pebble.Store
 	keys   *pebble.KeyStore
 	ring   *keyring.Ring
-	pipe   *ingest.Pipeline
+	pipe   *subjects.Pipeline
 	ledger *consent.Ledger
 	tenant custos.TenantID
 	now    time.Time
@@ -49,7 +49,7 @@ func (e *env) open(t *testing.T) {
 	st := testenv.Open(t, e.dir, e.master, pebble.Options{})
 	e.store, e.keys, e.ring = st.Store, st.Keys, st.Ring
 	clock := func() time.Time { return e.now }
-	if e.pipe, err = ingest.New(ctx, e.store, e.ring, ingest.Options{Now: clock}); err != nil {
+	if e.pipe, err = subjects.New(ctx, e.store, e.ring, subjects.Options{Now: clock}); err != nil {
 		t.Fatal(err)
 	}
 	e.ledger = consent.New(e.pipe, e.store, e.ring, clock)
@@ -174,7 +174,7 @@ func TestMergeCarriesConsentToSurvivor(t *testing.T) {
 	if _, err := e.pipe.Ingest(ctx, e.tenant, []custos.Message{link}); err != nil {
 		t.Fatal(err)
 	}
-	survivor, err := ingest.NewReader(e.store, e.ring).Find(ctx, e.tenant, anon)
+	survivor, err := subjects.NewReader(e.store, e.ring).Find(ctx, e.tenant, anon)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -198,15 +198,11 @@ func TestMergeCarriesConsentToSurvivor(t *testing.T) {
 		t.Errorf("merged-away subject still has %d consent records in the store", n)
 	}
 	// Its key is destroyed once the merge is durable.
-	deadline := time.Now().Add(5 * time.Second)
-	for {
-		if _, err := e.ledger.History(ctx, e.tenant, loser); custos.ErrorCode(err) == custos.NotFound {
-			break
-		} else if time.Now().After(deadline) {
-			t.Fatalf("History(merged-away subject) = %v, want NotFound", err)
-		}
-		time.Sleep(10 * time.Millisecond)
-	}
+	var histErr error
+	testenv.Poll(t, 5*time.Second, "History(merged-away subject) NotFound", func() bool {
+		_, histErr = e.ledger.History(ctx, e.tenant, loser)
+		return custos.ErrorCode(histErr) == custos.NotFound
+	}, func() string { return fmt.Sprintf("err = %v", histErr) })
 
 	// A withdrawal naming the merged-away subject (an unsubscribe link
 	// sent before the merge) reaches the survivor.

@@ -14,11 +14,11 @@ import (
 	"github.com/custos-dev/custos"
 	"github.com/custos-dev/custos/internal/audit"
 	"github.com/custos-dev/custos/internal/incident"
-	"github.com/custos-dev/custos/internal/ingest"
 	"github.com/custos-dev/custos/internal/keyring"
 	"github.com/custos-dev/custos/internal/mail"
 	"github.com/custos-dev/custos/internal/mail/mailtest"
 	"github.com/custos-dev/custos/internal/pebble"
+	"github.com/custos-dev/custos/internal/subjects"
 	"github.com/custos-dev/custos/internal/tenants"
 	"github.com/custos-dev/custos/internal/testenv"
 	"github.com/custos-dev/custos/internal/webhook"
@@ -39,7 +39,7 @@ type env struct {
 	keys   *pebble.KeyStore
 	ring   *keyring.Ring
 	reg    *tenants.Registry
-	pipe   *ingest.Pipeline
+	pipe   *subjects.Pipeline
 	outbox *webhook.Outbox
 	audit  *audit.Log
 	inc    *incident.Register
@@ -71,14 +71,14 @@ func (e *env) open(t testing.TB) {
 	if e.reg, err = tenants.Load(ctx, e.store, e.ring, "eu", e.now); err != nil {
 		t.Fatal(err)
 	}
-	if e.pipe, err = ingest.New(ctx, e.store, e.ring, ingest.Options{Now: e.now, DedupeCapacity: 10000}); err != nil {
+	if e.pipe, err = subjects.New(ctx, e.store, e.ring, subjects.Options{Now: e.now, DedupeCapacity: 10000}); err != nil {
 		t.Fatal(err)
 	}
 	e.audit = audit.New(e.store, e.now)
 	var reg *incident.Register
 	e.outbox = webhook.New(e.store, e.ring, webhook.Options{MinBackoff: 20 * time.Millisecond, MaxBackoff: 100 * time.Millisecond,
 		OnResult: func(d custos.Delivery) { reg.RecordAttempt(d) }})
-	reg = incident.New(incident.Deps{Store: e.store, Tenants: e.reg, Outbox: e.outbox, Profiles: ingest.NewReader(e.store, e.ring),
+	reg = incident.New(incident.Deps{Store: e.store, Tenants: e.reg, Outbox: e.outbox, Profiles: subjects.NewReader(e.store, e.ring),
 		Audit: e.audit, Mail: e.mail, Now: e.now, MinBackoff: 20 * time.Millisecond, MaxBackoff: 100 * time.Millisecond})
 	e.inc = reg
 	t.Cleanup(func() { e.close() })
@@ -210,13 +210,7 @@ func mailConfig(s *mailtest.Server) *mail.Config {
 // eventually polls cond until it holds or 10 s pass.
 func eventually(t *testing.T, what string, cond func() bool) {
 	t.Helper()
-	deadline := time.Now().Add(10 * time.Second)
-	for !cond() {
-		if time.Now().After(deadline) {
-			t.Fatalf("%s: not within 10s", what)
-		}
-		time.Sleep(10 * time.Millisecond)
-	}
+	testenv.Poll(t, 10*time.Second, what, cond)
 }
 
 // auditActions lists the actions of a chain.

@@ -413,7 +413,11 @@ func TestRefusedTransfer(t *testing.T) {
 	if w := incident.Warnings(n); len(w) == 0 || !strings.Contains(strings.Join(w, " "), "forbidden") {
 		t.Errorf("warnings = %v, want the refusal", w)
 	}
-	time.Sleep(100 * time.Millisecond)
+	// A full outbox pass, made here: anything queued for the receiver
+	// would be delivered by it.
+	if _, err := e.outbox.DeliverDue(context.Background()); err != nil {
+		t.Fatal(err)
+	}
 	recv.mu.Lock()
 	defer recv.mu.Unlock()
 	if len(recv.got) != 0 {

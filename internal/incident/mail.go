@@ -28,23 +28,24 @@ func (r *Register) Kick() {
 // Run sends the e-mails due until ctx is done: at once, after each Kick,
 // when the earliest retry is due, and every minute. Pending e-mails live
 // in the notification records, so a restart loses none. Without an SMTP
-// server it returns at once and they wait.
-func (r *Register) Run(ctx context.Context) {
+// server it returns at once and they wait. A failed pass is logged and
+// retried; Run returns nil.
+func (r *Register) Run(ctx context.Context) error {
 	if r.mail == nil {
-		return
+		return nil
 	}
 	timer := time.NewTimer(0)
 	defer timer.Stop()
 	for {
 		select {
 		case <-ctx.Done():
-			return
+			return nil
 		case <-r.kick:
 		case <-timer.C:
 		}
 		next, err := r.DeliverMail(ctx)
 		if ctx.Err() != nil {
-			return
+			return nil
 		}
 		wait := pollInterval
 		if err != nil {
@@ -169,7 +170,7 @@ func (r *Register) sendMail(ctx context.Context, d dueMail) (retry time.Time, er
 		return time.Time{}, fmt.Errorf("store e-mail attempt: %w", err)
 	}
 	r.log.Info("incident e-mail attempt", "incident", d.inc.ID, "tenant", d.t.String(), "kind", d.kind, "status", status)
-	err = r.record(ctx, d.t, audit.Entry{Actor: "system", Action: "incident.delivery", RequestID: d.inc.ID,
+	err = r.record(ctx, d.t, audit.Entry{Actor: audit.ActorSystem, Action: "incident.delivery", RequestID: d.inc.ID,
 		Details: map[string]any{"incident": d.inc.ID, "kind": d.kind, "seq": d.seq, "channel": custos.ChannelEmail,
 			"status": status, "error": att.Error}})
 	return retry, err

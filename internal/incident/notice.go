@@ -31,7 +31,7 @@ func (r *Register) Notice(ctx context.Context, t *custos.Tenant, id string) (Not
 		return Notice{}, err
 	}
 	nt := Draft(inc, &t.Settings)
-	if err := r.record(ctx, t.ID, audit.Entry{Actor: "tenant:secret-key", Action: "incident.notice.draft", RequestID: id,
+	if err := r.record(ctx, t.ID, audit.Entry{Actor: audit.ActorTenant, Action: "incident.notice.draft", RequestID: id,
 		Details: map[string]any{"incident": id, "exception_likely": nt.ExceptionLikely}}); err != nil {
 		return Notice{}, err
 	}

@@ -97,7 +97,7 @@ func (r *Register) notify(ctx context.Context, inc *custos.Incident, id custos.T
 	}
 
 	if created {
-		if err := r.record(ctx, id, audit.Entry{Actor: "operator", Action: "incident.notify", RequestID: inc.ID,
+		if err := r.record(ctx, id, audit.Entry{Actor: audit.ActorOperator, Action: "incident.notify", RequestID: inc.ID,
 			Details: map[string]any{"incident": inc.ID, "approx_subjects": n.Subjects, "approx_records": n.Records}}); err != nil {
 			return err
 		}
@@ -107,7 +107,7 @@ func (r *Register) notify(ctx context.Context, inc *custos.Incident, id custos.T
 		for _, c := range m.Channels {
 			chans[c.Channel] = c.Status
 		}
-		if err := r.record(ctx, id, audit.Entry{Actor: "operator", Action: "incident.message", RequestID: inc.ID,
+		if err := r.record(ctx, id, audit.Entry{Actor: audit.ActorOperator, Action: "incident.message", RequestID: inc.ID,
 			Details: map[string]any{"incident": inc.ID, "kind": m.Kind, "seq": m.Seq, "channels": chans}}); err != nil {
 			return err
 		}
@@ -246,7 +246,7 @@ func (r *Register) RecordAttempt(d custos.Delivery) {
 		}
 	})
 	if err == nil {
-		err = r.record(ctx, d.Tenant, audit.Entry{Actor: "system", Action: "incident.delivery", RequestID: d.RequestID,
+		err = r.record(ctx, d.Tenant, audit.Entry{Actor: audit.ActorSystem, Action: "incident.delivery", RequestID: d.RequestID,
 			Details: map[string]any{"incident": d.RequestID, "kind": kind, "seq": seq, "channel": custos.ChannelWebhook,
 				"status": status, "http_status": d.LastStatus, "error": d.LastError}})
 	}

@@ -211,7 +211,7 @@ func (r *Register) Open(ctx context.Context, in OpenInput) (*custos.Incident, er
 	if err := r.store.PutIncident(ctx, inc); err != nil {
 		return nil, fmt.Errorf("store incident: %w", err)
 	}
-	if err := r.record(ctx, custos.OperatorChain, audit.Entry{Actor: "operator", Action: "incident.open", RequestID: inc.ID,
+	if err := r.record(ctx, custos.OperatorChain, audit.Entry{Actor: audit.ActorOperator, Action: "incident.open", RequestID: inc.ID,
 		Details: map[string]any{"incident": inc.ID, "tenants": len(ids), "all_tenants": in.Scope.AllTenants, "windowed": in.Scope.Windowed()}}); err != nil {
 		return nil, err
 	}
@@ -269,7 +269,7 @@ func (r *Register) Update(ctx context.Context, id string, u UpdateInput) (*custo
 	if err := r.store.PutIncident(ctx, inc); err != nil {
 		return nil, fmt.Errorf("store incident: %w", err)
 	}
-	if err := r.record(ctx, custos.OperatorChain, audit.Entry{Actor: "operator", Action: "incident.update", RequestID: inc.ID,
+	if err := r.record(ctx, custos.OperatorChain, audit.Entry{Actor: audit.ActorOperator, Action: "incident.update", RequestID: inc.ID,
 		Details: map[string]any{"incident": inc.ID, "seq": up.Seq}}); err != nil {
 		return nil, err
 	}
@@ -295,7 +295,7 @@ func (r *Register) Close(ctx context.Context, id, note string) (*custos.Incident
 	if err := r.store.PutIncident(ctx, inc); err != nil {
 		return nil, fmt.Errorf("store incident: %w", err)
 	}
-	if err := r.record(ctx, custos.OperatorChain, audit.Entry{Actor: "operator", Action: "incident.close", RequestID: inc.ID,
+	if err := r.record(ctx, custos.OperatorChain, audit.Entry{Actor: audit.ActorOperator, Action: "incident.close", RequestID: inc.ID,
 		Details: map[string]any{"incident": inc.ID}}); err != nil {
 		return nil, err
 	}

@@ -109,7 +109,7 @@ func (r *Register) Acknowledge(ctx context.Context, t custos.TenantID, id string
 		return nil, err
 	}
 	if first {
-		if err := r.record(ctx, t, audit.Entry{Actor: "tenant:secret-key", Action: "incident.acknowledge", RequestID: id,
+		if err := r.record(ctx, t, audit.Entry{Actor: audit.ActorTenant, Action: "incident.acknowledge", RequestID: id,
 			Details: map[string]any{"incident": id}}); err != nil {
 			return nil, err
 		}
@@ -163,7 +163,7 @@ func (r *Register) AffectedSubjects(ctx context.Context, t custos.TenantID, id s
 	if err != nil {
 		return nil, false, err
 	}
-	if err := r.record(ctx, t, audit.Entry{Actor: "tenant:secret-key", Action: "incident.affected_subjects.read", RequestID: id,
+	if err := r.record(ctx, t, audit.Entry{Actor: audit.ActorTenant, Action: "incident.affected_subjects.read", RequestID: id,
 		Details: map[string]any{"incident": id, "subjects": len(out), "pseudonyms": pseudonyms}}); err != nil {
 		return nil, false, err
 	}

@@ -4,9 +4,10 @@ import (
 	"errors"
 	"fmt"
 	"net/http"
-	"net/url"
 	"strings"
 	"time"
+
+	"github.com/custos-dev/custos/internal/urlpolicy"
 )
 
 // Config describes one load run. Zero values of Batch, Concurrency and
@@ -65,12 +66,8 @@ func (cfg Config) resolve() (Config, error) {
 	if cfg.Server == "" {
 		return cfg, errors.New("server URL is required")
 	}
-	u, err := url.Parse(cfg.Server)
-	if err != nil {
-		return cfg, fmt.Errorf("server URL: %w", err)
-	}
-	if (u.Scheme != "http" && u.Scheme != "https") || u.Host == "" {
-		return cfg, fmt.Errorf("server URL %q: want http://host[:port] or https://host[:port]", cfg.Server)
+	if _, err := (urlpolicy.Policy{}).Check("server URL", cfg.Server); err != nil {
+		return cfg, fmt.Errorf("%w: want http://host[:port] or https://host[:port]", err)
 	}
 	cfg.Server = strings.TrimRight(cfg.Server, "/")
 	if cfg.WriteKey == "" {

@@ -32,6 +32,9 @@ type Metrics struct {
 	// removed.
 	RetentionEvents   prometheus.Counter
 	RetentionProfiles prometheus.Counter
+	// StoreQueries observes PostgreSQL statement and batch latency, by
+	// outcome (ok, error); empty on the embedded store.
+	StoreQueries *prometheus.HistogramVec
 	// OutboxGivenUp counts deliveries given up because they stayed
 	// undelivered past the outbox's maximum age, by kind.
 	OutboxGivenUp *prometheus.CounterVec
@@ -81,13 +84,18 @@ func New() *Metrics {
 			Name: "custos_retention_profiles_removed_total", Help: "Profiles of subjects left with nothing, deleted by retention sweeps.",
 		}),
 	}
+	m.StoreQueries = prometheus.NewHistogramVec(prometheus.HistogramOpts{
+		Name:    "custos_store_query_seconds",
+		Help:    "PostgreSQL statement and batch latency, by outcome.",
+		Buckets: prometheus.ExponentialBuckets(0.0001, 2, 16),
+	}, []string{"outcome"})
 	m.OutboxGivenUp = prometheus.NewCounterVec(prometheus.CounterOpts{
 		Name: "custos_outbox_given_up_total", Help: "Deliveries given up after the outbox's maximum age, by kind.",
 	}, []string{"kind"})
 	m.RateLimited = prometheus.NewCounterVec(prometheus.CounterOpts{
 		Name: "custos_rate_limited_total", Help: "Requests answered 429 by a rate limit, by tenant and scope.",
 	}, []string{"tenant", "scope"})
-	m.Registry.MustRegister(m.RetentionEvents, m.RetentionProfiles, m.OutboxGivenUp, m.RateLimited)
+	m.Registry.MustRegister(m.RetentionEvents, m.RetentionProfiles, m.StoreQueries, m.OutboxGivenUp, m.RateLimited)
 	m.Registry.MustRegister(m.Accepted, m.Rejected, m.Dropped, m.ConsentRecorded, m.ConsentUnmapped, m.Requests, m.StoreCommit, m.CommitMessages,
 		collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
 	return m

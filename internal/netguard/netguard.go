@@ -141,6 +141,28 @@ func (g *Guard) Check(ip netip.Addr) error {
 	return nil
 }
 
+// CheckHost is the check made when a URL is configured (the hook of
+// urlpolicy.Policy.Host): a literal address, or localhost, is refused as
+// Check refuses it, so a tenant learns at once that an internal address
+// will not be called. A name is not looked up here: what it resolves to
+// when called is checked by DialContext, the real defence.
+func (g *Guard) CheckHost(host string) error {
+	h := strings.ToLower(strings.TrimSuffix(strings.Trim(host, "[]"), "."))
+	if g.hosts[h] {
+		return nil
+	}
+	if h == "localhost" || strings.HasSuffix(h, ".localhost") {
+		return g.Check(netip.AddrFrom4([4]byte{127, 0, 0, 1}))
+	}
+	if i := strings.IndexByte(h, '%'); i >= 0 {
+		h = h[:i] // a zone names an interface, not another address
+	}
+	if ip, err := netip.ParseAddr(h); err == nil {
+		return g.Check(ip)
+	}
+	return nil
+}
+
 // DialContext connects to addr ("host:port") on network, refusing special
 // addresses: it resolves host itself, checks every address, and dials the
 // checked addresses only, so no later lookup can change the destination.

@@ -190,3 +190,42 @@ func TestReadCapped(t *testing.T) {
 		t.Errorf("10 bytes with a cap of 10: %q, %v", b, err)
 	}
 }
+
+// TestCheckHost: at configuration time literal internal addresses and
+// localhost are refused, names are left to the dial-time check, and the
+// allow-list admits what it names.
+func TestCheckHost(t *testing.T) {
+	g, err := netguard.New(netguard.Options{Allow: []string{"10.1.0.0/16", "relay.internal"}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, c := range []struct {
+		host    string
+		refused bool
+	}{
+		{"203.0.113.9", true}, // documentation range: special
+		{"8.8.8.8", false},
+		{"127.0.0.1", true},
+		{"[::1]", true},
+		{"::1", true},
+		{"169.254.169.254", true},
+		{"fe80::1%eth0", true},
+		{"10.0.0.1", true},
+		{"10.1.2.3", false}, // allowed CIDR
+		{"localhost", true},
+		{"LOCALHOST.", true},
+		{"api.localhost", true},
+		{"example.com", false},
+		{"relay.internal", false},
+		{"0.0.0.0", true},
+		{"::ffff:127.0.0.1", true},
+	} {
+		err := g.CheckHost(c.host)
+		if c.refused != (err != nil) {
+			t.Errorf("CheckHost(%q) = %v, want refused %v", c.host, err, c.refused)
+		}
+		if err != nil && !errors.Is(err, netguard.ErrRefused) {
+			t.Errorf("CheckHost(%q) = %v, does not wrap ErrRefused", c.host, err)
+		}
+	}
+}

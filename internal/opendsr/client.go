@@ -18,6 +18,8 @@ import (
 	"strings"
 	"sync"
 	"time"
+
+	"github.com/custos-dev/custos/internal/urlpolicy"
 )
 
 // Processor is what a controller needs to talk to one processor: where it
@@ -169,7 +171,10 @@ func (c *Client) fetchCertificate(ctx context.Context, p Processor, ref string) 
 		return nil, &CallError{Op: "certificate", Message: "the base URL is not a URL"}
 	}
 	u, err := base.Parse(ref)
-	if err != nil || (u.Scheme != "https" && u.Scheme != "http") {
+	if err == nil {
+		u, err = urlpolicy.Policy{}.Check("processor_certificate", u.String())
+	}
+	if err != nil {
 		return nil, &CallError{Op: "certificate", Message: "processor_certificate is not an http or https URL"}
 	}
 	req, err := http.NewRequestWithContext(ctx, http.MethodGet, u.String(), nil)

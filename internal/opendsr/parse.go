@@ -5,9 +5,10 @@ import (
 	"errors"
 	"fmt"
 	"net/http"
-	"net/url"
 	"strings"
 	"time"
+
+	"github.com/custos-dev/custos/internal/urlpolicy"
 )
 
 // DefaultMaxClockSkew is how far in the future a submitted_time may lie
@@ -31,6 +32,10 @@ type Options struct {
 	// V1 parses a request sent to the version 1 (OpenGDPR) routes:
 	// regulation did not exist then, and gdpr is implied.
 	V1 bool
+	// CallbackHost, if set, is asked about the host of each status
+	// callback URL (the outbound guard's CheckHost): a refused host makes
+	// the request invalid, naming the URL.
+	CallbackHost func(host string) error
 }
 
 // ParseRequest decodes and validates a request body with the zero
@@ -73,7 +78,7 @@ func (o Options) ParseRequest(body []byte, now time.Time) (*Request, error) {
 	r.SubmittedTime = v.submittedTime(w.SubmittedTime, now, o.maxSkew())
 	v.identities(r.SubjectIdentities)
 	v.apiVersion(r.APIVersion)
-	v.callbacks(r.StatusCallbackURLs, o.AllowInsecureCallbacks)
+	v.callbacks(r.StatusCallbackURLs, o.AllowInsecureCallbacks, o.CallbackHost)
 	if len(v.problems) > 0 {
 		return nil, invalid(v.problems)
 	}
@@ -194,16 +199,19 @@ func (v *validator) apiVersion(s string) {
 	}
 }
 
-func (v *validator) callbacks(urls []string, insecure bool) {
+func (v *validator) callbacks(urls []string, insecure bool, host func(string) error) {
 	for i, s := range urls {
 		name := fmt.Sprintf("status_callback_urls[%d]", i)
-		u, err := url.Parse(s)
+		_, err := urlpolicy.Policy{HTTPS: !insecure, Host: host}.Check(name, s)
+		var e *urlpolicy.Error
 		switch {
-		case err != nil || !u.IsAbs() || u.Host == "" || u.Opaque != "":
-			v.add(ReasonInvalid, "%s is not an absolute URL", name)
-		case u.Scheme == "https", u.Scheme == "http" && insecure:
-		default:
+		case err == nil:
+		case errors.As(err, &e) && e.Reason == urlpolicy.ReasonScheme:
 			v.add(ReasonUnsupported, "%s must use https", name)
+		case errors.As(err, &e) && e.Reason == urlpolicy.ReasonHost:
+			v.add(ReasonInvalid, "%v", err)
+		default:
+			v.add(ReasonInvalid, "%s is not an absolute URL", name)
 		}
 	}
 }

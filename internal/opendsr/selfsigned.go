@@ -143,3 +143,17 @@ func writeAtomic(name string, data []byte, perm os.FileMode) (err error) {
 	}
 	return os.Rename(f.Name(), name)
 }
+
+// ParseCertificatePEM reads the first certificate of a PEM text, such as a
+// recipient's pinned certificate.
+func ParseCertificatePEM(b []byte) (*x509.Certificate, error) {
+	block, _ := pem.Decode(b)
+	if block == nil || block.Type != "CERTIFICATE" {
+		return nil, fmt.Errorf("not a PEM certificate")
+	}
+	cert, err := x509.ParseCertificate(block.Bytes)
+	if err != nil {
+		return nil, fmt.Errorf("the certificate does not parse: %v", err)
+	}
+	return cert, nil
+}

@@ -37,6 +37,9 @@ type Store struct {
 	// outboxMu serialises PutDelivery's read of the previous version with
 	// its write, which keeps the due index exact.
 	outboxMu sync.Mutex
+	// tenantMu serialises CreateTenant's check with its write, so two
+	// creations of one id cannot both succeed.
+	tenantMu sync.Mutex
 }
 
 var _ custos.Store = (*Store)(nil)
@@ -135,6 +138,8 @@ func decodeTenant(b []byte) (*custos.Tenant, error) {
 
 // CreateTenant stores a new tenant.
 func (s *Store) CreateTenant(ctx context.Context, t *custos.Tenant) error {
+	s.tenantMu.Lock()
+	defer s.tenantMu.Unlock()
 	if _, err := s.Tenant(ctx, t.ID); err == nil {
 		return custos.Errorf(custos.Conflict, "tenant %s already exists", t.ID)
 	} else if !errors.Is(err, custos.ErrNotFound) {

@@ -47,6 +47,15 @@ func TestStore(t *testing.T) {
 	storetest.Run(t, func(t *testing.T) custos.Store { return mustOpen(t, t.TempDir()) })
 }
 
+// TestStoreShared runs the two-handle cases with the one handle a
+// process may hold on a Pebble store, given twice.
+func TestStoreShared(t *testing.T) {
+	storetest.RunShared(t, func(t *testing.T) (custos.Store, custos.Store) {
+		st := mustOpen(t, t.TempDir())
+		return st, st
+	})
+}
+
 // durabilityFixture is one tenant's worth of every kind of record.
 type durabilityFixture struct {
 	tenant  *custos.Tenant

@@ -3,14 +3,15 @@ package processing
 import (
 	"html/template"
 	"io"
-	"net/url"
+
+	"github.com/custos-dev/custos/internal/urlpolicy"
 )
 
 // hostOf returns the host of a URL: the record names where data goes,
 // not the full address with its paths and tokens.
 func hostOf(s string) string {
-	u, err := url.Parse(s)
-	if err != nil || u.Host == "" {
+	u, err := urlpolicy.Policy{AllowUserInfo: true}.Check("url", s)
+	if err != nil {
 		return "(invalid URL)"
 	}
 	return u.Host

@@ -4,7 +4,7 @@
 // no events and no activity within the period.
 //
 // A sweep walks a tenant's subjects in batches. Each batch is deleted
-// through the ingest writer (ingest.Pipeline.Expire), in order with
+// through the ingest writer (subjects.Pipeline.Expire), in order with
 // ingestion and merges, and the sweep's progress — the cutoff, the last
 // subject done, the counts so far — is stored in the same atomic write, so
 // a sweep interrupted by a crash resumes after the last batch done, with
@@ -22,7 +22,7 @@ import (
 
 	"github.com/custos-dev/custos"
 	"github.com/custos-dev/custos/internal/audit"
-	"github.com/custos-dev/custos/internal/ingest"
+	"github.com/custos-dev/custos/internal/subjects"
 )
 
 // Activity tells when a subject last showed activity other than events —
@@ -31,9 +31,9 @@ import (
 // The zero time means none.
 type Activity func(ctx context.Context, t custos.TenantID, s custos.SubjectID) (lastActivity time.Time, err error)
 
-// Expirer deletes in order with ingestion (ingest.Pipeline satisfies it).
+// Expirer deletes in order with ingestion (subjects.Pipeline satisfies it).
 type Expirer interface {
-	Expire(ctx context.Context, t custos.TenantID, e ingest.Expiry) (ingest.ExpiryResult, error)
+	Expire(ctx context.Context, t custos.TenantID, e subjects.Expiry) (subjects.ExpiryResult, error)
 }
 
 // Store is what the sweeper reads: subjects, their event spans and the
@@ -98,15 +98,16 @@ func New(o Options) *Sweeper {
 	return &Sweeper{o: o}
 }
 
-// Run sweeps every tenant now and then every Interval, until ctx ends.
-func (s *Sweeper) Run(ctx context.Context) {
+// Run sweeps every tenant now and then every Interval, until ctx ends; a
+// tenant whose sweep fails is logged and retried at the next.
+func (s *Sweeper) Run(ctx context.Context) error {
 	tick := time.NewTicker(s.o.Interval)
 	defer tick.Stop()
 	for {
 		s.SweepAll(ctx)
 		select {
 		case <-ctx.Done():
-			return
+			return nil
 		case <-tick.C:
 		}
 	}
@@ -166,8 +167,8 @@ func (s *Sweeper) Sweep(ctx context.Context, t *custos.Tenant) (Result, error) {
 		}
 		next := *pr
 		next.After = batch[len(batch)-1]
-		_, err = s.o.Expirer.Expire(ctx, t.ID, ingest.Expiry{Subjects: batch, Cutoff: pr.Cutoff, Removable: removable,
-			Progress: func(r ingest.ExpiryResult) ([]byte, error) {
+		_, err = s.o.Expirer.Expire(ctx, t.ID, subjects.Expiry{Subjects: batch, Cutoff: pr.Cutoff, Removable: removable,
+			Progress: func(r subjects.ExpiryResult) ([]byte, error) {
 				next.Events += r.Events
 				next.Profiles += r.Profiles
 				return json.Marshal(next)
@@ -186,7 +187,7 @@ func (s *Sweeper) Sweep(ctx context.Context, t *custos.Tenant) (Result, error) {
 	// The audit entry first: a crash before the progress is marked done
 	// repeats the (by then empty) tail of the sweep and its entry, rather
 	// than losing the entry.
-	if _, err := s.o.Audit.Record(ctx, t.ID, audit.Entry{Actor: "system:retention", Action: "retention.sweep",
+	if _, err := s.o.Audit.Record(ctx, t.ID, audit.Entry{Actor: audit.ActorRetention, Action: "retention.sweep",
 		Details: map[string]any{"retention_days": t.Settings.RetentionDays(), "cutoff": pr.Cutoff.Format(time.RFC3339),
 			"events_removed": pr.Events, "profiles_removed": pr.Profiles, "resumed": pr.Resumed}}); err != nil {
 		return Result{}, err
@@ -196,7 +197,7 @@ func (s *Sweeper) Sweep(ctx context.Context, t *custos.Tenant) (Result, error) {
 	if err != nil {
 		return Result{}, err
 	}
-	if _, err := s.o.Expirer.Expire(ctx, t.ID, ingest.Expiry{Progress: func(ingest.ExpiryResult) ([]byte, error) { return done, nil }}); err != nil {
+	if _, err := s.o.Expirer.Expire(ctx, t.ID, subjects.Expiry{Progress: func(subjects.ExpiryResult) ([]byte, error) { return done, nil }}); err != nil {
 		return Result{}, fmt.Errorf("record the finished sweep: %w", err)
 	}
 	if s.o.OnSweep != nil {

@@ -12,9 +12,9 @@ import (
 
 	"github.com/custos-dev/custos"
 	"github.com/custos-dev/custos/internal/audit"
-	"github.com/custos-dev/custos/internal/ingest"
 	"github.com/custos-dev/custos/internal/keyring"
 	"github.com/custos-dev/custos/internal/pebble"
+	"github.com/custos-dev/custos/internal/subjects"
 )
 
 var t0 = time.Date(2025, 1, 1, 12, 0, 0, 0, time.UTC)
@@ -22,8 +22,8 @@ var t0 = time.Date(2025, 1, 1, 12, 0, 0, 0, time.UTC)
 type env struct {
 	store  *pebble.Store
 	ring   *keyring.Ring
-	pipe   *ingest.Pipeline
-	rd     *ingest.Reader
+	pipe   *subjects.Pipeline
+	rd     *subjects.Reader
 	audit  *audit.Log
 	tenant *custos.Tenant
 	now    time.Time
@@ -50,10 +50,10 @@ func newEnv(t *testing.T) *env {
 	if e.store, err = pebble.Open(filepath.Join(dir, "store"), pebble.Options{}); err != nil {
 		t.Fatal(err)
 	}
-	if e.pipe, err = ingest.New(ctx, e.store, e.ring, ingest.Options{Now: func() time.Time { return e.now }}); err != nil {
+	if e.pipe, err = subjects.New(ctx, e.store, e.ring, subjects.Options{Now: func() time.Time { return e.now }}); err != nil {
 		t.Fatal(err)
 	}
-	e.rd = ingest.NewReader(e.store, e.ring)
+	e.rd = subjects.NewReader(e.store, e.ring)
 	e.audit = audit.New(e.store, func() time.Time { return e.now })
 	t.Cleanup(func() { e.pipe.Close(); e.store.Close(); keys.Close() })
 	return e

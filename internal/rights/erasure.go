@@ -80,7 +80,7 @@ func (e *Engine) createErasure(ctx context.Context, t custos.TenantID, in Input,
 	if err := e.notifyRecipients(ctx, r, ids, nil); err != nil {
 		return nil, fmt.Errorf("erasure: queue notices to recipients: %w", err)
 	}
-	if err := e.planForwards(ctx, r, ids); err != nil {
+	if err := e.fwd.Plan(ctx, r, ids); err != nil {
 		return nil, fmt.Errorf("erasure: forward to OpenDSR recipients: %w", err)
 	}
 	r.Step = stepResolved
@@ -92,7 +92,7 @@ func (e *Engine) createErasure(ctx context.Context, t custos.TenantID, in Input,
 	}
 	r, err = e.runErasure(ctx, r, in.Actor)
 	if err == nil {
-		e.kickForwards(r)
+		e.fwd.Kick(r)
 	}
 	return r, err
 }

@@ -8,6 +8,7 @@ import (
 	"github.com/custos-dev/custos"
 	"github.com/custos-dev/custos/internal/audit"
 	"github.com/custos-dev/custos/internal/certificate"
+	"github.com/custos-dev/custos/internal/forward"
 	"github.com/custos-dev/custos/internal/opendsr"
 )
 
@@ -61,14 +62,14 @@ func (e *Engine) notifyRecipients(ctx context.Context, r *custos.Request, ids []
 		// A recipient outside the region, once transfers are forbidden, is
 		// told nothing; the audit log says why.
 		if err := settings.CheckDestination(region, "recipient "+rc.Name, rc.Region); err != nil {
-			if _, aerr := e.audit.Record(ctx, r.Tenant, audit.Entry{Actor: "system", Action: "recipient.skipped", RequestID: r.ID,
+			if _, aerr := e.audit.Record(ctx, r.Tenant, audit.Entry{Actor: audit.ActorSystem, Action: "recipient.skipped", RequestID: r.ID,
 				Details: map[string]string{"recipient": rc.Name, "region": rc.Region, "reason": custos.ErrorMessage(err)}}); aerr != nil {
 				return aerr
 			}
 			continue
 		}
 		if rc.Kind == custos.RecipientOpenDSR {
-			continue // forwarded over OpenDSR instead: see opendsr.go
+			continue // forwarded over OpenDSR instead: see internal/forward
 		}
 		secret, err := e.recipientSecret(rc)
 		if err != nil {
@@ -89,7 +90,7 @@ func (e *Engine) notifyRecipients(ctx context.Context, r *custos.Request, ids []
 func (e *Engine) outcomes(ctx context.Context, r *custos.Request) ([]certificate.Outcome, error) {
 	out := []certificate.Outcome{}
 	if e.deliveries == nil {
-		return append(out, forwardOutcomes(r)...), nil
+		return append(out, forward.Outcomes(r)...), nil
 	}
 	ds, err := e.deliveries.Deliveries(ctx, r.Tenant, r.ID)
 	if err != nil {
@@ -101,7 +102,7 @@ func (e *Engine) outcomes(ctx context.Context, r *custos.Request) ([]certificate
 		}
 		out = append(out, outcomeOf(d, d.Target))
 	}
-	return append(out, forwardOutcomes(r)...), nil
+	return append(out, forward.Outcomes(r)...), nil
 }
 
 // isCallback tells a status callback to the requester from a notice to a

@@ -7,13 +7,13 @@ import (
 	"encoding/hex"
 	"encoding/pem"
 	"fmt"
-	"net"
 	"net/url"
 	"strings"
 
 	"github.com/custos-dev/custos"
 	"github.com/custos-dev/custos/internal/audit"
 	"github.com/custos-dev/custos/internal/opendsr"
+	"github.com/custos-dev/custos/internal/urlpolicy"
 )
 
 // RecipientInput is a new recipient as a tenant describes it.
@@ -31,13 +31,13 @@ type RecipientInput struct {
 	Actor          string
 }
 
-// AddRecipient validates and stores a recipient of the tenant. Its
-// secret is sealed with the tenant key before it is stored. A recipient
-// outside the tenant's region is refused when the tenant forbids
 // MaxRecipients is how many recipients a tenant may have: every erasure
 // notifies each, so the bound also bounds the work one request makes.
 const MaxRecipients = 100
 
+// AddRecipient validates and stores a recipient of the tenant. Its
+// secret is sealed with the tenant key before it is stored. A recipient
+// outside the tenant's region is refused when the tenant forbids
 // transfers.
 func (e *Engine) AddRecipient(ctx context.Context, t *custos.Tenant, in RecipientInput) (*custos.Recipient, error) {
 	if e.recipients == nil {
@@ -47,14 +47,20 @@ func (e *Engine) AddRecipient(ctx context.Context, t *custos.Tenant, in Recipien
 	if in.Kind == "" {
 		in.Kind = custos.RecipientWebhook
 	}
-	u, err := url.Parse(in.URL)
+	// An OpenDSR recipient's credential travels as a Bearer token, so its
+	// URL must be https but for a loopback address (development, tests).
+	policy := urlpolicy.Policy{HTTPS: in.Kind == custos.RecipientOpenDSR, LoopbackHTTP: true, Host: e.urlHost}
+	u, err := policy.Check("url", in.URL)
 	switch {
 	case in.Name == "" || len(in.Name) > 200:
 		return nil, custos.Errorf(custos.Invalid, "name is required (at most 200 characters)")
 	case in.Kind != custos.RecipientWebhook && in.Kind != custos.RecipientOpenDSR:
 		return nil, custos.Errorf(custos.Invalid, "kind %q is not webhook or opendsr", in.Kind)
-	case err != nil || (u.Scheme != "https" && u.Scheme != "http") || u.Host == "" || u.User != nil:
-		return nil, custos.Errorf(custos.Invalid, "url must be an absolute http or https URL")
+	case err != nil:
+		if in.Kind == custos.RecipientOpenDSR {
+			return nil, custos.Errorf(custos.Invalid, "%v: the secret of an opendsr recipient is sent with every call", err)
+		}
+		return nil, custos.Errorf(custos.Invalid, "%v", err)
 	}
 	rc := &custos.Recipient{Tenant: t.ID, Name: in.Name, Kind: in.Kind, URL: in.URL, Region: in.Region}
 	switch in.Kind {
@@ -92,7 +98,7 @@ func (e *Engine) AddRecipient(ctx context.Context, t *custos.Tenant, in Recipien
 		return nil, err
 	}
 	if in.Actor == "" {
-		in.Actor = "api"
+		in.Actor = audit.ActorTenant
 	}
 	_, err = e.audit.Record(ctx, t.ID, audit.Entry{Actor: in.Actor, Action: "recipient.created",
 		Details: map[string]string{"recipient": rc.ID, "kind": rc.Kind, "region": rc.Region}})
@@ -103,9 +109,6 @@ func (e *Engine) AddRecipient(ctx context.Context, t *custos.Tenant, in Recipien
 // Its credential travels as a Bearer token, so the URL must be https but
 // for a loopback address (development and tests).
 func checkOpenDSRRecipient(rc *custos.Recipient, u *url.URL, in RecipientInput) error {
-	if u.Scheme != "https" && !loopback(u.Hostname()) {
-		return custos.Errorf(custos.Invalid, "url of an opendsr recipient must be https (http only to a loopback address): the secret is sent with every call")
-	}
 	if in.Secret == "" || len(in.Secret) > 4096 {
 		return custos.Errorf(custos.Invalid, "secret is required: the API credential Custos presents to the recipient (Bearer)")
 	}
@@ -127,14 +130,6 @@ func checkOpenDSRRecipient(rc *custos.Recipient, u *url.URL, in RecipientInput) 
 		rc.CertificatePEM = []byte(in.CertificatePEM)
 	}
 	return nil
-}
-
-func loopback(host string) bool {
-	if host == "localhost" {
-		return true
-	}
-	ip := net.ParseIP(host)
-	return ip != nil && ip.IsLoopback()
 }
 
 // parseCertificate reads the first certificate of a PEM text.

@@ -13,6 +13,7 @@ import (
 	"encoding/hex"
 	"encoding/json"
 	"fmt"
+	"net/http"
 	"slices"
 	"strconv"
 	"strings"
@@ -23,7 +24,9 @@ import (
 	"github.com/custos-dev/custos/internal/audit"
 	"github.com/custos-dev/custos/internal/certificate"
 	"github.com/custos-dev/custos/internal/deadline"
+	"github.com/custos-dev/custos/internal/forward"
 	"github.com/custos-dev/custos/internal/opendsr"
+	"github.com/custos-dev/custos/internal/urlpolicy"
 )
 
 // Gate is what the engine needs of the ingest pipeline: changes to
@@ -96,8 +99,16 @@ type Deps struct {
 	Tenant func(custos.TenantID) (*custos.Tenant, bool)
 	Now    func() time.Time
 
-	// Forward configures forwarding to OpenDSR recipients (opendsr.go).
-	Forward ForwardOptions
+	// Forward configures forwarding to OpenDSR recipients (internal/forward).
+	Forward forward.Options
+	// ForwardTenants lists the tenants whose interrupted forwards the
+	// Forwarder resumes when it starts: this node's region's.
+	ForwardTenants func() []custos.TenantID
+	// URLHost, if set, is asked about the host of every URL a request or
+	// recipient names (callback_url, a recipient's url), so an internal
+	// address is refused when it is given (the outbound guard's
+	// CheckHost); calls are guarded again when made.
+	URLHost func(host string) error
 }
 
 // ConsentHistory reads a subject's consent ledger, oldest first.
@@ -123,6 +134,7 @@ type Engine struct {
 	consents   ConsentHistory
 	tenant     func(custos.TenantID) (*custos.Tenant, bool)
 	now        func() time.Time
+	urlHost    func(host string) error
 	// crashAfter stops an erasure after the named step, as a crash would
 	// (tests only).
 	crashAfter string
@@ -130,16 +142,49 @@ type Engine struct {
 	idMu     sync.Mutex
 	reserved map[string]bool // caller-chosen ids being created
 
-	fwd   *forwarder // nil: OpenDSR forwarding is off
-	fwdMu sync.Mutex // orders changes to requests' forwards
+	fwd *forward.Forwarder
 }
 
 // New returns an Engine.
 func New(d Deps) *Engine {
-	return &Engine{store: d.Store, gate: d.Gate, subj: d.Subjects, keys: d.Keys, audit: d.Audit,
+	e := &Engine{store: d.Store, gate: d.Gate, subj: d.Subjects, keys: d.Keys, audit: d.Audit,
 		sign: d.SigningKey, reg: d.Region, now: d.Now,
 		recipients: d.Recipients, outbox: d.Outbox, deliveries: d.Deliveries, cbSecret: d.CallbackSecret, consents: d.Consents, tenant: d.Tenant, sends: d.Sends,
-		fwd: newForwarder(d.Forward)}
+		urlHost: d.URLHost}
+	e.fwd = forward.New(forward.Deps{Options: d.Forward, Requests: d.Store, Recipients: d.Recipients, Keys: d.Keys, Now: d.Now,
+		Tenant: e.tenantOf, Tenants: d.ForwardTenants, RecipientSecret: e.recipientSecret, Record: e.recordForward})
+	return e
+}
+
+// Forwarder is the part that forwards requests to OpenDSR recipients;
+// run it (Run) for forwards to be sent.
+func (e *Engine) Forwarder() *forward.Forwarder { return e.fwd }
+
+// OpenDSRCallback takes a status callback POSTed by an OpenDSR recipient
+// to the callback URL named by token (see forward.Forwarder.Callback).
+func (e *Engine) OpenDSRCallback(ctx context.Context, token string, hdr http.Header, body []byte) error {
+	return e.fwd.Callback(ctx, token, hdr, body)
+}
+
+// recordForward stores r after a change to one of its forwards: a change
+// of status re-issues an erasure's certificate with the new outcome, and
+// an action is audited under the request's id.
+func (e *Engine) recordForward(ctx context.Context, r *custos.Request, statusChanged bool, action string, details map[string]string) error {
+	if statusChanged && r.Erasure != nil && len(r.Erasure.Certificate) > 0 {
+		var err error
+		if r.Erasure.Certificate, err = e.certify(ctx, r); err != nil {
+			return fmt.Errorf("re-issue the certificate of %s: %w", r.ID, err)
+		}
+	}
+	if action == "" {
+		return e.store.PutRequest(ctx, r)
+	}
+	if r.Subject != (custos.SubjectID{}) {
+		if p, err := e.subj.Pseudonym(r.Tenant, r.Subject); err == nil {
+			details["subject"] = p
+		}
+	}
+	return e.put(ctx, r, forward.Actor, action, details)
 }
 
 // tenantOf returns what the engine needs to know of a tenant: its region
@@ -200,8 +245,19 @@ func (e *Engine) Create(ctx context.Context, t custos.TenantID, in Input) (*cust
 	if strings.TrimSpace(in.Identity.Value) == "" {
 		return nil, custos.Errorf(custos.Invalid, "identity.value is required")
 	}
+	if in.Suppress && in.Type != custos.Erasure {
+		return nil, custos.Errorf(custos.Invalid, "suppress applies to erasure requests only; use a suppress request")
+	}
+	if len(in.Traits) > 0 && in.Type != custos.Rectify {
+		return nil, custos.Errorf(custos.Invalid, "traits apply to rectify requests only")
+	}
+	if in.CallbackURL != "" {
+		if _, err := (urlpolicy.Policy{Host: e.urlHost}).Check("callback_url", in.CallbackURL); err != nil {
+			return nil, custos.Errorf(custos.Invalid, "%v", err)
+		}
+	}
 	if in.Actor == "" {
-		in.Actor = "api"
+		in.Actor = audit.ActorTenant
 	}
 	if in.ID != "" {
 		release, err := e.reserve(ctx, t, in.ID)
@@ -320,6 +376,9 @@ type Filter struct {
 	Type    custos.RequestType
 	Overdue bool
 	Limit   int
+	// After is the id of the last request of the page before: the list
+	// goes on with the requests after it ("" from the newest).
+	After string
 }
 
 // List returns a tenant's requests, newest first.
@@ -329,7 +388,12 @@ func (e *Engine) List(ctx context.Context, t custos.TenantID, f Filter) ([]*cust
 	}
 	now := e.now()
 	out := []*custos.Request{}
+	skipping := f.After != ""
 	err := e.store.Requests(ctx, t, func(r *custos.Request) bool {
+		if skipping {
+			skipping = r.ID != f.After
+			return true
+		}
 		if (f.Status == "" || r.Status == f.Status) && (f.Type == "" || r.Type == f.Type) &&
 			(!f.Overdue || Overdue(r, now)) {
 			out = append(out, r)
@@ -480,12 +544,12 @@ func (e *Engine) createAccess(ctx context.Context, t custos.TenantID, in Input, 
 	if s != (custos.SubjectID{}) {
 		ids = e.identifiersOf(ctx, t, s, in.Identity)
 	}
-	if err := e.planForwards(ctx, r, ids); err != nil {
+	if err := e.fwd.Plan(ctx, r, ids); err != nil {
 		return nil, fmt.Errorf("forward to OpenDSR recipients: %w", err)
 	}
 	r, err = e.complete(ctx, r, in.Actor, nil)
 	if err == nil {
-		e.kickForwards(r)
+		e.fwd.Kick(r)
 	}
 	return r, err
 }

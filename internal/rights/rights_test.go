@@ -12,10 +12,10 @@ import (
 
 	"github.com/custos-dev/custos"
 	"github.com/custos-dev/custos/internal/audit"
-	"github.com/custos-dev/custos/internal/ingest"
 	"github.com/custos-dev/custos/internal/keyring"
 	"github.com/custos-dev/custos/internal/pebble"
 	"github.com/custos-dev/custos/internal/rights"
+	"github.com/custos-dev/custos/internal/subjects"
 	"github.com/custos-dev/custos/internal/testenv"
 )
 
@@ -34,8 +34,8 @@ type env struct {
 	clock  *clock
 	store  *pebble.Store
 	keys   *pebble.KeyStore
-	pipe   *ingest.Pipeline
-	rd     *ingest.Reader
+	pipe   *subjects.Pipeline
+	rd     *subjects.Reader
 	ring   *keyring.Ring
 	eng    *rights.Engine
 	// signing is the node key that signs certificates.
@@ -63,10 +63,10 @@ func (e *env) open(t *testing.T) {
 	if err := ring.CreateTenant(ctx, e.tenant); err != nil {
 		t.Fatal(err)
 	}
-	if e.pipe, err = ingest.New(ctx, e.store, ring, ingest.Options{Now: e.clock.now}); err != nil {
+	if e.pipe, err = subjects.New(ctx, e.store, ring, subjects.Options{Now: e.clock.now}); err != nil {
 		t.Fatal(err)
 	}
-	e.rd = ingest.NewReader(e.store, ring)
+	e.rd = subjects.NewReader(e.store, ring)
 	e.eng = rights.New(rights.Deps{Store: e.store, Gate: e.pipe, Subjects: e.rd, Keys: ring,
 		Audit: audit.New(e.store, e.clock.now), SigningKey: e.signing, Region: "eu", Now: e.clock.now})
 	t.Cleanup(func() { e.close(t) })
@@ -90,7 +90,7 @@ func track(user, anon string) custos.Message {
 		Event: "Clicked", Timestamp: time.Date(2026, 1, 31, 9, 0, 0, seq, time.UTC), ReceivedAt: time.Date(2026, 1, 31, 9, 0, 0, 0, time.UTC)}
 }
 
-func (e *env) ingest(t *testing.T, msgs ...custos.Message) ingest.Result {
+func (e *env) ingest(t *testing.T, msgs ...custos.Message) subjects.Result {
 	t.Helper()
 	res, err := e.pipe.Ingest(context.Background(), e.tenant, msgs)
 	if err != nil {

@@ -1,14 +1,11 @@
 package server
 
 import (
-	"encoding/json"
-	"io"
 	"log/slog"
 	"net/http"
 	"time"
 
 	"github.com/custos-dev/custos"
-	"github.com/custos-dev/custos/internal/audit"
 	"github.com/custos-dev/custos/internal/tenants"
 )
 
@@ -36,23 +33,13 @@ func viewTenant(t *custos.Tenant, k tenants.Keys) tenantView {
 	return v
 }
 
-// decodeJSON reads a small JSON request body into v, naming what is wrong.
-func decodeJSON(r *http.Request, v any) error {
-	dec := json.NewDecoder(io.LimitReader(r.Body, 1<<20))
-	dec.DisallowUnknownFields()
-	if err := dec.Decode(v); err != nil {
-		return custos.Errorf(custos.Invalid, "request body: %v", err)
-	}
-	return nil
-}
-
-func handleCreateTenant(log *slog.Logger, reg *tenants.Registry, al *audit.Log) http.Handler {
+func handleCreateTenant(log *slog.Logger, reg *tenants.Audited) http.Handler {
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-		var in struct {
+		in, err := decodeBody[struct {
 			Name   string `json:"name"`
 			Region string `json:"region"`
-		}
-		if err := decodeJSON(r, &in); err != nil {
+		}](w, r, maxBody)
+		if err != nil {
 			writeError(w, log, err)
 			return
 		}
@@ -61,21 +48,23 @@ func handleCreateTenant(log *slog.Logger, reg *tenants.Registry, al *audit.Log) 
 			writeError(w, log, err)
 			return
 		}
-		log.Info("tenant created", "tenant", t.ID, "region", t.Region)
-		details := map[string]string{"tenant": t.ID.String(), "region": t.Region}
-		recordDone(r, log, al, custos.OperatorChain, audit.Entry{Actor: "operator", Action: "tenant.create", Details: details})
-		recordDone(r, log, al, t.ID, audit.Entry{Actor: "operator", Action: "tenant.create", Details: details})
 		writeJSON(w, http.StatusCreated, viewTenant(t, keys))
 	})
 }
 
-func handleListTenants(reg *tenants.Registry) http.Handler {
+func handleListTenants(log *slog.Logger, reg *tenants.Registry) http.Handler {
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-		out := []tenantView{}
-		for _, t := range reg.List() {
-			out = append(out, viewTenant(t, tenants.Keys{}))
+		p, err := readPage(r, "tenants")
+		if err != nil {
+			writeError(w, log, err)
+			return
 		}
-		writeJSON(w, http.StatusOK, map[string]any{"tenants": out})
+		list, next := pageSlice(reg.List(), p, func(t *custos.Tenant) string { return t.ID.String() })
+		out := make([]tenantView, len(list))
+		for i, t := range list {
+			out[i] = viewTenant(t, tenants.Keys{})
+		}
+		writeJSON(w, http.StatusOK, listPage("tenants", out, next))
 	})
 }
 
@@ -102,41 +91,35 @@ func handleGetTenant(log *slog.Logger, reg *tenants.Registry) http.Handler {
 	})
 }
 
-func handleRotateKeys(log *slog.Logger, reg *tenants.Registry, al *audit.Log) http.Handler {
+func handleRotateKeys(log *slog.Logger, reg *tenants.Registry, ad *tenants.Audited) http.Handler {
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		t, err := tenantParam(r, reg)
 		if err != nil {
 			writeError(w, log, err)
 			return
 		}
-		t, keys, err := reg.Rotate(r.Context(), t.ID)
+		t, keys, err := ad.Rotate(r.Context(), t.ID)
 		if err != nil {
 			writeError(w, log, err)
 			return
 		}
-		log.Info("tenant keys rotated", "tenant", t.ID)
-		details := map[string]string{"tenant": t.ID.String()}
-		recordDone(r, log, al, custos.OperatorChain, audit.Entry{Actor: "operator", Action: "tenant.keys.rotate", Details: details})
-		recordDone(r, log, al, t.ID, audit.Entry{Actor: "operator", Action: "tenant.keys.rotate", Details: details})
 		writeJSON(w, http.StatusOK, viewTenant(t, keys))
 	})
 }
 
-func handleDeleteTenant(log *slog.Logger, reg *tenants.Registry, al *audit.Log, now func() time.Time) http.Handler {
+// handleDeleteTenant deletes a tenant and answers 204, as every DELETE
+// of the API does.
+func handleDeleteTenant(log *slog.Logger, reg *tenants.Registry, ad *tenants.Audited) http.Handler {
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		t, err := tenantParam(r, reg)
 		if err != nil {
 			writeError(w, log, err)
 			return
 		}
-		if err := reg.Delete(r.Context(), t.ID); err != nil {
+		if err := ad.Delete(r.Context(), t.ID); err != nil {
 			writeError(w, log, err)
 			return
 		}
-		log.Info("tenant deleted", "tenant", t.ID)
-		details := map[string]string{"tenant": t.ID.String()}
-		recordDone(r, log, al, t.ID, audit.Entry{Actor: "operator", Action: "tenant.delete", Details: details})
-		recordDone(r, log, al, custos.OperatorChain, audit.Entry{Actor: "operator", Action: "tenant.delete", Details: details})
-		writeJSON(w, http.StatusOK, map[string]any{"id": t.ID, "deleted": true, "deleted_at": now().UTC()})
+		w.WriteHeader(http.StatusNoContent)
 	})
 }

@@ -2,45 +2,57 @@ package server
 
 import (
 	"crypto/ed25519"
+	"encoding/json"
 	"log/slog"
 	"net/http"
 	"strconv"
+	"time"
 
 	"github.com/custos-dev/custos"
 	"github.com/custos-dev/custos/internal/audit"
 )
 
-// auditPage reads ?after= and ?limit= and returns one page of a chain.
+// auditPage answers one page of an audit chain, in sequence order.
 func auditPage(r *http.Request, store custos.AuditStore, t custos.TenantID) (map[string]any, error) {
-	q := r.URL.Query()
-	var after uint64
-	if v := q.Get("after"); v != "" {
-		n, err := strconv.ParseUint(v, 10, 64)
-		if err != nil {
-			return nil, custos.Errorf(custos.Invalid, "after must be a sequence number")
-		}
-		after = n
-	}
-	limit := 100
-	if v := q.Get("limit"); v != "" {
-		n, err := strconv.Atoi(v)
-		if err != nil || n < 1 || n > 1000 {
-			return nil, custos.Errorf(custos.Invalid, "limit must be a whole number from 1 to 1000")
-		}
-		limit = n
-	}
-	entries, err := store.AuditEntries(r.Context(), t, after, limit)
+	p, err := readPage(r, "audit")
 	if err != nil {
 		return nil, err
 	}
-	if entries == nil {
-		entries = []custos.AuditEntry{}
+	var after uint64
+	if p.Position != "" {
+		if after, err = strconv.ParseUint(p.Position, 10, 64); err != nil {
+			return nil, custos.Errorf(custos.Invalid, "cursor is not a next_cursor this list (audit) issued")
+		}
 	}
-	out := map[string]any{"entries": entries}
-	if len(entries) == limit {
-		out["next_after"] = entries[len(entries)-1].Seq
+	// One more than the page tells whether another follows.
+	entries, err := store.AuditEntries(r.Context(), t, after, p.Limit+1)
+	if err != nil {
+		return nil, err
 	}
-	return out, nil
+	next := ""
+	if len(entries) > p.Limit {
+		entries = entries[:p.Limit]
+		next = p.cursor(strconv.FormatUint(entries[len(entries)-1].Seq, 10))
+	}
+	out := make([]auditEntryView, len(entries))
+	for i, e := range entries {
+		out[i] = auditEntryView(e)
+	}
+	return listPage("entries", out, next), nil
+}
+
+// auditEntryView is an audit entry as the API shows it: the subject is
+// its audit pseudonym, never an identifier.
+type auditEntryView struct {
+	Seq       uint64          `json:"seq"`
+	Time      time.Time       `json:"time"`
+	Actor     string          `json:"actor"`
+	Action    string          `json:"action"`
+	Subject   string          `json:"subject,omitempty"`
+	RequestID string          `json:"request_id,omitempty"`
+	Details   json.RawMessage `json:"details,omitempty"`
+	PrevHash  string          `json:"prev_hash"`
+	Hash      string          `json:"hash"`
 }
 
 func handleTenantAudit(log *slog.Logger, store custos.AuditStore) tenantHandler {
@@ -123,12 +135,4 @@ func record(r *http.Request, l *audit.Log, t custos.TenantID, e audit.Entry) err
 		return &custos.Error{Code: custos.Unavailable, Message: "the audit log could not record this action; retry", Err: err}
 	}
 	return nil
-}
-
-// recordDone writes an audit entry for an action that already happened:
-// a failure is logged, since the caller cannot undo the action.
-func recordDone(r *http.Request, log *slog.Logger, l *audit.Log, t custos.TenantID, e audit.Entry) {
-	if err := record(r, l, t, e); err != nil {
-		log.Error("audit entry not recorded", "action", e.Action, "tenant", t, "err", err)
-	}
 }

@@ -11,18 +11,29 @@ import (
 )
 
 // BackupFunc writes an online backup of the node's data store into dir,
-// telling progress what it does.
+// telling progress what it does. A node whose store it cannot back up
+// (PostgreSQL, which has its own tools) answers an error before any
+// progress.
 type BackupFunc func(ctx context.Context, dir string, progress func(string)) error
+
+// backupLine is one line of the answer to POST /admin/v1/backup.
+type backupLine struct {
+	Progress string `json:"progress,omitempty"`
+	Done     bool   `json:"done,omitempty"`
+	Error    string `json:"error,omitempty"`
+}
 
 // handleBackup takes a backup into a directory on the server's machine
 // and streams its progress as JSON lines: {"progress": "..."}, then
-// {"done": true} or {"error": "..."}.
+// {"done": true} or {"error": "..."}. An error before the first progress
+// line (a directory that is not empty, a store that cannot be backed up
+// this way) is an ordinary error answer.
 func handleBackup(log *slog.Logger, backup BackupFunc) http.Handler {
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-		var in struct {
+		in, err := decodeBody[struct {
 			To string `json:"to"`
-		}
-		if err := decodeJSON(r, &in); err != nil {
+		}](w, r, maxBody)
+		if err != nil {
 			writeError(w, log, err)
 			return
 		}
@@ -30,24 +41,29 @@ func handleBackup(log *slog.Logger, backup BackupFunc) http.Handler {
 			writeError(w, log, custos.Errorf(custos.Invalid, "to must be an absolute directory path on the server's machine"))
 			return
 		}
-		w.Header().Set("Content-Type", "application/x-ndjson")
-		w.WriteHeader(http.StatusOK)
 		enc := json.NewEncoder(w)
-		flush := func() {
+		started := false
+		send := func(l backupLine) {
+			if !started {
+				w.Header().Set("Content-Type", "application/x-ndjson")
+				w.WriteHeader(http.StatusOK)
+				started = true
+			}
+			enc.Encode(l)
 			if f, ok := w.(http.Flusher); ok {
 				f.Flush()
 			}
 		}
-		err := backup(r.Context(), filepath.Clean(in.To), func(s string) {
-			enc.Encode(map[string]string{"progress": s})
-			flush()
-		})
-		if err != nil {
+		err = backup(r.Context(), filepath.Clean(in.To), func(s string) { send(backupLine{Progress: s}) })
+		switch {
+		case err != nil && !started:
+			writeError(w, log, err)
+		case err != nil:
 			log.Error("backup failed", "err", err)
-			enc.Encode(map[string]string{"error": err.Error()})
-			return
+			send(backupLine{Error: err.Error()})
+		default:
+			log.Info("backup taken", "dir", in.To)
+			send(backupLine{Done: true})
 		}
-		log.Info("backup taken", "dir", in.To)
-		enc.Encode(map[string]bool{"done": true})
 	})
 }

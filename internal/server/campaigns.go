@@ -1,6 +1,7 @@
 package server
 
 import (
+	"encoding/json"
 	"html/template"
 	"log/slog"
 	"net"
@@ -15,16 +16,16 @@ import (
 
 // campaignView is a campaign as the API shows it.
 type campaignView struct {
-	ID        string                 `json:"id"`
-	Name      string                 `json:"name"`
-	Purpose   string                 `json:"purpose"`
-	Channel   string                 `json:"channel"`
-	Status    custos.CampaignStatus  `json:"status"`
-	Audience  custos.Audience        `json:"audience"`
-	Message   custos.CampaignMessage `json:"message"`
-	CreatedAt time.Time              `json:"created_at"`
-	Progress  progressView           `json:"progress"`
-	Error     string                 `json:"error,omitempty"`
+	ID        string                `json:"id"`
+	Name      string                `json:"name"`
+	Purpose   string                `json:"purpose"`
+	Channel   string                `json:"channel"`
+	Status    custos.CampaignStatus `json:"status"`
+	Audience  audienceView          `json:"audience"`
+	Message   messageView           `json:"message"`
+	CreatedAt time.Time             `json:"created_at"`
+	Progress  progressView          `json:"progress"`
+	Error     string                `json:"error,omitempty"`
 }
 
 type progressView struct {
@@ -37,20 +38,78 @@ type progressView struct {
 	CompletedAt time.Time      `json:"completed_at,omitzero"`
 }
 
+// audienceView is who a campaign is for.
+type audienceView struct {
+	Traits []traitConditionView `json:"traits,omitempty"`
+	Events []eventConditionView `json:"events,omitempty"`
+}
+
+// traitConditionView is a condition on a trait.
+type traitConditionView struct {
+	Key   string          `json:"key"`
+	Op    string          `json:"op"`
+	Value json.RawMessage `json:"value,omitempty"`
+}
+
+// eventConditionView is a condition on events.
+type eventConditionView struct {
+	Name       string `json:"name"`
+	WithinDays int    `json:"within_days,omitempty"`
+	MinCount   int    `json:"min_count,omitempty"`
+}
+
+// messageView is a campaign's message templates.
+type messageView struct {
+	Subject string `json:"subject"`
+	Body    string `json:"body"`
+	Text    string `json:"text,omitempty"`
+}
+
+// previewView is what a campaign would do if sent now.
+type previewView struct {
+	Audience int                 `json:"audience"`
+	Eligible int                 `json:"eligible"`
+	Excluded map[string]int      `json:"excluded"`
+	Sample   []sampleMessageView `json:"sample"`
+}
+
+// sampleMessageView is one rendered message of a preview.
+type sampleMessageView struct {
+	SubjectID string `json:"subject_id"`
+	To        string `json:"to,omitempty"`
+	Subject   string `json:"subject"`
+	Body      string `json:"body"`
+	Text      string `json:"text,omitempty"`
+}
+
+func viewPreview(p *campaign.Preview) previewView {
+	v := previewView{Audience: p.Audience, Eligible: p.Eligible, Excluded: p.Excluded, Sample: make([]sampleMessageView, len(p.Sample))}
+	for i, m := range p.Sample {
+		v.Sample[i] = sampleMessageView(m)
+	}
+	return v
+}
+
 func viewCampaign(c *custos.Campaign) campaignView {
 	v := campaignView{ID: c.ID, Purpose: c.Purpose, Channel: c.Channel, Status: c.Status, CreatedAt: c.CreatedAt, Error: c.Error,
 		Progress: progressView{Audience: c.Progress.Audience, Sent: c.Progress.Sent, Failed: c.Progress.Failed, Excluded: c.Progress.Excluded,
 			StartedAt: c.Progress.StartedAt, UpdatedAt: c.Progress.UpdatedAt, CompletedAt: c.Progress.CompletedAt}}
 	if d := c.Definition; d != nil {
-		v.Name, v.Audience, v.Message = d.Name, d.Audience, d.Message
+		v.Name, v.Message = d.Name, messageView(d.Message)
+		for _, tc := range d.Audience.Traits {
+			v.Audience.Traits = append(v.Audience.Traits, traitConditionView(tc))
+		}
+		for _, ec := range d.Audience.Events {
+			v.Audience.Events = append(v.Audience.Events, eventConditionView(ec))
+		}
 	}
 	return v
 }
 
 func handleCreateCampaign(log *slog.Logger, eng *campaign.Engine) tenantHandler {
 	return func(w http.ResponseWriter, r *http.Request, t *custos.Tenant) {
-		var in campaign.Input
-		if err := decodeJSON(r, &in); err != nil {
+		in, err := decodeBody[campaign.Input](w, r, maxBody)
+		if err != nil {
 			writeError(w, log, err)
 			return
 		}
@@ -65,16 +124,22 @@ func handleCreateCampaign(log *slog.Logger, eng *campaign.Engine) tenantHandler 
 
 func handleListCampaigns(log *slog.Logger, eng *campaign.Engine) tenantHandler {
 	return func(w http.ResponseWriter, r *http.Request, t *custos.Tenant) {
-		list, err := eng.List(r.Context(), t.ID)
+		p, err := readPage(r, "campaigns")
 		if err != nil {
 			writeError(w, log, err)
 			return
 		}
+		all, err := eng.List(r.Context(), t.ID)
+		if err != nil {
+			writeError(w, log, err)
+			return
+		}
+		list, next := pageSlice(all, p, func(c *custos.Campaign) string { return c.ID })
 		out := make([]campaignView, len(list))
 		for i, c := range list {
 			out[i] = viewCampaign(c)
 		}
-		writeJSON(w, http.StatusOK, map[string]any{"campaigns": out})
+		writeJSON(w, http.StatusOK, listPage("campaigns", out, next))
 	}
 }
 
@@ -105,7 +170,7 @@ func handlePreviewCampaign(log *slog.Logger, eng *campaign.Engine) tenantHandler
 			writeError(w, log, err)
 			return
 		}
-		writeJSON(w, http.StatusOK, pv)
+		writeJSON(w, http.StatusOK, viewPreview(pv))
 	}
 }
 

@@ -9,9 +9,9 @@ import (
 	"github.com/custos-dev/custos/internal/admission"
 	"github.com/custos-dev/custos/internal/audit"
 	"github.com/custos-dev/custos/internal/consent"
-	"github.com/custos-dev/custos/internal/ingest"
 	"github.com/custos-dev/custos/internal/metrics"
 	"github.com/custos-dev/custos/internal/segment"
+	"github.com/custos-dev/custos/internal/subjects"
 	"github.com/custos-dev/custos/internal/tenants"
 )
 
@@ -24,16 +24,27 @@ type ingestResponse struct {
 	Rejected   []segment.Rejection `json:"rejected"`
 }
 
-func handleIngest(log *slog.Logger, reg *tenants.Registry, pipe *ingest.Pipeline, m *metrics.Metrics, tally *audit.Tally, limits segment.Limits, now func() time.Time, adm *Admission) http.Handler {
+func handleIngest(log *slog.Logger, reg *tenants.Registry, pipe *subjects.Pipeline, m *metrics.Metrics, tally *audit.Tally, limits segment.Limits, now func() time.Time, adm *Admission) http.Handler {
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		kind, ok := segment.PathKind(r.URL.Path)
 		if !ok {
 			writeError(w, log, custos.Errorf(custos.NotFound, "no ingestion endpoint at %s", r.URL.Path))
 			return
 		}
-		// A tenant out of tokens is turned away before its body is read.
-		if key, _, ok := r.BasicAuth(); ok && key != "" {
-			if t, ok := reg.ByWriteKey(key); ok && adm.limited(w, log, admission.Ingest, t, key, 0) {
+		// A key in the header or query is checked before the body is
+		// decompressed or decoded; only a key in the body (beacons, which
+		// cannot set headers) needs the body read first.
+		var t *custos.Tenant
+		var err error
+		key := writeKeyOf(r)
+		if key != "" {
+			if t, err = tenantByWriteKey(w, reg, key); err != nil {
+				writeError(w, log, err)
+				return
+			}
+			// A tenant out of tokens is turned away before its body is read.
+			if err := adm.limit(w, log, admission.Ingest, t, key, 0); err != nil {
+				writeError(w, log, err)
 				return
 			}
 		}
@@ -47,33 +58,25 @@ func handleIngest(log *slog.Logger, reg *tenants.Registry, pipe *ingest.Pipeline
 			writeError(w, log, err)
 			return
 		}
-		key, _, hasBasic := r.BasicAuth()
-		if !hasBasic || key == "" {
+		if t == nil {
 			key = batch.WriteKey
-		}
-		if key == "" {
-			key = r.URL.Query().Get("writeKey")
-		}
-		if key == "" {
-			writeError(w, log, custos.Errorf(custos.Unauthorized, "missing write key: send HTTP Basic auth with the write key as user name, or \"writeKey\" in the body"))
-			return
-		}
-		t, ok := reg.ByWriteKey(key)
-		if !ok {
-			writeError(w, log, custos.Errorf(custos.Unauthorized, "unknown write key"))
-			return
+			if t, err = tenantByWriteKey(w, reg, key); err != nil {
+				writeError(w, log, err)
+				return
+			}
 		}
 		if misdirected(w, log, reg, t) {
 			return
 		}
-		if adm.limited(w, log, admission.Ingest, t, key, len(batch.Messages)) {
+		if err := adm.limit(w, log, admission.Ingest, t, key, len(batch.Messages)); err != nil {
+			writeError(w, log, err)
 			return
 		}
 		if !t.Settings.KeepFullIP {
 			// Data minimisation: only the network part of context.ip is stored.
 			segment.TruncateIPs(batch.Messages)
 		}
-		res, err := adm.ingest(r.Context(), pipe, t.ID, batch.Messages, consent.NewPolicy(&t.Settings))
+		res, err := pipe.IngestWith(r.Context(), t.ID, batch.Messages, consent.NewPolicy(&t.Settings))
 		if err != nil {
 			writeError(w, log, err)
 			return

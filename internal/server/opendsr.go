@@ -9,12 +9,12 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
-	"io"
 	"log/slog"
 	"net/http"
 	"time"
 
 	"github.com/custos-dev/custos"
+	"github.com/custos-dev/custos/internal/audit"
 	"github.com/custos-dev/custos/internal/opendsr"
 	"github.com/custos-dev/custos/internal/rights"
 )
@@ -24,7 +24,7 @@ import (
 const maxOpenDSRBody = 1 << 20
 
 // openDSRActor is who the audit log names for requests a controller sends.
-const openDSRActor = "opendsr:controller"
+const openDSRActor = audit.ActorOpenDSRController
 
 // signBodies signs every response body of the OpenDSR API, errors from
 // the authentication in front of the handlers included: the controller
@@ -91,6 +91,7 @@ func writeOpenDSRError(w http.ResponseWriter, log *slog.Logger, err error) {
 		}
 		e = opendsr.NewError(status, custos.ErrorMessage(err))
 	}
+	challenge(w, e.Code)
 	writeJSON(w, e.Code, e.Response())
 }
 
@@ -105,6 +106,7 @@ func baseURL(r *http.Request) string {
 
 // openDSRVersion is one version of the protocol's routes.
 type openDSRVersion struct {
+	name string // "v2" or "v1", as Route.OpenDSR
 	api  string // api_version
 	base string // path prefix
 	// requests is the path of the request collection under base.
@@ -112,8 +114,8 @@ type openDSRVersion struct {
 }
 
 var (
-	openDSRv2 = openDSRVersion{api: opendsr.APIVersion, base: "/opendsr/v2", requests: "/requests"}
-	openDSRv1 = openDSRVersion{api: opendsr.APIVersionV1, base: "/opendsr/v1", requests: "/opengdpr_requests"}
+	openDSRv2 = openDSRVersion{name: "v2", api: opendsr.APIVersion, base: "/opendsr/v2", requests: "/requests"}
+	openDSRv1 = openDSRVersion{name: "v1", api: opendsr.APIVersionV1, base: "/opendsr/v1", requests: "/opengdpr_requests"}
 )
 
 func handleOpenDSRDiscovery(v openDSRVersion) tenantHandler {
@@ -149,13 +151,9 @@ func openDSRID(subjectRequestID string) string { return "dsr_" + subjectRequestI
 func handleOpenDSRSubmit(log *slog.Logger, eng *rights.Engine, signer crypto.Signer, parse opendsr.Options, v openDSRVersion, now func() time.Time) tenantHandler {
 	parse.V1 = v.api == opendsr.APIVersionV1
 	return func(w http.ResponseWriter, r *http.Request, t *custos.Tenant) {
-		body, err := io.ReadAll(io.LimitReader(r.Body, maxOpenDSRBody+1))
+		body, err := readBody(w, r, maxOpenDSRBody)
 		if err != nil {
-			writeOpenDSRError(w, log, opendsr.NewError(http.StatusBadRequest, "the request body could not be read"))
-			return
-		}
-		if len(body) > maxOpenDSRBody {
-			writeOpenDSRError(w, log, opendsr.NewError(http.StatusRequestEntityTooLarge, fmt.Sprintf("the request body is larger than %d bytes", maxOpenDSRBody)))
+			writeOpenDSRError(w, log, err)
 			return
 		}
 		req, err := parse.ParseRequest(body, now())

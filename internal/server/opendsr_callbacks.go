@@ -1,11 +1,9 @@
 package server
 
 import (
-	"io"
 	"log/slog"
 	"net/http"
 
-	"github.com/custos-dev/custos"
 	"github.com/custos-dev/custos/internal/rights"
 )
 
@@ -17,20 +15,18 @@ const maxCallbackBody = 64 << 10
 // is unguessable, and the engine accepts the callback only if its
 // signature verifies with the recipient's processor certificate. A
 // refused signature is answered 401, which the specification tells the
-// processor to treat as final.
+// processor to treat as final. Errors take the OpenDSR shape.
 func handleOpenDSRCallback(log *slog.Logger, eng *rights.Engine) http.Handler {
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-		body, err := io.ReadAll(io.LimitReader(r.Body, maxCallbackBody+1))
+		body, err := readBody(w, r, maxCallbackBody)
 		if err != nil {
-			writeError(w, log, custos.Errorf(custos.Invalid, "the callback body could not be read"))
-			return
-		}
-		if len(body) > maxCallbackBody {
-			writeError(w, log, custos.Errorf(custos.TooLarge, "the callback body is larger than %d bytes", maxCallbackBody))
+			writeOpenDSRError(w, log, err)
 			return
 		}
 		if err := eng.OpenDSRCallback(r.Context(), r.PathValue("token"), r.Header, body); err != nil {
-			writeError(w, log, err)
+			// The recipient's signature is the credential here.
+			w.Header().Set("WWW-Authenticate", `OpenDSR-Signature realm="custos"`)
+			writeOpenDSRError(w, log, err)
 			return
 		}
 		w.WriteHeader(http.StatusNoContent)

@@ -1,16 +1,17 @@
 package server
 
 import (
-	"encoding/json"
-	"io"
 	"log/slog"
 	"net/http"
-	"time"
 
 	"github.com/custos-dev/custos"
+	"github.com/custos-dev/custos/internal/audit"
 	"github.com/custos-dev/custos/internal/rights"
 	"github.com/custos-dev/custos/internal/tenants"
 )
+
+// maxPrivacyBody bounds a /v1/privacy body: a type and two identifiers.
+const maxPrivacyBody = 64 << 10
 
 // privacyRequest is a right exercised from a device, with the write key.
 type privacyRequest struct {
@@ -21,26 +22,42 @@ type privacyRequest struct {
 	WriteKey    string             `json:"writeKey"`
 }
 
+// privacyView is all a device learns of its request: its id, type and
+// status, nothing held.
+type privacyView struct {
+	RequestID string               `json:"request_id"`
+	Type      custos.RequestType   `json:"type"`
+	Status    custos.RequestStatus `json:"status"`
+}
+
 // handlePrivacy takes data-subject requests from the SDK path. The write
 // key is public, so it proves nothing about who asks: suppression is
 // honoured at once (dropping data is the safe direction); access and
 // erasure run at once only with a valid user_hash, and otherwise wait for
-// the controller to approve them.
-func handlePrivacy(log *slog.Logger, reg *tenants.Registry, eng *rights.Engine, now func() time.Time) http.Handler {
+// the controller to approve them. A key sent in the header is checked
+// before the body is read. The answer is 201 with the request's status
+// when it is done, 202 when work is still pending.
+func handlePrivacy(log *slog.Logger, reg *tenants.Registry, eng *rights.Engine) http.Handler {
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-		var in privacyRequest
-		if err := json.NewDecoder(io.LimitReader(r.Body, 64<<10)).Decode(&in); err != nil {
-			writeError(w, log, custos.Errorf(custos.Invalid, "body is not a JSON privacy request: %v", err))
+		var t *custos.Tenant
+		var err error
+		key := writeKeyOf(r)
+		if key != "" {
+			if t, err = tenantByWriteKey(w, reg, key); err != nil {
+				writeError(w, log, err)
+				return
+			}
+		}
+		in, err := decodeBody[privacyRequest](w, r, maxPrivacyBody)
+		if err != nil {
+			writeError(w, log, err)
 			return
 		}
-		key, _, _ := r.BasicAuth()
-		if key == "" {
-			key = in.WriteKey
-		}
-		t, ok := reg.ByWriteKey(key)
-		if !ok {
-			writeError(w, log, custos.Errorf(custos.Unauthorized, "missing or unknown write key"))
-			return
+		if t == nil {
+			if t, err = tenantByWriteKey(w, reg, in.WriteKey); err != nil {
+				writeError(w, log, err)
+				return
+			}
 		}
 		if misdirected(w, log, reg, t) {
 			return
@@ -53,9 +70,8 @@ func handlePrivacy(log *slog.Logger, reg *tenants.Registry, eng *rights.Engine, 
 			writeError(w, log, custos.Errorf(custos.Invalid, "give userId or anonymousId"))
 			return
 		}
-		input := rights.Input{Type: in.Type, Identity: id, Source: "sdk", Actor: "device:write-key"}
+		input := rights.Input{Type: in.Type, Identity: id, Source: "sdk", Actor: audit.ActorDevice}
 		var req *custos.Request
-		var err error
 		switch in.Type {
 		case custos.Suppress:
 			req, err = eng.Create(r.Context(), t.ID, input)
@@ -72,7 +88,10 @@ func handlePrivacy(log *slog.Logger, reg *tenants.Registry, eng *rights.Engine, 
 			writeError(w, log, err)
 			return
 		}
-		// The device learns the request's id and status, nothing held.
-		writeJSON(w, http.StatusAccepted, map[string]any{"request_id": req.ID, "type": req.Type, "status": req.Status})
+		status := http.StatusAccepted
+		if req.Status.Final() {
+			status = http.StatusCreated
+		}
+		writeJSON(w, status, privacyView{RequestID: req.ID, Type: req.Type, Status: req.Status})
 	})
 }

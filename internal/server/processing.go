@@ -6,14 +6,14 @@ import (
 	"time"
 
 	"github.com/custos-dev/custos"
-	"github.com/custos-dev/custos/internal/ingest"
 	"github.com/custos-dev/custos/internal/processing"
 	"github.com/custos-dev/custos/internal/segment"
+	"github.com/custos-dev/custos/internal/subjects"
 )
 
 // handleProcessingRecord answers the tenant's record of processing (Art.
 // 30(2)) as JSON, or as a page with ?format=html.
-func handleProcessingRecord(log *slog.Logger, reader *ingest.Reader, recipients custos.RecipientStore, processor processing.Processor, security processing.Security, now func() time.Time) tenantHandler {
+func handleProcessingRecord(log *slog.Logger, reader *subjects.Reader, recipients custos.RecipientStore, processor processing.Processor, security processing.Security, now func() time.Time) tenantHandler {
 	return func(w http.ResponseWriter, r *http.Request, t *custos.Tenant) {
 		format := r.URL.Query().Get("format")
 		if format != "" && format != "json" && format != "html" {

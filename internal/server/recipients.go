@@ -6,6 +6,7 @@ import (
 	"time"
 
 	"github.com/custos-dev/custos"
+	"github.com/custos-dev/custos/internal/audit"
 	"github.com/custos-dev/custos/internal/rights"
 )
 
@@ -40,7 +41,7 @@ func viewRecipient(t *custos.Tenant, r *custos.Recipient) recipientView {
 
 func handleCreateRecipient(log *slog.Logger, eng *rights.Engine) tenantHandler {
 	return func(w http.ResponseWriter, r *http.Request, t *custos.Tenant) {
-		var in struct {
+		in, err := decodeBody[struct {
 			Name           string `json:"name"`
 			Kind           string `json:"kind"`
 			URL            string `json:"url"`
@@ -48,13 +49,13 @@ func handleCreateRecipient(log *slog.Logger, eng *rights.Engine) tenantHandler {
 			Region         string `json:"region"`
 			Domain         string `json:"domain"`
 			CertificatePEM string `json:"certificate_pem"`
-		}
-		if err := decodeJSON(r, &in); err != nil {
+		}](w, r, maxBody)
+		if err != nil {
 			writeError(w, log, err)
 			return
 		}
 		rc, err := eng.AddRecipient(r.Context(), t, rights.RecipientInput{Name: in.Name, Kind: in.Kind, URL: in.URL,
-			Secret: in.Secret, Region: in.Region, Domain: in.Domain, CertificatePEM: in.CertificatePEM, Actor: "tenant:secret-key"})
+			Secret: in.Secret, Region: in.Region, Domain: in.Domain, CertificatePEM: in.CertificatePEM, Actor: audit.ActorTenant})
 		if err != nil {
 			writeError(w, log, err)
 			return
@@ -65,16 +66,22 @@ func handleCreateRecipient(log *slog.Logger, eng *rights.Engine) tenantHandler {
 
 func handleListRecipients(log *slog.Logger, store custos.RecipientStore) tenantHandler {
 	return func(w http.ResponseWriter, r *http.Request, t *custos.Tenant) {
-		list, err := store.Recipients(r.Context(), t.ID)
+		p, err := readPage(r, "recipients")
 		if err != nil {
 			writeError(w, log, err)
 			return
 		}
+		all, err := store.Recipients(r.Context(), t.ID)
+		if err != nil {
+			writeError(w, log, err)
+			return
+		}
+		list, next := pageSlice(all, p, func(rc *custos.Recipient) string { return rc.ID })
 		out := make([]recipientView, len(list))
 		for i, rc := range list {
 			out[i] = viewRecipient(t, rc)
 		}
-		writeJSON(w, http.StatusOK, map[string]any{"recipients": out})
+		writeJSON(w, http.StatusOK, listPage("recipients", out, next))
 	}
 }
 

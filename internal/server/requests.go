@@ -4,19 +4,39 @@ import (
 	"encoding/json"
 	"log/slog"
 	"net/http"
-	"net/url"
-	"strconv"
 	"time"
 
 	"github.com/custos-dev/custos"
+	"github.com/custos-dev/custos/internal/audit"
 	"github.com/custos-dev/custos/internal/certificate"
 	"github.com/custos-dev/custos/internal/rights"
 )
 
-// requestView is a request as the API shows it.
+// requestView is a request as the API shows it. It lists each field
+// shown: the engine's working state (its step, the keyed hashes an
+// erasure works through, sealed identities and bodies, the signed
+// certificate's bytes, the OpenDSR body fingerprint) stays inside.
 type requestView struct {
-	*custos.Request
-	Overdue bool `json:"overdue"`
+	ID              string                `json:"id"`
+	Tenant          custos.TenantID       `json:"tenant_id"`
+	Type            custos.RequestType    `json:"type"`
+	Status          custos.RequestStatus  `json:"status"`
+	IdentityType    custos.IdentifierType `json:"identity_type"`
+	Subject         custos.SubjectID      `json:"subject_id"`
+	Source          string                `json:"source"`
+	CallbackURL     string                `json:"callback_url,omitempty"`
+	OpenDSR         *openDSRLinkView      `json:"opendsr,omitempty"`
+	ReceivedAt      time.Time             `json:"received_at"`
+	DueAt           time.Time             `json:"due_at"`
+	OriginalDueAt   time.Time             `json:"original_due_at"`
+	ExtendedMonths  int                   `json:"extended_months"`
+	ExtensionReason string                `json:"extension_reason,omitempty"`
+	UpdatedAt       time.Time             `json:"updated_at"`
+	CompletedAt     time.Time             `json:"completed_at,omitzero"`
+	Error           string                `json:"error,omitempty"`
+	Overdue         bool                  `json:"overdue"`
+	Erasure         *erasureView          `json:"erasure,omitempty"`
+	Forwards        []forwardView         `json:"forwards,omitempty"`
 	// Recipients is what became of the notices to recipients (Art. 19).
 	Recipients []certificate.Outcome `json:"recipients,omitempty"`
 	// Callbacks is what became of the status callbacks (callback_url, or
@@ -24,53 +44,90 @@ type requestView struct {
 	Callbacks []certificate.Outcome `json:"callbacks,omitempty"`
 }
 
+// openDSRLinkView is what a request submitted over OpenDSR shows of it.
+type openDSRLinkView struct {
+	SubjectRequestID string   `json:"subject_request_id"`
+	APIVersion       string   `json:"api_version"`
+	CallbackURLs     []string `json:"status_callback_urls,omitempty"`
+}
+
+// erasureView is the progress of an erasure: counts and times. The
+// certificate is served by its own route.
+type erasureView struct {
+	Suppress          bool           `json:"suppress"`
+	IdentifiersErased map[string]int `json:"identifiers_erased,omitempty"`
+	RecordsDeleted    map[string]int `json:"records_deleted,omitempty"`
+	ErasedAt          time.Time      `json:"erased_at,omitzero"`
+	ShreddedAt        time.Time      `json:"shredded_at,omitzero"`
+	DeletedAt         time.Time      `json:"deleted_at,omitzero"`
+	PurgedAt          time.Time      `json:"purged_at,omitzero"`
+	Verified          bool           `json:"verified"`
+	CertificateReady  bool           `json:"certificate_ready"`
+}
+
+// forwardView is the progress of a request at one OpenDSR recipient.
+type forwardView struct {
+	RecipientID       string    `json:"recipient_id"`
+	Recipient         string    `json:"recipient"`
+	SubjectRequestID  string    `json:"subject_request_id"`
+	Status            string    `json:"status"`
+	Reason            string    `json:"reason,omitempty"`
+	ResultsURL        string    `json:"results_url,omitempty"`
+	SubmittedAt       time.Time `json:"submitted_at,omitzero"`
+	UpdatedAt         time.Time `json:"updated_at"`
+	CompletedAt       time.Time `json:"completed_at,omitzero"`
+	Attempts          int       `json:"attempts"`
+	NextAt            time.Time `json:"next_at,omitzero"`
+	LastError         string    `json:"last_error,omitempty"`
+	Polls             int       `json:"polls"`
+	Callbacks         int       `json:"callbacks"`
+	RejectedCallbacks int       `json:"rejected_callbacks,omitempty"`
+	LastRejection     string    `json:"last_rejection,omitempty"`
+}
+
 func viewRequest(r *custos.Request, now time.Time) requestView {
-	shown := *r
-	shown.PendingIdentity = nil // sealed, and for the engine only
-	shown.ForwardBodies = nil   // sealed, and for the engine only
-	return requestView{Request: &shown, Overdue: rights.Overdue(r, now)}
+	v := requestView{ID: r.ID, Tenant: r.Tenant, Type: r.Type, Status: r.Status, IdentityType: r.IdentityType, Subject: r.Subject,
+		Source: r.Source, CallbackURL: r.CallbackURL, ReceivedAt: r.ReceivedAt, DueAt: r.DueAt, OriginalDueAt: r.OriginalDueAt,
+		ExtendedMonths: r.ExtendedMonths, ExtensionReason: r.ExtensionReason, UpdatedAt: r.UpdatedAt, CompletedAt: r.CompletedAt,
+		Error: r.Error, Overdue: rights.Overdue(r, now)}
+	if l := r.OpenDSR; l != nil {
+		v.OpenDSR = &openDSRLinkView{SubjectRequestID: l.SubjectRequestID, APIVersion: l.APIVersion, CallbackURLs: l.CallbackURLs}
+	}
+	if e := r.Erasure; e != nil {
+		v.Erasure = &erasureView{Suppress: e.Suppress, IdentifiersErased: e.IdentifiersErased, RecordsDeleted: e.RecordsDeleted,
+			ErasedAt: e.ErasedAt, ShreddedAt: e.ShreddedAt, DeletedAt: e.DeletedAt, PurgedAt: e.PurgedAt, Verified: e.Verified,
+			CertificateReady: len(e.Certificate) > 0}
+	}
+	for _, f := range r.Forwards {
+		v.Forwards = append(v.Forwards, forwardView{RecipientID: f.RecipientID, Recipient: f.Recipient, SubjectRequestID: f.SubjectRequestID,
+			Status: f.Status, Reason: f.Reason, ResultsURL: f.ResultsURL, SubmittedAt: f.SubmittedAt, UpdatedAt: f.UpdatedAt,
+			CompletedAt: f.CompletedAt, Attempts: f.Attempts, NextAt: f.NextAt, LastError: f.LastError, Polls: f.Polls,
+			Callbacks: f.Callbacks, RejectedCallbacks: f.RejectedCallbacks, LastRejection: f.LastRejection})
+	}
+	return v
 }
 
 func handleCreateRequest(log *slog.Logger, eng *rights.Engine, now func() time.Time) tenantHandler {
+	type body struct {
+		Type        custos.RequestType         `json:"type"`
+		Identity    identityInput              `json:"identity"`
+		Suppress    bool                       `json:"suppress"`
+		Traits      map[string]json.RawMessage `json:"traits"`
+		CallbackURL string                     `json:"callback_url"`
+	}
 	return func(w http.ResponseWriter, r *http.Request, t *custos.Tenant) {
-		var in struct {
-			Type     custos.RequestType `json:"type"`
-			Identity struct {
-				Type  string `json:"type"`
-				Value string `json:"value"`
-			} `json:"identity"`
-			Suppress    bool                       `json:"suppress"`
-			Traits      map[string]json.RawMessage `json:"traits"`
-			CallbackURL string                     `json:"callback_url"`
-		}
-		if err := decodeJSON(r, &in); err != nil {
+		in, err := decodeBody[body](w, r, maxBody)
+		if err != nil {
 			writeError(w, log, err)
 			return
 		}
-		var id custos.Identifier
-		if in.Identity.Type != "" {
-			typ, err := custos.ParseIdentifierType(in.Identity.Type)
-			if err != nil {
-				writeError(w, log, custos.Errorf(custos.Invalid, "identity.type: %s", custos.ErrorMessage(err)))
-				return
-			}
-			id = custos.Identifier{Type: typ, Value: in.Identity.Value}
-		}
-		if in.Suppress && in.Type != custos.Erasure {
-			writeError(w, log, custos.Errorf(custos.Invalid, "suppress applies to erasure requests only; use a suppress request"))
+		id, err := in.Identity.parse(false)
+		if err != nil {
+			writeError(w, log, err)
 			return
 		}
-		if in.CallbackURL != "" {
-			if u, err := url.Parse(in.CallbackURL); err != nil || (u.Scheme != "https" && u.Scheme != "http") || u.Host == "" {
-				writeError(w, log, custos.Errorf(custos.Invalid, "callback_url must be an absolute http or https URL"))
-				return
-			}
-		}
-		if len(in.Traits) > 0 && in.Type != custos.Rectify {
-			writeError(w, log, custos.Errorf(custos.Invalid, "traits apply to rectify requests only"))
-			return
-		}
-		req, err := eng.Create(r.Context(), t.ID, rights.Input{Type: in.Type, Identity: id, Suppress: in.Suppress, Traits: in.Traits, CallbackURL: in.CallbackURL, Source: "api", Actor: "tenant:secret-key"})
+		req, err := eng.Create(r.Context(), t.ID, rights.Input{Type: in.Type, Identity: id, Suppress: in.Suppress, Traits: in.Traits,
+			CallbackURL: in.CallbackURL, Source: "api", Actor: audit.ActorTenant})
 		if err != nil {
 			writeError(w, log, err)
 			return
@@ -91,25 +148,29 @@ func handleListRequests(log *slog.Logger, eng *rights.Engine, now func() time.Ti
 			writeError(w, log, custos.Errorf(custos.Invalid, "overdue must be true or false"))
 			return
 		}
-		if v := q.Get("limit"); v != "" {
-			n, err := strconv.Atoi(v)
-			if err != nil || n < 1 || n > 1000 {
-				writeError(w, log, custos.Errorf(custos.Invalid, "limit must be a whole number from 1 to 1000"))
-				return
-			}
-			f.Limit = n
+		p, err := readPage(r, "requests")
+		if err != nil {
+			writeError(w, log, err)
+			return
 		}
+		// One more than the page tells whether another follows.
+		f.Limit, f.After = p.Limit+1, p.Position
 		list, err := eng.List(r.Context(), t.ID, f)
 		if err != nil {
 			writeError(w, log, err)
 			return
+		}
+		next := ""
+		if len(list) > p.Limit {
+			list = list[:p.Limit]
+			next = p.cursor(list[len(list)-1].ID)
 		}
 		at := now()
 		out := make([]requestView, len(list))
 		for i, req := range list {
 			out[i] = viewRequest(req, at)
 		}
-		writeJSON(w, http.StatusOK, map[string]any{"requests": out})
+		writeJSON(w, http.StatusOK, listPage("requests", out, next))
 	}
 }
 
@@ -135,7 +196,7 @@ func handleGetRequest(log *slog.Logger, eng *rights.Engine, now func() time.Time
 
 func handleCancelRequest(log *slog.Logger, eng *rights.Engine, now func() time.Time) tenantHandler {
 	return func(w http.ResponseWriter, r *http.Request, t *custos.Tenant) {
-		req, err := eng.Cancel(r.Context(), t.ID, r.PathValue("id"), "tenant:secret-key")
+		req, err := eng.Cancel(r.Context(), t.ID, r.PathValue("id"), audit.ActorTenant)
 		if err != nil {
 			writeError(w, log, err)
 			return
@@ -146,15 +207,15 @@ func handleCancelRequest(log *slog.Logger, eng *rights.Engine, now func() time.T
 
 func handleExtendRequest(log *slog.Logger, eng *rights.Engine, now func() time.Time) tenantHandler {
 	return func(w http.ResponseWriter, r *http.Request, t *custos.Tenant) {
-		var in struct {
+		in, err := decodeBody[struct {
 			Months int    `json:"months"`
 			Reason string `json:"reason"`
-		}
-		if err := decodeJSON(r, &in); err != nil {
+		}](w, r, maxBody)
+		if err != nil {
 			writeError(w, log, err)
 			return
 		}
-		req, err := eng.Extend(r.Context(), t.ID, r.PathValue("id"), in.Months, in.Reason, "tenant:secret-key")
+		req, err := eng.Extend(r.Context(), t.ID, r.PathValue("id"), in.Months, in.Reason, audit.ActorTenant)
 		if err != nil {
 			writeError(w, log, err)
 			return
@@ -201,7 +262,7 @@ func handleResult(log *slog.Logger, eng *rights.Engine) tenantHandler {
 
 func handleApproveRequest(log *slog.Logger, eng *rights.Engine, now func() time.Time) tenantHandler {
 	return func(w http.ResponseWriter, r *http.Request, t *custos.Tenant) {
-		req, err := eng.Approve(r.Context(), t.ID, r.PathValue("id"), "tenant:secret-key")
+		req, err := eng.Approve(r.Context(), t.ID, r.PathValue("id"), audit.ActorTenant)
 		if err != nil {
 			writeError(w, log, err)
 			return
@@ -212,16 +273,14 @@ func handleApproveRequest(log *slog.Logger, eng *rights.Engine, now func() time.
 
 func handleRejectRequest(log *slog.Logger, eng *rights.Engine, now func() time.Time) tenantHandler {
 	return func(w http.ResponseWriter, r *http.Request, t *custos.Tenant) {
-		var in struct {
+		in, err := decodeOptionalBody[struct {
 			Reason string `json:"reason"`
+		}](w, r, maxBody)
+		if err != nil {
+			writeError(w, log, err)
+			return
 		}
-		if r.ContentLength != 0 {
-			if err := decodeJSON(r, &in); err != nil {
-				writeError(w, log, err)
-				return
-			}
-		}
-		req, err := eng.Reject(r.Context(), t.ID, r.PathValue("id"), in.Reason, "tenant:secret-key")
+		req, err := eng.Reject(r.Context(), t.ID, r.PathValue("id"), in.Reason, audit.ActorTenant)
 		if err != nil {
 			writeError(w, log, err)
 			return

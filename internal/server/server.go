@@ -17,12 +17,12 @@ import (
 	"github.com/custos-dev/custos/internal/campaign"
 	"github.com/custos-dev/custos/internal/consent"
 	"github.com/custos-dev/custos/internal/incident"
-	"github.com/custos-dev/custos/internal/ingest"
 	"github.com/custos-dev/custos/internal/metrics"
 	"github.com/custos-dev/custos/internal/opendsr"
 	"github.com/custos-dev/custos/internal/processing"
 	"github.com/custos-dev/custos/internal/rights"
 	"github.com/custos-dev/custos/internal/segment"
+	"github.com/custos-dev/custos/internal/subjects"
 	"github.com/custos-dev/custos/internal/tenants"
 )
 
@@ -30,8 +30,8 @@ import (
 type Deps struct {
 	Log     *slog.Logger
 	Tenants *tenants.Registry
-	Ingest  *ingest.Pipeline
-	Reader  *ingest.Reader
+	Ingest  *subjects.Pipeline
+	Reader  *subjects.Reader
 	Rights  *rights.Engine
 	// Consent is the consent ledger.
 	Consent    *consent.Ledger
@@ -48,8 +48,11 @@ type Deps struct {
 	// SigningKey is the node's Ed25519 key: it signs audit checkpoints.
 	SigningKey    ed25519.PrivateKey
 	OperatorToken string
-	Limits        segment.Limits
-	Now           func() time.Time
+	// MetricsToken, when set, lets a scraper read /metrics on the API
+	// listener with it (the operator token always can).
+	MetricsToken string
+	Limits       segment.Limits
+	Now          func() time.Time
 	// Ready reports whether the node can take traffic (false while
 	// shutting down).
 	Ready func() bool
@@ -86,7 +89,7 @@ func New(d Deps) http.Handler {
 	}
 	mux := http.NewServeMux()
 	addRoutes(mux, d)
-	var h http.Handler = mux
+	h := jsonUnmatched(d, mux)
 	h = observe(d.Metrics, h)
 	if d.HSTS {
 		h = hsts(h)

@@ -6,6 +6,8 @@ import (
 	"strings"
 	"testing"
 	"time"
+
+	"github.com/custos-dev/custos/internal/testenv"
 )
 
 func TestReload(t *testing.T) {
@@ -97,21 +99,20 @@ func TestWatch(t *testing.T) {
 	addr := serve(t, r.Config())
 
 	writePair(t, dir, b)
-	for deadline := time.Now().Add(10 * time.Second); ; time.Sleep(5 * time.Millisecond) {
-		if servedSerial(t, addr, a.leaf, b.leaf).Cmp(b.leaf.SerialNumber) == 0 {
-			break
-		}
-		if time.Now().After(deadline) {
-			t.Fatal("the watcher did not pick up pair B within 10s")
-		}
-	}
+	testenv.Poll(t, 10*time.Second, "the watcher picking up pair B", func() bool {
+		return servedSerial(t, addr, a.leaf, b.leaf).Cmp(b.leaf.SerialNumber) == 0
+	})
 
 	// After Close the watcher is gone: a change is no longer picked up, and
 	// the configs handed out still serve the last certificate.
 	r.Close()
 	r.Close()
+	select {
+	case <-r.done: // the watcher returned: nothing polls the files any more
+	default:
+		t.Fatal("Close returned with the watcher still running")
+	}
 	writePair(t, dir, a)
-	time.Sleep(50 * time.Millisecond) // ten poll intervals, were anyone still polling
 	if got, want := servedSerial(t, addr, a.leaf, b.leaf), b.leaf.SerialNumber; got.Cmp(want) != 0 {
 		t.Errorf("after Close: served serial %x, want pair B's %x", got, want)
 	}

@@ -8,11 +8,11 @@ import (
 	"fmt"
 	"log/slog"
 	"net/http"
-	"net/url"
 	"sync"
 	"time"
 
 	"github.com/custos-dev/custos"
+	"github.com/custos-dev/custos/internal/urlpolicy"
 )
 
 // Sealer seals the body and secret of a delivery at rest (keyring.Ring
@@ -163,9 +163,8 @@ func validate(d *custos.Delivery) error {
 	case len(d.Secret) == 0 && d.Signing == "":
 		return custos.Errorf(custos.Invalid, "delivery has no signing secret")
 	}
-	u, err := url.Parse(d.URL)
-	if err != nil || (u.Scheme != "https" && u.Scheme != "http") || u.Host == "" {
-		return custos.Errorf(custos.Invalid, "delivery URL must be an absolute http or https URL")
+	if _, err := (urlpolicy.Policy{}).Check("delivery URL", d.URL); err != nil {
+		return custos.Errorf(custos.Invalid, "%v", err)
 	}
 	return nil
 }
@@ -219,20 +218,20 @@ func (o *Outbox) Kick() {
 // Run delivers due deliveries until ctx is done. It makes a pass at once,
 // then after each Kick and when the earliest NextAt in the store arrives,
 // and polls the store every MinBackoff when idle (another process may
-// share it).
-func (o *Outbox) Run(ctx context.Context) {
+// share it). A failed pass is logged and retried; Run returns nil.
+func (o *Outbox) Run(ctx context.Context) error {
 	timer := time.NewTimer(0)
 	defer timer.Stop()
 	for {
 		select {
 		case <-ctx.Done():
-			return
+			return nil
 		case <-o.kick:
 		case <-timer.C:
 		}
 		_, err := o.DeliverDue(ctx)
 		if ctx.Err() != nil {
-			return
+			return nil
 		}
 		wait := o.min
 		if err != nil {

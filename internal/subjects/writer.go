@@ -1,0 +1,402 @@
+package subjects
+
+import (
+	"context"
+	"encoding/binary"
+	"errors"
+	"fmt"
+	"time"
+
+	"github.com/go-json-experiment/json"
+
+	"github.com/custos-dev/custos"
+	"github.com/custos-dev/custos/internal/consent"
+	"github.com/custos-dev/custos/internal/keyring"
+)
+
+// writer is the single goroutine that orders every change to the data.
+// Its caches need no locks because nothing else touches them.
+type writer struct {
+	p     *Pipeline
+	cache map[custos.TenantID]map[custos.IdentifierHash]custos.SubjectID
+	// recent remembers the ids of recently stored messages.
+	recent *recentFilter
+	// flags is the gate: every subject's standing restrictions.
+	flags map[subjectRef]custos.SubjectFlags
+	// tombs are the identifiers of erased subjects.
+	tombs map[tombRef]custos.Tombstone
+	// consents caches the consent State of subjects (see consent.go);
+	// seq numbers consent records.
+	consents map[subjectRef]consent.State
+	seq      uint64
+	// observed are the categories of personal data seen per tenant, loaded
+	// on a tenant's first message.
+	observed map[custos.TenantID]*observed
+	// shared is set when other processes write the store too (shared.go).
+	shared *shared
+}
+
+// group is the work committed together: one store batch, one WAL sync.
+type group struct {
+	start        time.Time
+	jobs         []*job
+	messages     int
+	writes       map[custos.TenantID]*custos.Write
+	order        []custos.TenantID
+	profiles     map[subjectRef]*profileState
+	seen         map[seenRef]struct{}
+	waits        []func() error
+	afterDurable []func() error
+	// observedDirty are the tenants whose observed categories changed.
+	observedDirty []custos.TenantID
+	// failed is set when an Apply of the group failed (see failGroup).
+	failed error
+}
+
+type subjectRef struct {
+	t custos.TenantID
+	s custos.SubjectID
+}
+
+type seenRef struct {
+	t  custos.TenantID
+	id custos.MessageHash
+}
+
+type profileState struct {
+	rec   *profileRecord
+	key   *keyring.SubjectKey
+	dirty bool
+}
+
+func newGroup() *group {
+	return &group{
+		start:    time.Now(),
+		writes:   map[custos.TenantID]*custos.Write{},
+		profiles: map[subjectRef]*profileState{},
+		seen:     map[seenRef]struct{}{},
+	}
+}
+
+func (g *group) write(t custos.TenantID) *custos.Write {
+	w := g.writes[t]
+	if w == nil {
+		w = &custos.Write{Tenant: t}
+		g.writes[t] = w
+		g.order = append(g.order, t)
+	}
+	return w
+}
+
+// wait blocks until every write of the group is durable.
+func (g *group) wait() error {
+	var first error
+	for _, w := range g.waits {
+		if err := w(); err != nil && first == nil {
+			first = err
+		}
+	}
+	return first
+}
+
+func (w *writer) run() {
+	defer close(w.p.acks)
+	for j := range w.p.queue {
+		if len(w.consents) >= w.p.opts.ConsentCache {
+			// Between groups everything is in the store: starting over is safe.
+			w.consents = map[subjectRef]consent.State{}
+		}
+		g := newGroup()
+		w.handle(g, j)
+	drain:
+		for g.messages < w.p.opts.MaxGroup {
+			select {
+			case j, ok := <-w.p.queue:
+				if !ok {
+					break drain
+				}
+				w.handle(g, j)
+			default:
+				break drain
+			}
+		}
+		if g.failed != nil {
+			// Failed mid-group: every job is answered 503 already.
+		} else if err := w.flush(context.Background(), g); err != nil {
+			// The cache may hold records the store refused.
+			w.consents = map[subjectRef]consent.State{}
+			// Categories noted for messages that were not stored are
+			// forgotten; the next message of each tenant reloads them.
+			clear(w.observed)
+			for _, j := range g.jobs {
+				if j.err == nil {
+					j.err = &custos.Error{Code: custos.Unavailable, Message: "the store refused the write; retry", Err: err}
+				}
+			}
+		}
+		w.p.acks <- g
+	}
+}
+
+// flush seals dirty profiles and applies the group's pending writes.
+func (w *writer) flush(ctx context.Context, g *group) error {
+	for ref, ps := range g.profiles {
+		if !ps.dirty {
+			continue
+		}
+		plain, err := json.Marshal(ps.rec)
+		if err != nil {
+			return fmt.Errorf("encode profile: %w", err)
+		}
+		sealed, err := ps.key.Seal(nil, profileRecordKey, plain)
+		if err != nil {
+			return fmt.Errorf("seal profile: %w", err)
+		}
+		wr := g.write(ref.t)
+		wr.Profiles = append(wr.Profiles, custos.StoredProfile{Subject: ref.s, Value: sealed})
+		ps.dirty = false
+	}
+	if err := w.sealObserved(g); err != nil {
+		return err
+	}
+	var ws []*custos.Write
+	for _, t := range g.order {
+		if w := g.writes[t]; !w.Empty() {
+			ws = append(ws, w)
+		}
+	}
+	g.writes = map[custos.TenantID]*custos.Write{}
+	g.order = g.order[:0]
+	if len(ws) == 0 {
+		return nil
+	}
+	w.guard(ws)
+	wait, err := w.p.store.Apply(ctx, ws)
+	if err != nil {
+		if w.shared != nil {
+			w.refused(ctx, err)
+		}
+		w.failGroup(g, err)
+		return err
+	}
+	w.applied(ws)
+	g.waits = append(g.waits, wait)
+	return nil
+}
+
+func (w *writer) handle(g *group, j *job) {
+	g.jobs = append(g.jobs, j)
+	g.messages += len(j.msgs)
+	if g.failed != nil {
+		j.err = &custos.Error{Code: custos.Unavailable, Message: "the store refused the write; retry", Err: g.failed}
+		return
+	}
+	select {
+	case <-j.gone:
+		j.err = &custos.Error{Code: custos.Unavailable, Message: "request cancelled before it was written"}
+		return
+	default:
+	}
+	if j.control != nil {
+		w.runControl(g, j)
+		return
+	}
+	// Once begun, a job is finished even if its caller goes away: the
+	// writer never leaves a message half-applied.
+	ctx := context.Background()
+	for i := range j.msgs {
+		outcome, err := w.message(ctx, g, j, &j.msgs[i])
+		if err != nil {
+			// Messages before this one are stored; a retry of the whole
+			// request is safe because duplicates are dropped.
+			j.err = &custos.Error{Code: custos.Unavailable, Message: "the store failed; retry", Err: err}
+			return
+		}
+		switch outcome {
+		case "":
+			j.res.Stored++
+		case "duplicate":
+			j.res.Duplicates++
+		case "suppressed":
+			j.res.Suppressed++
+		case "restricted":
+			j.res.Restricted++
+		case "erased":
+			j.res.Erased++
+		case "no_consent":
+			j.res.NoConsent++
+		}
+	}
+}
+
+// message stores one message, or says why it was dropped: "duplicate",
+// "erased", "suppressed", "restricted" or "no_consent".
+func (w *writer) message(ctx context.Context, g *group, j *job, m *prepared) (dropped string, err error) {
+	t := j.tenant
+	ref := seenRef{t, m.mid}
+	if dup, err := w.duplicate(ctx, g, ref); dup || err != nil {
+		return "duplicate", err
+	}
+	if w.erased(t, m) {
+		return "erased", nil
+	}
+	requireConsent := j.policy != nil && j.policy.RequireAnalytics
+	if requireConsent && !consent.GrantsAny(m.consents) {
+		// Nothing new is collected about a person who agreed to nothing:
+		// no subject is created, no identifier linked.
+		if reason, err := w.consentGate(ctx, g, j, m); reason != "" || err != nil {
+			return reason, err
+		}
+	}
+	s, key, err := w.resolve(ctx, g, t, m)
+	if err != nil {
+		return "", err
+	}
+	// Resolution has linked the message's new identifiers to the subject,
+	// so a suppression also holds for identifiers that appear later; and a
+	// message carrying any identifier of a suppressed subject is dropped,
+	// even when it resolved to another subject.
+	if reason, err := w.gateMessage(ctx, t, s, m); reason != "" || err != nil {
+		return reason, err
+	}
+	if err := w.messageConsents(ctx, g, j, s, key, m); err != nil {
+		return "", err
+	}
+	if requireConsent {
+		st, err := w.consentState(ctx, t, s, key)
+		if err != nil {
+			return "", err
+		}
+		if granted, _ := st.Lookup(consent.Analytics, ""); !granted {
+			return "no_consent", nil
+		}
+	}
+	// The record of processing learns what the message shows; a new
+	// category is written with it.
+	if err := w.note(ctx, g, t, m.obs, m.msg.ReceivedAt); err != nil {
+		return "", err
+	}
+	if err := w.updateProfile(ctx, g, t, s, key, m); err != nil {
+		return "", err
+	}
+	at := m.msg.Timestamp
+	sealed, err := key.Seal(nil, eventRecordKey(at, m.mid), m.body)
+	if err != nil {
+		return "", fmt.Errorf("seal event: %w", err)
+	}
+	wr := g.write(t)
+	wr.Events = append(wr.Events, custos.StoredEvent{Subject: s, Time: at, ID: m.mid, Value: sealed})
+	wr.Seen = append(wr.Seen, custos.Seen{ID: m.mid, Subject: s, Time: m.msg.ReceivedAt})
+	g.seen[ref] = struct{}{}
+	w.recent.add(m.mid)
+	w.noteNewSeen(t, m.mid)
+	return "", nil
+}
+
+// duplicate reports whether a message was stored before: in this group,
+// or — when the in-memory filter says it may have been — in the store.
+func (w *writer) duplicate(ctx context.Context, g *group, ref seenRef) (bool, error) {
+	if _, dup := g.seen[ref]; dup {
+		return true, nil
+	}
+	if !w.recent.mayContain(ref.id) {
+		return false, nil
+	}
+	sn, err := w.p.store.Seen(ctx, ref.t, ref.id)
+	if errors.Is(err, custos.ErrNotFound) {
+		return false, nil
+	}
+	if err != nil {
+		return false, err
+	}
+	// The record counts only if its subject's key became durable too: the
+	// data and key stores sync apart, and a crash between the two syncs
+	// leaves an unacknowledged event that can never be read. Its retry
+	// must be stored, not dropped.
+	if _, _, err := w.p.ring.SubjectKey(ctx, ref.t, sn.Subject, false); errors.Is(err, custos.ErrNotFound) {
+		return false, nil
+	} else if err != nil && !errors.Is(err, custos.ErrShredded) {
+		return false, err
+	}
+	return true, nil
+}
+
+// eventRecordKey is the associated data of a sealed event: its position,
+// so a ciphertext moved to another event fails to open.
+func eventRecordKey(at time.Time, id custos.MessageHash) []byte {
+	k := make([]byte, 0, 1+8+len(id))
+	k = append(k, 'e')
+	k = binary.BigEndian.AppendUint64(k, uint64(at.UnixNano()))
+	return append(k, id[:]...)
+}
+
+func (w *writer) updateProfile(ctx context.Context, g *group, t custos.TenantID, s custos.SubjectID, key *keyring.SubjectKey, m *prepared) error {
+	msg := m.msg
+	switch {
+	case msg.Type == custos.Identify && len(msg.Traits) > 0:
+	case msg.Type == custos.Group && msg.GroupID != "":
+	default:
+		return nil
+	}
+	ps, err := w.profile(ctx, g, t, s, key)
+	if err != nil {
+		return err
+	}
+	if msg.Type == custos.Identify {
+		changed, err := ps.rec.setTraits(msg.Traits, msg.Timestamp)
+		if err != nil {
+			// The decoder passed the traits as JSON, so this is not the
+			// caller's fault worth refusing a whole batch for; keep the event.
+			return nil
+		}
+		ps.dirty = ps.dirty || changed
+	} else {
+		ps.rec.setGroup(msg.GroupID, msg.Traits, msg.Timestamp)
+		ps.dirty = true
+	}
+	return nil
+}
+
+// profile returns the group's view of a subject's profile, reading it from
+// the store the first time.
+func (w *writer) profile(ctx context.Context, g *group, t custos.TenantID, s custos.SubjectID, key *keyring.SubjectKey) (*profileState, error) {
+	ref := subjectRef{t, s}
+	if ps := g.profiles[ref]; ps != nil {
+		return ps, nil
+	}
+	ps := &profileState{rec: &profileRecord{}, key: key}
+	sealed, err := w.p.store.Profile(ctx, t, s)
+	switch {
+	case errors.Is(err, custos.ErrNotFound):
+	case err != nil:
+		return nil, err
+	default:
+		plain, err := key.Open(nil, profileRecordKey, sealed)
+		if err != nil {
+			return nil, fmt.Errorf("open profile: %w", err)
+		}
+		if err := json.Unmarshal(plain, ps.rec); err != nil {
+			return nil, fmt.Errorf("decode profile: %w", err)
+		}
+	}
+	g.profiles[ref] = ps
+	return ps, nil
+}
+
+// failGroup answers every job of the group so far, and every later one,
+// 503 when one of its Applies failed: the writes of jobs handled before a
+// flush inside the group (a merge, an erasure step, a sweep) were in the
+// refused Apply, and the caches may name what was never stored, so the
+// identifier cache starts over and nothing of the group is acknowledged.
+func (w *writer) failGroup(g *group, err error) {
+	g.failed = err
+	for _, j := range g.jobs {
+		if j.err == nil {
+			j.err = &custos.Error{Code: custos.Unavailable, Message: "the store refused the write; retry", Err: err}
+		}
+	}
+	clear(w.cache)
+	clear(g.seen)
+	w.consents = map[subjectRef]consent.State{}
+	clear(w.observed)
+}

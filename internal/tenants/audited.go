@@ -1,0 +1,84 @@
+package tenants
+
+import (
+	"context"
+	"log/slog"
+
+	"github.com/custos-dev/custos"
+	"github.com/custos-dev/custos/internal/audit"
+)
+
+// Audited makes the changes to tenants that the APIs offer, each followed
+// by its audit entry: in the operator's chain and the tenant's for the
+// operator's changes, in the tenant's for its settings. A change cannot be
+// undone once made, so an audit entry that fails after it is logged, not
+// returned.
+type Audited struct {
+	reg   *Registry
+	audit *audit.Log
+	log   *slog.Logger
+}
+
+// NewAudited returns an Audited over reg, auditing to al and logging
+// failed audit entries to log.
+func NewAudited(reg *Registry, al *audit.Log, log *slog.Logger) *Audited {
+	if log == nil {
+		log = slog.New(slog.DiscardHandler)
+	}
+	return &Audited{reg: reg, audit: al, log: log}
+}
+
+// record writes e to each chain, logging a failure.
+func (a *Audited) record(ctx context.Context, e audit.Entry, chains ...custos.TenantID) {
+	for _, c := range chains {
+		if _, err := a.audit.Record(ctx, c, e); err != nil {
+			a.log.Error("audit entry not recorded", "action", e.Action, "tenant", c, "err", err)
+		}
+	}
+}
+
+// Create creates a tenant (Registry.Create) and audits it.
+func (a *Audited) Create(ctx context.Context, name, region string) (*custos.Tenant, Keys, error) {
+	t, keys, err := a.reg.Create(ctx, name, region)
+	if err != nil {
+		return nil, Keys{}, err
+	}
+	a.log.Info("tenant created", "tenant", t.ID, "region", t.Region)
+	a.record(ctx, audit.Entry{Actor: audit.ActorOperator, Action: "tenant.create",
+		Details: map[string]string{"tenant": t.ID.String(), "region": t.Region}}, custos.OperatorChain, t.ID)
+	return t, keys, nil
+}
+
+// Rotate replaces a tenant's keys (Registry.Rotate) and audits it.
+func (a *Audited) Rotate(ctx context.Context, id custos.TenantID) (*custos.Tenant, Keys, error) {
+	t, keys, err := a.reg.Rotate(ctx, id)
+	if err != nil {
+		return nil, Keys{}, err
+	}
+	a.log.Info("tenant keys rotated", "tenant", t.ID)
+	a.record(ctx, audit.Entry{Actor: audit.ActorOperator, Action: "tenant.keys.rotate",
+		Details: map[string]string{"tenant": t.ID.String()}}, custos.OperatorChain, t.ID)
+	return t, keys, nil
+}
+
+// Delete deletes a tenant (Registry.Delete) and audits it.
+func (a *Audited) Delete(ctx context.Context, id custos.TenantID) error {
+	if err := a.reg.Delete(ctx, id); err != nil {
+		return err
+	}
+	a.log.Info("tenant deleted", "tenant", id)
+	a.record(ctx, audit.Entry{Actor: audit.ActorOperator, Action: "tenant.delete",
+		Details: map[string]string{"tenant": id.String()}}, id, custos.OperatorChain)
+	return nil
+}
+
+// UpdateSettings merges a tenant's patch into its settings
+// (Registry.UpdateSettings) and audits the fields it changed.
+func (a *Audited) UpdateSettings(ctx context.Context, id custos.TenantID, patch []byte) (*custos.Tenant, error) {
+	t, fields, err := a.reg.UpdateSettings(ctx, id, patch)
+	if err != nil {
+		return nil, err
+	}
+	a.record(ctx, audit.Entry{Actor: audit.ActorTenant, Action: "settings.update", Details: map[string]any{"fields": fields}}, id)
+	return t, nil
+}
