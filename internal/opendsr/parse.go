@@ -20,6 +20,15 @@ const DefaultMaxClockSkew = 5 * time.Minute
 // identifiers but abuse.
 const maxIdentityValue = 1024
 
+// Bounds of a submitted request, each named in its refusal: every
+// identity is looked up and every callback URL is called on each status
+// change, so their numbers bound the work one request makes.
+const (
+	MaxIdentities   = 20
+	MaxCallbackURLs = 5
+	MaxURLLen       = 2048
+)
+
 // Options adjusts request validation. The zero value is the production
 // setting.
 type Options struct {
@@ -160,6 +169,10 @@ func (v *validator) identities(ids []SubjectIdentity) {
 		v.add(ReasonRequired, "subject_identities must hold at least one identity")
 		return
 	}
+	if len(ids) > MaxIdentities {
+		v.add(ReasonInvalid, "subject_identities holds %d identities; the limit is %d", len(ids), MaxIdentities)
+		return
+	}
 	// Messages name an identity by its index, never by its value.
 	for i, id := range ids {
 		name := fmt.Sprintf("subject_identities[%d]", i)
@@ -200,8 +213,16 @@ func (v *validator) apiVersion(s string) {
 }
 
 func (v *validator) callbacks(urls []string, insecure bool, host func(string) error) {
+	if len(urls) > MaxCallbackURLs {
+		v.add(ReasonInvalid, "status_callback_urls holds %d URLs; the limit is %d", len(urls), MaxCallbackURLs)
+		return
+	}
 	for i, s := range urls {
 		name := fmt.Sprintf("status_callback_urls[%d]", i)
+		if len(s) > MaxURLLen {
+			v.add(ReasonInvalid, "%s is %d bytes; the limit is %d", name, len(s), MaxURLLen)
+			continue
+		}
 		_, err := urlpolicy.Policy{HTTPS: !insecure, Host: host}.Check(name, s)
 		var e *urlpolicy.Error
 		switch {

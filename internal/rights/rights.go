@@ -245,6 +245,12 @@ func (e *Engine) Create(ctx context.Context, t custos.TenantID, in Input) (*cust
 	if strings.TrimSpace(in.Identity.Value) == "" {
 		return nil, custos.Errorf(custos.Invalid, "identity.value is required")
 	}
+	if len(in.Identity.Value) > MaxIdentityValue {
+		return nil, custos.Errorf(custos.Invalid, "identity.value is %d bytes; the limit is %d", len(in.Identity.Value), MaxIdentityValue)
+	}
+	if len(in.CallbackURL) > maxURL {
+		return nil, custos.Errorf(custos.Invalid, "callback_url is %d bytes; the limit is %d", len(in.CallbackURL), maxURL)
+	}
 	if in.Suppress && in.Type != custos.Erasure {
 		return nil, custos.Errorf(custos.Invalid, "suppress applies to erasure requests only; use a suppress request")
 	}
@@ -554,11 +560,35 @@ func (e *Engine) createAccess(ctx context.Context, t custos.TenantID, in Input, 
 	return r, err
 }
 
+// Bounds of a request, each named in its refusal.
+const (
+	// MaxIdentityValue is the longest identifier a request names, as at
+	// ingestion (segment.MaxIDLen).
+	MaxIdentityValue = 1024
+	// MaxRectifyTraits, maxTraitName and MaxTraitValue bound the traits
+	// one rectify request sets: a correction, not a bulk import.
+	MaxRectifyTraits = 100
+	maxTraitName     = 256
+	MaxTraitValue    = 8 << 10
+	maxURL           = 2048
+)
+
 // createRectify sets or removes traits; the audit names the traits, never
 // their old or new values.
 func (e *Engine) createRectify(ctx context.Context, t custos.TenantID, in Input) (*custos.Request, error) {
 	if len(in.Traits) == 0 {
 		return nil, custos.Errorf(custos.Invalid, "traits is required for a rectify request: the traits to set, null to remove one")
+	}
+	if len(in.Traits) > MaxRectifyTraits {
+		return nil, custos.Errorf(custos.Invalid, "traits holds %d traits; the limit is %d", len(in.Traits), MaxRectifyTraits)
+	}
+	for k, v := range in.Traits {
+		if len(k) > maxTraitName {
+			return nil, custos.Errorf(custos.Invalid, "traits has a name of %d bytes; the limit is %d", len(k), maxTraitName)
+		}
+		if len(v) > MaxTraitValue {
+			return nil, custos.Errorf(custos.Invalid, "traits[%q] is %d bytes of JSON; the limit is %d", k, len(v), MaxTraitValue)
+		}
 	}
 	r, err := e.begin(ctx, t, in)
 	if err != nil {
