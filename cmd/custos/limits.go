@@ -75,7 +75,7 @@ func (f *limitFlags) register(fs *flag.FlagSet, env envDefaults) {
 	def := admission.DefaultLimits()
 	fs.Float64Var(&f.ingestRate, "rate-ingest", env.number("CUSTOS_RATE_INGEST", def[admission.Ingest].Tenant.PerSecond), "messages per second each tenant, and each write key, may ingest; 0: no limit (CUSTOS_RATE_INGEST)")
 	fs.Float64Var(&f.ingestBurst, "rate-ingest-burst", env.number("CUSTOS_RATE_INGEST_BURST", def[admission.Ingest].Tenant.Burst), "messages a tenant may ingest at once above --rate-ingest (CUSTOS_RATE_INGEST_BURST)")
-	fs.Float64Var(&f.apiRate, "rate-api", env.number("CUSTOS_RATE_API", def[admission.API].Tenant.PerSecond), "management API requests per second per tenant, and per secret key; 0: no limit (CUSTOS_RATE_API)")
+	fs.Float64Var(&f.apiRate, "rate-api", env.number("CUSTOS_RATE_API", def[admission.API].Tenant.PerSecond), "management API requests per second per tenant, and per secret key; device requests on /v1/privacy have a bucket of the same size per tenant and per write key; 0: no limit (CUSTOS_RATE_API)")
 	fs.Float64Var(&f.apiBurst, "rate-api-burst", env.number("CUSTOS_RATE_API_BURST", def[admission.API].Tenant.Burst), "management API requests a tenant may make at once above --rate-api (CUSTOS_RATE_API_BURST)")
 	fs.IntVar(&f.ingestSlots, "ingest-slots", env.integer("CUSTOS_INGEST_SLOTS", 4), "chunks of messages admitted into the ingest writer at once, shared round-robin between tenants (CUSTOS_INGEST_SLOTS)")
 	fs.IntVar(&f.chunk, "ingest-chunk", env.integer("CUSTOS_INGEST_CHUNK", 32), "messages of a batch admitted into the writer at a time, so large batches interleave with other tenants' small ones (CUSTOS_INGEST_CHUNK)")
@@ -112,6 +112,7 @@ func (f *limitFlags) admission(m *metrics.Metrics) *server.Admission {
 	if f.apiRate > 0 {
 		r := admission.Rate{PerSecond: f.apiRate, Burst: f.apiBurst}
 		limits[admission.API] = admission.Limits{Tenant: r, Key: r}
+		limits[admission.Privacy] = admission.Limits{Tenant: r, Key: r}
 	}
 	return &server.Admission{
 		Limiter: admission.NewLimiter(limits, time.Now),

@@ -62,6 +62,23 @@ func TestIngestRateLimit429(t *testing.T) {
 	if !limited {
 		t.Error("10 API requests with a limit of 5/s burst 5: never a 429 with Retry-After")
 	}
+	// Device requests on /v1/privacy, which the public write key can
+	// make, have their own bucket: past it 429, and nothing stored.
+	var privacyLimited bool
+	for i := range 10 {
+		r := srv.do(t, "POST", "/v1/privacy", []byte(`{"type":"suppress","anonymousId":"flood-`+strconv.Itoa(i)+`"}`),
+			"Authorization", basicAuth(b.WriteKey), "Content-Type", "application/json")
+		if r.status == 429 {
+			privacyLimited = r.header.Get("Retry-After") != "" && strings.Contains(r.errorMessage(), "privacy")
+			break
+		}
+		if r.status != 201 {
+			t.Fatalf("device request %d: %d %s", i, r.status, r.body)
+		}
+	}
+	if !privacyLimited {
+		t.Error("10 device requests with a limit of 5/s burst 5: never a 429 naming the privacy limit")
+	}
 	if v := scrape(t, srv, `custos_rate_limited_total{scope="ingest",tenant="`+a.ID+`"}`); v < 1 {
 		t.Errorf("custos_rate_limited_total for the flooding tenant's ingest = %v, want >= 1", v)
 	}

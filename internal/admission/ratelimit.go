@@ -31,6 +31,10 @@ type Scope string
 const (
 	Ingest Scope = "ingest"
 	API    Scope = "api"
+	// Privacy counts device requests on /v1/privacy, which a public write
+	// key can make: a bucket of their own, so a flood of them neither
+	// stores requests without end nor eats the tenant's API budget.
+	Privacy Scope = "privacy"
 )
 
 // DefaultLimits returns the limits when none are configured, sized
@@ -40,8 +44,9 @@ const (
 // 500.
 func DefaultLimits() map[Scope]Limits {
 	return map[Scope]Limits{
-		Ingest: {Tenant: Rate{PerSecond: 10000, Burst: 50000}, Key: Rate{PerSecond: 10000, Burst: 50000}},
-		API:    {Tenant: Rate{PerSecond: 100, Burst: 500}, Key: Rate{PerSecond: 100, Burst: 500}},
+		Ingest:  {Tenant: Rate{PerSecond: 10000, Burst: 50000}, Key: Rate{PerSecond: 10000, Burst: 50000}},
+		API:     {Tenant: Rate{PerSecond: 100, Burst: 500}, Key: Rate{PerSecond: 100, Burst: 500}},
+		Privacy: {Tenant: Rate{PerSecond: 100, Burst: 500}, Key: Rate{PerSecond: 100, Burst: 500}},
 	}
 }
 

@@ -108,7 +108,7 @@ func Routes() []Route {
 	}
 	rs = append(rs,
 		// Rights from the device (write key).
-		writeKey("POST", "/v1/privacy", func(d Deps) http.Handler { return cors(handlePrivacy(d.Log, d.Tenants, d.Rights)) }),
+		writeKey("POST", "/v1/privacy", func(d Deps) http.Handler { return cors(handlePrivacy(d.Log, d.Tenants, d.Rights, d.Admission)) }),
 		public("OPTIONS", "/v1/privacy", preflight),
 
 		// The browser SDKs' settings fetch, so pages need no CDN: Segment's
