@@ -6,6 +6,7 @@ import (
 	"io"
 	"net"
 	"net/http"
+	"slices"
 	"strconv"
 	"strings"
 	"testing"
@@ -213,5 +214,74 @@ func dribble(c net.Conn, s string, interval time.Duration) (closed bool) {
 		return true
 	case <-time.After(time.Second):
 		return false
+	}
+}
+
+// TestOperatorSetsTenantRateLimits: the operator raises one tenant's
+// ingestion limit above the node's and lowers another's API limit; each
+// takes effect at once, the tenant cannot change its own, and {} returns
+// a tenant to the node's limits.
+func TestOperatorSetsTenantRateLimits(t *testing.T) {
+	t.Parallel()
+	cfg := newServerConfig(t)
+	cfg.extraArgs = append(cfg.extraArgs, "--rate-ingest", "5", "--rate-ingest-burst", "10")
+	srv := startServer(t, cfg)
+	big, small := srv.createTenant(t, "big"), srv.createTenant(t, "small")
+	op := "Bearer " + cfg.token
+	put := func(id, body string) response {
+		t.Helper()
+		return srv.do(t, "PUT", "/admin/v1/tenants/"+id+"/rate-limits", []byte(body), "Authorization", op, "Content-Type", "application/json")
+	}
+	if r := put(big.ID, `{"ingest_per_second":1000,"ingest_burst":1000}`); r.status != 200 || !strings.Contains(string(r.body), `"ingest_per_second":1000`) {
+		t.Fatalf("set big's limits: %d %s", r.status, r.body)
+	}
+	// 200 messages at once: far past the node's burst of 10, within big's.
+	if r := srv.ingest(t, big.WriteKey, "/v1/batch", batchBody(t, "", trackMessages("u-"+randomHex(4), "r-"+randomHex(4), 200))); r.Accepted != 200 {
+		t.Errorf("big's 200 messages under its own limit: %+v, want all accepted", r)
+	}
+	// small still has the node's: its burst of 10 taken, it waits.
+	if r := srv.ingest(t, small.WriteKey, "/v1/batch", batchBody(t, "", trackMessages("u-"+randomHex(4), "r-"+randomHex(4), 10))); r.Accepted != 10 {
+		t.Errorf("small's first 10 messages: %+v", r)
+	}
+	r := srv.do(t, "POST", "/v1/batch", batchBody(t, "", trackMessages("u-"+randomHex(4), "r-"+randomHex(4), 10)),
+		"Authorization", basicAuth(small.WriteKey), "Content-Type", "application/json")
+	if r.status != 429 || !strings.Contains(r.errorMessage(), "rate limit") {
+		t.Errorf("small's next 10 messages past the node's burst of 10: %d %s, want 429", r.status, r.body)
+	}
+	// small's API: 1 request a second, burst 1.
+	if r := put(small.ID, `{"api_per_second":1,"api_burst":1}`); r.status != 200 {
+		t.Fatalf("set small's limits: %d %s", r.status, r.body)
+	}
+	codes := []int{}
+	for range 3 {
+		codes = append(codes, srv.do(t, "GET", "/api/v1/settings", nil, "Authorization", "Bearer "+small.SecretKey).status)
+	}
+	if codes[0] != 200 || !slices.Contains(codes, 429) {
+		t.Errorf("small's API with 1/s burst 1: statuses %v, want 200 then a 429", codes)
+	}
+	// Bad figures are refused, naming the field.
+	if r := put(small.ID, `{"api_per_second":-1}`); r.status != 400 || !strings.Contains(r.errorMessage(), "api_per_second") {
+		t.Errorf("negative rate: %d %s, want 400 naming api_per_second", r.status, r.body)
+	}
+	// The tenant cannot set its own: not through its settings, not through
+	// the operator route.
+	if r := srv.do(t, "PATCH", "/api/v1/settings", []byte(`{"rate_limits":{"ingest_per_second":1000000}}`), "Authorization", "Bearer "+small.SecretKey, "Content-Type", "application/json"); r.status != 400 && r.status != 429 {
+		t.Errorf("tenant patches rate_limits into its settings: %d %s, want refused", r.status, r.body)
+	}
+	if r := srv.do(t, "PUT", "/admin/v1/tenants/"+small.ID+"/rate-limits", []byte(`{}`), "Authorization", "Bearer "+small.SecretKey, "Content-Type", "application/json"); r.status != 401 {
+		t.Errorf("tenant calls the operator route: %d, want 401", r.status)
+	}
+	// {} returns big to the node's limits: its bucket shrinks to the
+	// node's burst of 10.
+	if r := put(big.ID, `{}`); r.status != 200 || strings.Contains(string(r.body), "rate_limits") {
+		t.Fatalf("reset big's limits: %d %s", r.status, r.body)
+	}
+	if r := srv.ingest(t, big.WriteKey, "/v1/batch", batchBody(t, "", trackMessages("u-"+randomHex(4), "r-"+randomHex(4), 10))); r.Accepted != 10 {
+		t.Errorf("big's 10 messages after the reset: %+v", r)
+	}
+	r = srv.do(t, "POST", "/v1/batch", batchBody(t, "", trackMessages("u-"+randomHex(4), "r-"+randomHex(4), 10)),
+		"Authorization", basicAuth(big.WriteKey), "Content-Type", "application/json")
+	if r.status != 429 {
+		t.Errorf("big's next 10 messages after the reset: %d %s, want 429 under the node's limits", r.status, r.body)
 	}
 }

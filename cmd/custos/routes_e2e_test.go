@@ -386,6 +386,8 @@ func successfulCall(t *testing.T, f routeFixture, r server.Route) routeCall {
 		c.body, c.want = `{"message":"More is known"}`, 201
 	case "POST /admin/v1/incidents/{id}/close":
 		c.body = `{"note":"done"}`
+	case "PUT /admin/v1/tenants/{id}/rate-limits":
+		c.body = `{"ingest_per_second":20000,"api_per_second":1000}`
 	case "POST /admin/v1/backup":
 		c.body = `{"to":` + strconv.Quote(filepath.Join(t.TempDir(), "backup")) + `}`
 	}
@@ -621,7 +623,7 @@ func TestRoutes(t *testing.T) {
 	}{
 		{"/api/v1/audit", "Bearer " + f.b.SecretKey, []string{"tenant.create", "settings.update", "consent.grant", "profile.read",
 			"events.read", "consents.read", "request.received", "recipient.created", "incident.acknowledge"}},
-		{"/admin/v1/audit", op, []string{"tenant.create", "tenant.keys.rotate", "tenant.delete", "incident.open", "incident.update", "incident.close"}},
+		{"/admin/v1/audit", op, []string{"tenant.create", "tenant.keys.rotate", "tenant.rate_limits.set", "tenant.delete", "incident.open", "incident.update", "incident.close"}},
 		{"/admin/v1/audit?tenant=" + f.c.ID, op, []string{"tenant.create", "tenant.keys.rotate"}},
 	} {
 		actions := srv.page(t, c.path, "entries", "action", 1000, "Authorization", c.auth)

@@ -69,6 +69,7 @@ type bucketKey struct {
 type bucket struct {
 	tokens float64
 	at     time.Time
+	rate   Rate // the rate it was last filled at
 }
 
 // maxBuckets bounds the memory of idle buckets: past it, full ones are
@@ -94,6 +95,15 @@ func (l *Limiter) Allow(scope Scope, tenant, key string, cost float64) (bool, ti
 	if !ok {
 		return true, 0
 	}
+	return l.AllowWith(scope, lim, tenant, key, cost)
+}
+
+// Limits returns the node's limits of scope (zero: none).
+func (l *Limiter) Limits(scope Scope) Limits { return l.limits[scope] }
+
+// AllowWith is Allow under lim instead of the node's limits of scope: a
+// tenant's own limits, set by the operator.
+func (l *Limiter) AllowWith(scope Scope, lim Limits, tenant, key string, cost float64) (bool, time.Duration) {
 	now := l.now()
 	l.mu.Lock()
 	defer l.mu.Unlock()
@@ -127,6 +137,11 @@ func (l *Limiter) Exhausted(scope Scope, tenant, key string) (bool, time.Duratio
 	if !ok {
 		return false, 0
 	}
+	return l.ExhaustedWith(scope, lim, tenant, key)
+}
+
+// ExhaustedWith is Exhausted under lim instead of the node's limits.
+func (l *Limiter) ExhaustedWith(scope Scope, lim Limits, tenant, key string) (bool, time.Duration) {
 	now := l.now()
 	l.mu.Lock()
 	defer l.mu.Unlock()
@@ -152,10 +167,11 @@ func (l *Limiter) fill(k bucketKey, r Rate, now time.Time) (*bucket, float64) {
 		if len(l.buckets) >= maxBuckets {
 			l.prune(now)
 		}
-		b = &bucket{tokens: size, at: now}
+		b = &bucket{tokens: size, at: now, rate: r}
 		l.buckets[k] = b
 		return b, size
 	}
+	b.rate = r
 	if el := now.Sub(b.at).Seconds(); el > 0 {
 		b.tokens = math.Min(size, b.tokens+el*r.PerSecond)
 		b.at = now
@@ -166,11 +182,7 @@ func (l *Limiter) fill(k bucketKey, r Rate, now time.Time) (*bucket, float64) {
 // prune drops the buckets that have refilled completely.
 func (l *Limiter) prune(now time.Time) {
 	for k, b := range l.buckets {
-		lim := l.limits[k.scope]
-		r := lim.Key
-		if k.kind == 't' {
-			r = lim.Tenant
-		}
+		r := b.rate
 		if b.tokens+now.Sub(b.at).Seconds()*r.PerSecond >= max(r.Burst, r.PerSecond, 1) {
 			delete(l.buckets, k)
 		}

@@ -36,14 +36,15 @@ func (a *Admission) limit(w http.ResponseWriter, log *slog.Logger, scope admissi
 	if a == nil || a.Limiter == nil {
 		return nil
 	}
+	lim := tenantLimits(a.Limiter.Limits(scope), scope, t.RateLimits)
 	var ok bool
 	var wait time.Duration
 	if cost == 0 {
 		var empty bool
-		empty, wait = a.Limiter.Exhausted(scope, t.ID.String(), keyID(key))
+		empty, wait = a.Limiter.ExhaustedWith(scope, lim, t.ID.String(), keyID(key))
 		ok = !empty
 	} else {
-		ok, wait = a.Limiter.Allow(scope, t.ID.String(), keyID(key), float64(cost))
+		ok, wait = a.Limiter.AllowWith(scope, lim, t.ID.String(), keyID(key), float64(cost))
 	}
 	if ok {
 		return nil
@@ -57,6 +58,27 @@ func (a *Admission) limit(w http.ResponseWriter, log *slog.Logger, scope admissi
 		log.Debug("rate limited", "tenant", t.ID.String(), "scope", string(scope))
 	}
 	return custos.Errorf(custos.RateLimited, "rate limit of the tenant's %s exceeded: retry after %ds", scope, secs)
+}
+
+// tenantLimits returns the node's limits of scope with the tenant's own
+// (set by the operator) in place of each field they set.
+func tenantLimits(node admission.Limits, scope admission.Scope, own *custos.RateLimits) admission.Limits {
+	if own == nil {
+		return node
+	}
+	perSecond, burst := own.APIPerSecond, own.APIBurst
+	if scope == admission.Ingest {
+		perSecond, burst = own.IngestPerSecond, own.IngestBurst
+	}
+	for _, r := range []*admission.Rate{&node.Tenant, &node.Key} {
+		if perSecond > 0 {
+			r.PerSecond = perSecond
+		}
+		if burst > 0 {
+			r.Burst = burst
+		}
+	}
+	return node
 }
 
 // limitAPI rate-limits the management API per tenant and per secret key,

@@ -200,6 +200,9 @@ func Routes() []Route {
 		operator("POST", "/admin/v1/tenants/{id}/keys/rotate", func(d Deps) http.Handler {
 			return handleRotateKeys(d.Log, d.Tenants, tenants.NewAudited(d.Tenants, d.Audit, d.Log))
 		}),
+		operator("PUT", "/admin/v1/tenants/{id}/rate-limits", func(d Deps) http.Handler {
+			return handleSetRateLimits(d.Log, d.Tenants, tenants.NewAudited(d.Tenants, d.Audit, d.Log))
+		}),
 		operator("DELETE", "/admin/v1/tenants/{id}", func(d Deps) http.Handler {
 			return handleDeleteTenant(d.Log, d.Tenants, tenants.NewAudited(d.Tenants, d.Audit, d.Log))
 		}),
