@@ -11,6 +11,8 @@ import (
 	"testing"
 	"time"
 
+	"github.com/custos-dev/custos/internal/testenv"
+
 	rudder "github.com/rudderlabs/analytics-go/v4"
 	segment "github.com/segmentio/analytics-go/v3"
 )
@@ -102,18 +104,16 @@ type delivery struct {
 
 func (d *delivery) success() { d.mu.Lock(); d.ok++; d.mu.Unlock() }
 
-// wait waits until n messages succeeded or failed, or timeout passed.
-func (d *delivery) wait(n int, timeout time.Duration) {
-	deadline := time.Now().Add(timeout)
-	for time.Now().Before(deadline) {
+// wait waits until the client reported n messages as succeeded or
+// failed (its callbacks), failing t after timeout.
+func (d *delivery) wait(t *testing.T, n int, timeout time.Duration) {
+	t.Helper()
+	done := func() bool {
 		d.mu.Lock()
-		done := d.ok+len(d.failures) >= n
-		d.mu.Unlock()
-		if done {
-			return
-		}
-		time.Sleep(20 * time.Millisecond)
+		defer d.mu.Unlock()
+		return d.ok+len(d.failures) >= n
 	}
+	testenv.Poll(t, timeout, fmt.Sprintf("the client's callbacks for %d messages", n), done)
 }
 func (d *delivery) failure(err error) {
 	d.mu.Lock()
@@ -206,7 +206,7 @@ func sendWithSegment(t *testing.T, srv *testServer, writeKey string, flow []want
 	}
 	if len(retry) > 0 {
 		// The client gives up its retries when closed: let them run.
-		d.wait(len(flow), 30*time.Second)
+		d.wait(t, len(flow), 30*time.Second)
 	}
 	if err := c.Close(); err != nil {
 		t.Fatalf("segment Close: %v", err)
@@ -261,7 +261,7 @@ func sendWithRudder(t *testing.T, srv *testServer, writeKey string, flow []wantE
 		}
 	}
 	if len(retry) > 0 {
-		d.wait(len(flow), 30*time.Second)
+		d.wait(t, len(flow), 30*time.Second)
 	}
 	if err := c.Close(); err != nil {
 		t.Fatalf("rudder Close: %v", err)
