@@ -3,6 +3,7 @@ package main
 import (
 	"context"
 	"crypto"
+	"crypto/ed25519"
 	"crypto/rand"
 	"crypto/tls"
 	"crypto/x509"
@@ -25,11 +26,13 @@ import (
 	"github.com/custos-dev/custos/internal/backup"
 	"github.com/custos-dev/custos/internal/campaign"
 	"github.com/custos-dev/custos/internal/consent"
+	"github.com/custos-dev/custos/internal/console"
 	"github.com/custos-dev/custos/internal/forward"
 	"github.com/custos-dev/custos/internal/incident"
 	"github.com/custos-dev/custos/internal/keyring"
 	"github.com/custos-dev/custos/internal/metrics"
 	"github.com/custos-dev/custos/internal/opendsr"
+	"github.com/custos-dev/custos/internal/pebble"
 	"github.com/custos-dev/custos/internal/processing"
 	"github.com/custos-dev/custos/internal/retention"
 	"github.com/custos-dev/custos/internal/rights"
@@ -60,6 +63,7 @@ type serveConfig struct {
 	processorName               string
 	processorContact            string
 	retentionInterval           time.Duration
+	purgeInterval               time.Duration
 	outbound                    outboundFlags
 	limits                      limitFlags
 	// envErrs are environment variables that did not parse.
@@ -121,6 +125,7 @@ func serveFlags(c *serveConfig, getenv func(string) string) *flag.FlagSet {
 	fs.StringVar(&c.processorName, "processor-name", env(getenv, "CUSTOS_PROCESSOR_NAME", ""), "the processor (the organisation running this node) named in records of processing (CUSTOS_PROCESSOR_NAME)")
 	fs.StringVar(&c.processorContact, "processor-contact", env(getenv, "CUSTOS_PROCESSOR_CONTACT", ""), "the processor's contact (e-mail or address) in records of processing (CUSTOS_PROCESSOR_CONTACT)")
 	fs.DurationVar(&c.retentionInterval, "retention-interval", duration("CUSTOS_RETENTION_INTERVAL", time.Hour), "how often the retention sweep runs, at most 1h (CUSTOS_RETENTION_INTERVAL)")
+	fs.DurationVar(&c.purgeInterval, "purge-interval", duration("CUSTOS_PURGE_INTERVAL", pebble.DefaultPurgeInterval), "embedded store: longest wait between an erasure and the pass that purges its bytes from the store's files (CUSTOS_PURGE_INTERVAL)")
 	fs.DurationVar(&c.shutdownTimeout, "shutdown-timeout", duration("CUSTOS_SHUTDOWN_TIMEOUT", 20*time.Second), "how long to wait for in-flight requests on shutdown (CUSTOS_SHUTDOWN_TIMEOUT)")
 	return fs
 }
@@ -189,7 +194,7 @@ func runServe(ctx context.Context, args []string, getenv func(string) string, st
 		return err
 	}
 	m := metrics.New()
-	sts, err := openStores(ctx, c.storeLoc, c.keysDir, c.data, log, m)
+	sts, err := openStores(ctx, c.storeLoc, c.keysDir, c.data, pebble.Options{PurgeInterval: c.purgeInterval}, log, m)
 	if err != nil {
 		return err
 	}
@@ -359,6 +364,18 @@ func runServe(ctx context.Context, args []string, getenv func(string) string, st
 		}
 		return nil
 	})
+	if sts.pebble != nil {
+		// The bytes of erased (and merged-away) subjects leave the
+		// embedded store's files within --purge-interval of their
+		// deletion. PostgreSQL deletes at once and needs no passes.
+		sup.Go(stageBackground, "purge passes", pebble.Purger{Store: sts.pebble, Report: func(n int, took time.Duration, err error) {
+			if err != nil {
+				log.Error("purge pass", "err", err)
+				return
+			}
+			log.Info("purge pass", "subjects", n, "took", took)
+		}}.Run)
+	}
 	if c.pprofAddr != "" {
 		sup.Go(stageBackground, "pprof", pprofServer{addr: c.pprofAddr, store: sts.pebble, log: log}.Run)
 	}
@@ -367,6 +384,15 @@ func runServe(ctx context.Context, args []string, getenv func(string) string, st
 	if tlsReloader != nil {
 		security = processing.Security{TLS: true, TLSMinVersion: tls.VersionName(tlsReloader.Config().MinVersion)}
 	}
+	pages, err := console.New(console.Deps{Log: log, Tenants: reg, Requests: engine, Subjects: reader, Consents: ledger,
+		Recorder:   consent.NewRecorder(ledger, reader, auditLog, time.Now),
+		Recipients: store, Flags: pipe, Audit: auditLog, AuditStore: store, SigningKey: signingKey.Public().(ed25519.PublicKey), PublicURL: publicURL,
+		MailRootCAs: mailCAs, SecureCookies: tlsReloader != nil || strings.HasPrefix(publicURL, "https:"), Now: time.Now})
+	if err != nil {
+		return fmt.Errorf("console: %w", err)
+	}
+	// Sign-in e-mails being sent finish once HTTP has stopped.
+	sup.OnStop(stageSenders, "console mail", func() error { pages.Wait(); return nil })
 	var ready atomic.Bool
 	handler := server.New(server.Deps{
 		Log:           log,
@@ -399,6 +425,7 @@ func runServe(ctx context.Context, args []string, getenv func(string) string, st
 
 		Admission: c.limits.admission(m),
 		Backup:    backupFunc(sts, c.region),
+		Console:   pages,
 	})
 	if c.metricsAddr != "" {
 		ms, err := metricsServer(log, c.metricsAddr, server.MetricsHandler(m), c.limits)

@@ -61,7 +61,7 @@ type Route struct {
 	// included, take the OpenDSR shape; "" for the others.
 	OpenDSR string
 	// Needs names the Deps field without which the route is not served
-	// ("Campaigns", "Metrics", "Backup"); "" when it always is.
+	// ("Campaigns", "Metrics", "Backup", "Console"); "" when it always is.
 	Needs string
 
 	tenant func(Deps) tenantHandler // AuthSecretKey
@@ -215,6 +215,18 @@ func Routes() []Route {
 		operator("POST", "/admin/v1/incidents/{id}/close", func(d Deps) http.Handler { return handleCloseIncident(d.Log, d.Incidents, d.Tenants, d.Now) }),
 		operator("POST", "/admin/v1/backup", func(d Deps) http.Handler { return handleBackup(d.Log, d.Backup) }).needs("Backup"),
 
+		// The controller console and the data subjects' privacy center:
+		// HTML pages of internal/console, which authenticates them itself
+		// (a session cookie and a CSRF token on every form). Its own route
+		// table, console.Routes, is walked by TestConsoleRoutes the way
+		// TestRoutes walks this one.
+		public("GET", "/console", consolePages).needs("Console"),
+		public("GET", "/console/{page...}", consolePages).needs("Console"),
+		public("POST", "/console/{page...}", consolePages).needs("Console"),
+		public("GET", "/privacy/{tenant}", consolePages).needs("Console"),
+		public("GET", "/privacy/{tenant}/{page...}", consolePages).needs("Console"),
+		public("POST", "/privacy/{tenant}/{page...}", consolePages).needs("Console"),
+
 		// The node's public signing key, for offline verification.
 		public("GET", "/.well-known/custos/signing-key", func(d Deps) http.Handler { return handleSigningKey(d.SigningKey) }),
 
@@ -227,6 +239,8 @@ func Routes() []Route {
 	)
 	return rs
 }
+
+func consolePages(d Deps) http.Handler { return d.Console }
 
 func preflight(Deps) http.Handler { return cors(http.HandlerFunc(handlePreflight)) }
 
@@ -247,6 +261,8 @@ func (d Deps) has(field string) bool {
 		return d.Metrics != nil
 	case "Backup":
 		return d.Backup != nil
+	case "Console":
+		return d.Console != nil
 	}
 	panic("server: unknown route dependency " + field)
 }

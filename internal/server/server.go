@@ -77,6 +77,9 @@ type Deps struct {
 	// Admission rate-limits ingestion and the API and shares the ingest
 	// writer fairly between tenants (nil: no limits).
 	Admission *Admission
+	// Console serves the controller console (/console) and the privacy
+	// center (/privacy/{tenant}); nil: neither is served.
+	Console http.Handler
 }
 
 // New returns the Custos HTTP handler.
