@@ -199,8 +199,28 @@ var legalBases = map[string]bool{"consent": true, "contract": true, "legal_oblig
 
 // Validate checks the settings, naming the first thing wrong.
 func (s *Settings) Validate() error {
+	for _, f := range []struct {
+		name, v string
+		max     int
+	}{
+		{"controller_name", s.ControllerName, maxSettingText}, {"controller_contact", s.ControllerContact, maxSettingText},
+		{"dpo_contact", s.DPOContact, maxSettingText}, {"security_contact_email", s.SecurityContactEmail, maxEmail},
+	} {
+		if len(f.v) > f.max {
+			return Errorf(Invalid, "%s is %d bytes; the limit is %d", f.name, len(f.v), f.max)
+		}
+	}
+	if len(s.Purposes) > MaxPurposes {
+		return Errorf(Invalid, "purposes holds %d purposes; the limit is %d", len(s.Purposes), MaxPurposes)
+	}
+	if len(s.ConsentCategories) > MaxConsentCategories {
+		return Errorf(Invalid, "consent_categories holds %d categories; the limit is %d", len(s.ConsentCategories), MaxConsentCategories)
+	}
 	seen := map[string]bool{}
 	for i, p := range s.Purposes {
+		if len(p.Description) > maxSettingText {
+			return Errorf(Invalid, "purposes[%d].description is %d bytes; the limit is %d", i, len(p.Description), maxSettingText)
+		}
 		if !validName(p.Name) {
 			return Errorf(Invalid, "purposes[%d].name %q must be 1 to 64 lowercase letters, digits, '_' or '-'", i, p.Name)
 		}
@@ -213,6 +233,9 @@ func (s *Settings) Validate() error {
 		}
 	}
 	for k, v := range s.ConsentCategories {
+		if len(k) > maxCategoryName {
+			return Errorf(Invalid, "consent_categories has a category name of %d bytes; the limit is %d", len(k), maxCategoryName)
+		}
 		if _, ok := s.Purpose(v); !ok {
 			return Errorf(Invalid, "consent_categories[%q] names purpose %q, which is not declared", k, v)
 		}
@@ -230,6 +253,9 @@ func (s *Settings) Validate() error {
 		if e.ep == nil {
 			continue
 		}
+		if len(e.ep.URL) > maxURL {
+			return Errorf(Invalid, "%s.url is %d bytes; the limit is %d", e.name, len(e.ep.URL), maxURL)
+		}
 		if err := checkURL(e.ep.URL); err != nil {
 			return Errorf(Invalid, "%s.url: %v", e.name, err)
 		}
@@ -241,6 +267,12 @@ func (s *Settings) Validate() error {
 		switch {
 		case m.Host == "":
 			return Errorf(Invalid, "smtp.host is required")
+		case len(m.Host) > 253:
+			return Errorf(Invalid, "smtp.host is %d bytes; the limit is 253", len(m.Host))
+		case len(m.From) > maxEmail:
+			return Errorf(Invalid, "smtp.from is %d bytes; the limit is %d", len(m.From), maxEmail)
+		case len(m.Username) > maxSettingText || len(m.Password) > maxSettingText:
+			return Errorf(Invalid, "smtp.username and smtp.password are at most %d bytes each", maxSettingText)
 		case m.Port <= 0 || m.Port > 65535:
 			return Errorf(Invalid, "smtp.port %d is not a port", m.Port)
 		case !strings.Contains(m.From, "@"):
@@ -271,6 +303,17 @@ func (s *Settings) Validate() error {
 	}
 	return nil
 }
+
+// Bounds of settings, each named in its refusal: settings are read on
+// every request of the tenant, so they stay small.
+const (
+	MaxPurposes          = 50
+	MaxConsentCategories = 200
+	maxCategoryName      = 128
+	maxSettingText       = 1000 // names, contacts, descriptions
+	maxEmail             = 320
+	maxURL               = 2048
+)
 
 // HexColor reports whether s is a colour in the form #rrggbb.
 func HexColor(s string) bool {

@@ -16,4 +16,36 @@ type Tenant struct {
 	KeysRotatedAt time.Time `json:"keys_rotated_at,omitzero"`
 	// Settings are the tenant's processing choices.
 	Settings Settings `json:"settings"`
+	// RateLimits, set by the operator (never by the tenant), replace the
+	// node's rate limits for this tenant; nil: the node's.
+	RateLimits *RateLimits `json:"rate_limits,omitempty"`
+}
+
+// RateLimits are a tenant's own rate limits, each per tenant and per key
+// as the node's are. A zero field keeps the node's value for it.
+type RateLimits struct {
+	// IngestPerSecond and IngestBurst bound ingestion, in messages.
+	IngestPerSecond float64 `json:"ingest_per_second,omitempty"`
+	IngestBurst     float64 `json:"ingest_burst,omitempty"`
+	// APIPerSecond and APIBurst bound the management API (and device
+	// requests on /v1/privacy, in their own buckets), in requests.
+	APIPerSecond float64 `json:"api_per_second,omitempty"`
+	APIBurst     float64 `json:"api_burst,omitempty"`
+}
+
+// MaxRate bounds every field of RateLimits: a typo of a few zeros should
+// not switch a tenant's limits off.
+const MaxRate = 1e7
+
+// Validate refuses a negative or absurd rate, naming the field.
+func (r *RateLimits) Validate() error {
+	for _, f := range []struct {
+		name string
+		v    float64
+	}{{"ingest_per_second", r.IngestPerSecond}, {"ingest_burst", r.IngestBurst}, {"api_per_second", r.APIPerSecond}, {"api_burst", r.APIBurst}} {
+		if f.v < 0 || f.v > MaxRate || f.v != f.v {
+			return Errorf(Invalid, "%s must be from 0 (the node's) to %g", f.name, float64(MaxRate))
+		}
+	}
+	return nil
 }

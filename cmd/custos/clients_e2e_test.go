@@ -11,6 +11,8 @@ import (
 	"testing"
 	"time"
 
+	"github.com/custos-dev/custos/internal/testenv"
+
 	rudder "github.com/rudderlabs/analytics-go/v4"
 	segment "github.com/segmentio/analytics-go/v3"
 )
@@ -101,6 +103,18 @@ type delivery struct {
 }
 
 func (d *delivery) success() { d.mu.Lock(); d.ok++; d.mu.Unlock() }
+
+// wait waits until the client reported n messages as succeeded or
+// failed (its callbacks), failing t after timeout.
+func (d *delivery) wait(t *testing.T, n int, timeout time.Duration) {
+	t.Helper()
+	done := func() bool {
+		d.mu.Lock()
+		defer d.mu.Unlock()
+		return d.ok+len(d.failures) >= n
+	}
+	testenv.Poll(t, timeout, fmt.Sprintf("the client's callbacks for %d messages", n), done)
+}
 func (d *delivery) failure(err error) {
 	d.mu.Lock()
 	d.failures = append(d.failures, err.Error())
@@ -146,9 +160,14 @@ func (rt *recordingTransport) checkRequests(t *testing.T, client, want string) {
 	}
 }
 
-// sendWithSegment sends the flow with the Segment Go client and closes it.
-func sendWithSegment(t *testing.T, srv *testServer, writeKey string, flow []wantEvent) {
+// sendWithSegment sends the flow with the Segment Go client and closes it;
+// retry, if given, is the client's wait between attempts (default 10ms).
+func sendWithSegment(t *testing.T, srv *testServer, writeKey string, flow []wantEvent, retry ...time.Duration) {
 	t.Helper()
+	wait := 10 * time.Millisecond
+	if len(retry) > 0 {
+		wait = retry[0]
+	}
 	d, logs, rt := &delivery{}, &clientLog{}, &recordingTransport{}
 	c, err := segment.NewWithConfig(writeKey, segment.Config{
 		Endpoint:   srv.URL,
@@ -158,7 +177,7 @@ func sendWithSegment(t *testing.T, srv *testServer, writeKey string, flow []want
 		Verbose:    false,
 		Logger:     logs,
 		Callback:   segmentCallback{d},
-		RetryAfter: func(int) time.Duration { return 10 * time.Millisecond },
+		RetryAfter: func(int) time.Duration { return wait },
 	})
 	if err != nil {
 		t.Fatalf("segment.NewWithConfig: %v", err)
@@ -185,6 +204,10 @@ func sendWithSegment(t *testing.T, srv *testServer, writeKey string, flow []want
 			t.Fatalf("segment Enqueue(%s): %v", w.MessageID, err)
 		}
 	}
+	if len(retry) > 0 {
+		// The client gives up its retries when closed: let them run.
+		d.wait(t, len(flow), 30*time.Second)
+	}
 	if err := c.Close(); err != nil {
 		t.Fatalf("segment Close: %v", err)
 	}
@@ -194,8 +217,12 @@ func sendWithSegment(t *testing.T, srv *testServer, writeKey string, flow []want
 
 // sendWithRudder sends the flow with the RudderStack Go client (gzip on,
 // as by default) and closes it.
-func sendWithRudder(t *testing.T, srv *testServer, writeKey string, flow []wantEvent) {
+func sendWithRudder(t *testing.T, srv *testServer, writeKey string, flow []wantEvent, retry ...time.Duration) {
 	t.Helper()
+	wait := 10 * time.Millisecond
+	if len(retry) > 0 {
+		wait = retry[0]
+	}
 	d, logs, rt := &delivery{}, &clientLog{}, &recordingTransport{}
 	c, err := rudder.NewWithConfig(writeKey, rudder.Config{
 		DataPlaneUrl:   srv.URL,
@@ -206,7 +233,7 @@ func sendWithRudder(t *testing.T, srv *testServer, writeKey string, flow []wantE
 		Verbose:        false,
 		Logger:         logs,
 		Callback:       rudderCallback{d},
-		RetryAfter:     func(int) time.Duration { return 10 * time.Millisecond },
+		RetryAfter:     func(int) time.Duration { return wait },
 	})
 	if err != nil {
 		t.Fatalf("rudder.NewWithConfig: %v", err)
@@ -232,6 +259,9 @@ func sendWithRudder(t *testing.T, srv *testServer, writeKey string, flow []wantE
 		if err := c.Enqueue(m); err != nil {
 			t.Fatalf("rudder Enqueue(%s): %v", w.MessageID, err)
 		}
+	}
+	if len(retry) > 0 {
+		d.wait(t, len(flow), 30*time.Second)
 	}
 	if err := c.Close(); err != nil {
 		t.Fatalf("rudder Close: %v", err)

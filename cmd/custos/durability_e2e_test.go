@@ -164,6 +164,7 @@ func startChild(t *testing.T, cfg serverConfig) *childServer {
 		childArgsEnv+"="+string(args),
 		"CUSTOS_OPERATOR_TOKEN="+cfg.token,
 		"CUSTOS_MASTER_KEY="+cfg.masterKey,
+		"CUSTOS_OUTBOUND_ALLOW="+cfg.outboundAllow,
 	)
 	c := &childServer{cmd: cmd, logs: newLogBuffer(), exit: make(chan error, 1)}
 	cmd.Stdout = c.logs

@@ -116,6 +116,9 @@ type serverConfig struct {
 	token     string
 	masterKey string // base64 of 32 bytes
 	extraArgs []string
+	// outboundAllow is the server's --outbound-allow (CUSTOS_OUTBOUND_ALLOW):
+	// loopback by default, since the tests' receivers listen there.
+	outboundAllow string
 }
 
 // newServerConfig returns a fresh data directory, operator token and master key.
@@ -127,6 +130,8 @@ func newServerConfig(t *testing.T) serverConfig {
 		dir:       t.TempDir(),
 		token:     "op_test_" + randomHex(16),
 		masterKey: base64.StdEncoding.EncodeToString(key),
+
+		outboundAllow: testOutboundAllow,
 	}
 }
 
@@ -136,9 +141,13 @@ func (c serverConfig) getenv() func(string) string {
 	env := map[string]string{
 		"CUSTOS_OPERATOR_TOKEN": c.token,
 		"CUSTOS_MASTER_KEY":     c.masterKey,
+		"CUSTOS_OUTBOUND_ALLOW": c.outboundAllow,
 	}
 	return func(name string) string { return env[name] }
 }
+
+// testOutboundAllow admits the loopback receivers tests start.
+const testOutboundAllow = "127.0.0.0/8,::1"
 
 func (c serverConfig) args(addr string) []string {
 	args := []string{"serve", "--addr", addr, "--data", c.dir, "--log-format", "json"}

@@ -11,6 +11,7 @@ import (
 	"net/http/pprof"
 	"time"
 
+	"github.com/custos-dev/custos/internal/admission"
 	"github.com/custos-dev/custos/internal/pebble"
 )
 
@@ -21,6 +22,9 @@ type httpServer struct {
 	tls             *tls.Config // nil: plain HTTP
 	log             *slog.Logger
 	shutdownTimeout time.Duration
+	// limits bound slow, idle and too many clients (--read-header-timeout
+	// and the others).
+	limits limitFlags
 }
 
 // Run serves until ctx ends, then stops accepting connections and waits
@@ -28,19 +32,22 @@ type httpServer struct {
 func (h httpServer) Run(ctx context.Context) error {
 	srv := &http.Server{
 		Handler:           h.handler,
-		ReadHeaderTimeout: 10 * time.Second,
-		ReadTimeout:       60 * time.Second,
-		IdleTimeout:       120 * time.Second,
+		ReadHeaderTimeout: h.limits.readHeaderTimeout,
+		ReadTimeout:       h.limits.readTimeout,
+		IdleTimeout:       h.limits.idleTimeout,
+		MaxHeaderBytes:    h.limits.maxHeaderBytes,
 		ErrorLog:          slog.NewLogLogger(h.log.Handler(), slog.LevelWarn),
 	}
+	// Past --max-connections, clients wait in the kernel's backlog.
+	ln := admission.LimitListener(h.ln, h.limits.maxConns)
 	serveErr := make(chan error, 1)
 	go func() {
 		if h.tls != nil {
 			// Certificates stays empty so every handshake asks the reloader.
 			srv.TLSConfig = h.tls
-			serveErr <- srv.ServeTLS(h.ln, "", "")
+			serveErr <- srv.ServeTLS(ln, "", "")
 		} else {
-			serveErr <- srv.Serve(h.ln)
+			serveErr <- srv.Serve(ln)
 		}
 	}()
 	select {

@@ -4,7 +4,11 @@ import (
 	"context"
 	"crypto/rand"
 	"encoding/base64"
+	"errors"
+	"io/fs"
 	"net/http"
+	"os"
+	"path/filepath"
 	"strings"
 	"testing"
 
@@ -127,5 +131,25 @@ func TestMigrateCommand(t *testing.T) {
 	}
 	if err := run(context.Background(), []string{"migrate", "--store", data, "--keys", data}, func(string) string { return "" }, strings.NewReader(""), &out, &out); err == nil || !strings.Contains(err.Error(), "separate database") {
 		t.Errorf("custos migrate with one database for both = %v, want an error asking for a separate database", err)
+	}
+}
+
+// TestBackupRefusedOnPostgres: custos backup and restore copy the
+// embedded store only; on PostgreSQL each refuses with a message that
+// names PostgreSQL's own tools, and writes nothing.
+func TestBackupRefusedOnPostgres(t *testing.T) {
+	cfg := pgConfig(t)
+	srv := startServer(t, cfg)
+	dir := filepath.Join(t.TempDir(), "backup")
+	_, err := cli(t, cfg.token, "backup", "--server", srv.URL, "--to", dir)
+	if err == nil || !strings.Contains(err.Error(), "PostgreSQL") || !strings.Contains(err.Error(), "pg_basebackup") {
+		t.Errorf("custos backup on PostgreSQL: %v; want a refusal naming PostgreSQL's tools", err)
+	}
+	if _, err := os.Stat(dir); !errors.Is(err, fs.ErrNotExist) {
+		t.Errorf("refused backup left %s behind (stat: %v)", dir, err)
+	}
+	_, err = cli(t, cfg.token, "restore", "--from", t.TempDir(), "--store", cfg.extraArgs[1])
+	if err == nil || !strings.Contains(err.Error(), "PostgreSQL") || !strings.Contains(err.Error(), "pg_restore") {
+		t.Errorf("custos restore onto PostgreSQL: %v; want a refusal naming PostgreSQL's tools", err)
 	}
 }

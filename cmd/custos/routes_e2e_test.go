@@ -14,9 +14,11 @@ import (
 	"fmt"
 	"net/http"
 	"os"
+	"path/filepath"
 	"regexp"
 	"slices"
 	"sort"
+	"strconv"
 	"strings"
 	"testing"
 	"time"
@@ -381,6 +383,10 @@ func successfulCall(t *testing.T, f routeFixture, r server.Route) routeCall {
 		c.body, c.want = `{"message":"More is known"}`, 201
 	case "POST /admin/v1/incidents/{id}/close":
 		c.body = `{"note":"done"}`
+	case "PUT /admin/v1/tenants/{id}/rate-limits":
+		c.body = `{"ingest_per_second":20000,"api_per_second":1000}`
+	case "POST /admin/v1/backup":
+		c.body = `{"to":` + strconv.Quote(filepath.Join(t.TempDir(), "backup")) + `}`
 	}
 	return c
 }
@@ -595,6 +601,11 @@ func TestRoutes(t *testing.T) {
 		if os.Getenv("DUMP_FIELDS") != "" {
 			dumpPaths(r.Method+" "+r.Pattern, v, "")
 		}
+		// Internals (keyed hashes, sealed values, ids as raw arrays) come
+		// out of encoding/json as arrays of bytes: none may reach an answer.
+		for _, p := range byteArrays(v, "") {
+			t.Errorf("%s: %s is an array of bytes, an internal value in an answer", what, p)
+		}
 		if d.resource == "" {
 			t.Errorf("%s answers JSON, but docs/api.md names no resource for it", what)
 			continue
@@ -616,7 +627,7 @@ func TestRoutes(t *testing.T) {
 	}{
 		{"/api/v1/audit", "Bearer " + f.b.SecretKey, []string{"tenant.create", "settings.update", "consent.grant", "profile.read",
 			"events.read", "consents.read", "request.received", "recipient.created", "incident.acknowledge"}},
-		{"/admin/v1/audit", op, []string{"tenant.create", "tenant.keys.rotate", "tenant.delete", "incident.open", "incident.update", "incident.close"}},
+		{"/admin/v1/audit", op, []string{"tenant.create", "tenant.keys.rotate", "tenant.rate_limits.set", "tenant.delete", "incident.open", "incident.update", "incident.close"}},
 		{"/admin/v1/audit?tenant=" + f.c.ID, op, []string{"tenant.create", "tenant.keys.rotate"}},
 	} {
 		actions := srv.page(t, c.path, "entries", "action", 1000, "Authorization", c.auth)
@@ -701,5 +712,43 @@ func dumpPaths(what string, v any, path string) {
 		for _, c := range x {
 			dumpPaths(what, c, path+"[]")
 		}
+	}
+}
+
+// byteArrays returns the paths in v of arrays of 16 or more integers from
+// 0 to 255: how encoding/json writes a fixed-size byte array such as a
+// keyed hash.
+func byteArrays(v any, path string) []string {
+	var out []string
+	switch x := v.(type) {
+	case map[string]any:
+		for k, e := range x {
+			out = append(out, byteArrays(e, path+"."+k)...)
+		}
+	case []any:
+		bytes := len(x) >= 16
+		for _, e := range x {
+			n, ok := e.(float64)
+			if !ok || n != float64(int(n)) || n < 0 || n > 255 {
+				bytes = false
+			}
+		}
+		if bytes {
+			return []string{path}
+		}
+		for i, e := range x {
+			out = append(out, byteArrays(e, fmt.Sprintf("%s[%d]", path, i))...)
+		}
+	}
+	return out
+}
+
+func TestByteArrays(t *testing.T) {
+	var v any
+	if err := json.Unmarshal([]byte(`{"erasure":{"hashes":[[1,2,3,4,5,6,7,8,9,10,11,12,13,14,15,255]]},"counts":[1,2,3],"ok":[1.5,2,3,4,5,6,7,8,9,10,11,12,13,14,15,16]}`), &v); err != nil {
+		t.Fatal(err)
+	}
+	if got := byteArrays(v, ""); !slices.Equal(got, []string{".erasure.hashes[0]"}) {
+		t.Errorf("byteArrays = %v, want [.erasure.hashes[0]]", got)
 	}
 }

@@ -20,6 +20,8 @@ Usage:
   custos audit verify [--tenant ID]              download and verify audit chains against a signed checkpoint
   custos certificate verify FILE                 verify an erasure certificate offline
   custos bench ingest|fill|rights|campaign       load-test ingestion (fill: prefill a stopped store), erasure and access, or a campaign audience
+  custos backup --to DIR                         online backup of a running server's embedded data store
+  custos restore --from DIR                      restore a backup into a stopped node's data directory
   custos help                                    this text
 
 Run "custos COMMAND -h" for the flags of a command.
@@ -47,6 +49,10 @@ func run(ctx context.Context, args []string, getenv func(string) string, stdin i
 		return runBench(ctx, args[1:], getenv, stdout, stderr)
 	case "audit":
 		return runAudit(ctx, args[1:], getenv, stdout, stderr)
+	case "backup":
+		return runBackup(ctx, args[1:], getenv, stdout, stderr)
+	case "restore":
+		return runRestore(ctx, args[1:], getenv, stdout, stderr)
 	case "certificate":
 		return runCertificate(ctx, args[1:], getenv, stdout, stderr)
 	case "help", "-h", "--help":

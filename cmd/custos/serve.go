@@ -23,6 +23,7 @@ import (
 
 	"github.com/custos-dev/custos"
 	"github.com/custos-dev/custos/internal/audit"
+	"github.com/custos-dev/custos/internal/backup"
 	"github.com/custos-dev/custos/internal/campaign"
 	"github.com/custos-dev/custos/internal/consent"
 	"github.com/custos-dev/custos/internal/console"
@@ -63,6 +64,8 @@ type serveConfig struct {
 	processorContact            string
 	retentionInterval           time.Duration
 	purgeInterval               time.Duration
+	outbound                    outboundFlags
+	limits                      limitFlags
 	// envErrs are environment variables that did not parse.
 	envErrs []error
 }
@@ -117,6 +120,8 @@ func serveFlags(c *serveConfig, getenv func(string) string) *flag.FlagSet {
 	fs.StringVar(&c.metricsAddr, "metrics-addr", env(getenv, "CUSTOS_METRICS_ADDR", ""), "if set, serve /metrics without authentication on this separate address, e.g. 127.0.0.1:9090 (CUSTOS_METRICS_ADDR); on the API listener /metrics always needs the metrics or the operator token")
 	fs.StringVar(&c.metricsToken, "metrics-token", env(getenv, "CUSTOS_METRICS_TOKEN", ""), "a Bearer token that reads /metrics on the API listener (CUSTOS_METRICS_TOKEN; the operator token always can)")
 	c.smtp.register(fs, getenv)
+	c.outbound.register(fs, envDefaults{getenv, &c.envErrs})
+	c.limits.register(fs, envDefaults{getenv, &c.envErrs})
 	fs.StringVar(&c.processorName, "processor-name", env(getenv, "CUSTOS_PROCESSOR_NAME", ""), "the processor (the organisation running this node) named in records of processing (CUSTOS_PROCESSOR_NAME)")
 	fs.StringVar(&c.processorContact, "processor-contact", env(getenv, "CUSTOS_PROCESSOR_CONTACT", ""), "the processor's contact (e-mail or address) in records of processing (CUSTOS_PROCESSOR_CONTACT)")
 	fs.DurationVar(&c.retentionInterval, "retention-interval", duration("CUSTOS_RETENTION_INTERVAL", time.Hour), "how often the retention sweep runs, at most 1h (CUSTOS_RETENTION_INTERVAL)")
@@ -143,6 +148,9 @@ func runServe(ctx context.Context, args []string, getenv func(string) string, st
 	if help || err != nil {
 		return err
 	}
+	if err := c.limits.check(); err != nil {
+		return err
+	}
 	if c.publicURL != "" {
 		if u, err := url.Parse(c.publicURL); err != nil || (u.Scheme != "https" && u.Scheme != "http") || u.Host == "" {
 			return fmt.Errorf("--public-url %q: want an absolute http or https URL", c.publicURL)
@@ -154,6 +162,14 @@ func runServe(ctx context.Context, args []string, getenv func(string) string, st
 	}
 	mailCfg, err := c.smtp.config()
 	if err != nil {
+		return err
+	}
+	// Every outbound connection a tenant can direct goes through guard.
+	guard, err := c.outbound.guard()
+	if err != nil {
+		return err
+	}
+	if err := guardOperatorMail(guard, mailCfg); err != nil {
 		return err
 	}
 	if err := os.MkdirAll(c.data, 0o700); err != nil {
@@ -218,6 +234,9 @@ func runServe(ctx context.Context, args []string, getenv func(string) string, st
 			m.StoreCommit.Observe(d.Seconds())
 			m.CommitMessages.Observe(float64(n))
 		},
+		// Tenants share the writer round-robin, chunk by chunk.
+		FairSlots: c.limits.ingestSlots,
+		FairChunk: c.limits.chunk,
 	})
 	if err != nil {
 		return err
@@ -263,7 +282,8 @@ func runServe(ctx context.Context, args []string, getenv func(string) string, st
 	reader := subjects.NewReader(store, ring)
 	// The register records each incident webhook attempt the outbox makes.
 	var incidents *incident.Register
-	outbox := webhook.New(store, ring, webhook.Options{Log: log,
+	outbox := webhook.New(store, ring, webhook.Options{Log: log, Client: guard.HTTPClient(10 * time.Second),
+		MaxAge: c.outbound.maxAge, OnGiveUp: func(d custos.Delivery) { m.OutboxGivenUp.WithLabelValues(d.Kind).Inc() },
 		OnResult: func(d custos.Delivery) { incidents.RecordAttempt(d) },
 		Signers: map[string]webhook.Signer{
 			opendsr.SigningV2: opendsr.HeaderSigner{Key: dsrSigner, Domain: c.opendsrDomain},
@@ -300,13 +320,14 @@ func runServe(ctx context.Context, args []string, getenv func(string) string, st
 	}
 	ledger := consent.New(pipe, store, ring, time.Now)
 	campaigns := campaign.New(campaign.Deps{Store: store, Profiles: reader, Gate: pipe, Consents: ledger, Keys: ring, Tenants: reg,
-		Outbox: outbox, Audit: auditLog, PublicURL: publicURL, Now: time.Now, Log: log, MailRootCAs: mailCAs,
+		Outbox: outbox, Audit: auditLog, PublicURL: publicURL, Now: time.Now, Log: log, MailRootCAs: mailCAs, MailDial: guard.DialContext,
 		Resume: localTenantIDs})
 	engine := rights.New(rights.Deps{Store: store, Gate: pipe, Subjects: reader, Keys: ring, Audit: auditLog,
 		SigningKey: signingKey, Region: c.region, Now: time.Now, Consents: ledger, Tenant: reg.Get,
-		Forward: forward.Options{Client: opendsr.NewClient(opendsr.ClientOptions{}),
+		Forward: forward.Options{Client: opendsr.NewClient(opendsr.ClientOptions{HTTP: guard.HTTPClient(10 * time.Second)}),
 			PublicURL: func() string { return publicURL }, PollInterval: c.opendsrPoll},
 		ForwardTenants: localTenantIDs,
+		URLHost:        guard.CheckHost,
 		Recipients:     store, Outbox: outbox, Deliveries: store, Sends: campaigns,
 		CallbackSecret: func(id custos.TenantID) ([]byte, error) {
 			t, ok := reg.Get(id)
@@ -400,18 +421,20 @@ func runServe(ctx context.Context, args []string, getenv func(string) string, st
 		OpenDSRSigner:  dsrSigner,
 		OpenDSRCertPEM: dsrCert,
 		OpenDSRDomain:  c.opendsrDomain,
-		OpenDSRParse:   opendsr.Options{AllowInsecureCallbacks: c.opendsrHTTPCallbacks},
+		OpenDSRParse:   opendsr.Options{AllowInsecureCallbacks: c.opendsrHTTPCallbacks, CallbackHost: guard.CheckHost},
 
-		Console: pages,
+		Admission: c.limits.admission(m),
+		Backup:    backupFunc(sts, c.region),
+		Console:   pages,
 	})
 	if c.metricsAddr != "" {
-		ms, err := metricsServer(log, c.metricsAddr, server.MetricsHandler(m))
+		ms, err := metricsServer(log, c.metricsAddr, server.MetricsHandler(m), c.limits)
 		if err != nil {
 			return err
 		}
 		sup.Go(stageHTTP, "metrics", ms.Run)
 	}
-	api := httpServer{ln: ln, handler: handler, log: log, shutdownTimeout: c.shutdownTimeout}
+	api := httpServer{ln: ln, handler: handler, log: log, shutdownTimeout: c.shutdownTimeout, limits: c.limits}
 	if tlsReloader != nil {
 		api.tls = tlsReloader.Config()
 	}
@@ -559,4 +582,18 @@ func operatorToken(getenv func(string) string, data string) (token, path string,
 		return "", "", fmt.Errorf("write operator token: %w", err)
 	}
 	return t, path, nil
+}
+
+// backupFunc takes online backups of the embedded data store; on
+// PostgreSQL it refuses, naming the database's own tools.
+func backupFunc(sts *stores, region string) server.BackupFunc {
+	if sts.pebble == nil {
+		return func(context.Context, string, func(string)) error {
+			return custos.Errorf(custos.NotImplemented, "this node's data store is PostgreSQL (%s): custos backup copies the embedded store only; back up PostgreSQL with its own tools (pg_basebackup with WAL archiving for point-in-time recovery, or pg_dump), and the key database apart, see docs/security.md", sts.dataDesc)
+		}
+	}
+	return func(ctx context.Context, dir string, progress func(string)) error {
+		_, err := backup.Take(ctx, sts.pebble, dir, region, time.Now, progress)
+		return err
+	}
 }

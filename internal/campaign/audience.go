@@ -18,6 +18,10 @@ const (
 	maxEventConditions = 10
 	maxWithinDays      = 3650
 	maxKeyLen          = 256
+	maxValueLen        = 4 << 10
+	maxMinCount        = 1_000_000
+	// MaxCampaigns is how many campaigns a tenant may keep.
+	MaxCampaigns = 10_000
 )
 
 var traitOps = map[string]bool{"eq": true, "neq": true, "exists": true, "gt": true, "lt": true, "contains": true}
@@ -38,6 +42,8 @@ func validateAudience(a *custos.Audience) error {
 			return custos.Errorf(custos.Invalid, "audience.traits[%d].op %q must be one of eq, neq, exists, gt, lt, contains", i, c.Op)
 		case c.Op != "exists" && len(bytes.TrimSpace(c.Value)) == 0:
 			return custos.Errorf(custos.Invalid, "audience.traits[%d].value is required for op %q", i, c.Op)
+		case len(c.Value) > maxValueLen:
+			return custos.Errorf(custos.Invalid, "audience.traits[%d].value is %d bytes; at most %d", i, len(c.Value), maxValueLen)
 		case len(c.Value) > 0 && !json.Valid(c.Value):
 			return custos.Errorf(custos.Invalid, "audience.traits[%d].value is not JSON", i)
 		}
@@ -59,8 +65,8 @@ func validateAudience(a *custos.Audience) error {
 			return custos.Errorf(custos.Invalid, "audience.events[%d].name is required (at most %d characters)", i, maxKeyLen)
 		case e.WithinDays < 0 || e.WithinDays > maxWithinDays:
 			return custos.Errorf(custos.Invalid, "audience.events[%d].within_days must be between 0 (ever) and %d", i, maxWithinDays)
-		case e.MinCount < 0:
-			return custos.Errorf(custos.Invalid, "audience.events[%d].min_count must not be negative", i)
+		case e.MinCount < 0 || e.MinCount > maxMinCount:
+			return custos.Errorf(custos.Invalid, "audience.events[%d].min_count must be between 0 and %d", i, maxMinCount)
 		}
 	}
 	return nil

@@ -69,6 +69,10 @@ func TestValidateAudience(t *testing.T) {
 		{custos.Audience{Traits: []custos.TraitCondition{{Key: "a", Op: "gt", Value: []byte(`{"x":1}`)}}}, "audience.traits[0].value"},
 		{custos.Audience{Events: []custos.EventCondition{{Name: "Order", WithinDays: -1}}}, "audience.events[0].within_days"},
 		{custos.Audience{Events: []custos.EventCondition{{Name: "Order", MinCount: -2}}}, "audience.events[0].min_count"},
+		{custos.Audience{Events: []custos.EventCondition{{Name: "Order", MinCount: maxMinCount + 1}}}, "1000000"},
+		{custos.Audience{Traits: []custos.TraitCondition{{Key: "a", Op: "eq", Value: []byte(`"` + strings.Repeat("x", maxValueLen) + `"`)}}}, "at most 4096"},
+		{custos.Audience{Traits: make([]custos.TraitCondition, maxTraitConditions+1)}, "at most 50"},
+		{custos.Audience{Events: make([]custos.EventCondition, maxEventConditions+1)}, "at most 10"},
 	} {
 		err := validateAudience(&tc.a)
 		switch {

@@ -239,7 +239,7 @@ func (e *Engine) sendEmail(ctx context.Context, t *custos.Tenant, to string, msg
 	if err != nil {
 		return err
 	}
-	cfg := mail.Config{Host: m.Host, Port: m.Port, Username: m.Username, Password: password, TLS: m.TLS, From: m.From, RootCAs: e.d.MailRootCAs}
+	cfg := mail.Config{Host: m.Host, Port: m.Port, Username: m.Username, Password: password, TLS: m.TLS, From: m.From, RootCAs: e.d.MailRootCAs, Dial: e.d.MailDial}
 	html, text := msg.Body, msg.Text
 	if !strings.Contains(src.Body, "unsubscribe_url") {
 		html += `<p style="font-size:small"><a href="` + link + `">Unsubscribe</a></p>`

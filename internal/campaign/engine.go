@@ -9,6 +9,7 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
+	"net"
 	"slices"
 	"strings"
 	"sync"
@@ -93,6 +94,10 @@ type Deps struct {
 	Resume func() []custos.TenantID
 	// MailRootCAs verifies tenants' SMTP servers (nil: the system pool).
 	MailRootCAs *x509.CertPool
+	// MailDial, if set, connects to tenants' SMTP servers (netguard's
+	// DialContext, so a tenant cannot point mail at an internal host);
+	// nil dials directly.
+	MailDial func(ctx context.Context, network, addr string) (net.Conn, error)
 	// MailAttempts is how many times a message is tried on temporary SMTP
 	// failures (default 3), waiting MailBackoff (default 1 s), doubling,
 	// between attempts.
@@ -175,6 +180,13 @@ func (e *Engine) Create(ctx context.Context, t *custos.Tenant, in Input) (*custo
 	}
 	if _, err := parseTemplates(in.Channel, in.Message); err != nil {
 		return nil, err
+	}
+	n := 0
+	if err := e.d.Store.Campaigns(ctx, t.ID, func(*custos.Campaign) bool { n++; return n < MaxCampaigns }); err != nil {
+		return nil, fmt.Errorf("count campaigns: %w", err)
+	}
+	if n >= MaxCampaigns {
+		return nil, custos.Errorf(custos.Invalid, "the tenant has %d campaigns, the most allowed (limit %d)", n, MaxCampaigns)
 	}
 	now := e.now().UTC()
 	c := &custos.Campaign{

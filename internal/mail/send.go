@@ -6,6 +6,7 @@ import (
 	"crypto/x509"
 	"errors"
 	"fmt"
+	"net"
 	"net/textproto"
 	"time"
 
@@ -26,6 +27,9 @@ type Config struct {
 	RootCAs *x509.CertPool
 	// Timeout bounds connecting and each command; 0 means 30 s.
 	Timeout time.Duration
+	// Dial, if set, opens the connection to the server (netguard's
+	// DialContext, which refuses internal addresses); nil dials directly.
+	Dial func(ctx context.Context, network, addr string) (net.Conn, error)
 }
 
 // Header is one extra header line.
@@ -98,6 +102,9 @@ func Send(ctx context.Context, cfg Config, m Message) error {
 		opts = append(opts, gomail.WithTLSPolicy(gomail.NoTLS))
 	default:
 		return &Error{Err: fmt.Errorf("tls mode %q must be starttls, tls or none", cfg.TLS)}
+	}
+	if cfg.Dial != nil {
+		opts = append(opts, gomail.WithDialContextFunc(cfg.Dial))
 	}
 	if cfg.Username != "" {
 		opts = append(opts, gomail.WithSMTPAuth(gomail.SMTPAuthPlain), gomail.WithUsername(cfg.Username), gomail.WithPassword(cfg.Password))

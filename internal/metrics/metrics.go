@@ -35,6 +35,12 @@ type Metrics struct {
 	// StoreQueries observes PostgreSQL statement and batch latency, by
 	// outcome (ok, error); empty on the embedded store.
 	StoreQueries *prometheus.HistogramVec
+	// OutboxGivenUp counts deliveries given up because they stayed
+	// undelivered past the outbox's maximum age, by kind.
+	OutboxGivenUp *prometheus.CounterVec
+	// RateLimited counts requests answered 429 by a rate limit, by tenant
+	// and scope (ingest, api).
+	RateLimited *prometheus.CounterVec
 }
 
 // New returns a fresh set of metrics, with Go and process collectors.
@@ -83,7 +89,13 @@ func New() *Metrics {
 		Help:    "PostgreSQL statement and batch latency, by outcome.",
 		Buckets: prometheus.ExponentialBuckets(0.0001, 2, 16),
 	}, []string{"outcome"})
-	m.Registry.MustRegister(m.RetentionEvents, m.RetentionProfiles, m.StoreQueries)
+	m.OutboxGivenUp = prometheus.NewCounterVec(prometheus.CounterOpts{
+		Name: "custos_outbox_given_up_total", Help: "Deliveries given up after the outbox's maximum age, by kind.",
+	}, []string{"kind"})
+	m.RateLimited = prometheus.NewCounterVec(prometheus.CounterOpts{
+		Name: "custos_rate_limited_total", Help: "Requests answered 429 by a rate limit, by tenant and scope.",
+	}, []string{"tenant", "scope"})
+	m.Registry.MustRegister(m.RetentionEvents, m.RetentionProfiles, m.StoreQueries, m.OutboxGivenUp, m.RateLimited)
 	m.Registry.MustRegister(m.Accepted, m.Rejected, m.Dropped, m.ConsentRecorded, m.ConsentUnmapped, m.Requests, m.StoreCommit, m.CommitMessages,
 		collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
 	return m

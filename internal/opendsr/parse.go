@@ -20,6 +20,15 @@ const DefaultMaxClockSkew = 5 * time.Minute
 // identifiers but abuse.
 const maxIdentityValue = 1024
 
+// Bounds of a submitted request, each named in its refusal: every
+// identity is looked up and every callback URL is called on each status
+// change, so their numbers bound the work one request makes.
+const (
+	MaxIdentities   = 20
+	MaxCallbackURLs = 5
+	MaxURLLen       = 2048
+)
+
 // Options adjusts request validation. The zero value is the production
 // setting.
 type Options struct {
@@ -32,6 +41,10 @@ type Options struct {
 	// V1 parses a request sent to the version 1 (OpenGDPR) routes:
 	// regulation did not exist then, and gdpr is implied.
 	V1 bool
+	// CallbackHost, if set, is asked about the host of each status
+	// callback URL (the outbound guard's CheckHost): a refused host makes
+	// the request invalid, naming the URL.
+	CallbackHost func(host string) error
 }
 
 // ParseRequest decodes and validates a request body with the zero
@@ -74,7 +87,7 @@ func (o Options) ParseRequest(body []byte, now time.Time) (*Request, error) {
 	r.SubmittedTime = v.submittedTime(w.SubmittedTime, now, o.maxSkew())
 	v.identities(r.SubjectIdentities)
 	v.apiVersion(r.APIVersion)
-	v.callbacks(r.StatusCallbackURLs, o.AllowInsecureCallbacks)
+	v.callbacks(r.StatusCallbackURLs, o.AllowInsecureCallbacks, o.CallbackHost)
 	if len(v.problems) > 0 {
 		return nil, invalid(v.problems)
 	}
@@ -156,6 +169,10 @@ func (v *validator) identities(ids []SubjectIdentity) {
 		v.add(ReasonRequired, "subject_identities must hold at least one identity")
 		return
 	}
+	if len(ids) > MaxIdentities {
+		v.add(ReasonInvalid, "subject_identities holds %d identities; the limit is %d", len(ids), MaxIdentities)
+		return
+	}
 	// Messages name an identity by its index, never by its value.
 	for i, id := range ids {
 		name := fmt.Sprintf("subject_identities[%d]", i)
@@ -195,15 +212,25 @@ func (v *validator) apiVersion(s string) {
 	}
 }
 
-func (v *validator) callbacks(urls []string, insecure bool) {
+func (v *validator) callbacks(urls []string, insecure bool, host func(string) error) {
+	if len(urls) > MaxCallbackURLs {
+		v.add(ReasonInvalid, "status_callback_urls holds %d URLs; the limit is %d", len(urls), MaxCallbackURLs)
+		return
+	}
 	for i, s := range urls {
 		name := fmt.Sprintf("status_callback_urls[%d]", i)
-		_, err := urlpolicy.Policy{HTTPS: !insecure}.Check(name, s)
+		if len(s) > MaxURLLen {
+			v.add(ReasonInvalid, "%s is %d bytes; the limit is %d", name, len(s), MaxURLLen)
+			continue
+		}
+		_, err := urlpolicy.Policy{HTTPS: !insecure, Host: host}.Check(name, s)
 		var e *urlpolicy.Error
 		switch {
 		case err == nil:
 		case errors.As(err, &e) && e.Reason == urlpolicy.ReasonScheme:
 			v.add(ReasonUnsupported, "%s must use https", name)
+		case errors.As(err, &e) && e.Reason == urlpolicy.ReasonHost:
+			v.add(ReasonInvalid, "%v", err)
 		default:
 			v.add(ReasonInvalid, "%s is not an absolute URL", name)
 		}

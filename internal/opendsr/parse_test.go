@@ -149,10 +149,21 @@ func TestParseRequestInvalid(t *testing.T) {
 		{"relative callback", "status_callback_urls", `["https://ok.example/cb", "/cb"]`, "status_callback_urls[1] is not an absolute URL", ReasonInvalid},
 		{"hostless callback", "status_callback_urls", `["https:///cb"]`, "status_callback_urls[0] is not an absolute URL", ReasonInvalid},
 		{"wrong JSON type", "subject_identities", `"email"`, "subject_identities: wrong JSON type (got string)", ReasonMalformed},
+		{"21 identities", "subject_identities", "[" + strings.Repeat(`{"identity_type":"email","identity_value":"a@b.c","identity_format":"raw"},`, 20) +
+			`{"identity_type":"email","identity_value":"a@b.c","identity_format":"raw"}]`, "subject_identities holds 21 identities; the limit is 20", ReasonInvalid},
+		{"6 callbacks", "status_callback_urls", `["https://a.example/1","https://a.example/2","https://a.example/3","https://a.example/4","https://a.example/5","https://a.example/6"]`,
+			"status_callback_urls holds 6 URLs; the limit is 5", ReasonInvalid},
+		{"long callback", "status_callback_urls", `["https://a.example/` + strings.Repeat("p", 2100) + `"]`, "status_callback_urls[0] is 2118 bytes; the limit is 2048", ReasonInvalid},
+		{"internal callback", "status_callback_urls", `["https://10.0.0.1/cb"]`, "status_callback_urls[0]: refused", ReasonInvalid},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			body := edit(t, tc.field, tc.value)
-			e := mustInvalid(t, body, Options{})
+			e := mustInvalid(t, body, Options{CallbackHost: func(h string) error {
+				if h == "10.0.0.1" {
+					return errors.New("refused")
+				}
+				return nil
+			}})
 			if len(e.Errors) != 1 {
 				t.Fatalf("ParseRequest(%s): %d details %+v, want 1", body, len(e.Errors), e.Errors)
 			}

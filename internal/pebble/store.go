@@ -146,13 +146,15 @@ type tenantRecord struct {
 	SecretKeyHash []byte          `json:"secret_key_hash"`
 	KeysRotatedAt time.Time       `json:"keys_rotated_at,omitzero"`
 	Settings      custos.Settings `json:"settings"`
+	// RateLimits are the operator's limits for the tenant, if any.
+	RateLimits *custos.RateLimits `json:"rate_limits,omitempty"`
 }
 
 func encodeTenant(t *custos.Tenant) ([]byte, error) {
 	return json.Marshal(tenantRecord{
 		ID: t.ID, Name: t.Name, Region: t.Region, CreatedAt: t.CreatedAt,
 		WriteKeyHash: t.WriteKeyHash[:], SecretKeyHash: t.SecretKeyHash[:],
-		KeysRotatedAt: t.KeysRotatedAt, Settings: t.Settings,
+		KeysRotatedAt: t.KeysRotatedAt, Settings: t.Settings, RateLimits: t.RateLimits,
 	})
 }
 
@@ -161,7 +163,7 @@ func decodeTenant(b []byte) (*custos.Tenant, error) {
 	if err := json.Unmarshal(b, &r); err != nil {
 		return nil, fmt.Errorf("decode tenant record: %w", err)
 	}
-	t := &custos.Tenant{ID: r.ID, Name: r.Name, Region: r.Region, CreatedAt: r.CreatedAt, KeysRotatedAt: r.KeysRotatedAt, Settings: r.Settings}
+	t := &custos.Tenant{ID: r.ID, Name: r.Name, Region: r.Region, CreatedAt: r.CreatedAt, KeysRotatedAt: r.KeysRotatedAt, Settings: r.Settings, RateLimits: r.RateLimits}
 	copy(t.WriteKeyHash[:], r.WriteKeyHash)
 	copy(t.SecretKeyHash[:], r.SecretKeyHash)
 	return t, nil

@@ -31,6 +31,10 @@ type RecipientInput struct {
 	Actor          string
 }
 
+// MaxRecipients is how many recipients a tenant may have: every erasure
+// notifies each, so the bound also bounds the work one request makes.
+const MaxRecipients = 100
+
 // AddRecipient validates and stores a recipient of the tenant. Its
 // secret is sealed with the tenant key before it is stored. A recipient
 // outside the tenant's region is refused when the tenant forbids
@@ -45,7 +49,7 @@ func (e *Engine) AddRecipient(ctx context.Context, t *custos.Tenant, in Recipien
 	}
 	// An OpenDSR recipient's credential travels as a Bearer token, so its
 	// URL must be https but for a loopback address (development, tests).
-	policy := urlpolicy.Policy{HTTPS: in.Kind == custos.RecipientOpenDSR, LoopbackHTTP: true}
+	policy := urlpolicy.Policy{HTTPS: in.Kind == custos.RecipientOpenDSR, LoopbackHTTP: true, Host: e.urlHost}
 	u, err := policy.Check("url", in.URL)
 	switch {
 	case in.Name == "" || len(in.Name) > 200:
@@ -74,6 +78,11 @@ func (e *Engine) AddRecipient(ctx context.Context, t *custos.Tenant, in Recipien
 	}
 	if rc.Region == "" {
 		rc.Region = t.Region
+	}
+	if existing, err := e.recipients.Recipients(ctx, t.ID); err != nil {
+		return nil, fmt.Errorf("count recipients: %w", err)
+	} else if len(existing) >= MaxRecipients {
+		return nil, custos.Errorf(custos.Invalid, "the tenant has %d recipients, the most allowed (limit %d): delete one first", len(existing), MaxRecipients)
 	}
 	if err := t.Settings.CheckDestination(t.Region, "recipient "+rc.Name, rc.Region); err != nil {
 		return nil, err

@@ -104,6 +104,11 @@ type Deps struct {
 	// ForwardTenants lists the tenants whose interrupted forwards the
 	// Forwarder resumes when it starts: this node's region's.
 	ForwardTenants func() []custos.TenantID
+	// URLHost, if set, is asked about the host of every URL a request or
+	// recipient names (callback_url, a recipient's url), so an internal
+	// address is refused when it is given (the outbound guard's
+	// CheckHost); calls are guarded again when made.
+	URLHost func(host string) error
 }
 
 // ConsentHistory reads a subject's consent ledger, oldest first.
@@ -129,6 +134,7 @@ type Engine struct {
 	consents   ConsentHistory
 	tenant     func(custos.TenantID) (*custos.Tenant, bool)
 	now        func() time.Time
+	urlHost    func(host string) error
 	// crashAfter stops an erasure after the named step, as a crash would
 	// (tests only).
 	crashAfter string
@@ -143,7 +149,8 @@ type Engine struct {
 func New(d Deps) *Engine {
 	e := &Engine{store: d.Store, gate: d.Gate, subj: d.Subjects, keys: d.Keys, audit: d.Audit,
 		sign: d.SigningKey, reg: d.Region, now: d.Now,
-		recipients: d.Recipients, outbox: d.Outbox, deliveries: d.Deliveries, cbSecret: d.CallbackSecret, consents: d.Consents, tenant: d.Tenant, sends: d.Sends}
+		recipients: d.Recipients, outbox: d.Outbox, deliveries: d.Deliveries, cbSecret: d.CallbackSecret, consents: d.Consents, tenant: d.Tenant, sends: d.Sends,
+		urlHost: d.URLHost}
 	e.fwd = forward.New(forward.Deps{Options: d.Forward, Requests: d.Store, Recipients: d.Recipients, Keys: d.Keys, Now: d.Now,
 		Tenant: e.tenantOf, Tenants: d.ForwardTenants, RecipientSecret: e.recipientSecret, Record: e.recordForward})
 	return e
@@ -238,6 +245,12 @@ func (e *Engine) Create(ctx context.Context, t custos.TenantID, in Input) (*cust
 	if strings.TrimSpace(in.Identity.Value) == "" {
 		return nil, custos.Errorf(custos.Invalid, "identity.value is required")
 	}
+	if len(in.Identity.Value) > MaxIdentityValue {
+		return nil, custos.Errorf(custos.Invalid, "identity.value is %d bytes; the limit is %d", len(in.Identity.Value), MaxIdentityValue)
+	}
+	if len(in.CallbackURL) > maxURL {
+		return nil, custos.Errorf(custos.Invalid, "callback_url is %d bytes; the limit is %d", len(in.CallbackURL), maxURL)
+	}
 	if in.Suppress && in.Type != custos.Erasure {
 		return nil, custos.Errorf(custos.Invalid, "suppress applies to erasure requests only; use a suppress request")
 	}
@@ -245,7 +258,7 @@ func (e *Engine) Create(ctx context.Context, t custos.TenantID, in Input) (*cust
 		return nil, custos.Errorf(custos.Invalid, "traits apply to rectify requests only")
 	}
 	if in.CallbackURL != "" {
-		if _, err := (urlpolicy.Policy{}).Check("callback_url", in.CallbackURL); err != nil {
+		if _, err := (urlpolicy.Policy{Host: e.urlHost}).Check("callback_url", in.CallbackURL); err != nil {
 			return nil, custos.Errorf(custos.Invalid, "%v", err)
 		}
 	}
@@ -547,11 +560,35 @@ func (e *Engine) createAccess(ctx context.Context, t custos.TenantID, in Input, 
 	return r, err
 }
 
+// Bounds of a request, each named in its refusal.
+const (
+	// MaxIdentityValue is the longest identifier a request names, as at
+	// ingestion (segment.MaxIDLen).
+	MaxIdentityValue = 1024
+	// MaxRectifyTraits, maxTraitName and MaxTraitValue bound the traits
+	// one rectify request sets: a correction, not a bulk import.
+	MaxRectifyTraits = 100
+	maxTraitName     = 256
+	MaxTraitValue    = 8 << 10
+	maxURL           = 2048
+)
+
 // createRectify sets or removes traits; the audit names the traits, never
 // their old or new values.
 func (e *Engine) createRectify(ctx context.Context, t custos.TenantID, in Input) (*custos.Request, error) {
 	if len(in.Traits) == 0 {
 		return nil, custos.Errorf(custos.Invalid, "traits is required for a rectify request: the traits to set, null to remove one")
+	}
+	if len(in.Traits) > MaxRectifyTraits {
+		return nil, custos.Errorf(custos.Invalid, "traits holds %d traits; the limit is %d", len(in.Traits), MaxRectifyTraits)
+	}
+	for k, v := range in.Traits {
+		if len(k) > maxTraitName {
+			return nil, custos.Errorf(custos.Invalid, "traits has a name of %d bytes; the limit is %d", len(k), maxTraitName)
+		}
+		if len(v) > MaxTraitValue {
+			return nil, custos.Errorf(custos.Invalid, "traits[%q] is %d bytes of JSON; the limit is %d", k, len(v), MaxTraitValue)
+		}
 	}
 	r, err := e.begin(ctx, t, in)
 	if err != nil {

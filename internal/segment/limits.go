@@ -19,6 +19,13 @@ type Limits struct {
 // message, 500 KB per batch, and generous bounds on count and nesting.
 var DefaultLimits = Limits{MaxMessage: 32 << 10, MaxBatch: 500 << 10, MaxMessages: 2000, MaxDepth: 200}
 
+// MaxIDLen is the longest identifier (messageId, userId, anonymousId,
+// previousId, groupId) or event or page name a message may carry, in
+// bytes: identifiers are hashed into index keys and names shown in lists,
+// so they are short by nature; a longer one is rejected alone
+// ("message_too_large").
+const MaxIDLen = 1024
+
 // orDefault returns l with every unset field taken from DefaultLimits.
 func (l Limits) orDefault() Limits {
 	if l.MaxMessage <= 0 {

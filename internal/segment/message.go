@@ -297,6 +297,12 @@ func (p *parser) judge(m *pending, msg *custos.Message) (reason, text string) {
 	case t == custos.Group && msg.GroupID == "":
 		return reasonMissingGroupID, "group has no groupId"
 	}
+	for _, f := range [...]struct{ name, v string }{{"messageId", msg.MessageID}, {"userId", msg.UserID}, {"anonymousId", msg.AnonymousID},
+		{"previousId", msg.PreviousID}, {"groupId", msg.GroupID}, {"event", msg.Event}, {"name", msg.Name}} {
+		if len(f.v) > MaxIDLen {
+			return reasonTooLarge, fmt.Sprintf("%s is %d bytes; the limit is %d", f.name, len(f.v), MaxIDLen)
+		}
+	}
 	return "", ""
 }
 

@@ -23,6 +23,8 @@ type tenantView struct {
 	IdentitySecret string `json:"identity_verification_secret,omitempty"`
 	CallbackSecret string `json:"callback_signing_secret,omitempty"`
 	DeliverySecret string `json:"delivery_signing_secret,omitempty"`
+	// RateLimits are the tenant's own rate limits, set by the operator.
+	RateLimits *custos.RateLimits `json:"rate_limits,omitempty"`
 }
 
 func viewTenant(t *custos.Tenant, k tenants.Keys) tenantView {
@@ -30,6 +32,7 @@ func viewTenant(t *custos.Tenant, k tenants.Keys) tenantView {
 	if !t.KeysRotatedAt.IsZero() {
 		v.KeysRotatedAt = &t.KeysRotatedAt
 	}
+	v.RateLimits = t.RateLimits
 	return v
 }
 
@@ -104,6 +107,29 @@ func handleRotateKeys(log *slog.Logger, reg *tenants.Registry, ad *tenants.Audit
 			return
 		}
 		writeJSON(w, http.StatusOK, viewTenant(t, keys))
+	})
+}
+
+// handleSetRateLimits replaces a tenant's own rate limits with the body
+// (zero fields, or {}: the node's).
+func handleSetRateLimits(log *slog.Logger, reg *tenants.Registry, ad *tenants.Audited) http.Handler {
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		t, err := tenantParam(r, reg)
+		if err != nil {
+			writeError(w, log, err)
+			return
+		}
+		in, err := decodeBody[custos.RateLimits](w, r, maxBody)
+		if err != nil {
+			writeError(w, log, err)
+			return
+		}
+		t, err = ad.SetRateLimits(r.Context(), t.ID, &in)
+		if err != nil {
+			writeError(w, log, err)
+			return
+		}
+		writeJSON(w, http.StatusOK, viewTenant(t, tenants.Keys{}))
 	})
 }
 

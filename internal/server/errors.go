@@ -61,7 +61,8 @@ func writeError(w http.ResponseWriter, log *slog.Logger, err error) {
 	if status >= 500 && log != nil {
 		log.Error("request failed", "code", code, "err", err)
 	}
-	if code == custos.Unavailable || code == custos.RateLimited {
+	if (code == custos.Unavailable || code == custos.RateLimited) && w.Header().Get("Retry-After") == "" {
+		// A rate limit sets its own wait.
 		w.Header().Set("Retry-After", "1")
 	}
 	challenge(w, status)

@@ -6,6 +6,7 @@ import (
 	"time"
 
 	"github.com/custos-dev/custos"
+	"github.com/custos-dev/custos/internal/admission"
 	"github.com/custos-dev/custos/internal/audit"
 	"github.com/custos-dev/custos/internal/consent"
 	"github.com/custos-dev/custos/internal/metrics"
@@ -23,7 +24,7 @@ type ingestResponse struct {
 	Rejected   []segment.Rejection `json:"rejected"`
 }
 
-func handleIngest(log *slog.Logger, reg *tenants.Registry, pipe *subjects.Pipeline, m *metrics.Metrics, tally *audit.Tally, limits segment.Limits, now func() time.Time) http.Handler {
+func handleIngest(log *slog.Logger, reg *tenants.Registry, pipe *subjects.Pipeline, m *metrics.Metrics, tally *audit.Tally, limits segment.Limits, now func() time.Time, adm *Admission) http.Handler {
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		kind, ok := segment.PathKind(r.URL.Path)
 		if !ok {
@@ -35,8 +36,14 @@ func handleIngest(log *slog.Logger, reg *tenants.Registry, pipe *subjects.Pipeli
 		// cannot set headers) needs the body read first.
 		var t *custos.Tenant
 		var err error
-		if key := writeKeyOf(r); key != "" {
+		key := writeKeyOf(r)
+		if key != "" {
 			if t, err = tenantByWriteKey(w, reg, key); err != nil {
+				writeError(w, log, err)
+				return
+			}
+			// A tenant out of tokens is turned away before its body is read.
+			if err := adm.limit(w, log, admission.Ingest, t, key, 0); err != nil {
 				writeError(w, log, err)
 				return
 			}
@@ -52,12 +59,17 @@ func handleIngest(log *slog.Logger, reg *tenants.Registry, pipe *subjects.Pipeli
 			return
 		}
 		if t == nil {
-			if t, err = tenantByWriteKey(w, reg, batch.WriteKey); err != nil {
+			key = batch.WriteKey
+			if t, err = tenantByWriteKey(w, reg, key); err != nil {
 				writeError(w, log, err)
 				return
 			}
 		}
 		if misdirected(w, log, reg, t) {
+			return
+		}
+		if err := adm.limit(w, log, admission.Ingest, t, key, len(batch.Messages)); err != nil {
+			writeError(w, log, err)
 			return
 		}
 		if !t.Settings.KeepFullIP {

@@ -5,6 +5,7 @@ import (
 	"net/http"
 
 	"github.com/custos-dev/custos"
+	"github.com/custos-dev/custos/internal/admission"
 	"github.com/custos-dev/custos/internal/audit"
 	"github.com/custos-dev/custos/internal/rights"
 	"github.com/custos-dev/custos/internal/tenants"
@@ -37,7 +38,7 @@ type privacyView struct {
 // the controller to approve them. A key sent in the header is checked
 // before the body is read. The answer is 201 with the request's status
 // when it is done, 202 when work is still pending.
-func handlePrivacy(log *slog.Logger, reg *tenants.Registry, eng *rights.Engine) http.Handler {
+func handlePrivacy(log *slog.Logger, reg *tenants.Registry, eng *rights.Engine, adm *Admission) http.Handler {
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		var t *custos.Tenant
 		var err error
@@ -60,6 +61,13 @@ func handlePrivacy(log *slog.Logger, reg *tenants.Registry, eng *rights.Engine) 
 			}
 		}
 		if misdirected(w, log, reg, t) {
+			return
+		}
+		if key == "" {
+			key = in.WriteKey
+		}
+		if err := adm.limit(w, log, admission.Privacy, t, key, 1); err != nil {
+			writeError(w, log, err)
 			return
 		}
 		id := custos.Identifier{Type: custos.UserID, Value: in.UserID}

@@ -62,7 +62,7 @@ type Route struct {
 	// included, take the OpenDSR shape; "" for the others.
 	OpenDSR string
 	// Needs names the Deps field without which the route is not served
-	// ("Campaigns", "Metrics"); "" when it always is.
+	// ("Campaigns", "Metrics", "Backup", "Console"); "" when it always is.
 	Needs string
 
 	tenant func(Deps) tenantHandler // AuthSecretKey
@@ -102,14 +102,14 @@ func Routes() []Route {
 		for _, p := range []string{p, p + "/{$}"} {
 			rs = append(rs,
 				writeKey("POST", p, func(d Deps) http.Handler {
-					return cors(handleIngest(d.Log, d.Tenants, d.Ingest, d.Metrics, d.Tally, d.Limits, d.Now))
+					return cors(handleIngest(d.Log, d.Tenants, d.Ingest, d.Metrics, d.Tally, d.Limits, d.Now, d.Admission))
 				}),
 				public("OPTIONS", p, preflight))
 		}
 	}
 	rs = append(rs,
 		// Rights from the device (write key).
-		writeKey("POST", "/v1/privacy", func(d Deps) http.Handler { return cors(handlePrivacy(d.Log, d.Tenants, d.Rights)) }),
+		writeKey("POST", "/v1/privacy", func(d Deps) http.Handler { return cors(handlePrivacy(d.Log, d.Tenants, d.Rights, d.Admission)) }),
 		public("OPTIONS", "/v1/privacy", preflight),
 
 		// The browser SDKs' settings fetch, so pages need no CDN: Segment's
@@ -209,6 +209,9 @@ func Routes() []Route {
 		operator("POST", "/admin/v1/tenants/{id}/keys/rotate", func(d Deps) http.Handler {
 			return handleRotateKeys(d.Log, d.Tenants, tenants.NewAudited(d.Tenants, d.Audit, d.Log))
 		}),
+		operator("PUT", "/admin/v1/tenants/{id}/rate-limits", func(d Deps) http.Handler {
+			return handleSetRateLimits(d.Log, d.Tenants, tenants.NewAudited(d.Tenants, d.Audit, d.Log))
+		}),
 		operator("DELETE", "/admin/v1/tenants/{id}", func(d Deps) http.Handler {
 			return handleDeleteTenant(d.Log, d.Tenants, tenants.NewAudited(d.Tenants, d.Audit, d.Log))
 		}),
@@ -219,6 +222,7 @@ func Routes() []Route {
 		operator("GET", "/admin/v1/incidents/{id}", func(d Deps) http.Handler { return handleGetIncident(d.Log, d.Incidents, d.Tenants, d.Now) }),
 		operator("POST", "/admin/v1/incidents/{id}/updates", func(d Deps) http.Handler { return handleUpdateIncident(d.Log, d.Incidents, d.Tenants, d.Now) }),
 		operator("POST", "/admin/v1/incidents/{id}/close", func(d Deps) http.Handler { return handleCloseIncident(d.Log, d.Incidents, d.Tenants, d.Now) }),
+		operator("POST", "/admin/v1/backup", func(d Deps) http.Handler { return handleBackup(d.Log, d.Backup) }).needs("Backup"),
 
 		// The controller console and the data subjects' privacy center:
 		// HTML pages of internal/console, which authenticates them itself
@@ -264,6 +268,8 @@ func (d Deps) has(field string) bool {
 		return d.Campaigns != nil
 	case "Metrics":
 		return d.Metrics != nil
+	case "Backup":
+		return d.Backup != nil
 	case "Console":
 		return d.Console != nil
 	}
@@ -280,7 +286,7 @@ func addRoutes(mux *http.ServeMux, d Deps) {
 		var h http.Handler
 		switch r.Auth {
 		case AuthSecretKey:
-			h = requireSecret(d.Log, d.Tenants, r.OpenDSR != "", r.tenant(d))
+			h = requireSecret(d.Log, d.Tenants, r.OpenDSR != "", limitAPI(d.Log, d.Admission, r.OpenDSR != "", r.tenant(d)))
 		case AuthOperator:
 			h = requireOperator(d.Log, d.OperatorToken, r.plain(d))
 		case AuthMetrics:

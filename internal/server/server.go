@@ -71,6 +71,12 @@ type Deps struct {
 	// the node's transport security, stated there too.
 	Processor processing.Processor
 	Security  processing.Security
+	// Backup, if set, takes online backups of the data store for the
+	// operator (POST /admin/v1/backup).
+	Backup BackupFunc
+	// Admission rate-limits ingestion and the API and shares the ingest
+	// writer fairly between tenants (nil: no limits).
+	Admission *Admission
 	// Console serves the controller console (/console) and the privacy
 	// center (/privacy/{tenant}); nil: neither is served.
 	Console http.Handler

@@ -21,6 +21,7 @@ func fullTenant(id custos.TenantID, name string) *custos.Tenant {
 		Region:        "eu-central",
 		CreatedAt:     time.Date(2023, 3, 4, 5, 6, 7, 891011000, zone),
 		KeysRotatedAt: time.Date(2024, 1, 2, 3, 4, 5, 678000, zone),
+		RateLimits:    &custos.RateLimits{IngestPerSecond: 1500, IngestBurst: 3000.5, APIPerSecond: 7, APIBurst: 9},
 	}
 	rand.Read(ten.WriteKeyHash[:])
 	rand.Read(ten.SecretKeyHash[:])
@@ -53,6 +54,9 @@ func tenantDiff(got, want *custos.Tenant) []string {
 	}
 	if !got.KeysRotatedAt.Equal(want.KeysRotatedAt) {
 		d = append(d, fmt.Sprintf("KeysRotatedAt %v, want %v", got.KeysRotatedAt, want.KeysRotatedAt))
+	}
+	if (got.RateLimits == nil) != (want.RateLimits == nil) || got.RateLimits != nil && *got.RateLimits != *want.RateLimits {
+		d = append(d, fmt.Sprintf("RateLimits %+v, want %+v", got.RateLimits, want.RateLimits))
 	}
 	return d
 }

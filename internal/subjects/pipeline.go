@@ -46,6 +46,16 @@ type Options struct {
 	// ConsentCache bounds the subjects whose consent state the writer
 	// keeps in memory (default 200,000).
 	ConsentCache int
+	// FairSlots, if above 0, shares the writer between tenants: at most
+	// this many chunks of messages are in the writer's hands at once, and
+	// when more wait, the next slot goes to the tenants in turn, so one
+	// tenant's flood does not hold up another's small batches (0: first
+	// come, first served).
+	FairSlots int
+	// FairChunk is how many messages of one Ingest call enter the writer
+	// at a time when FairSlots is set (default 32), so a tenant's large
+	// batches interleave with other tenants' small ones.
+	FairChunk int
 	// Now is the clock (default time.Now).
 	Now func() time.Time
 }
@@ -76,7 +86,8 @@ type Pipeline struct {
 	mu     sync.RWMutex // guards closed against concurrent sends
 	closed bool
 	done   chan struct{}
-	writer *writer // touched by the writer goroutine only, until done
+	writer *writer   // touched by the writer goroutine only, until done
+	fair   *fairGate // nil: no fair sharing
 }
 
 type job struct {
@@ -138,6 +149,9 @@ func New(ctx context.Context, store custos.DataStore, ring *keyring.Ring, opts O
 	if opts.DedupeWindow <= 0 {
 		opts.DedupeWindow = 24 * time.Hour
 	}
+	if opts.FairChunk <= 0 {
+		opts.FairChunk = 32
+	}
 	p := &Pipeline{
 		store: store,
 		ring:  ring,
@@ -145,6 +159,9 @@ func New(ctx context.Context, store custos.DataStore, ring *keyring.Ring, opts O
 		queue: make(chan *job, opts.QueueLen),
 		acks:  make(chan *group, 64),
 		done:  make(chan struct{}),
+	}
+	if opts.FairSlots > 0 {
+		p.fair = newFairGate(opts.FairSlots)
 	}
 	w := &writer{
 		p:      p,
@@ -208,6 +225,42 @@ func (p *Pipeline) IngestWith(ctx context.Context, t custos.TenantID, msgs []cus
 	if len(msgs) == 0 {
 		return Result{}, nil
 	}
+	if p.fair == nil {
+		return p.ingest(ctx, t, msgs, pol)
+	}
+	// One chunk at a time through the fair gate. If a chunk fails, the
+	// caller gets the error and retries the whole batch, which
+	// deduplication makes safe.
+	var total Result
+	for start := 0; start < len(msgs); start += p.opts.FairChunk {
+		release, err := p.fair.acquire(ctx, t)
+		if err != nil {
+			return Result{}, &custos.Error{Code: custos.Unavailable, Message: "request cancelled while waiting for the writer", Err: err}
+		}
+		r, err := p.ingest(ctx, t, msgs[start:min(start+p.opts.FairChunk, len(msgs))], pol)
+		release()
+		if err != nil {
+			return Result{}, err
+		}
+		total.add(r)
+	}
+	return total, nil
+}
+
+// add adds the counts of r to res.
+func (res *Result) add(r Result) {
+	res.Stored += r.Stored
+	res.Duplicates += r.Duplicates
+	res.Suppressed += r.Suppressed
+	res.Restricted += r.Restricted
+	res.Erased += r.Erased
+	res.NoConsent += r.NoConsent
+	res.Consents += r.Consents
+	res.Unmapped += r.Unmapped
+}
+
+// ingest is IngestWith for one chunk of messages.
+func (p *Pipeline) ingest(ctx context.Context, t custos.TenantID, msgs []custos.Message, pol *consent.Policy) (Result, error) {
 	j := &job{gone: ctx.Done(), tenant: t, msgs: make([]prepared, len(msgs)), policy: pol, done: make(chan struct{})}
 	unmapped := 0
 	var obs observer

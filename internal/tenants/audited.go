@@ -61,6 +61,23 @@ func (a *Audited) Rotate(ctx context.Context, id custos.TenantID) (*custos.Tenan
 	return t, keys, nil
 }
 
+// SetRateLimits sets a tenant's own rate limits (Registry.SetRateLimits)
+// and audits them.
+func (a *Audited) SetRateLimits(ctx context.Context, id custos.TenantID, rl *custos.RateLimits) (*custos.Tenant, error) {
+	t, err := a.reg.SetRateLimits(ctx, id, rl)
+	if err != nil {
+		return nil, err
+	}
+	details := map[string]any{"tenant": id.String()}
+	if t.RateLimits != nil {
+		details["ingest_per_second"], details["ingest_burst"] = t.RateLimits.IngestPerSecond, t.RateLimits.IngestBurst
+		details["api_per_second"], details["api_burst"] = t.RateLimits.APIPerSecond, t.RateLimits.APIBurst
+	}
+	a.log.Info("tenant rate limits set", "tenant", id)
+	a.record(ctx, audit.Entry{Actor: audit.ActorOperator, Action: "tenant.rate_limits.set", Details: details}, custos.OperatorChain, id)
+	return t, nil
+}
+
 // Delete deletes a tenant (Registry.Delete) and audits it.
 func (a *Audited) Delete(ctx context.Context, id custos.TenantID) error {
 	if err := a.reg.Delete(ctx, id); err != nil {

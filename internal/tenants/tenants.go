@@ -146,6 +146,28 @@ func (r *Registry) Rotate(ctx context.Context, id custos.TenantID) (*custos.Tena
 	return t, keys, r.reload(ctx)
 }
 
+// SetRateLimits replaces a tenant's own rate limits (nil or all zero: the
+// node's). Only the operator may: a tenant must not raise its own.
+func (r *Registry) SetRateLimits(ctx context.Context, id custos.TenantID, rl *custos.RateLimits) (*custos.Tenant, error) {
+	if rl != nil {
+		if err := rl.Validate(); err != nil {
+			return nil, err
+		}
+		if *rl == (custos.RateLimits{}) {
+			rl = nil
+		}
+	}
+	t, err := r.store.Tenant(ctx, id)
+	if err != nil {
+		return nil, err
+	}
+	t.RateLimits = rl
+	if err := r.store.UpdateTenant(ctx, t); err != nil {
+		return nil, err
+	}
+	return t, r.reload(ctx)
+}
+
 // Delete removes a tenant for good. Its encryption key is destroyed
 // first, so all its data — in the store, the WAL and every backup — is
 // unreadable from that moment; then its records are deleted and purged.

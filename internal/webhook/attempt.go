@@ -32,6 +32,23 @@ func (o *Outbox) attempt(ctx context.Context, d custos.Delivery, sealed []byte) 
 	}
 
 	now := o.now()
+	if deadline := d.CreatedAt.Add(o.maxAge); !now.Before(deadline) {
+		// Retrying for ever would hide a dead receiver: give up, and say
+		// so where the request shows its deliveries.
+		last := d.LastError
+		if last == "" {
+			last = "no attempt was made"
+		}
+		d.Final, d.LastError = true, clip(fmt.Sprintf("gave up: not delivered within %s of its creation (%d attempts; last: %s)", o.maxAge, d.Attempts, last))
+		o.log.Warn("webhook given up for age", o.attrs(d, "max_age", o.maxAge.String())...)
+		if err := o.record(ctx, d, nil); err != nil {
+			return false, err
+		}
+		if o.onGiveUp != nil {
+			o.onGiveUp(d)
+		}
+		return false, nil
+	}
 	req, err := http.NewRequestWithContext(ctx, http.MethodPost, d.URL, bytes.NewReader(body))
 	if err != nil {
 		d.Final, d.LastError = true, clip(fmt.Sprintf("bad delivery URL: %v", err))
@@ -89,6 +106,13 @@ func (o *Outbox) attempt(ctx context.Context, d custos.Delivery, sealed []byte) 
 	default:
 		d.LastStatus, d.LastError = resp.StatusCode, fmt.Sprintf("receiver answered %d", resp.StatusCode)
 		d.NextAt = o.now().Add(o.backoff(d.Attempts))
+	}
+	if !d.Final {
+		// The last retry falls no later than the deadline, where the
+		// delivery is given up.
+		if deadline := d.CreatedAt.Add(o.maxAge); d.NextAt.After(deadline) {
+			d.NextAt = deadline
+		}
 	}
 	if d.Final {
 		// Nothing will be sent again: the body, which may carry personal

@@ -43,7 +43,17 @@ type Options struct {
 	// Signers sign the deliveries whose Signing names them, in place of
 	// the HMAC; a delivery naming a signer not here fails for good.
 	Signers map[string]Signer
+	// MaxAge is how long after its creation a delivery is retried: one
+	// still undelivered then is given up, recorded final with the reason
+	// (default DefaultMaxAge).
+	MaxAge time.Duration
+	// OnGiveUp, if set, is called with each delivery given up for age,
+	// once it is stored (for a metric).
+	OnGiveUp func(custos.Delivery)
 }
+
+// DefaultMaxAge is how long a delivery is retried by default.
+const DefaultMaxAge = 7 * 24 * time.Hour
 
 // Signer signs a delivery body with headers of its protocol (OpenDSR's
 // certificate signature, say).
@@ -61,7 +71,9 @@ type Outbox struct {
 	min, max time.Duration
 	log      *slog.Logger
 	onResult func(custos.Delivery)
+	onGiveUp func(custos.Delivery)
 	signers  map[string]Signer
+	maxAge   time.Duration
 
 	kick chan struct{}
 	// pass makes passes one at a time, so no delivery is attempted twice at once.
@@ -77,6 +89,7 @@ func New(store custos.OutboxStore, sealer Sealer, opts Options) *Outbox {
 	o := &Outbox{
 		store: store, sealer: sealer, client: opts.Client, now: opts.Now,
 		min: opts.MinBackoff, max: opts.MaxBackoff, log: opts.Log, onResult: opts.OnResult, signers: opts.Signers,
+		maxAge: opts.MaxAge, onGiveUp: opts.OnGiveUp,
 		kick: make(chan struct{}, 1),
 	}
 	if o.client == nil {
@@ -87,6 +100,9 @@ func New(store custos.OutboxStore, sealer Sealer, opts Options) *Outbox {
 	}
 	if o.now == nil {
 		o.now = time.Now
+	}
+	if o.maxAge <= 0 {
+		o.maxAge = DefaultMaxAge
 	}
 	if o.min <= 0 {
 		o.min = time.Second

@@ -1,0 +1,118 @@
+package admission_test
+
+import (
+	"net"
+	"testing"
+	"time"
+
+	"github.com/custos-dev/custos/internal/admission"
+)
+
+type clock struct{ t time.Time }
+
+func (c *clock) now() time.Time { return c.t }
+
+func TestLimiterTenantAndKey(t *testing.T) {
+	c := &clock{t: time.Date(2026, 1, 1, 0, 0, 0, 0, time.UTC)}
+	l := admission.NewLimiter(map[admission.Scope]admission.Limits{
+		admission.Ingest: {Tenant: admission.Rate{PerSecond: 10, Burst: 20}, Key: admission.Rate{PerSecond: 5, Burst: 10}},
+	}, c.now)
+	// Key k1 may take its burst of 10, then is short.
+	if ok, _ := l.Allow(admission.Ingest, "A", "k1", 10); !ok {
+		t.Fatal("first 10 of a key with a burst of 10: refused")
+	}
+	ok, wait := l.Allow(admission.Ingest, "A", "k1", 1)
+	if ok || wait != 200*time.Millisecond {
+		t.Errorf("11th message of k1: ok %v, wait %v; want refused, 200ms (5/s)", ok, wait)
+	}
+	// Another key of the same tenant draws on the tenant's remaining 10.
+	if ok, _ := l.Allow(admission.Ingest, "A", "k2", 10); !ok {
+		t.Error("k2's first 10: refused though the tenant has 10 left")
+	}
+	if ok, wait := l.Allow(admission.Ingest, "A", "k3", 1); ok || wait != 100*time.Millisecond {
+		t.Errorf("tenant A exhausted: ok %v, wait %v; want refused, 100ms (10/s)", ok, wait)
+	}
+	// Another tenant is untouched.
+	if ok, _ := l.Allow(admission.Ingest, "B", "k9", 10); !ok {
+		t.Error("tenant B refused because of A")
+	}
+	if empty, _ := l.Exhausted(admission.Ingest, "A", "k3"); !empty {
+		t.Error("Exhausted(A) = false with A's bucket empty")
+	}
+	// Refill: after 1s the tenant has 10 again, k1 5.
+	c.t = c.t.Add(time.Second)
+	if ok, _ := l.Allow(admission.Ingest, "A", "k1", 5); !ok {
+		t.Error("after 1s k1 may take 5")
+	}
+	if ok, _ := l.Allow(admission.Ingest, "A", "k1", 1); ok {
+		t.Error("after 1s k1 took more than its 5")
+	}
+	// A cost above the burst is charged as the whole burst: it waits, it
+	// is not refused for ever.
+	c.t = c.t.Add(time.Hour)
+	if ok, _ := l.Allow(admission.Ingest, "C", "kc", 1000); !ok {
+		t.Error("a batch above the burst with full buckets: refused")
+	}
+	// Scopes without limits admit everything.
+	for range 1000 {
+		if ok, _ := l.Allow(admission.API, "A", "k1", 1); !ok {
+			t.Fatal("API scope has no limit here but refused")
+		}
+	}
+	if got := admission.RetryAfter(100 * time.Millisecond); got != 1 {
+		t.Errorf("RetryAfter(100ms) = %d, want 1", got)
+	}
+	if got := admission.RetryAfter(2100 * time.Millisecond); got != 3 {
+		t.Errorf("RetryAfter(2.1s) = %d, want 3", got)
+	}
+}
+
+func TestLimitListener(t *testing.T) {
+	inner, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	ln := admission.LimitListener(inner, 2)
+	defer ln.Close()
+	accepted := make(chan net.Conn, 10)
+	go func() {
+		for {
+			c, err := ln.Accept()
+			if err != nil {
+				return
+			}
+			accepted <- c
+		}
+	}()
+	var clients []net.Conn
+	for range 3 {
+		c, err := net.Dial("tcp", inner.Addr().String())
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer c.Close()
+		clients = append(clients, c)
+	}
+	var got []net.Conn
+	for range 2 {
+		select {
+		case c := <-accepted:
+			got = append(got, c)
+		case <-time.After(2 * time.Second):
+			t.Fatal("the first two connections were not accepted")
+		}
+	}
+	select {
+	case <-accepted:
+		t.Fatal("a third connection was accepted with a limit of 2")
+	case <-time.After(100 * time.Millisecond):
+	}
+	got[0].Close()
+	select {
+	case c := <-accepted:
+		c.Close()
+	case <-time.After(2 * time.Second):
+		t.Fatal("the third connection was not accepted after one closed")
+	}
+	got[1].Close()
+}

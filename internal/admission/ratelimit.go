@@ -1,0 +1,200 @@
+// Package admission decides what gets in before work reaches the ingest
+// writer or the management API: token-bucket rate limits per tenant and
+// per key, and a bound on the connections served at once. (The fair
+// sharing of the writer between tenants is the writer's own, in
+// internal/subjects.)
+package admission
+
+import (
+	"math"
+	"sync"
+	"time"
+)
+
+// Rate is a token bucket's refill rate (tokens per second) and size. A
+// zero PerSecond means no limit.
+type Rate struct {
+	PerSecond float64
+	Burst     float64
+}
+
+// Limits are the rate limits of one scope: Tenant bounds all the keys of
+// a tenant together, Key each credential on its own.
+type Limits struct {
+	Tenant, Key Rate
+}
+
+// Scope names what a limit applies to.
+type Scope string
+
+// The scopes: ingestion is counted in messages, the API in requests.
+const (
+	Ingest Scope = "ingest"
+	API    Scope = "api"
+	// Privacy counts device requests on /v1/privacy, which a public write
+	// key can make: a bucket of their own, so a flood of them neither
+	// stores requests without end nor eats the tenant's API budget.
+	Privacy Scope = "privacy"
+)
+
+// DefaultLimits returns the limits when none are configured, sized
+// against a node's documented throughput (about 20,000 events/s batched
+// on 2 cores): one tenant may take half of a node's ingestion, with bursts
+// of 50,000 messages; the API allows 100 requests/s per tenant, bursts of
+// 500.
+func DefaultLimits() map[Scope]Limits {
+	return map[Scope]Limits{
+		Ingest:  {Tenant: Rate{PerSecond: 10000, Burst: 50000}, Key: Rate{PerSecond: 10000, Burst: 50000}},
+		API:     {Tenant: Rate{PerSecond: 100, Burst: 500}, Key: Rate{PerSecond: 100, Burst: 500}},
+		Privacy: {Tenant: Rate{PerSecond: 100, Burst: 500}, Key: Rate{PerSecond: 100, Burst: 500}},
+	}
+}
+
+// Limiter holds token buckets per scope, tenant and key. It is safe for
+// concurrent use.
+type Limiter struct {
+	limits map[Scope]Limits
+	now    func() time.Time
+
+	mu      sync.Mutex
+	buckets map[bucketKey]*bucket
+}
+
+type bucketKey struct {
+	scope Scope
+	kind  byte // 't' tenant, 'k' key
+	id    string
+}
+
+type bucket struct {
+	tokens float64
+	at     time.Time
+	rate   Rate // the rate it was last filled at
+}
+
+// maxBuckets bounds the memory of idle buckets: past it, full ones are
+// dropped (a full bucket is the same as a fresh one).
+const maxBuckets = 100000
+
+// NewLimiter returns a Limiter with limits (a scope missing from it has no
+// limit) on the clock now (nil: time.Now).
+func NewLimiter(limits map[Scope]Limits, now func() time.Time) *Limiter {
+	if now == nil {
+		now = time.Now
+	}
+	return &Limiter{limits: limits, now: now, buckets: map[bucketKey]*bucket{}}
+}
+
+// Allow takes cost tokens from the tenant's and the key's buckets of
+// scope, from both or from neither. When either is short it returns false
+// and how long until both would hold cost. A cost above a bucket's size
+// is charged as the whole bucket, so a large request waits rather than
+// being refused for ever.
+func (l *Limiter) Allow(scope Scope, tenant, key string, cost float64) (bool, time.Duration) {
+	lim, ok := l.limits[scope]
+	if !ok {
+		return true, 0
+	}
+	return l.AllowWith(scope, lim, tenant, key, cost)
+}
+
+// Limits returns the node's limits of scope (zero: none).
+func (l *Limiter) Limits(scope Scope) Limits { return l.limits[scope] }
+
+// AllowWith is Allow under lim instead of the node's limits of scope: a
+// tenant's own limits, set by the operator.
+func (l *Limiter) AllowWith(scope Scope, lim Limits, tenant, key string, cost float64) (bool, time.Duration) {
+	now := l.now()
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	tb, tc := l.fill(bucketKey{scope, 't', tenant}, lim.Tenant, now)
+	kb, kc := l.fill(bucketKey{scope, 'k', key}, lim.Key, now)
+	tc, kc = min(cost, tc), min(cost, kc)
+	var wait time.Duration
+	if tb != nil && tb.tokens < tc {
+		wait = max(wait, need(tc-tb.tokens, lim.Tenant.PerSecond))
+	}
+	if kb != nil && kb.tokens < kc {
+		wait = max(wait, need(kc-kb.tokens, lim.Key.PerSecond))
+	}
+	if wait > 0 {
+		return false, wait
+	}
+	if tb != nil {
+		tb.tokens -= tc
+	}
+	if kb != nil {
+		kb.tokens -= kc
+	}
+	return true, 0
+}
+
+// Exhausted reports, without taking anything, whether the tenant's or the
+// key's bucket of scope is empty, and until when: a cheap check before
+// reading a request body.
+func (l *Limiter) Exhausted(scope Scope, tenant, key string) (bool, time.Duration) {
+	lim, ok := l.limits[scope]
+	if !ok {
+		return false, 0
+	}
+	return l.ExhaustedWith(scope, lim, tenant, key)
+}
+
+// ExhaustedWith is Exhausted under lim instead of the node's limits.
+func (l *Limiter) ExhaustedWith(scope Scope, lim Limits, tenant, key string) (bool, time.Duration) {
+	now := l.now()
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	var wait time.Duration
+	if b, _ := l.fill(bucketKey{scope, 't', tenant}, lim.Tenant, now); b != nil && b.tokens < 1 {
+		wait = max(wait, need(1-b.tokens, lim.Tenant.PerSecond))
+	}
+	if b, _ := l.fill(bucketKey{scope, 'k', key}, lim.Key, now); b != nil && b.tokens < 1 {
+		wait = max(wait, need(1-b.tokens, lim.Key.PerSecond))
+	}
+	return wait > 0, wait
+}
+
+// fill returns the bucket of k refilled to now (nil when r has no limit)
+// and its size.
+func (l *Limiter) fill(k bucketKey, r Rate, now time.Time) (*bucket, float64) {
+	if r.PerSecond <= 0 {
+		return nil, 0
+	}
+	size := max(r.Burst, r.PerSecond, 1)
+	b := l.buckets[k]
+	if b == nil {
+		if len(l.buckets) >= maxBuckets {
+			l.prune(now)
+		}
+		b = &bucket{tokens: size, at: now, rate: r}
+		l.buckets[k] = b
+		return b, size
+	}
+	b.rate = r
+	if el := now.Sub(b.at).Seconds(); el > 0 {
+		b.tokens = math.Min(size, b.tokens+el*r.PerSecond)
+		b.at = now
+	}
+	return b, size
+}
+
+// prune drops the buckets that have refilled completely.
+func (l *Limiter) prune(now time.Time) {
+	for k, b := range l.buckets {
+		r := b.rate
+		if b.tokens+now.Sub(b.at).Seconds()*r.PerSecond >= max(r.Burst, r.PerSecond, 1) {
+			delete(l.buckets, k)
+		}
+	}
+}
+
+func need(tokens, perSecond float64) time.Duration {
+	return time.Duration(math.Ceil(tokens / perSecond * float64(time.Second)))
+}
+
+// RetryAfter is the value of a Retry-After header for a wait: whole
+// seconds, at least 1.
+func RetryAfter(wait time.Duration) int {
+	return max(1, int(math.Ceil(wait.Seconds())))
+}
