@@ -7,6 +7,7 @@ import (
 	"net"
 	"net/url"
 	"strings"
+	"sync"
 	"time"
 
 	"github.com/custos-dev/custos"
@@ -76,9 +77,15 @@ func connect(ctx context.Context, rawURL, role string, o Options) (*pgxpool.Pool
 	if rp["application_name"] == "" {
 		rp["application_name"] = "custos"
 	}
-	if o.OnQuery != nil {
-		cfg.ConnConfig.Tracer = tracer{o.OnQuery}
+	if !strings.Contains(rawURL, "target_session_attrs") {
+		// Custos writes: a session on a standby (or a primary fenced read-only)
+		// is of no use, so every host of a multi-host URL is tried until one
+		// accepts writes, as with target_session_attrs=read-write.
+		cfg.ConnConfig.ValidateConnect = pgconn.ValidateConnectTargetSessionAttrsReadWrite
 	}
+	tr := &tracer{fn: o.OnQuery}
+	cfg.ConnConfig.Tracer = tr
+	cfg.AfterRelease = tr.keep
 	pool, err := pgxpool.NewWithConfig(ctx, cfg)
 	if err != nil {
 		return nil, fmt.Errorf("open %s database %s: %w", role, Redact(rawURL), err)
@@ -125,34 +132,81 @@ func poolStats(p *pgxpool.Pool) PoolStats {
 		AcquireWait: s.AcquireDuration(), Acquires: s.AcquireCount()}
 }
 
-// tracer reports the duration of statements and batches to OnQuery.
+// tracer reports the duration of statements and batches to fn (if set),
+// and notes the connections that found their server read-only, so that
+// the pool drops them (keep) instead of handing them out again: after a
+// fail-over the pool must reach the new primary, not stay on a demoted
+// or fenced one.
 type tracer struct {
-	fn func(time.Duration, error)
+	fn       func(time.Duration, error)
+	readOnly sync.Map // *pgx.Conn → struct{}
 }
 
 type traceStart struct{}
 
-func (t tracer) TraceQueryStart(ctx context.Context, _ *pgx.Conn, _ pgx.TraceQueryStartData) context.Context {
+func (t *tracer) TraceQueryStart(ctx context.Context, _ *pgx.Conn, _ pgx.TraceQueryStartData) context.Context {
+	if t.fn == nil {
+		return ctx
+	}
 	return context.WithValue(ctx, traceStart{}, time.Now())
 }
 
-func (t tracer) TraceQueryEnd(ctx context.Context, _ *pgx.Conn, d pgx.TraceQueryEndData) {
+func (t *tracer) TraceQueryEnd(ctx context.Context, c *pgx.Conn, d pgx.TraceQueryEndData) {
+	t.note(c, d.Err)
 	if start, ok := ctx.Value(traceStart{}).(time.Time); ok {
 		t.fn(time.Since(start), d.Err)
 	}
 }
 
-func (t tracer) TraceBatchStart(ctx context.Context, _ *pgx.Conn, _ pgx.TraceBatchStartData) context.Context {
+func (t *tracer) TraceBatchStart(ctx context.Context, _ *pgx.Conn, _ pgx.TraceBatchStartData) context.Context {
+	if t.fn == nil {
+		return ctx
+	}
 	return context.WithValue(ctx, traceStart{}, time.Now())
 }
 
-func (t tracer) TraceBatchQuery(context.Context, *pgx.Conn, pgx.TraceBatchQueryData) {}
+func (t *tracer) TraceBatchQuery(_ context.Context, c *pgx.Conn, d pgx.TraceBatchQueryData) {
+	t.note(c, d.Err)
+}
 
-func (t tracer) TraceBatchEnd(ctx context.Context, _ *pgx.Conn, d pgx.TraceBatchEndData) {
+func (t *tracer) TraceBatchEnd(ctx context.Context, c *pgx.Conn, d pgx.TraceBatchEndData) {
+	t.note(c, d.Err)
 	if start, ok := ctx.Value(traceStart{}).(time.Time); ok {
 		t.fn(time.Since(start), d.Err)
 	}
 }
+
+// TraceRelease forgets a closed connection, which the pool destroys
+// without asking keep.
+func (t *tracer) TraceRelease(_ *pgxpool.Pool, d pgxpool.TraceReleaseData) {
+	if d.Conn.IsClosed() {
+		t.readOnly.Delete(d.Conn)
+	}
+}
+
+// note remembers c if err says its server refuses writes (SQLSTATE 25006,
+// read_only_sql_transaction).
+func (t *tracer) note(c *pgx.Conn, err error) {
+	var pe *pgconn.PgError
+	if c != nil && errors.As(err, &pe) && pe.Code == sqlReadOnly {
+		t.readOnly.Store(c, struct{}{})
+	}
+}
+
+// keep is the pool's AfterRelease: false destroys the connection. A
+// connection is dropped once a write on it was refused as read-only, or
+// once its server reports that it is a standby or read-only by default
+// (PostgreSQL 14 and later report both parameters as they change).
+func (t *tracer) keep(c *pgx.Conn) bool {
+	if _, bad := t.readOnly.LoadAndDelete(c); bad {
+		return false
+	}
+	pc := c.PgConn()
+	return pc.ParameterStatus("in_hot_standby") != "on" && pc.ParameterStatus("default_transaction_read_only") != "on"
+}
+
+// sqlReadOnly is the SQLSTATE of a write refused by a read-only server.
+const sqlReadOnly = "25006"
 
 // dbError wraps err with what was being done; a connection failure or a
 // server shutting down becomes custos.Unavailable, so clients are told to
