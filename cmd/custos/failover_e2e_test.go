@@ -1,231 +1,18 @@
 package main
 
 import (
-	"context"
 	"fmt"
-	"net"
 	"net/http"
-	"os"
-	"os/exec"
-	"os/user"
-	"path/filepath"
-	"sort"
-	"strconv"
 	"strings"
 	"sync"
 	"sync/atomic"
-	"syscall"
 	"testing"
 	"time"
 
-	"github.com/jackc/pgx/v5"
+	"github.com/custos-dev/custos/internal/pgtest"
+	"github.com/custos-dev/custos/internal/testenv"
 	segment "github.com/segmentio/analytics-go/v3"
 )
-
-// pgBin returns the directory of the PostgreSQL server binaries (initdb,
-// postgres, pg_ctl, pg_basebackup): CUSTOS_TEST_PG_BIN, else the newest
-// /usr/lib/postgresql/*/bin. Without them the test fails in CI and is
-// skipped elsewhere, saying what to install.
-func pgBin(t *testing.T) string {
-	t.Helper()
-	dirs := []string{os.Getenv("CUSTOS_TEST_PG_BIN")}
-	if dirs[0] == "" {
-		dirs, _ = filepath.Glob("/usr/lib/postgresql/*/bin")
-		sort.Slice(dirs, func(i, j int) bool {
-			vi, _ := strconv.Atoi(filepath.Base(filepath.Dir(dirs[i])))
-			vj, _ := strconv.Atoi(filepath.Base(filepath.Dir(dirs[j])))
-			return vi > vj
-		})
-	}
-	for _, d := range dirs {
-		if _, err := os.Stat(filepath.Join(d, "pg_basebackup")); err == nil {
-			return d
-		}
-	}
-	msg := "no PostgreSQL server binaries (initdb, postgres, pg_ctl, pg_basebackup) in /usr/lib/postgresql/*/bin: install them (apt-get install postgresql) or set CUSTOS_TEST_PG_BIN"
-	if os.Getenv("CI") == "true" {
-		t.Fatal(msg)
-	}
-	t.Skip(msg)
-	return ""
-}
-
-// pgNode is one PostgreSQL server of the test cluster, run as a child
-// process in its own process group.
-type pgNode struct {
-	name, dir, bin string
-	port           int
-	cred           *syscall.Credential // the postgres user when the test runs as root
-	cmd            *exec.Cmd
-	exited         chan error
-}
-
-// command returns bin/name args..., run as the cluster's user.
-func (n *pgNode) command(name string, args ...string) *exec.Cmd {
-	cmd := exec.Command(filepath.Join(n.bin, name), args...)
-	cmd.SysProcAttr = &syscall.SysProcAttr{Credential: n.cred, Setpgid: true}
-	cmd.Env = append(os.Environ(), "LC_ALL=C", "PGHOST=127.0.0.1", "PGUSER=postgres")
-	return cmd
-}
-
-func (n *pgNode) run(t *testing.T, name string, args ...string) {
-	t.Helper()
-	out, err := n.command(name, args...).CombinedOutput()
-	if err != nil {
-		t.Fatalf("%s %s: %v\n%s", name, strings.Join(args, " "), err, out)
-	}
-}
-
-// start runs the postmaster and waits until it accepts connections.
-func (n *pgNode) start(t *testing.T) {
-	t.Helper()
-	log, err := os.OpenFile(filepath.Join(filepath.Dir(n.dir), n.name+".log"), os.O_CREATE|os.O_WRONLY|os.O_APPEND, 0o644)
-	if err != nil {
-		t.Fatal(err)
-	}
-	n.cmd = n.command("postgres", "-D", n.dir)
-	n.cmd.Stdout, n.cmd.Stderr = log, log
-	if err := n.cmd.Start(); err != nil {
-		t.Fatalf("start %s: %v", n.name, err)
-	}
-	n.exited = make(chan error, 1)
-	go func() { n.exited <- n.cmd.Wait(); log.Close() }()
-	t.Cleanup(func() {
-		// The postmaster and whatever it left: the whole process group.
-		syscall.Kill(-n.cmd.Process.Pid, syscall.SIGKILL)
-		select {
-		case <-n.exited:
-		case <-time.After(10 * time.Second):
-		}
-	})
-	deadline := time.Now().Add(30 * time.Second)
-	for {
-		ctx, cancel := context.WithTimeout(context.Background(), 2*time.Second)
-		c, err := pgx.Connect(ctx, n.url("postgres"))
-		cancel()
-		if err == nil {
-			c.Close(context.Background())
-			return
-		}
-		if time.Now().After(deadline) {
-			out, _ := os.ReadFile(filepath.Join(filepath.Dir(n.dir), n.name+".log"))
-			t.Fatalf("%s does not accept connections: %v\nlog:\n%s", n.name, err, out)
-		}
-		time.Sleep(100 * time.Millisecond)
-	}
-}
-
-func (n *pgNode) url(db string) string {
-	return fmt.Sprintf("postgres://postgres@127.0.0.1:%d/%s?sslmode=disable", n.port, db)
-}
-
-// exec runs statements on database db of n.
-func (n *pgNode) exec(t *testing.T, db string, sql ...string) {
-	t.Helper()
-	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
-	defer cancel()
-	c, err := pgx.Connect(ctx, n.url(db))
-	if err != nil {
-		t.Fatalf("connect to %s: %v", n.name, err)
-	}
-	defer c.Close(context.Background())
-	for _, q := range sql {
-		if _, err := c.Exec(ctx, q); err != nil {
-			t.Fatalf("%s on %s: %v", q, n.name, err)
-		}
-	}
-}
-
-// freePort returns a TCP port nothing listens on at the moment.
-func freePort(t *testing.T) int {
-	t.Helper()
-	l, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer l.Close()
-	return l.Addr().(*net.TCPAddr).Port
-}
-
-// newReplicatedCluster makes a primary and a synchronous standby (named
-// standby1) under a fresh directory and starts both. As root, the servers
-// run as the postgres user, who owns the directory.
-func newReplicatedCluster(t *testing.T) (primary, standby *pgNode) {
-	t.Helper()
-	bin := pgBin(t)
-	root, err := os.MkdirTemp("", "custos-failover-")
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { os.RemoveAll(root) })
-	var cred *syscall.Credential
-	if os.Geteuid() == 0 {
-		u, err := user.Lookup("postgres")
-		if err != nil {
-			t.Fatalf("running as root, the PostgreSQL servers need the postgres user: %v", err)
-		}
-		uid, _ := strconv.Atoi(u.Uid)
-		gid, _ := strconv.Atoi(u.Gid)
-		cred = &syscall.Credential{Uid: uint32(uid), Gid: uint32(gid)}
-		if err := os.Chown(root, uid, gid); err != nil {
-			t.Fatal(err)
-		}
-	}
-	primary = &pgNode{name: "primary", dir: filepath.Join(root, "primary"), bin: bin, port: freePort(t), cred: cred}
-	standby = &pgNode{name: "standby", dir: filepath.Join(root, "standby"), bin: bin, port: freePort(t), cred: cred}
-	primary.run(t, "initdb", "-D", primary.dir, "-U", "postgres", "-A", "trust", "-E", "UTF8", "--no-instructions")
-	conf := fmt.Sprintf(`
-listen_addresses = '127.0.0.1'
-port = %d
-unix_socket_directories = '%s'
-max_connections = 60
-shared_buffers = 32MB
-wal_level = replica
-max_wal_senders = 4
-hot_standby = on
-synchronous_commit = on
-synchronous_standby_names = 'FIRST 1 (standby1)'
-`, primary.port, root)
-	appendFile(t, filepath.Join(primary.dir, "postgresql.conf"), conf)
-	primary.start(t)
-	standby.run(t, "pg_basebackup", "-h", "127.0.0.1", "-p", strconv.Itoa(primary.port), "-U", "postgres", "-D", standby.dir, "-R", "-X", "stream", "-c", "fast")
-	// The standby streams as standby1; once promoted it has no standby of
-	// its own, so it must not wait for one.
-	appendFile(t, filepath.Join(standby.dir, "postgresql.conf"), fmt.Sprintf("port = %d\ncluster_name = 'standby1'\nsynchronous_standby_names = ''\n", standby.port))
-	standby.start(t)
-	// Wait until the standby is the synchronous one: from then on a commit
-	// returns only once the standby has it on disk.
-	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
-	defer cancel()
-	c, err := pgx.Connect(ctx, primary.url("postgres"))
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer c.Close(context.Background())
-	for {
-		var state string
-		err := c.QueryRow(ctx, "SELECT sync_state FROM pg_stat_replication WHERE application_name = 'standby1'").Scan(&state)
-		if err == nil && state == "sync" {
-			return primary, standby
-		}
-		if ctx.Err() != nil {
-			t.Fatalf("standby1 never became the synchronous standby (last: %q, %v)", state, err)
-		}
-		time.Sleep(100 * time.Millisecond)
-	}
-}
-
-func appendFile(t *testing.T, path, text string) {
-	t.Helper()
-	f, err := os.OpenFile(path, os.O_APPEND|os.O_WRONLY, 0)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer f.Close()
-	if _, err := f.WriteString(text); err != nil {
-		t.Fatal(err)
-	}
-}
 
 // statusCounter is the HTTP transport of the Segment client: it counts
 // the answers the server gave, by status, and the 503s without a
@@ -304,20 +91,18 @@ func (c *failoverCallback) waitAcked(t *testing.T, n int64, what string) {
 // message the client saw acknowledged must be readable afterwards,
 // exactly once, with nothing else stored.
 func TestFailoverToSynchronousStandby(t *testing.T) {
-	primary, standby := newReplicatedCluster(t)
-	primary.exec(t, "postgres", "CREATE DATABASE custos_data", "CREATE DATABASE custos_keys")
+	primary, standby := pgtest.NewReplicated(t)
+	primary.Exec(t, "postgres", "CREATE DATABASE custos_data", "CREATE DATABASE custos_keys")
 	multi := func(db string) string {
 		return fmt.Sprintf("postgres://postgres@127.0.0.1:%d,127.0.0.1:%d/%s?target_session_attrs=read-write&sslmode=disable&connect_timeout=5",
-			primary.port, standby.port, db)
+			primary.Port, standby.Port, db)
 	}
 	cfg := newServerConfig(t)
 	cfg.extraArgs = []string{"--store", multi("custos_data"), "--keys", multi("custos_keys")}
 	srv := startServer(t, cfg)
-	t.Cleanup(func() {
-		if d := os.Getenv("FAILOVER_DEBUG_LOG"); d != "" {
-			os.WriteFile(d, srv.logs.Bytes(), 0o644)
-		}
-	})
+	if !strings.Contains(string(srv.logs.Bytes()), `"a commit waits for":"flush on the primary and on the synchronous standbys FIRST 1 (standby1)"`) {
+		t.Errorf("the node did not log that a commit waits for the synchronous standby; log:\n%s", string(srv.logs.Bytes()))
+	}
 	tn := srv.createTenant(t, "failover")
 
 	counter := &statusCounter{byStatus: map[int]int{}}
@@ -367,21 +152,16 @@ func TestFailoverToSynchronousStandby(t *testing.T) {
 	}
 
 	cb.waitAcked(t, 400, "before the fail-over")
-	pid := primary.cmd.Process.Pid
 	killedAt := time.Now()
-	if err := syscall.Kill(pid, syscall.SIGKILL); err != nil {
-		t.Fatalf("kill -9 the primary's postmaster %d: %v", pid, err)
-	}
-	<-primary.exited
+	primary.Kill(t)
 	ackedAtKill := cb.n.Load()
-	if os.Getenv("FAILOVER_DEBUG_LOG") != "" {
-		out, _ := exec.Command("sh", "-c", fmt.Sprintf("ss -tanp | grep -E ':%d|:%d' | head -30; ps -ef | grep postgres | grep -v grep | head -40", primary.port, standby.port)).CombinedOutput()
-		t.Logf("after kill:\n%s", out)
-	}
 
-	// In the gap, with no primary, reads and writes are answered 503 with
-	// Retry-After and the node is not ready.
-	time.Sleep(300 * time.Millisecond)
+	// In the gap, with no primary, the node notices (readiness fails),
+	// reads and writes are answered 503 with Retry-After, and the load's
+	// client sees 503s.
+	testenv.Poll(t, 10*time.Second, "/readyz failing with the primary dead", func() bool {
+		return srv.do(t, "GET", "/readyz", nil).status == http.StatusServiceUnavailable
+	})
 	gapUser := "fo-gap-" + randomHex(4)
 	for _, c := range []struct {
 		method, path string
@@ -399,15 +179,28 @@ func TestFailoverToSynchronousStandby(t *testing.T) {
 			t.Errorf("%s %s with the primary dead: %d (Retry-After %q) %s; want 503 with Retry-After", c.method, strings.SplitN(c.path, "?", 2)[0], r.status, r.header.Get("Retry-After"), r.body)
 		}
 	}
-	time.Sleep(500 * time.Millisecond)
+	testenv.Poll(t, 10*time.Second, "the load's client answered 503", func() bool {
+		counter.mu.Lock()
+		defer counter.mu.Unlock()
+		return counter.byStatus[http.StatusServiceUnavailable] > 0
+	})
 
 	promotedAt := time.Now()
-	standby.run(t, "pg_ctl", "promote", "-w", "-t", "30", "-D", standby.dir)
+	standby.Run(t, "pg_ctl", "promote", "-w", "-t", "30", "-D", standby.Dir)
 	promoteTook := time.Since(promotedAt)
 	cb.waitAcked(t, ackedAtKill+400, "after promoting the standby")
 	close(stop)
 	senders.Wait()
-	client.Close() // flushes what is queued, retrying as it does
+	// Every batch in flight or waiting to be retried ends, acknowledged
+	// or given up, before the client is closed (Close abandons retries).
+	testenv.Poll(t, 30*time.Second, "every message sent acknowledged or given up by the client", func() bool {
+		cb.mu.Lock()
+		defer cb.mu.Unlock()
+		return cb.n.Load()+int64(len(cb.failures)) == sent.Load()
+	}, func() string {
+		return fmt.Sprintf("%d sent, %d acknowledged, %d given up", sent.Load(), cb.n.Load(), len(cb.failures))
+	})
+	client.Close()
 	if err := srv.do(t, "GET", "/readyz", nil); err.status != http.StatusOK {
 		t.Errorf("GET /readyz after the fail-over: %d %s", err.status, err.body)
 	}

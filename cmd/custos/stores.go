@@ -108,7 +108,7 @@ func openStores(ctx context.Context, store, keys, data string, log *slog.Logger,
 			}
 		}
 	}
-	var opts postgres.Options
+	opts := postgres.Options{Log: log}
 	if m != nil {
 		opts.OnQuery = func(d time.Duration, err error) { m.ObserveStoreQuery(d, err) }
 	}

@@ -4,10 +4,12 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"log/slog"
 	"net"
 	"net/url"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/custos-dev/custos"
@@ -25,7 +27,26 @@ type Options struct {
 	// OnQuery, if set, is called after every statement and batch with
 	// how long it took and its error (for latency metrics).
 	OnQuery func(d time.Duration, err error)
+	// Log, if set, receives one line per database at open saying what a
+	// commit waits for (see checkDurable).
+	Log *slog.Logger
+	// Holdoff is how long, after every host of the URL failed to give a
+	// writable connection, new connections are refused at once (as
+	// custos.Unavailable) instead of dialled again (default
+	// defaultHoldoff). It keeps a node answering 503 quickly while its
+	// primary is down, rather than queueing requests behind connection
+	// attempts.
+	Holdoff time.Duration
 }
+
+// defaultHoldoff is Options.Holdoff's default: short enough that a node
+// is back within half a second of a standby being promoted.
+const defaultHoldoff = 250 * time.Millisecond
+
+// defaultConnectTimeout bounds a connection attempt when the URL sets no
+// connect_timeout: a primary whose host vanished without refusing
+// connections must not stall the single writer.
+const defaultConnectTimeout = 5 * time.Second
 
 // PoolStats is a snapshot of a connection pool, for metrics.
 type PoolStats struct {
@@ -83,18 +104,109 @@ func connect(ctx context.Context, rawURL, role string, o Options) (*pgxpool.Pool
 		// accepts writes, as with target_session_attrs=read-write.
 		cfg.ConnConfig.ValidateConnect = pgconn.ValidateConnectTargetSessionAttrsReadWrite
 	}
+	if cfg.ConnConfig.ConnectTimeout == 0 {
+		cfg.ConnConfig.ConnectTimeout = defaultConnectTimeout
+	}
 	tr := &tracer{fn: o.OnQuery}
 	cfg.ConnConfig.Tracer = tr
 	cfg.AfterRelease = tr.keep
+	b := &breaker{holdoff: o.Holdoff}
+	if b.holdoff <= 0 {
+		b.holdoff = defaultHoldoff
+	}
+	cfg.BeforeConnect = b.beforeConnect
+	cfg.AfterConnect = b.afterConnect
 	pool, err := pgxpool.NewWithConfig(ctx, cfg)
 	if err != nil {
 		return nil, fmt.Errorf("open %s database %s: %w", role, Redact(rawURL), err)
+	}
+	if err := checkDurable(ctx, pool, role, rawURL, o.Log); err != nil {
+		pool.Close()
+		return nil, err
 	}
 	if _, err := migrate(ctx, pool, role); err != nil {
 		pool.Close()
 		return nil, fmt.Errorf("%s database %s: %w", role, Redact(rawURL), err)
 	}
 	return pool, nil
+}
+
+// checkDurable makes sure that a commit on pool returns only once it is
+// flushed to disk: synchronous_commit is on in the session (connect sets
+// it; a server or role setting cannot lower it) and the server has fsync
+// on. A server with fsync off is refused: a 2xx must survive a crash. It
+// logs what a commit waits for, including the synchronous standbys.
+func checkDurable(ctx context.Context, pool *pgxpool.Pool, role, rawURL string, log *slog.Logger) error {
+	var syncCommit, fsync, standbys string
+	err := pool.QueryRow(ctx, `SELECT current_setting('synchronous_commit'), current_setting('fsync'),
+		current_setting('synchronous_standby_names')`).Scan(&syncCommit, &fsync, &standbys)
+	if err != nil {
+		return fmt.Errorf("%s database %s: read its durability settings: %w", role, Redact(rawURL), dbError("durability settings", err))
+	}
+	if syncCommit != "on" && syncCommit != "remote_apply" {
+		return fmt.Errorf("%s database %s: synchronous_commit is %q in Custos's sessions although Custos sets it on: a 2xx must mean committed and flushed", role, Redact(rawURL), syncCommit)
+	}
+	if fsync != "on" {
+		return fmt.Errorf("%s database %s: the server runs with fsync = %s: a commit would not survive a crash, so Custos refuses to acknowledge writes on it (set fsync = on)", role, Redact(rawURL), fsync)
+	}
+	if log != nil {
+		waits := "flush on the primary (no synchronous standby: a fail-over may lose the last acknowledged commits)"
+		if standbys != "" {
+			waits = "flush on the primary and on the synchronous standbys " + standbys
+		}
+		log.Info("durable acks", "database", role, "url", Redact(rawURL), "synchronous_commit", syncCommit,
+			"synchronous_standby_names", standbys, "a commit waits for", waits)
+	}
+	return nil
+}
+
+// breaker refuses new connections at once for a short holdoff after an
+// attempt in which every host failed (refused, unreachable, or not
+// writable), so that while the primary is down each request costs no
+// connection attempt and is answered 503 quickly; the first attempt after
+// the holdoff tries again, and one success closes the breaker.
+type breaker struct {
+	holdoff   time.Duration
+	downUntil atomic.Int64 // unix nanoseconds
+}
+
+func (b *breaker) beforeConnect(_ context.Context, cc *pgx.ConnConfig) error {
+	if until := b.downUntil.Load(); until != 0 && time.Now().UnixNano() < until {
+		return &custos.Error{Code: custos.Unavailable, Message: "the database is unreachable, retry",
+			Err: errors.New("no host of the database URL gave a writable connection moments ago")}
+	}
+	// cc is this attempt's own copy: count the hosts that fail in it.
+	hosts := int32(1 + len(cc.Fallbacks))
+	var failed atomic.Int32
+	fail := func() {
+		if failed.Add(1) >= hosts {
+			b.downUntil.Store(time.Now().Add(b.holdoff).UnixNano())
+		}
+	}
+	if dial := cc.DialFunc; dial != nil {
+		cc.DialFunc = func(ctx context.Context, network, addr string) (net.Conn, error) {
+			c, err := dial(ctx, network, addr)
+			if err != nil {
+				fail()
+			}
+			return c, err
+		}
+	}
+	if validate := cc.ValidateConnect; validate != nil {
+		cc.ValidateConnect = func(ctx context.Context, pc *pgconn.PgConn) error {
+			err := validate(ctx, pc)
+			if err != nil {
+				fail()
+			}
+			return err
+		}
+	}
+	return nil
+}
+
+func (b *breaker) afterConnect(context.Context, *pgx.Conn) error {
+	b.downUntil.Store(0)
+	return nil
 }
 
 // Migrate applies the migrations the data database at dataURL lacks and,
