@@ -30,6 +30,9 @@ type Options struct {
 	// Log, if set, receives one line per database at open saying what a
 	// commit waits for (see checkDurable).
 	Log *slog.Logger
+	// MasterKey is the deployment's master key: the key store seals its
+	// epoch keys under a key derived from it (required by OpenKeyStore).
+	MasterKey []byte
 	// Holdoff is how long, after every host of the URL failed to give a
 	// writable connection, new connections are refused at once (as
 	// custos.Unavailable) instead of dialled again (default
