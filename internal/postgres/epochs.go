@@ -216,7 +216,8 @@ type RotateResult struct {
 // (always if period is 0): it makes the new epoch key, re-seals every live
 // subject key under it, deletes the older epoch keys and purges them
 // physically (see RotateResult.PurgeErr). One node rotates at a time
-// (an advisory lock); the others find nothing to do.
+// (an advisory lock); the others find nothing to do. A rotation that was
+// interrupted (two epochs in the table) is finished first, due or not.
 func (ks *KeyStore) Rotate(ctx context.Context, period time.Duration) (RotateResult, error) {
 	var res RotateResult
 	conn, err := ks.pool.Acquire(ctx)
@@ -233,21 +234,26 @@ func (ks *KeyStore) Rotate(ctx context.Context, period time.Duration) (RotateRes
 	}
 	defer conn.Exec(context.WithoutCancel(ctx), "SELECT pg_advisory_unlock($1)", int64(epochLock))
 
-	var from int64
+	var oldest, newest int64
 	var due bool
-	if err := conn.QueryRow(ctx, `SELECT epoch, created_at <= now() - make_interval(secs => $1)
-		FROM key_epochs ORDER BY epoch DESC LIMIT 1`, period.Seconds()).Scan(&from, &due); err != nil {
+	if err := conn.QueryRow(ctx, `SELECT min(epoch), max(epoch), max(created_at) <= now() - make_interval(secs => $1)
+		FROM key_epochs`, period.Seconds()).Scan(&oldest, &newest, &due); err != nil {
 		return res, dbError("key store: rotate epoch", err)
 	}
-	if !due && period > 0 {
+	switch {
+	case oldest < newest:
+		// A rotation was interrupted after making its epoch: finish it.
+		res.From, res.To = oldest, newest
+	case !due && period > 0:
 		return res, ks.loadEpochs(ctx)
-	}
-	res.From, res.To = from, from+1
-	ks.ep.mu.RLock()
-	kek := ks.ep.kek
-	ks.ep.mu.RUnlock()
-	if _, err := conn.Exec(ctx, "INSERT INTO key_epochs (epoch, wrapped) VALUES ($1, $2)", res.To, sealWith(kek, adEpoch(res.To), newEpochKey())); err != nil {
-		return res, dbError("key store: new epoch", err)
+	default:
+		res.From, res.To = newest, newest+1
+		ks.ep.mu.RLock()
+		kek := ks.ep.kek
+		ks.ep.mu.RUnlock()
+		if _, err := conn.Exec(ctx, "INSERT INTO key_epochs (epoch, wrapped) VALUES ($1, $2)", res.To, sealWith(kek, adEpoch(res.To), newEpochKey())); err != nil {
+			return res, dbError("key store: new epoch", err)
+		}
 	}
 	if err := ks.loadEpochs(ctx); err != nil {
 		return res, err

@@ -227,3 +227,41 @@ func random16() [16]byte {
 	copy(b[:], random(16))
 	return b
 }
+
+// TestKeyEpochRotationResumes checks that a rotation interrupted after
+// making its epoch (two epochs in the table, keys under both) is finished
+// by the next Rotate although the new epoch is not due, and that an epoch
+// row does not open under another epoch number.
+func TestKeyEpochRotationResumes(t *testing.T) {
+	ctx := t.Context()
+	url := pgtest.NewDatabase(t)
+	ks := openKeyStore(t, url)
+	tn, s1, s2 := custos.TenantID(random16()), custos.SubjectID(random16()), custos.SubjectID(random16())
+	mustPut(t, ks, tn, s1, []byte("under epoch 1"))
+	// The interrupted rotation: epoch 2 made, nothing re-sealed, epoch 1
+	// not retired; a handle opened now seals under epoch 2.
+	if err := postgres.MakeEpoch(ctx, ks); err != nil {
+		t.Fatal(err)
+	}
+	fresh := openKeyStore(t, url)
+	mustPut(t, fresh, tn, s2, []byte("under epoch 2"))
+	if _, e := storedRow(t, url, tn, s2); e == nil || *e != 2 {
+		t.Fatalf("a put after the interrupted rotation: epoch %v, want 2", e)
+	}
+	res, err := ks.Rotate(ctx, 1<<40)
+	if err != nil || !res.Rotated || res.From != 1 || res.To != 2 || res.Resealed != 1 {
+		t.Fatalf("Rotate after an interrupted rotation = %+v, %v; want 1 → 2 finished, one key re-sealed", res, err)
+	}
+	for s, want := range map[custos.SubjectID]string{s1: "under epoch 1", s2: "under epoch 2"} {
+		if got, err := fresh.SubjectKey(ctx, tn, s); err != nil || string(got) != want {
+			t.Errorf("SubjectKey = %q, %v; want %q", got, err, want)
+		}
+	}
+	// An epoch row copied under another number does not open.
+	if _, err := connect(t, url).Exec(ctx, "INSERT INTO key_epochs (epoch, wrapped) SELECT 3, wrapped FROM key_epochs WHERE epoch = 2"); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := postgres.OpenKeyStore(ctx, url, postgres.Options{MasterKey: testMaster}); !errors.Is(err, postgres.ErrEpochMaster) {
+		t.Errorf("OpenKeyStore with an epoch row copied under another number = %v, want ErrEpochMaster", err)
+	}
+}
