@@ -104,6 +104,11 @@ func TestFailoverToSynchronousStandby(t *testing.T) {
 		t.Errorf("the node did not log that a commit waits for the synchronous standby; log:\n%s", string(srv.logs.Bytes()))
 	}
 	tn := srv.createTenant(t, "failover")
+	t.Cleanup(func() {
+		if t.Failed() {
+			t.Logf("node log (errors and warnings):\n%s", grepLines(srv.logs.Bytes(), `"level":"ERROR"`)+grepLines(srv.logs.Bytes(), `"level":"WARN"`))
+		}
+	})
 
 	counter := &statusCounter{byStatus: map[int]int{}}
 	cb := &failoverCallback{acked: map[string][]string{}}
@@ -132,7 +137,7 @@ func TestFailoverToSynchronousStandby(t *testing.T) {
 				select {
 				case <-stop:
 					return
-				case <-time.After(5 * time.Millisecond):
+				case <-time.After(25 * time.Millisecond):
 				}
 				// A new user every 15 messages, so that subjects, their keys
 				// and identifier links are being created when the primary dies.
@@ -151,7 +156,7 @@ func TestFailoverToSynchronousStandby(t *testing.T) {
 		}()
 	}
 
-	cb.waitAcked(t, 400, "before the fail-over")
+	cb.waitAcked(t, 200, "before the fail-over")
 	killedAt := time.Now()
 	primary.Kill(t)
 	ackedAtKill := cb.n.Load()
@@ -188,7 +193,7 @@ func TestFailoverToSynchronousStandby(t *testing.T) {
 	promotedAt := time.Now()
 	standby.Run(t, "pg_ctl", "promote", "-w", "-t", "30", "-D", standby.Dir)
 	promoteTook := time.Since(promotedAt)
-	cb.waitAcked(t, ackedAtKill+400, "after promoting the standby")
+	cb.waitAcked(t, ackedAtKill+200, "after promoting the standby")
 	close(stop)
 	senders.Wait()
 	// Every batch in flight or waiting to be retried ends, acknowledged

