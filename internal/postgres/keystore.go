@@ -238,8 +238,8 @@ func (ks *KeyStore) SubjectKeys(ctx context.Context, t custos.TenantID, from, to
 			if !ok {
 				// Re-sealed by a rotation since the page was read: read it again.
 				w, err = ks.SubjectKey(ctx, t, x.s)
-				if errors.Is(err, custos.ErrShredded) {
-					continue
+				if errors.Is(err, custos.ErrShredded) || errors.Is(err, custos.ErrNotFound) {
+					continue // shredded or deleted meanwhile
 				}
 				if err != nil {
 					return err
