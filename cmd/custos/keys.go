@@ -16,6 +16,7 @@ import (
 	"github.com/custos-dev/custos/internal/audit"
 
 	"github.com/custos-dev/custos/internal/keyring"
+	"github.com/custos-dev/custos/internal/pebble"
 	"github.com/custos-dev/custos/internal/postgres"
 )
 
@@ -66,11 +67,11 @@ func runRotateMaster(ctx context.Context, args []string, getenv func(string) str
 	if err != nil {
 		return err
 	}
-	sts, err := openStores(ctx, *storeLoc, *keysDir, *data, oldKey, slog.New(slog.DiscardHandler), nil)
+	sts, err := openStores(ctx, *storeLoc, *keysDir, *data, oldKey, pebble.Options{}, slog.New(slog.DiscardHandler), nil)
 	if errors.Is(err, postgres.ErrEpochMaster) {
 		// An earlier run re-sealed the PostgreSQL key epochs (its last
 		// step) under the new key already.
-		sts, err = openStores(ctx, *storeLoc, *keysDir, *data, newKey, slog.New(slog.DiscardHandler), nil)
+		sts, err = openStores(ctx, *storeLoc, *keysDir, *data, newKey, pebble.Options{}, slog.New(slog.DiscardHandler), nil)
 	}
 	if err != nil {
 		return fmt.Errorf("%w (is the server still running? stop it first)", err)
