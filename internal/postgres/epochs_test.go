@@ -11,6 +11,7 @@ import (
 	"github.com/custos-dev/custos"
 	"github.com/custos-dev/custos/internal/pgtest"
 	"github.com/custos-dev/custos/internal/postgres"
+	"github.com/jackc/pgx/v5"
 )
 
 // storedRow reads a subject key row as stored.
@@ -264,4 +265,35 @@ func TestKeyEpochRotationResumes(t *testing.T) {
 	if _, err := postgres.OpenKeyStore(ctx, url, postgres.Options{MasterKey: testMaster}); !errors.Is(err, postgres.ErrEpochMaster) {
 		t.Errorf("OpenKeyStore with an epoch row copied under another number = %v, want ErrEpochMaster", err)
 	}
+}
+
+// BenchmarkKeyEpochRotation measures a rotation of 100 000 live subject
+// keys (stored as before key epochs, then sealed by the first rotation
+// and re-sealed by each next one):
+//
+//	go test -run '^$' -bench KeyEpochRotation -benchtime 2x ./internal/postgres/
+func BenchmarkKeyEpochRotation(b *testing.B) {
+	ctx := b.Context()
+	url := pgtest.NewDatabase(b)
+	ks := openKeyStore(b, url)
+	conn, err := pgx.Connect(ctx, url)
+	if err != nil {
+		b.Fatal(err)
+	}
+	defer conn.Close(context.Background())
+	const n = 100_000
+	if _, err := conn.Exec(ctx, `INSERT INTO subject_keys (tenant_id, subject_id, wrapped)
+		SELECT decode('00112233445566778899aabbccddeeff', 'hex'), decode(lpad(to_hex(i), 32, '0'), 'hex'),
+			decode(md5(i::text) || md5((i+1)::text) || md5((i+2)::text) || 'aabbccdd', 'hex')
+		FROM generate_series(1, $1) i`, n); err != nil {
+		b.Fatal(err)
+	}
+	b.ResetTimer()
+	for b.Loop() {
+		res, err := ks.Rotate(ctx, 0)
+		if err != nil || res.Resealed != n {
+			b.Fatalf("Rotate = %+v, %v", res, err)
+		}
+	}
+	b.ReportMetric(float64(n)*float64(b.N)/b.Elapsed().Seconds(), "keys/s")
 }
