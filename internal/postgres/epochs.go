@@ -350,7 +350,10 @@ func (ks *KeyStore) resealRows(ctx context.Context, tx pgx.Tx, to int64, q strin
 // conditional re-sealing under epoch to; last is set to the last key read.
 func (ks *KeyStore) resealBatch(rows pgx.Rows, to int64, last *[2][]byte) (*pgx.Batch, int, error) {
 	defer rows.Close()
-	_, toKey := ks.epochKeyMust(to)
+	toKey, ok := ks.epochKey(to)
+	if !ok {
+		return nil, 0, fmt.Errorf("key store: re-seal under epoch %d, which this node does not know", to)
+	}
 	b := &pgx.Batch{}
 	count := 0
 	for rows.Next() {
@@ -382,11 +385,6 @@ func (ks *KeyStore) resealBatch(rows pgx.Rows, to int64, last *[2][]byte) (*pgx.
 		return nil, 0, dbError("key store: re-seal subject keys", err)
 	}
 	return b, count, nil
-}
-
-func (ks *KeyStore) epochKeyMust(e int64) (int64, cipher.AEAD) {
-	a, _ := ks.epochKey(e)
-	return e, a
 }
 
 // purgeEpochs removes the bytes of retired epoch keys and re-sealed
