@@ -17,6 +17,7 @@ import (
 
 	"github.com/custos-dev/custos/internal/keyring"
 	"github.com/custos-dev/custos/internal/pebble"
+	"github.com/custos-dev/custos/internal/postgres"
 )
 
 func runKeys(ctx context.Context, args []string, getenv func(string) string, stdout, stderr io.Writer) error {
@@ -66,13 +67,24 @@ func runRotateMaster(ctx context.Context, args []string, getenv func(string) str
 	if err != nil {
 		return err
 	}
-	sts, err := openStores(ctx, *storeLoc, *keysDir, *data, pebble.Options{}, slog.New(slog.DiscardHandler), nil)
+	sts, err := openStores(ctx, *storeLoc, *keysDir, *data, oldKey, pebble.Options{}, slog.New(slog.DiscardHandler), nil)
+	if errors.Is(err, postgres.ErrEpochMaster) {
+		// An earlier run re-sealed the PostgreSQL key epochs (its last
+		// step) under the new key already.
+		sts, err = openStores(ctx, *storeLoc, *keysDir, *data, newKey, pebble.Options{}, slog.New(slog.DiscardHandler), nil)
+	}
 	if err != nil {
 		return fmt.Errorf("%w (is the server still running? stop it first)", err)
 	}
 	defer sts.Close(slog.New(slog.DiscardHandler))
 	if err := keyring.RotateMaster(ctx, sts.keys, oldKey, newKey); err != nil {
 		return err
+	}
+	if pk, ok := sts.keys.(*postgres.KeyStore); ok {
+		// The key epochs are sealed under a key derived from the master key.
+		if err := pk.Rewrap(ctx, newKey); err != nil {
+			return fmt.Errorf("the tenant keys are rotated but the key epochs are not (run the rotation again): %w", err)
+		}
 	}
 	// A key operation is audited like every other, in the operator's chain.
 	if _, err := audit.New(sts.data, time.Now).Record(ctx, custos.OperatorChain, audit.Entry{Actor: "operator:cli", Action: "keys.rotate_master"}); err != nil {

@@ -11,8 +11,10 @@ import (
 	"path/filepath"
 	"strings"
 	"testing"
+	"time"
 
 	"github.com/custos-dev/custos/internal/pgtest"
+	"github.com/custos-dev/custos/internal/testenv"
 )
 
 // pgConfig is a server configuration on two fresh PostgreSQL databases,
@@ -67,9 +69,10 @@ func TestServeOnPostgres(t *testing.T) {
 		t.Errorf("POST /v1/batch with the database unreachable = %d %s, want a 5xx (clients retry those)", r.status, r.body)
 	}
 	pgtest.Admin(t, "ALTER DATABASE "+name+" ALLOW_CONNECTIONS true")
-	if r := srv.do(t, "GET", "/readyz", nil); r.status != http.StatusOK {
-		t.Errorf("GET /readyz with the database back = %d %s, want 200", r.status, r.body)
-	}
+	// Back within the connection breaker's holdoff (a quarter second).
+	testenv.Poll(t, 5*time.Second, "GET /readyz answering 200 with the database back", func() bool {
+		return srv.do(t, "GET", "/readyz", nil).status == http.StatusOK
+	})
 	if res := srv.ingest(t, ten.WriteKey, "/v1/batch", batchBody(t, "", trackMessages(user, "back-"+randomHex(4), 2))); res.Accepted != 2 {
 		t.Errorf("with the database back: %+v, want 2 accepted", res)
 	}

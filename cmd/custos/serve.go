@@ -33,6 +33,7 @@ import (
 	"github.com/custos-dev/custos/internal/metrics"
 	"github.com/custos-dev/custos/internal/opendsr"
 	"github.com/custos-dev/custos/internal/pebble"
+	"github.com/custos-dev/custos/internal/postgres"
 	"github.com/custos-dev/custos/internal/processing"
 	"github.com/custos-dev/custos/internal/retention"
 	"github.com/custos-dev/custos/internal/rights"
@@ -63,6 +64,7 @@ type serveConfig struct {
 	processorName               string
 	processorContact            string
 	retentionInterval           time.Duration
+	keyEpoch                    time.Duration
 	purgeInterval               time.Duration
 	outbound                    outboundFlags
 	limits                      limitFlags
@@ -125,6 +127,7 @@ func serveFlags(c *serveConfig, getenv func(string) string) *flag.FlagSet {
 	fs.StringVar(&c.processorName, "processor-name", env(getenv, "CUSTOS_PROCESSOR_NAME", ""), "the processor (the organisation running this node) named in records of processing (CUSTOS_PROCESSOR_NAME)")
 	fs.StringVar(&c.processorContact, "processor-contact", env(getenv, "CUSTOS_PROCESSOR_CONTACT", ""), "the processor's contact (e-mail or address) in records of processing (CUSTOS_PROCESSOR_CONTACT)")
 	fs.DurationVar(&c.retentionInterval, "retention-interval", duration("CUSTOS_RETENTION_INTERVAL", time.Hour), "how often the retention sweep runs, at most 1h (CUSTOS_RETENTION_INTERVAL)")
+	fs.DurationVar(&c.keyEpoch, "key-epoch", duration("CUSTOS_KEY_EPOCH", 24*time.Hour), "with --keys on PostgreSQL: how long a key epoch lasts; at its end live subject keys are re-sealed under a new epoch key and the old one is destroyed, which bounds how long a shredded key survives in the key database's dead rows and WAL (CUSTOS_KEY_EPOCH; see docs/postgres.md)")
 	fs.DurationVar(&c.purgeInterval, "purge-interval", duration("CUSTOS_PURGE_INTERVAL", pebble.DefaultPurgeInterval), "embedded store: longest wait between an erasure and the pass that purges its bytes from the store's files (CUSTOS_PURGE_INTERVAL)")
 	fs.DurationVar(&c.shutdownTimeout, "shutdown-timeout", duration("CUSTOS_SHUTDOWN_TIMEOUT", 20*time.Second), "how long to wait for in-flight requests on shutdown (CUSTOS_SHUTDOWN_TIMEOUT)")
 	return fs
@@ -194,12 +197,16 @@ func runServe(ctx context.Context, args []string, getenv func(string) string, st
 		return err
 	}
 	m := metrics.New()
-	sts, err := openStores(ctx, c.storeLoc, c.keysDir, c.data, pebble.Options{PurgeInterval: c.purgeInterval}, log, m)
+	sts, err := openStores(ctx, c.storeLoc, c.keysDir, c.data, master, pebble.Options{PurgeInterval: c.purgeInterval}, log, m)
 	if err != nil {
 		return err
 	}
 	sup.OnStop(stageStores, "stores", func() error { sts.Close(log); return nil })
 	log.Info("stores open", "engine", sts.engine, "store", sts.dataDesc, "keys", sts.keysDesc)
+	if pk, ok := sts.keys.(*postgres.KeyStore); ok {
+		log.Info("key epochs", "epoch", pk.Epoch(), "length", c.keyEpoch)
+		sup.Go(stageBackground, "key epochs", postgres.EpochRotator{Keys: pk, Period: c.keyEpoch, Log: log}.Run)
+	}
 	store := sts.data
 	ring, err := keyring.New(ctx, sts.keys, master, keyring.Options{})
 	if err != nil {

@@ -88,9 +88,10 @@ func sameDatabase(a, b string) bool {
 // openStores opens the data store named by store (a directory, or a
 // postgres:// URL; empty: <data>/store) and the key store named by keys
 // (a directory or a postgres:// URL of a separate database; empty:
-// <data>/keys), with query metrics on m when it is not nil. An embedded
+// <data>/keys; a PostgreSQL key store seals its epoch keys under a key
+// derived from master), with query metrics on m when it is not nil. An embedded
 // data store is opened with po (its Log set to log).
-func openStores(ctx context.Context, store, keys, data string, po pebble.Options, log *slog.Logger, m *metrics.Metrics) (*stores, error) {
+func openStores(ctx context.Context, store, keys, data string, master []byte, po pebble.Options, log *slog.Logger, m *metrics.Metrics) (*stores, error) {
 	if store == "" {
 		store = filepath.Join(data, "store")
 	}
@@ -107,13 +108,16 @@ func openStores(ctx context.Context, store, keys, data string, po pebble.Options
 			}
 		}
 	}
-	var opts postgres.Options
+	opts := postgres.Options{Log: log, MasterKey: master}
 	if m != nil {
 		opts.OnQuery = func(d time.Duration, err error) { m.ObserveStoreQuery(d, err) }
 	}
 	s := &stores{}
 	if postgres.IsURL(keys) {
 		ks, err := postgres.OpenKeyStore(ctx, keys, opts)
+		if errors.Is(err, postgres.ErrEpochMaster) {
+			return nil, fmt.Errorf("the key store %s was written with another master key than the one given (CUSTOS_MASTER_KEY / --master-key-file): every node of a deployment needs the same master key: %w", postgres.Redact(keys), err)
+		}
 		if err != nil {
 			return nil, err
 		}

@@ -22,6 +22,7 @@ import (
 // keyring.New before it reads or writes anything.
 type KeyStore struct {
 	pool *pgxpool.Pool
+	ep   epochState
 
 	closeOnce sync.Once
 	// A shred kicks the purge loop, which vacuums the key tables a
@@ -41,11 +42,20 @@ var _ custos.KeyStore = (*KeyStore)(nil)
 // migrations it lacks. It refuses Custos's data database: the keys must
 // live in a separate one.
 func OpenKeyStore(ctx context.Context, rawURL string, o Options) (*KeyStore, error) {
+	kek, err := kekFor(o.MasterKey)
+	if err != nil {
+		return nil, err
+	}
 	pool, err := connect(ctx, rawURL, roleKeys, o)
 	if err != nil {
 		return nil, err
 	}
 	ks := &KeyStore{pool: pool, purgeKick: make(chan struct{}, 1), purgeStop: make(chan struct{}), purgeStopped: make(chan struct{})}
+	ks.ep.kek = kek
+	if err := ks.loadEpochs(ctx); err != nil {
+		pool.Close()
+		return nil, fmt.Errorf("key database %s: %w", Redact(rawURL), err)
+	}
 	go ks.purgeLoop()
 	return ks, nil
 }
@@ -156,20 +166,33 @@ func (ks *KeyStore) DeleteTenantKey(ctx context.Context, t custos.TenantID) erro
 }
 
 // SubjectKey returns a wrapped subject key, custos.ErrNotFound if there
-// never was one, or custos.ErrShredded if it was destroyed.
+// never was one, or custos.ErrShredded if it was destroyed. A key sealed
+// under an epoch this node does not know yet (or any more) makes it reload
+// the epochs and read again.
 func (ks *KeyStore) SubjectKey(ctx context.Context, t custos.TenantID, s custos.SubjectID) ([]byte, error) {
-	var v []byte
-	var shredded bool
-	err := ks.pool.QueryRow(ctx, "SELECT wrapped, shredded FROM subject_keys WHERE tenant_id = $1 AND subject_id = $2", t[:], s[:]).Scan(&v, &shredded)
-	switch {
-	case errors.Is(err, pgx.ErrNoRows):
-		return nil, custos.ErrNotFound
-	case err != nil:
-		return nil, dbError(fmt.Sprintf("key store: subject key %s/%s", t, s), err)
-	case shredded:
-		return nil, custos.ErrShredded
+	for range 3 {
+		var v []byte
+		var shredded bool
+		var e *int64
+		err := ks.pool.QueryRow(ctx, "SELECT wrapped, shredded, epoch FROM subject_keys WHERE tenant_id = $1 AND subject_id = $2", t[:], s[:]).Scan(&v, &shredded, &e)
+		switch {
+		case errors.Is(err, pgx.ErrNoRows):
+			return nil, custos.ErrNotFound
+		case err != nil:
+			return nil, dbError(fmt.Sprintf("key store: subject key %s/%s", t, s), err)
+		case shredded:
+			return nil, custos.ErrShredded
+		}
+		w, ok, err := ks.unseal(t, s, e, v)
+		if err != nil || ok {
+			return w, err
+		}
+		if err := ks.loadEpochs(ctx); err != nil {
+			return nil, err
+		}
 	}
-	return v, nil
+	return nil, &custos.Error{Code: custos.Unavailable, Message: "the key epoch is being rotated, retry",
+		Err: fmt.Errorf("key store: subject key %s/%s: its epoch changed three times while reading", t, s)}
 }
 
 // SubjectKeys calls fn for the tenant's live subject keys from from to
@@ -177,7 +200,7 @@ func (ks *KeyStore) SubjectKey(ctx context.Context, t custos.TenantID, s custos.
 func (ks *KeyStore) SubjectKeys(ctx context.Context, t custos.TenantID, from, to custos.SubjectID, fn func(custos.SubjectID, []byte) (bool, error)) error {
 	lo, op := from[:], ">="
 	for {
-		rows, err := ks.pool.Query(ctx, fmt.Sprintf(`SELECT subject_id, wrapped FROM subject_keys
+		rows, err := ks.pool.Query(ctx, fmt.Sprintf(`SELECT subject_id, wrapped, epoch FROM subject_keys
 			WHERE tenant_id = $1 AND subject_id %s $2 AND subject_id <= $3 AND NOT shredded
 			ORDER BY subject_id LIMIT %d`, op, pageSize), t[:], lo, to[:])
 		if err != nil {
@@ -186,11 +209,13 @@ func (ks *KeyStore) SubjectKeys(ctx context.Context, t custos.TenantID, from, to
 		type kv struct {
 			s custos.SubjectID
 			v []byte
+			e *int64
 		}
 		var page []kv
 		for rows.Next() {
 			var sb, v []byte
-			if err := rows.Scan(&sb, &v); err != nil {
+			var e *int64
+			if err := rows.Scan(&sb, &v, &e); err != nil {
 				rows.Close()
 				return dbError("key store: subject keys", err)
 			}
@@ -199,14 +224,28 @@ func (ks *KeyStore) SubjectKeys(ctx context.Context, t custos.TenantID, from, to
 				rows.Close()
 				return fmt.Errorf("key store: %w", err)
 			}
-			page = append(page, kv{custos.SubjectID(id), v})
+			page = append(page, kv{custos.SubjectID(id), v, e})
 		}
 		rows.Close()
 		if err := rows.Err(); err != nil {
 			return dbError("key store: subject keys", err)
 		}
 		for _, x := range page {
-			more, err := fn(x.s, x.v)
+			w, ok, err := ks.unseal(t, x.s, x.e, x.v)
+			if err != nil {
+				return err
+			}
+			if !ok {
+				// Re-sealed by a rotation since the page was read: read it again.
+				w, err = ks.SubjectKey(ctx, t, x.s)
+				if errors.Is(err, custos.ErrShredded) || errors.Is(err, custos.ErrNotFound) {
+					continue // shredded or deleted meanwhile
+				}
+				if err != nil {
+					return err
+				}
+			}
+			more, err := fn(x.s, w)
 			if err != nil || !more {
 				return err
 			}
@@ -219,25 +258,45 @@ func (ks *KeyStore) SubjectKeys(ctx context.Context, t custos.TenantID, from, to
 	}
 }
 
-// PutSubjectKey stores a wrapped subject key; it returns after the commit,
-// which is durable, so wait has nothing left to do. A shredded key is
-// never replaced: the upsert's condition is checked under the row's lock,
-// so a put racing a shred on another node either lands before it (and is
-// shredded) or is refused with custos.ErrShredded.
+// PutSubjectKey stores a wrapped subject key, sealed under the current
+// key epoch; it returns after the commit, which is durable, so wait has
+// nothing left to do. A shredded key is never replaced: the upsert's
+// condition is checked under the row's lock, so a put racing a shred on
+// another node either lands before it (and is shredded) or is refused
+// with custos.ErrShredded. The put locks its epoch's row (FOR KEY SHARE),
+// so a rotation retiring that epoch waits for it and re-seals what it
+// stored; a put finding its epoch retired reloads the epochs and retries.
 func (ks *KeyStore) PutSubjectKey(ctx context.Context, t custos.TenantID, s custos.SubjectID, wrapped []byte) (wait func() error, err error) {
 	if len(wrapped) < 2 {
 		return nil, &custos.Error{Code: custos.Internal, Message: "key store: wrapped subject key too short"}
 	}
-	tag, err := ks.pool.Exec(ctx, `INSERT INTO subject_keys (tenant_id, subject_id, wrapped) VALUES ($1, $2, $3)
-		ON CONFLICT (tenant_id, subject_id) DO UPDATE SET wrapped = excluded.wrapped WHERE NOT subject_keys.shredded`,
-		t[:], s[:], wrapped)
-	if err != nil {
-		return nil, dbError(fmt.Sprintf("key store: put subject key %s/%s", t, s), err)
+	for range 3 {
+		e, a := ks.currentEpoch()
+		tag, err := ks.pool.Exec(ctx, `WITH e AS (SELECT epoch FROM key_epochs WHERE epoch = $4 FOR KEY SHARE)
+			INSERT INTO subject_keys (tenant_id, subject_id, wrapped, epoch) SELECT $1, $2, $3, e.epoch FROM e
+			ON CONFLICT (tenant_id, subject_id) DO UPDATE SET wrapped = excluded.wrapped, epoch = excluded.epoch WHERE NOT subject_keys.shredded`,
+			t[:], s[:], sealWith(a, adSubject(t, s), wrapped), e)
+		if err != nil {
+			return nil, dbError(fmt.Sprintf("key store: put subject key %s/%s", t, s), err)
+		}
+		if tag.RowsAffected() == 1 {
+			return func() error { return nil }, nil
+		}
+		// Nothing stored: the key is shredded, or epoch e was retired.
+		var shredded bool
+		err = ks.pool.QueryRow(ctx, "SELECT shredded FROM subject_keys WHERE tenant_id = $1 AND subject_id = $2", t[:], s[:]).Scan(&shredded)
+		if err == nil && shredded {
+			return nil, custos.ErrShredded
+		}
+		if err != nil && !errors.Is(err, pgx.ErrNoRows) {
+			return nil, dbError(fmt.Sprintf("key store: put subject key %s/%s", t, s), err)
+		}
+		if err := ks.loadEpochs(ctx); err != nil {
+			return nil, err
+		}
 	}
-	if tag.RowsAffected() == 0 {
-		return nil, custos.ErrShredded
-	}
-	return func() error { return nil }, nil
+	return nil, &custos.Error{Code: custos.Unavailable, Message: "the key epoch is being rotated, retry",
+		Err: fmt.Errorf("key store: put subject key %s/%s: its epoch was retired three times", t, s)}
 }
 
 // ShredSubjectKey replaces a subject key by the shredded marker, durably,
@@ -246,7 +305,7 @@ func (ks *KeyStore) PutSubjectKey(ctx context.Context, t custos.TenantID, s cust
 // after a shred.
 func (ks *KeyStore) ShredSubjectKey(ctx context.Context, t custos.TenantID, s custos.SubjectID) error {
 	_, err := ks.pool.Exec(ctx, `INSERT INTO subject_keys (tenant_id, subject_id, wrapped, shredded) VALUES ($1, $2, NULL, true)
-		ON CONFLICT (tenant_id, subject_id) DO UPDATE SET wrapped = NULL, shredded = true`, t[:], s[:])
+		ON CONFLICT (tenant_id, subject_id) DO UPDATE SET wrapped = NULL, shredded = true, epoch = NULL`, t[:], s[:])
 	if err != nil {
 		return dbError(fmt.Sprintf("key store: shred subject key %s/%s", t, s), err)
 	}

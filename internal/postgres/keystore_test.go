@@ -22,13 +22,17 @@ import (
 // when the test ends.
 func openKeyStore(tb testing.TB, url string) *postgres.KeyStore {
 	tb.Helper()
-	ks, err := postgres.OpenKeyStore(context.Background(), url, postgres.Options{})
+	ks, err := postgres.OpenKeyStore(context.Background(), url, postgres.Options{MasterKey: testMaster})
 	if err != nil {
 		tb.Fatalf("OpenKeyStore(%s) = %v, want nil", url, err)
 	}
 	tb.Cleanup(func() { ks.Close() })
 	return ks
 }
+
+// testMaster is the master key the key stores of these tests are opened
+// with (it seals their epoch keys).
+var testMaster = bytes.Repeat([]byte{7}, 32)
 
 func random(n int) []byte {
 	b := make([]byte, n)
@@ -308,7 +312,7 @@ func TestSeparateDatabases(t *testing.T) {
 	ctx := t.Context()
 	data := pgtest.NewDatabase(t)
 	openStore(t, data)
-	if ks, err := postgres.OpenKeyStore(ctx, data, postgres.Options{}); err == nil || !strings.Contains(err.Error(), "two separate databases") {
+	if ks, err := postgres.OpenKeyStore(ctx, data, postgres.Options{MasterKey: testMaster}); err == nil || !strings.Contains(err.Error(), "two separate databases") {
 		if ks != nil {
 			ks.Close()
 		}
