@@ -356,4 +356,7 @@ func TestBrowser(t *testing.T) {
 	})
 
 	t.Run("privacy center", func(t *testing.T) { testPrivacyCenter(t, root, srv, smtp, acme, beta) })
+	t.Run("console users, two-factor and sessions", func(t *testing.T) { testConsoleUsers(t, root, srv, acme, beta) })
+	t.Run("console incidents", func(t *testing.T) { testConsoleIncidents(t, root, srv, acme, beta) })
+	t.Run("operator console", func(t *testing.T) { testOperatorConsole(t, root, srv, acme) })
 }

@@ -348,16 +348,18 @@ func runServe(ctx context.Context, args []string, getenv func(string) string, st
 	if tlsReloader != nil {
 		security = processing.Security{TLS: true, TLSMinVersion: tls.VersionName(tlsReloader.Config().MinVersion)}
 	}
+	var ready atomic.Bool
 	pages, err := console.New(console.Deps{Log: log, Tenants: reg, Requests: engine, Subjects: reader, Consents: ledger,
 		Recorder:   consent.NewRecorder(ledger, reader, auditLog, time.Now),
 		Recipients: store, Flags: pipe, Audit: auditLog, AuditStore: store, SigningKey: signingKey.Public().(ed25519.PublicKey), PublicURL: publicURL,
-		MailRootCAs: mailCAs, SecureCookies: tlsReloader != nil || strings.HasPrefix(publicURL, "https:"), Now: time.Now})
+		MailRootCAs: mailCAs, SecureCookies: tlsReloader != nil || strings.HasPrefix(publicURL, "https:"), Now: time.Now,
+		Changes: tenants.NewAudited(reg, auditLog, log), Incidents: incidents, OperatorToken: token,
+		Ready: func() bool { return ready.Load() && sts.Ready() }, Region: c.region})
 	if err != nil {
 		return fmt.Errorf("console: %w", err)
 	}
 	// Sign-in e-mails being sent finish once HTTP has stopped.
 	sup.OnStop(stageSenders, "console mail", func() error { pages.Wait(); return nil })
-	var ready atomic.Bool
 	handler := server.New(server.Deps{
 		Log:           log,
 		Tenants:       reg,

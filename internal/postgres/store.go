@@ -90,13 +90,15 @@ type tenantRecord struct {
 	SecretKeyHash []byte          `json:"secret_key_hash"`
 	KeysRotatedAt time.Time       `json:"keys_rotated_at,omitzero"`
 	Settings      custos.Settings `json:"settings"`
+	// ConsoleUsers carry password hashes and sealed TOTP secrets.
+	ConsoleUsers []custos.ConsoleUser `json:"console_users,omitempty"`
 }
 
 func encodeTenant(t *custos.Tenant) ([]byte, error) {
 	b, err := json.Marshal(tenantRecord{
 		ID: t.ID, Name: t.Name, Region: t.Region, CreatedAt: t.CreatedAt,
 		WriteKeyHash: t.WriteKeyHash[:], SecretKeyHash: t.SecretKeyHash[:],
-		KeysRotatedAt: t.KeysRotatedAt, Settings: t.Settings,
+		KeysRotatedAt: t.KeysRotatedAt, Settings: t.Settings, ConsoleUsers: t.ConsoleUsers,
 	})
 	if err != nil {
 		return nil, fmt.Errorf("encode tenant %s: %w", t.ID, err)
@@ -109,7 +111,8 @@ func decodeTenant(b []byte) (*custos.Tenant, error) {
 	if err := json.Unmarshal(b, &r); err != nil {
 		return nil, fmt.Errorf("decode tenant record: %w", err)
 	}
-	t := &custos.Tenant{ID: r.ID, Name: r.Name, Region: r.Region, CreatedAt: r.CreatedAt, KeysRotatedAt: r.KeysRotatedAt, Settings: r.Settings}
+	t := &custos.Tenant{ID: r.ID, Name: r.Name, Region: r.Region, CreatedAt: r.CreatedAt, KeysRotatedAt: r.KeysRotatedAt, Settings: r.Settings,
+		ConsoleUsers: r.ConsoleUsers}
 	copy(t.WriteKeyHash[:], r.WriteKeyHash)
 	copy(t.SecretKeyHash[:], r.SecretKeyHash)
 	return t, nil
