@@ -5,6 +5,7 @@ package main
 // server.Routes(): a new page is covered without anyone adding it here.
 
 import (
+	"encoding/json"
 	"io"
 	"net/http"
 	"net/http/cookiejar"
@@ -89,6 +90,7 @@ func TestConsoleRoutes(t *testing.T) {
 		"nature": "Lost laptop", "data_categories": []string{"contact.email"}, "likely_consequences": "Low", "measures_taken": "Wiped",
 		"contact_point": "dpo@processor.example", "scope": map[string]any{"tenants": []string{b.ID}}}), "Authorization", "Bearer "+srv.cfg.token)
 	inc := jsonField(t, "incident", r.body, "id")
+	camp := srv.createCampaign(t, b.SecretKey, json.RawMessage(campaignBody)).ID
 
 	keyA, keyB := newBrowserless(t, srv), newBrowserless(t, srv)
 	keyA.signIn("/console/signin", url.Values{"name": {"A admin"}, "secret_key": {a.SecretKey}}, "/console/requests")
@@ -121,6 +123,8 @@ func TestConsoleRoutes(t *testing.T) {
 				return req
 			case name == "id" && strings.HasPrefix(rt.Pattern, "/console/incidents/"):
 				return inc
+			case name == "id" && strings.HasPrefix(rt.Pattern, "/console/campaigns/"):
+				return camp
 			case name == "id" && strings.HasPrefix(rt.Pattern, "/console/sessions/"):
 				return memberSession
 			}
@@ -211,5 +215,9 @@ func TestConsoleRoutes(t *testing.T) {
 	r = srv.do(t, "GET", "/api/v1/requests/"+req, nil, "Authorization", "Bearer "+b.SecretKey)
 	if s := jsonField(t, "request", r.body, "status"); s == "cancelled" || s == "rejected" {
 		t.Errorf("B's request is %s after the walk", s)
+	}
+	r = srv.do(t, "GET", "/api/v1/campaigns/"+camp, nil, "Authorization", "Bearer "+b.SecretKey)
+	if s := jsonField(t, "campaign", r.body, "status"); s != "draft" {
+		t.Errorf("B's campaign is %s after the walk; want draft", s)
 	}
 }

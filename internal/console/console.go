@@ -121,6 +121,8 @@ type Deps struct {
 	// Changes makes the audited changes to tenants (console users, keys,
 	// settings) under the signed-in user's name.
 	Changes *tenants.Audited
+	// Campaigns is the campaign engine (nil: no campaign pages).
+	Campaigns Campaigns
 	// Incidents is the incident register (nil: no incident pages).
 	Incidents Incidents
 	// OperatorToken signs the operator in ("" : no operator console).
@@ -223,6 +225,8 @@ var funcs = template.FuncMap{
 		return string(b)
 	},
 	"add": func(a, b int) int { return a + b },
+	// chart names a chart for the "barchart" and "linechart" templates.
+	"chart": func(id string, c any) map[string]any { return map[string]any{"ID": id, "C": c} },
 }
 
 // parse builds one template set per page, each with the shared layout.
@@ -233,14 +237,14 @@ func (h *Handler) parse() error {
 	}
 	for _, n := range names {
 		base := strings.TrimSuffix(strings.TrimPrefix(n, "templates/"), ".html")
-		if strings.HasPrefix(base, "layout") {
+		if strings.HasPrefix(base, "layout") || base == "chart" {
 			continue
 		}
 		layout := "templates/layout.html"
 		if strings.HasPrefix(base, "privacy") {
 			layout = "templates/layout_privacy.html"
 		}
-		t, err := template.New(base).Funcs(funcs).ParseFS(templateFS, layout, n)
+		t, err := template.New(base).Funcs(funcs).ParseFS(templateFS, layout, "templates/chart.html", n)
 		if err != nil {
 			return err
 		}

@@ -106,6 +106,12 @@ func Routes() []Route {
 		tenantUser("GET", "/console/incidents/{id}", (*Handler).incidentPage),
 		tenantUser("POST", "/console/incidents/{id}/acknowledge", (*Handler).acknowledgeIncident),
 
+		tenantUser("GET", "/console/campaigns", (*Handler).campaignsPage),
+		tenantUser("POST", "/console/campaigns", (*Handler).createCampaign),
+		tenantUser("GET", "/console/campaigns/{id}", (*Handler).campaignPage),
+		tenantUser("POST", "/console/campaigns/{id}/preview", (*Handler).previewCampaign),
+		tenantUser("POST", "/console/campaigns/{id}/send", (*Handler).sendCampaign),
+
 		tenantUser("GET", "/console/account", (*Handler).accountPage),
 		tenantUser("POST", "/console/account/totp", (*Handler).startTOTP),
 		tenantUser("POST", "/console/account/totp/confirm", (*Handler).confirmTOTP),
