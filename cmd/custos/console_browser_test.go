@@ -360,4 +360,5 @@ func TestBrowser(t *testing.T) {
 	t.Run("console incidents", func(t *testing.T) { testConsoleIncidents(t, root, srv, acme, beta) })
 	t.Run("operator console", func(t *testing.T) { testOperatorConsole(t, root, srv, acme) })
 	t.Run("console campaigns", func(t *testing.T) { testConsoleCampaigns(t, root, srv, smtp, acme) })
+	t.Run("console consent", func(t *testing.T) { testConsoleConsents(t, root, srv) })
 }

@@ -353,7 +353,7 @@ func runServe(ctx context.Context, args []string, getenv func(string) string, st
 		Recorder:   consent.NewRecorder(ledger, reader, auditLog, time.Now),
 		Recipients: store, Flags: pipe, Audit: auditLog, AuditStore: store, SigningKey: signingKey.Public().(ed25519.PublicKey), PublicURL: publicURL,
 		MailRootCAs: mailCAs, SecureCookies: tlsReloader != nil || strings.HasPrefix(publicURL, "https:"), Now: time.Now,
-		Changes: tenants.NewAudited(reg, auditLog, log), Incidents: incidents, Campaigns: campaigns, OperatorToken: token,
+		Changes: tenants.NewAudited(reg, auditLog, log), Incidents: incidents, Campaigns: campaigns, Profiles: store, OperatorToken: token,
 		Ready: func() bool { return ready.Load() && sts.Ready() }, Region: c.region})
 	if err != nil {
 		return fmt.Errorf("console: %w", err)

@@ -121,6 +121,9 @@ type Deps struct {
 	// Changes makes the audited changes to tenants (console users, keys,
 	// settings) under the signed-in user's name.
 	Changes *tenants.Audited
+	// Profiles walks the tenant's subjects for the consent report (nil:
+	// no consent page).
+	Profiles Profiles
 	// Campaigns is the campaign engine (nil: no campaign pages).
 	Campaigns Campaigns
 	// Incidents is the incident register (nil: no incident pages).

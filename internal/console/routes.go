@@ -106,6 +106,8 @@ func Routes() []Route {
 		tenantUser("GET", "/console/incidents/{id}", (*Handler).incidentPage),
 		tenantUser("POST", "/console/incidents/{id}/acknowledge", (*Handler).acknowledgeIncident),
 
+		tenantUser("GET", "/console/consents", (*Handler).consentsPage),
+
 		tenantUser("GET", "/console/campaigns", (*Handler).campaignsPage),
 		tenantUser("POST", "/console/campaigns", (*Handler).createCampaign),
 		tenantUser("GET", "/console/campaigns/{id}", (*Handler).campaignPage),
