@@ -361,4 +361,5 @@ func TestBrowser(t *testing.T) {
 	t.Run("operator console", func(t *testing.T) { testOperatorConsole(t, root, srv, acme) })
 	t.Run("console campaigns", func(t *testing.T) { testConsoleCampaigns(t, root, srv, smtp, acme) })
 	t.Run("console consent", func(t *testing.T) { testConsoleConsents(t, root, srv) })
+	t.Run("console settings", func(t *testing.T) { testConsoleSettings(t, root, srv) })
 }

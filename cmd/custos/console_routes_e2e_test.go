@@ -90,6 +90,9 @@ func TestConsoleRoutes(t *testing.T) {
 		"nature": "Lost laptop", "data_categories": []string{"contact.email"}, "likely_consequences": "Low", "measures_taken": "Wiped",
 		"contact_point": "dpo@processor.example", "scope": map[string]any{"tenants": []string{b.ID}}}), "Authorization", "Bearer "+srv.cfg.token)
 	inc := jsonField(t, "incident", r.body, "id")
+	r = srv.do(t, "POST", "/api/v1/recipients", []byte(`{"name":"CRM","url":"https://crm.example/hook","secret":"0123456789abcdef0123"}`),
+		"Authorization", "Bearer "+b.SecretKey)
+	rcp := jsonField(t, "recipient", r.body, "id")
 	camp := srv.createCampaign(t, b.SecretKey, json.RawMessage(campaignBody)).ID
 
 	keyA, keyB := newBrowserless(t, srv), newBrowserless(t, srv)
@@ -123,6 +126,8 @@ func TestConsoleRoutes(t *testing.T) {
 				return req
 			case name == "id" && strings.HasPrefix(rt.Pattern, "/console/incidents/"):
 				return inc
+			case name == "id" && strings.HasPrefix(rt.Pattern, "/console/recipients/"):
+				return rcp
 			case name == "id" && strings.HasPrefix(rt.Pattern, "/console/campaigns/"):
 				return camp
 			case name == "id" && strings.HasPrefix(rt.Pattern, "/console/sessions/"):
@@ -215,6 +220,9 @@ func TestConsoleRoutes(t *testing.T) {
 	r = srv.do(t, "GET", "/api/v1/requests/"+req, nil, "Authorization", "Bearer "+b.SecretKey)
 	if s := jsonField(t, "request", r.body, "status"); s == "cancelled" || s == "rejected" {
 		t.Errorf("B's request is %s after the walk", s)
+	}
+	if r = srv.do(t, "GET", "/api/v1/recipients", nil, "Authorization", "Bearer "+b.SecretKey); !strings.Contains(string(r.body), rcp) {
+		t.Errorf("B's recipient is gone after the walk: %s", r.body)
 	}
 	r = srv.do(t, "GET", "/api/v1/campaigns/"+camp, nil, "Authorization", "Bearer "+b.SecretKey)
 	if s := jsonField(t, "campaign", r.body, "status"); s != "draft" {

@@ -34,6 +34,7 @@ import (
 	"github.com/custos-dev/custos/internal/processing"
 	"github.com/custos-dev/custos/internal/retention"
 	"github.com/custos-dev/custos/internal/rights"
+	"github.com/custos-dev/custos/internal/segment"
 	"github.com/custos-dev/custos/internal/server"
 	"github.com/custos-dev/custos/internal/subjects"
 	"github.com/custos-dev/custos/internal/supervise"
@@ -353,7 +354,8 @@ func runServe(ctx context.Context, args []string, getenv func(string) string, st
 		Recorder:   consent.NewRecorder(ledger, reader, auditLog, time.Now),
 		Recipients: store, Flags: pipe, Audit: auditLog, AuditStore: store, SigningKey: signingKey.Public().(ed25519.PublicKey), PublicURL: publicURL,
 		MailRootCAs: mailCAs, SecureCookies: tlsReloader != nil || strings.HasPrefix(publicURL, "https:"), Now: time.Now,
-		Changes: tenants.NewAudited(reg, auditLog, log), Incidents: incidents, Campaigns: campaigns, Profiles: store, OperatorToken: token,
+		Changes: tenants.NewAudited(reg, auditLog, log), Incidents: incidents, Campaigns: campaigns, Profiles: store,
+		RecipientAdder: engine, ProcessingRecord: consoleProcessingRecord(reader, store, processing.Processor{Name: c.processorName, Contact: c.processorContact}, security), OperatorToken: token,
 		Ready: func() bool { return ready.Load() && sts.Ready() }, Region: c.region})
 	if err != nil {
 		return fmt.Errorf("console: %w", err)
@@ -546,4 +548,24 @@ func operatorToken(getenv func(string) string, data string) (token, path string,
 		return "", "", fmt.Errorf("write operator token: %w", err)
 	}
 	return t, path, nil
+}
+
+// consoleProcessingRecord builds a tenant's record of processing for the console,
+// as GET /api/v1/processing-record does.
+func consoleProcessingRecord(reader *subjects.Reader, recipients custos.RecipientStore, p processing.Processor, sec processing.Security) console.ProcessingRecordFunc {
+	return func(ctx context.Context, t *custos.Tenant) (*processing.Record, error) {
+		observed, err := reader.Observed(ctx, t.ID)
+		if err != nil {
+			return nil, err
+		}
+		in := processing.Inputs{Tenant: t, Processor: p, Security: sec, Now: time.Now(),
+			IPv4Prefix: segment.IPv4Bits, IPv6Prefix: segment.IPv6Bits}
+		for _, c := range observed {
+			in.Observed = append(in.Observed, processing.Category{Name: c.Name, FirstSeen: c.FirstSeen})
+		}
+		if in.Recipients, err = recipients.Recipients(ctx, t.ID); err != nil {
+			return nil, err
+		}
+		return processing.Build(in), nil
+	}
 }

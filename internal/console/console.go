@@ -121,6 +121,10 @@ type Deps struct {
 	// Changes makes the audited changes to tenants (console users, keys,
 	// settings) under the signed-in user's name.
 	Changes *tenants.Audited
+	// RecipientAdder adds recipients (nil: none can be added).
+	RecipientAdder RecipientAdder
+	// ProcessingRecord builds the record of processing (nil: no page).
+	ProcessingRecord ProcessingRecordFunc
 	// Profiles walks the tenant's subjects for the consent report (nil:
 	// no consent page).
 	Profiles Profiles

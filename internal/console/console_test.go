@@ -176,7 +176,7 @@ func TestTemplatesParse(t *testing.T) {
 		t.Fatal(err)
 	}
 	for _, p := range []string{"signin", "requests", "request", "error", "privacy_signin", "privacy_enter", "privacy_me", "privacy_erase", "privacy_message",
-		"signin_user", "signin_operator", "account", "users", "incidents", "incident", "operator", "operator_incidents", "campaigns", "campaign", "consents"} {
+		"signin_user", "signin_operator", "account", "users", "incidents", "incident", "operator", "operator_incidents", "campaigns", "campaign", "consents", "settings"} {
 		if h.pages[p] == nil {
 			t.Errorf("page %s is missing", p)
 		}
