@@ -218,6 +218,13 @@ func TestBrowser(t *testing.T) {
 			{"type": "identify", "userId": "erase-me", "traits": map[string]any{"email": "erase-me@example.com"}},
 			{"type": "track", "userId": "erase-me", "event": "Order Completed"},
 		}}))
+		// A recipient to tell of the erasure (Art. 19).
+		crm := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) { w.WriteHeader(http.StatusNoContent) }))
+		defer crm.Close()
+		if r := srv.do(t, "POST", "/api/v1/recipients", []byte(`{"name":"crm <main>","url":"`+crm.URL+`","secret":"crm-signing-secret-0123","region":"eu"}`),
+			"Authorization", "Bearer "+acme.SecretKey); r.status != http.StatusCreated {
+			t.Fatalf("add a recipient: %d %s", r.status, r.body)
+		}
 		signInConsole(t, ctx, srv, "Grace", acme.SecretKey)
 		do(t, ctx, "fill the new-request form",
 			chromedp.SetValue(chromedp.CSS("#type"), "erasure"),
@@ -244,6 +251,18 @@ func TestBrowser(t *testing.T) {
 		do(t, ctx, "wait for the certificate", chromedp.WaitVisible(chromedp.CSS("#cert-verified")))
 		if got := text(t, ctx, "#steps"); !strings.Contains(got, "key shredded") || !strings.Contains(got, "bytes purged") {
 			t.Errorf("steps %q; want the erasure's steps", got)
+		}
+		// The recipient's outcome shows once delivered (the page refreshes
+		// only while the request runs: reload until it is there).
+		outcome := ""
+		for deadline := time.Now().Add(30 * time.Second); time.Now().Before(deadline); time.Sleep(300 * time.Millisecond) {
+			do(t, ctx, "reload the request", chromedp.Reload(), chromedp.WaitVisible(chromedp.CSS("#recipient-outcomes")))
+			if outcome = text(t, ctx, "#recipient-outcomes"); strings.Contains(outcome, "delivered") {
+				break
+			}
+		}
+		if !strings.Contains(outcome, "crm <main>") || !strings.Contains(outcome, "delivered") {
+			t.Errorf("recipient outcomes %q; want crm <main> delivered", outcome)
 		}
 		screenshot(t, ctx, "console-request")
 		if r := srv.lookup(t, acme.SecretKey, "user_id", "erase-me"); r.status != http.StatusNotFound {
@@ -329,6 +348,18 @@ func TestBrowser(t *testing.T) {
 		rows, err = chromedp.Run(ctx, chromedp.Evaluate[int](`document.querySelectorAll("#events tbody tr").length`))
 		if rest == first || err != nil || rows != 5 {
 			t.Errorf("second page of events has %d rows (%v): %q; want the other 5 of 25", rows, err, rest)
+		}
+		// Rectify from the person's page: the trait changes.
+		do(t, ctx, "enter the traits to set", chromedp.SetValue(chromedp.CSS("#rectify-traits"), `{"plan": "silver"}`))
+		clickTo(t, ctx, "#act-rectify", "#req-status")
+		for deadline := time.Now().Add(30 * time.Second); time.Now().Before(deadline); time.Sleep(200 * time.Millisecond) {
+			if s, err := chromedp.Run(ctx, chromedp.Text(chromedp.CSS("#req-status"))); err == nil && strings.TrimSpace(s) == "completed" {
+				break
+			}
+		}
+		do(t, ctx, "look pat up after the rectification", chromedp.Navigate(srv.URL+"/console/people?type=user_id&value=pat-1"), chromedp.WaitVisible(chromedp.CSS("#traits")))
+		if got := text(t, ctx, "#traits"); !strings.Contains(got, `"silver"`) {
+			t.Errorf("traits after rectify %q; want plan silver", got)
 		}
 		clickTo(t, ctx, "#act-suppress", "#req-status")
 		if got := text(t, ctx, "#req-status"); got != "completed" {
