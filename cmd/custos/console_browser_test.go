@@ -15,6 +15,7 @@ import (
 	"github.com/chromedp/cdproto/network"
 	"github.com/chromedp/chromedp"
 
+	"github.com/custos-dev/custos/internal/certificate"
 	"github.com/custos-dev/custos/internal/mail/mailtest"
 )
 
@@ -213,7 +214,8 @@ func TestBrowser(t *testing.T) {
 	})
 
 	t.Run("console request completes", func(t *testing.T) {
-		ctx := tab(t, root, "")
+		downloads := t.TempDir()
+		ctx := tab(t, root, downloads)
 		srv.ingest(t, acme.WriteKey, "/v1/batch", mustJSON(t, map[string]any{"batch": []map[string]any{
 			{"type": "identify", "userId": "erase-me", "traits": map[string]any{"email": "erase-me@example.com"}},
 			{"type": "track", "userId": "erase-me", "event": "Order Completed"},
@@ -265,6 +267,17 @@ func TestBrowser(t *testing.T) {
 			t.Errorf("recipient outcomes %q; want crm <main> delivered", outcome)
 		}
 		screenshot(t, ctx, "console-request")
+		// The certificate downloads, and verifies offline with the node's
+		// public key.
+		do(t, ctx, "download the certificate", chromedp.Click(chromedp.CSS("#cert-download")))
+		certJSON, err := os.ReadFile(waitFile(t, downloads, ".json"))
+		if err != nil {
+			t.Fatal(err)
+		}
+		pub := srv.do(t, "GET", "/.well-known/custos/signing-key", nil)
+		if c, err := certificate.VerifyFile(certJSON, pub.body); err != nil || c.RequestID != id {
+			t.Errorf("the downloaded certificate: %v (request %q, want %s)", err, c.RequestID, id)
+		}
 		if r := srv.lookup(t, acme.SecretKey, "user_id", "erase-me"); r.status != http.StatusNotFound {
 			t.Errorf("after the console's erasure the API finds the subject: %d %s", r.status, r.body)
 		}
@@ -298,9 +311,18 @@ func TestBrowser(t *testing.T) {
 		if got := text(t, ctx, "#req-status"); got != "cancelled" {
 			t.Errorf("cancelled request is %q", got)
 		}
+		// Reject a third, with a reason.
+		r = srv.do(t, "POST", "/v1/privacy", mustJSON(t, map[string]string{"type": "access", "userId": "device-user-3", "writeKey": acme.WriteKey}))
+		json.Unmarshal(r.body, &pending)
+		do(t, ctx, "open the third pending request", chromedp.Navigate(srv.URL+"/console/requests/"+pending.ID), chromedp.WaitVisible(chromedp.CSS("#reject")),
+			chromedp.SetValue(chromedp.CSS("#reject-reason"), "not the account holder"))
+		clickTo(t, ctx, "#reject", "#flash")
+		if got := text(t, ctx, "#req-status"); got != "rejected" {
+			t.Errorf("rejected request is %q", got)
+		}
 
 		entries := srv.auditEntries(t, acme.SecretKey)
-		for _, action := range []string{"request.completed", "request.extended", "request.approved", "request.cancelled"} {
+		for _, action := range []string{"request.completed", "request.extended", "request.approved", "request.cancelled", "request.rejected"} {
 			if !hasAudit(entries, "console:secret-key:Grace", action) {
 				t.Errorf("no %s entry by console:Grace in the audit chain", action)
 			}
