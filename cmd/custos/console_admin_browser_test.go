@@ -227,6 +227,13 @@ func testConsoleIncidents(t *testing.T, root context.Context, srv *testServer, a
 // session does not open the operator's pages, nor the operator's a
 // tenant's.
 func testOperatorConsole(t *testing.T, root context.Context, srv *testServer, acme tenantInfo) {
+	r := srv.do(t, "POST", "/admin/v1/incidents", mustJSON(t, map[string]any{"detected_at": time.Now().Add(-time.Hour).UTC().Format(time.RFC3339),
+		"nature": "Operator <view>", "data_categories": []string{"contact.email"}, "likely_consequences": "Low",
+		"measures_taken": "Closed the bucket", "contact_point": "dpo@processor.example", "scope": map[string]any{"tenants": []string{acme.ID}}}),
+		"Authorization", "Bearer "+srv.cfg.token)
+	if r.status != http.StatusCreated {
+		t.Fatalf("open an incident: %d %s", r.status, r.body)
+	}
 	ctx := tab(t, root, "")
 	do(t, ctx, "open the operator sign-in", chromedp.Navigate(srv.URL+"/console/signin/operator"), chromedp.WaitVisible(chromedp.CSS("#operator-signin-form")),
 		chromedp.SetValue(chromedp.CSS("#name"), "Olga"), chromedp.SetValue(chromedp.CSS("#token"), "not-the-token"))
@@ -240,10 +247,22 @@ func testOperatorConsole(t *testing.T, root context.Context, srv *testServer, ac
 	if got := text(t, ctx, "#tenants"); !strings.Contains(got, acme.ID) || !strings.Contains(got, "Acme <Shop>") {
 		t.Errorf("tenants %q; want Acme", got)
 	}
+	// Create a tenant: its keys are shown once and work.
+	do(t, ctx, "name a tenant", chromedp.SetValue(chromedp.CSS("#t-name"), "Newco <GmbH>"))
+	clickTo(t, ctx, "#create-tenant", "#created")
+	sk := text(t, ctx, "#created-secret-key")
+	if r := srv.do(t, "GET", "/api/v1/settings", nil, "Authorization", "Bearer "+sk); r.status != http.StatusOK {
+		t.Errorf("the new tenant's secret key: %d %s", r.status, r.body)
+	}
+	if got := text(t, ctx, "#tenants"); !strings.Contains(got, "Newco <GmbH>") {
+		t.Errorf("tenants after creation %q", got)
+	}
+	do(t, ctx, "name a tenant in a bad region", chromedp.SetValue(chromedp.CSS("#t-name"), "Elsewhere"), chromedp.SetValue(chromedp.CSS("#t-region"), "no such region!"))
+	clickTo(t, ctx, "#create-tenant", "#error")
 	checkAccessible(t, ctx, "the operator's node page")
 	screenshot(t, ctx, "console-operator")
 	do(t, ctx, "open the incidents", chromedp.Navigate(srv.URL+"/console/operator/incidents"), chromedp.WaitVisible(chromedp.CSS("#op-incidents")))
-	if got := text(t, ctx, "#op-incidents"); !strings.Contains(got, "Backup <copied>") {
+	if got := text(t, ctx, "#op-incidents"); !strings.Contains(got, "Operator <view>") {
 		t.Errorf("operator incidents %q", got)
 	}
 	checkAccessible(t, ctx, "the operator's incidents page")
@@ -259,8 +278,8 @@ func testOperatorConsole(t *testing.T, root context.Context, srv *testServer, ac
 	if got := text(t, tc, "main"); strings.Contains(got, "Open incidents") {
 		t.Errorf("a tenant sees the operator page: %q", got)
 	}
-	r := srv.do(t, "GET", "/admin/v1/audit", nil, "Authorization", "Bearer "+srv.cfg.token)
-	if !strings.Contains(string(r.body), `"console:operator:Olga"`) || !strings.Contains(string(r.body), "console.signin") {
+	r = srv.do(t, "GET", "/admin/v1/audit", nil, "Authorization", "Bearer "+srv.cfg.token)
+	if !strings.Contains(string(r.body), `"console:operator:Olga"`) || !strings.Contains(string(r.body), "console.signin") || !strings.Contains(string(r.body), "tenant.create") {
 		t.Errorf("the operator's audit chain lacks Olga's sign-in: %s", r.body)
 	}
 }

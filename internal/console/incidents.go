@@ -6,11 +6,13 @@ import (
 	"net/url"
 	"runtime"
 	"slices"
+	"strings"
 	"time"
 
 	"github.com/custos-dev/custos"
 	"github.com/custos-dev/custos/internal/audit"
 	"github.com/custos-dev/custos/internal/incident"
+	"github.com/custos-dev/custos/internal/tenants"
 )
 
 // Incidents is what the console needs of the incident register.
@@ -143,6 +145,11 @@ type health struct {
 type operatorData struct {
 	Health  health
 	Tenants []tenantRow
+	Created *tenants.Keys
+	NewID   string
+	Error   string
+	Name    string
+	Region  string
 }
 
 type tenantRow struct {
@@ -153,7 +160,26 @@ type tenantRow struct {
 
 // operatorHome shows the node's health and the tenants.
 func (h *Handler) operatorHome(w http.ResponseWriter, r *http.Request, u *user) {
-	var d operatorData
+	h.showOperator(w, r, u, http.StatusOK, operatorData{})
+}
+
+// createTenant makes a tenant, audited in both chains under the
+// operator's name, and shows its keys once.
+func (h *Handler) createTenant(w http.ResponseWriter, r *http.Request, u *user) {
+	name, region := strings.TrimSpace(r.PostFormValue("name")), strings.TrimSpace(r.PostFormValue("region"))
+	t, keys, err := h.d.Changes.As(u.actor()).Create(r.Context(), name, region)
+	if err != nil {
+		if statusOf(err) >= 500 {
+			h.fail(w, u, err)
+			return
+		}
+		h.showOperator(w, r, u, statusOf(err), operatorData{Error: custos.ErrorMessage(err), Name: name, Region: region})
+		return
+	}
+	h.showOperator(w, r, u, http.StatusCreated, operatorData{Created: &keys, NewID: t.ID.String()})
+}
+
+func (h *Handler) showOperator(w http.ResponseWriter, r *http.Request, u *user, status int, d operatorData) {
 	var ms runtime.MemStats
 	runtime.ReadMemStats(&ms)
 	now := h.d.Now()
@@ -176,7 +202,7 @@ func (h *Handler) operatorHome(w http.ResponseWriter, r *http.Request, u *user) 
 			}
 		}
 	}
-	h.render(w, http.StatusOK, "operator", u.page("Node", d))
+	h.render(w, status, "operator", u.page("Node", d))
 }
 
 // operatorIncident is an incident as the operator lists it.

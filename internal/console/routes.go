@@ -129,6 +129,7 @@ func Routes() []Route {
 		tenantAdmin("POST", "/console/sessions/{id}/revoke", (*Handler).revokeSession),
 
 		operator("GET", "/console/operator", (*Handler).operatorHome),
+		operator("POST", "/console/operator/tenants", (*Handler).createTenant),
 		operator("GET", "/console/operator/incidents", (*Handler).operatorIncidents),
 		operator("POST", "/console/operator/signout", (*Handler).signout),
 
