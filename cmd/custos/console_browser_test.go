@@ -267,6 +267,29 @@ func TestBrowser(t *testing.T) {
 			t.Errorf("recipient outcomes %q; want crm <main> delivered", outcome)
 		}
 		screenshot(t, ctx, "console-request")
+		// A request filed through the API with a callback URL: its page
+		// shows the status callbacks delivered.
+		cbs := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) { w.WriteHeader(http.StatusNoContent) }))
+		defer cbs.Close()
+		srv.ingest(t, acme.WriteKey, "/v1/batch", mustJSON(t, map[string]any{"batch": []map[string]any{{"type": "identify", "userId": "cb-user"}}}))
+		cr := srv.do(t, "POST", "/api/v1/requests", []byte(`{"type":"access","identity":{"type":"user_id","value":"cb-user"},"callback_url":"`+cbs.URL+`"}`),
+			"Authorization", "Bearer "+acme.SecretKey)
+		if cr.status != http.StatusCreated {
+			t.Fatalf("a request with a callback: %d %s", cr.status, cr.body)
+		}
+		cbID := jsonField(t, "request", cr.body, "id")
+		callbacks := ""
+		for deadline := time.Now().Add(30 * time.Second); time.Now().Before(deadline); time.Sleep(300 * time.Millisecond) {
+			do(t, ctx, "open the request with a callback", chromedp.Navigate(srv.URL+"/console/requests/"+cbID), chromedp.WaitVisible(chromedp.CSS("#callback-outcomes")))
+			if callbacks = text(t, ctx, "#callback-outcomes"); strings.Contains(callbacks, "delivered") {
+				break
+			}
+		}
+		if !strings.Contains(callbacks, cbs.URL) || !strings.Contains(callbacks, "delivered") {
+			t.Errorf("status callbacks %q; want %s delivered", callbacks, cbs.URL)
+		}
+		do(t, ctx, "back to the erasure", chromedp.Navigate(srv.URL+"/console/requests/"+id), chromedp.WaitVisible(chromedp.CSS("#cert-download")))
+
 		// The certificate downloads, and verifies offline with the node's
 		// public key.
 		do(t, ctx, "download the certificate", chromedp.Click(chromedp.CSS("#cert-download")))
