@@ -266,6 +266,13 @@ func testOperatorConsole(t *testing.T, root context.Context, srv *testServer, ac
 		t.Errorf("operator incidents %q", got)
 	}
 	checkAccessible(t, ctx, "the operator's incidents page")
+	// Close it with a note, under the operator's name.
+	incID := jsonField(t, "incident", r.body, "id")
+	do(t, ctx, "write the closing note", chromedp.SetValue(chromedp.CSS("#note-"+incID), "Bucket closed <for good>"))
+	clickTo(t, ctx, `form[action$="/`+incID+`/close"] button`, "#flash")
+	if got := text(t, ctx, "#op-incidents"); !strings.Contains(got, "Bucket closed <for good>") {
+		t.Errorf("after closing: %q", got)
+	}
 	// The operator's session opens no tenant page.
 	do(t, ctx, "open a tenant page as operator", chromedp.Navigate(srv.URL+"/console/requests"), chromedp.WaitVisible(chromedp.CSS("#error")))
 	do(t, ctx, "back", chromedp.Navigate(srv.URL+"/console/operator"), chromedp.WaitVisible(chromedp.CSS("#signout")))
@@ -279,7 +286,7 @@ func testOperatorConsole(t *testing.T, root context.Context, srv *testServer, ac
 		t.Errorf("a tenant sees the operator page: %q", got)
 	}
 	r = srv.do(t, "GET", "/admin/v1/audit", nil, "Authorization", "Bearer "+srv.cfg.token)
-	if !strings.Contains(string(r.body), `"console:operator:Olga"`) || !strings.Contains(string(r.body), "console.signin") || !strings.Contains(string(r.body), "tenant.create") {
+	if !strings.Contains(string(r.body), `"console:operator:Olga"`) || !strings.Contains(string(r.body), "console.signin") || !strings.Contains(string(r.body), "tenant.create") || !strings.Contains(string(r.body), "incident.close") {
 		t.Errorf("the operator's audit chain lacks Olga's sign-in: %s", r.body)
 	}
 }

@@ -124,7 +124,7 @@ func TestConsoleRoutes(t *testing.T) {
 				return "member"
 			case name == "id" && strings.HasPrefix(rt.Pattern, "/console/requests/"):
 				return req
-			case name == "id" && strings.HasPrefix(rt.Pattern, "/console/incidents/"):
+			case name == "id" && (strings.HasPrefix(rt.Pattern, "/console/incidents/") || strings.HasPrefix(rt.Pattern, "/console/operator/incidents/")):
 				return inc
 			case name == "id" && strings.HasPrefix(rt.Pattern, "/console/recipients/"):
 				return rcp

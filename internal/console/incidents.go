@@ -22,6 +22,7 @@ type Incidents interface {
 	Acknowledge(ctx context.Context, t custos.TenantID, id, actor string) (*custos.IncidentNotification, error)
 	AffectedSubjects(ctx context.Context, t custos.TenantID, id string, after custos.SubjectID, limit int, actor string) ([]incident.Affected, bool, error)
 	Incidents(ctx context.Context) ([]*custos.Incident, error)
+	CloseBy(ctx context.Context, id, note, actor string) (*custos.Incident, error)
 }
 
 // incidentRow is an incident with the tenant's 72-hour clock.
@@ -213,6 +214,10 @@ type operatorIncident struct {
 }
 
 func (h *Handler) operatorIncidents(w http.ResponseWriter, r *http.Request, u *user) {
+	h.showOperatorIncidents(w, r, u, http.StatusOK, "")
+}
+
+func (h *Handler) showOperatorIncidents(w http.ResponseWriter, r *http.Request, u *user, status int, msg string) {
 	if h.d.Incidents == nil {
 		h.fail(w, u, custos.Errorf(custos.NotImplemented, "this node has no incident register"))
 		return
@@ -228,5 +233,28 @@ func (h *Handler) operatorIncidents(w http.ResponseWriter, r *http.Request, u *u
 		rows = append(rows, operatorIncident{Incident: inc, DeadlineAt: at, Overdue: inc.Status == custos.IncidentOpen && h.d.Now().After(at)})
 	}
 	slices.SortFunc(rows, func(a, b operatorIncident) int { return b.OpenedAt.Compare(a.OpenedAt) })
-	h.render(w, http.StatusOK, "operator_incidents", u.page("Incidents", rows))
+	p := u.page("Incidents", rows)
+	if r.URL.Query().Get("done") == "closed" {
+		p.Flash = "Incident closed; every tenant it concerns is told."
+	}
+	p.Error = msg
+	h.render(w, status, "operator_incidents", p)
+}
+
+// closeIncident closes an incident with a note, audited under the
+// operator's name; the tenants are told.
+func (h *Handler) closeIncident(w http.ResponseWriter, r *http.Request, u *user) {
+	if h.d.Incidents == nil {
+		h.fail(w, u, custos.Errorf(custos.NotImplemented, "this node has no incident register"))
+		return
+	}
+	if _, err := h.d.Incidents.CloseBy(r.Context(), r.PathValue("id"), strings.TrimSpace(r.PostFormValue("note")), u.actor()); err != nil {
+		if statusOf(err) >= 500 || statusOf(err) == http.StatusNotFound {
+			h.fail(w, u, err)
+			return
+		}
+		h.showOperatorIncidents(w, r, u, statusOf(err), custos.ErrorMessage(err))
+		return
+	}
+	http.Redirect(w, r, "/console/operator/incidents?done=closed", http.StatusSeeOther)
 }
