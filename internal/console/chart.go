@@ -92,7 +92,7 @@ var seriesDashes = []string{"", "6 3", "2 3", "10 4 2 4"}
 
 // newLineChart lays out counts[i][d], the count of series i on day d.
 func newLineChart(title string, names []string, days []string, counts [][]int) lineChart {
-	c := lineChart{Title: title, Width: lineW + lineLeft + 10, Height: lineH + lineBottom + 10}
+	c := lineChart{Title: title, Width: lineW + lineLeft + 30, Height: lineH + lineBottom + 10}
 	for _, row := range counts {
 		for _, v := range row {
 			c.Max = max(c.Max, v)
