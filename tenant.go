@@ -19,6 +19,9 @@ type Tenant struct {
 	// RateLimits, set by the operator (never by the tenant), replace the
 	// node's rate limits for this tenant; nil: the node's.
 	RateLimits *RateLimits `json:"rate_limits,omitempty"`
+	// ConsoleUsers are the people the tenant lets into its console with
+	// a name and a password (internal/tenants manages them).
+	ConsoleUsers []ConsoleUser `json:"-"`
 }
 
 // RateLimits are a tenant's own rate limits, each per tenant and per key
@@ -48,4 +51,19 @@ func (r *RateLimits) Validate() error {
 		}
 	}
 	return nil
+}
+
+// ConsoleUser is a person a tenant lets into its console. Only a hash of
+// the password is kept, and the second factor's secret only sealed with
+// the tenant's key.
+type ConsoleUser struct {
+	Name string `json:"name"`
+	// PasswordHash is the bcrypt hash of the password.
+	PasswordHash []byte `json:"password_hash"`
+	// Admin users manage users, settings, recipients and keys.
+	Admin bool `json:"admin"`
+	// TOTPSealed is the TOTP secret sealed with the tenant key; empty
+	// when the user has no second factor.
+	TOTPSealed []byte    `json:"totp_sealed,omitempty"`
+	CreatedAt  time.Time `json:"created_at"`
 }

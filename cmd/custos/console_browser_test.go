@@ -15,6 +15,7 @@ import (
 	"github.com/chromedp/cdproto/network"
 	"github.com/chromedp/chromedp"
 
+	"github.com/custos-dev/custos/internal/certificate"
 	"github.com/custos-dev/custos/internal/mail/mailtest"
 	"github.com/custos-dev/custos/internal/testenv"
 )
@@ -214,11 +215,19 @@ func TestBrowser(t *testing.T) {
 	})
 
 	t.Run("console request completes", func(t *testing.T) {
-		ctx := tab(t, root, "")
+		downloads := t.TempDir()
+		ctx := tab(t, root, downloads)
 		srv.ingest(t, acme.WriteKey, "/v1/batch", mustJSON(t, map[string]any{"batch": []map[string]any{
 			{"type": "identify", "userId": "erase-me", "traits": map[string]any{"email": "erase-me@example.com"}},
 			{"type": "track", "userId": "erase-me", "event": "Order Completed"},
 		}}))
+		// A recipient to tell of the erasure (Art. 19).
+		crm := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) { w.WriteHeader(http.StatusNoContent) }))
+		defer crm.Close()
+		if r := srv.do(t, "POST", "/api/v1/recipients", []byte(`{"name":"crm <main>","url":"`+crm.URL+`","secret":"crm-signing-secret-0123","region":"eu"}`),
+			"Authorization", "Bearer "+acme.SecretKey); r.status != http.StatusCreated {
+			t.Fatalf("add a recipient: %d %s", r.status, r.body)
+		}
 		signInConsole(t, ctx, srv, "Grace", acme.SecretKey)
 		do(t, ctx, "fill the new-request form",
 			chromedp.SetValue(chromedp.CSS("#type"), "erasure"),
@@ -239,7 +248,53 @@ func TestBrowser(t *testing.T) {
 		if got := text(t, ctx, "#steps"); !strings.Contains(got, "key shredded") || !strings.Contains(got, "bytes purged") {
 			t.Errorf("steps %q; want the erasure's steps", got)
 		}
+		// The recipient's outcome shows once delivered (the page refreshes
+		// only while the request runs: reload until it is there).
+		outcome := ""
+		for deadline := time.Now().Add(30 * time.Second); time.Now().Before(deadline); time.Sleep(300 * time.Millisecond) {
+			do(t, ctx, "reload the request", chromedp.Reload(), chromedp.WaitVisible(chromedp.CSS("#recipient-outcomes")))
+			if outcome = text(t, ctx, "#recipient-outcomes"); strings.Contains(outcome, "delivered") {
+				break
+			}
+		}
+		if !strings.Contains(outcome, "crm <main>") || !strings.Contains(outcome, "delivered") {
+			t.Errorf("recipient outcomes %q; want crm <main> delivered", outcome)
+		}
 		screenshot(t, ctx, "console-request")
+		// A request filed through the API with a callback URL: its page
+		// shows the status callbacks delivered.
+		cbs := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) { w.WriteHeader(http.StatusNoContent) }))
+		defer cbs.Close()
+		srv.ingest(t, acme.WriteKey, "/v1/batch", mustJSON(t, map[string]any{"batch": []map[string]any{{"type": "identify", "userId": "cb-user"}}}))
+		cr := srv.do(t, "POST", "/api/v1/requests", []byte(`{"type":"access","identity":{"type":"user_id","value":"cb-user"},"callback_url":"`+cbs.URL+`"}`),
+			"Authorization", "Bearer "+acme.SecretKey)
+		if cr.status != http.StatusCreated {
+			t.Fatalf("a request with a callback: %d %s", cr.status, cr.body)
+		}
+		cbID := jsonField(t, "request", cr.body, "id")
+		callbacks := ""
+		for deadline := time.Now().Add(30 * time.Second); time.Now().Before(deadline); time.Sleep(300 * time.Millisecond) {
+			do(t, ctx, "open the request with a callback", chromedp.Navigate(srv.URL+"/console/requests/"+cbID), chromedp.WaitVisible(chromedp.CSS("#callback-outcomes")))
+			if callbacks = text(t, ctx, "#callback-outcomes"); strings.Contains(callbacks, "delivered") {
+				break
+			}
+		}
+		if !strings.Contains(callbacks, cbs.URL) || !strings.Contains(callbacks, "delivered") {
+			t.Errorf("status callbacks %q; want %s delivered", callbacks, cbs.URL)
+		}
+		do(t, ctx, "back to the erasure", chromedp.Navigate(srv.URL+"/console/requests/"+id), chromedp.WaitVisible(chromedp.CSS("#cert-download")))
+
+		// The certificate downloads, and verifies offline with the node's
+		// public key.
+		do(t, ctx, "download the certificate", chromedp.Click(chromedp.CSS("#cert-download")))
+		certJSON, err := os.ReadFile(waitFile(t, downloads, ".json"))
+		if err != nil {
+			t.Fatal(err)
+		}
+		pub := srv.do(t, "GET", "/.well-known/custos/signing-key", nil)
+		if c, err := certificate.VerifyFile(certJSON, pub.body); err != nil || c.RequestID != id {
+			t.Errorf("the downloaded certificate: %v (request %q, want %s)", err, c.RequestID, id)
+		}
 		if r := srv.lookup(t, acme.SecretKey, "user_id", "erase-me"); r.status != http.StatusNotFound {
 			t.Errorf("after the console's erasure the API finds the subject: %d %s", r.status, r.body)
 		}
@@ -273,9 +328,18 @@ func TestBrowser(t *testing.T) {
 		if got := text(t, ctx, "#req-status"); got != "cancelled" {
 			t.Errorf("cancelled request is %q", got)
 		}
+		// Reject a third, with a reason.
+		r = srv.do(t, "POST", "/v1/privacy", mustJSON(t, map[string]string{"type": "access", "userId": "device-user-3", "writeKey": acme.WriteKey}))
+		json.Unmarshal(r.body, &pending)
+		do(t, ctx, "open the third pending request", chromedp.Navigate(srv.URL+"/console/requests/"+pending.ID), chromedp.WaitVisible(chromedp.CSS("#reject")),
+			chromedp.SetValue(chromedp.CSS("#reject-reason"), "not the account holder"))
+		clickTo(t, ctx, "#reject", "#flash")
+		if got := text(t, ctx, "#req-status"); got != "rejected" {
+			t.Errorf("rejected request is %q", got)
+		}
 
 		entries := srv.auditEntries(t, acme.SecretKey)
-		for _, action := range []string{"request.completed", "request.extended", "request.approved", "request.cancelled"} {
+		for _, action := range []string{"request.completed", "request.extended", "request.approved", "request.cancelled", "request.rejected"} {
 			if !hasAudit(entries, "console:secret-key:Grace", action) {
 				t.Errorf("no %s entry by console:Grace in the audit chain", action)
 			}
@@ -324,6 +388,18 @@ func TestBrowser(t *testing.T) {
 		if rest == first || err != nil || rows != 5 {
 			t.Errorf("second page of events has %d rows (%v): %q; want the other 5 of 25", rows, err, rest)
 		}
+		// Rectify from the person's page: the trait changes.
+		do(t, ctx, "enter the traits to set", chromedp.SetValue(chromedp.CSS("#rectify-traits"), `{"plan": "silver"}`))
+		clickTo(t, ctx, "#act-rectify", "#req-status")
+		for deadline := time.Now().Add(30 * time.Second); time.Now().Before(deadline); time.Sleep(200 * time.Millisecond) {
+			if s, err := chromedp.Run(ctx, chromedp.Text(chromedp.CSS("#req-status"))); err == nil && strings.TrimSpace(s) == "completed" {
+				break
+			}
+		}
+		do(t, ctx, "look pat up after the rectification", chromedp.Navigate(srv.URL+"/console/people?type=user_id&value=pat-1"), chromedp.WaitVisible(chromedp.CSS("#traits")))
+		if got := text(t, ctx, "#traits"); !strings.Contains(got, `"silver"`) {
+			t.Errorf("traits after rectify %q; want plan silver", got)
+		}
 		clickTo(t, ctx, "#act-suppress", "#req-status")
 		if got := text(t, ctx, "#req-status"); got != "completed" {
 			t.Errorf("suppress from the person page is %q", got)
@@ -350,4 +426,10 @@ func TestBrowser(t *testing.T) {
 	})
 
 	t.Run("privacy center", func(t *testing.T) { testPrivacyCenter(t, root, srv, smtp, acme, beta) })
+	t.Run("console users, two-factor and sessions", func(t *testing.T) { testConsoleUsers(t, root, srv, acme, beta) })
+	t.Run("console incidents", func(t *testing.T) { testConsoleIncidents(t, root, srv, acme, beta) })
+	t.Run("operator console", func(t *testing.T) { testOperatorConsole(t, root, srv, acme) })
+	t.Run("console campaigns", func(t *testing.T) { testConsoleCampaigns(t, root, srv, smtp, acme) })
+	t.Run("console consent", func(t *testing.T) { testConsoleConsents(t, root, srv) })
+	t.Run("console settings", func(t *testing.T) { testConsoleSettings(t, root, srv) })
 }

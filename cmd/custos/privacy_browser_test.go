@@ -188,9 +188,20 @@ func testPrivacyCenter(t *testing.T, root context.Context, srv *testServer, smtp
 	clickTo(t, ctx, "#object", "#flash")
 	clickTo(t, ctx, "#suppress", "#flash")
 	bySource := map[string]int{}
+	var fromCenter []string
 	for _, r := range srv.requestsOf(t, acme.SecretKey) {
 		if r["source"] == "privacy_center" && r["status"] == "completed" {
 			bySource[fmt.Sprint(r["type"])]++
+			fromCenter = append(fromCenter, fmt.Sprint(r["id"]))
+		}
+	}
+	// They are in the controller's console too.
+	cons := tab(t, root, "")
+	signInConsole(t, cons, srv, "Pia", acme.SecretKey)
+	queue := text(t, cons, "#queue")
+	for _, id := range fromCenter {
+		if !strings.Contains(queue, id) {
+			t.Errorf("the console's queue lacks the privacy center's request %s", id)
 		}
 	}
 	for _, typ := range []string{"portability", "object", "suppress"} {

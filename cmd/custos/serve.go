@@ -37,6 +37,7 @@ import (
 	"github.com/custos-dev/custos/internal/processing"
 	"github.com/custos-dev/custos/internal/retention"
 	"github.com/custos-dev/custos/internal/rights"
+	"github.com/custos-dev/custos/internal/segment"
 	"github.com/custos-dev/custos/internal/server"
 	"github.com/custos-dev/custos/internal/subjects"
 	"github.com/custos-dev/custos/internal/supervise"
@@ -391,16 +392,19 @@ func runServe(ctx context.Context, args []string, getenv func(string) string, st
 	if tlsReloader != nil {
 		security = processing.Security{TLS: true, TLSMinVersion: tls.VersionName(tlsReloader.Config().MinVersion)}
 	}
+	var ready atomic.Bool
 	pages, err := console.New(console.Deps{Log: log, Tenants: reg, Requests: engine, Subjects: reader, Consents: ledger,
 		Recorder:   consent.NewRecorder(ledger, reader, auditLog, time.Now),
 		Recipients: store, Flags: pipe, Audit: auditLog, AuditStore: store, SigningKey: signingKey.Public().(ed25519.PublicKey), PublicURL: publicURL,
-		MailRootCAs: mailCAs, SecureCookies: tlsReloader != nil || strings.HasPrefix(publicURL, "https:"), Now: time.Now})
+		MailRootCAs: mailCAs, SecureCookies: tlsReloader != nil || strings.HasPrefix(publicURL, "https:"), Now: time.Now,
+		Changes: tenants.NewAudited(reg, auditLog, log), Incidents: incidents, Campaigns: campaigns, Profiles: store,
+		RecipientAdder: engine, ProcessingRecord: consoleProcessingRecord(reader, store, processing.Processor{Name: c.processorName, Contact: c.processorContact}, security), OperatorToken: token,
+		Ready: func() bool { return ready.Load() && sts.Ready() }, Region: c.region})
 	if err != nil {
 		return fmt.Errorf("console: %w", err)
 	}
 	// Sign-in e-mails being sent finish once HTTP has stopped.
 	sup.OnStop(stageSenders, "console mail", func() error { pages.Wait(); return nil })
-	var ready atomic.Bool
 	handler := server.New(server.Deps{
 		Log:           log,
 		Tenants:       reg,
@@ -602,5 +606,25 @@ func backupFunc(sts *stores, region string) server.BackupFunc {
 	return func(ctx context.Context, dir string, progress func(string)) error {
 		_, err := backup.Take(ctx, sts.pebble, dir, region, time.Now, progress)
 		return err
+	}
+}
+
+// consoleProcessingRecord builds a tenant's record of processing for the console,
+// as GET /api/v1/processing-record does.
+func consoleProcessingRecord(reader *subjects.Reader, recipients custos.RecipientStore, p processing.Processor, sec processing.Security) console.ProcessingRecordFunc {
+	return func(ctx context.Context, t *custos.Tenant) (*processing.Record, error) {
+		observed, err := reader.Observed(ctx, t.ID)
+		if err != nil {
+			return nil, err
+		}
+		in := processing.Inputs{Tenant: t, Processor: p, Security: sec, Now: time.Now(),
+			IPv4Prefix: segment.IPv4Bits, IPv6Prefix: segment.IPv6Bits}
+		for _, c := range observed {
+			in.Observed = append(in.Observed, processing.Category{Name: c.Name, FirstSeen: c.FirstSeen})
+		}
+		if in.Recipients, err = recipients.Recipients(ctx, t.ID); err != nil {
+			return nil, err
+		}
+		return processing.Build(in), nil
 	}
 }

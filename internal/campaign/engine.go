@@ -156,6 +156,8 @@ type Input struct {
 	Channel  string                 `json:"channel"`
 	Audience custos.Audience        `json:"audience"`
 	Message  custos.CampaignMessage `json:"message"`
+	// Actor is who the audit entry names; "" is the secret key's.
+	Actor string `json:"-"`
 }
 
 // Channels campaigns can use.
@@ -197,7 +199,11 @@ func (e *Engine) Create(ctx context.Context, t *custos.Tenant, in Input) (*custo
 	if err := e.put(ctx, c); err != nil {
 		return nil, err
 	}
-	if err := e.record(ctx, t.ID, audit.Entry{Actor: audit.ActorTenant, Action: "campaign.create",
+	actor := in.Actor
+	if actor == "" {
+		actor = audit.ActorTenant
+	}
+	if err := e.record(ctx, t.ID, audit.Entry{Actor: actor, Action: "campaign.create",
 		Details: map[string]string{"campaign_id": c.ID, "purpose": c.Purpose, "channel": c.Channel}}); err != nil {
 		return nil, err
 	}

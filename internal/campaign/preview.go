@@ -36,6 +36,12 @@ const DefaultSample = 5
 // now, without sending: the same audience and gate as a send (flags as
 // the store holds them), walked in parallel.
 func (e *Engine) Preview(ctx context.Context, t *custos.Tenant, id string, sample int) (*Preview, error) {
+	return e.PreviewBy(ctx, t, id, sample, audit.ActorTenant)
+}
+
+// PreviewBy is Preview with the actor its audit entry names (a person in
+// the console).
+func (e *Engine) PreviewBy(ctx context.Context, t *custos.Tenant, id string, sample int, actor string) (*Preview, error) {
 	c, err := e.Get(ctx, t.ID, id)
 	if err != nil {
 		return nil, err
@@ -74,7 +80,7 @@ func (e *Engine) Preview(ctx context.Context, t *custos.Tenant, id string, sampl
 		}
 		pv.Sample = append(pv.Sample, SampleMessage{SubjectID: p.Subject.String(), To: toOf(c, p), Subject: m.Subject, Body: m.Body, Text: m.Text})
 	}
-	err = e.record(ctx, t.ID, audit.Entry{Actor: audit.ActorTenant, Action: "campaign.preview",
+	err = e.record(ctx, t.ID, audit.Entry{Actor: actor, Action: "campaign.preview",
 		Details: map[string]any{"campaign_id": c.ID, "audience": pv.Audience, "eligible": pv.Eligible, "sample": len(pv.Sample)}})
 	return pv, err
 }

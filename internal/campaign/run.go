@@ -90,6 +90,12 @@ func (e *Engine) launch(ctx context.Context, t custos.TenantID, id string) error
 // returns it as it stands. Sending a campaign that is sending already
 // changes nothing; a completed campaign is not sent again.
 func (e *Engine) Send(ctx context.Context, t *custos.Tenant, id string) (*custos.Campaign, error) {
+	return e.SendBy(ctx, t, id, audit.ActorTenant)
+}
+
+// SendBy is Send with the actor its audit entry names (a person in the
+// console).
+func (e *Engine) SendBy(ctx context.Context, t *custos.Tenant, id, actor string) (*custos.Campaign, error) {
 	c, err := e.Get(ctx, t.ID, id)
 	if err != nil {
 		return nil, err
@@ -112,7 +118,7 @@ func (e *Engine) Send(ctx context.Context, t *custos.Tenant, id string) (*custos
 	if err := e.put(ctx, c); err != nil {
 		return nil, err
 	}
-	if err := e.record(ctx, t.ID, audit.Entry{Actor: audit.ActorTenant, Action: "campaign.send",
+	if err := e.record(ctx, t.ID, audit.Entry{Actor: actor, Action: "campaign.send",
 		Details: map[string]string{"campaign_id": c.ID, "purpose": c.Purpose, "channel": c.Channel}}); err != nil {
 		return nil, err
 	}

@@ -10,6 +10,7 @@ import (
 
 	"github.com/custos-dev/custos"
 	"github.com/custos-dev/custos/internal/audit"
+	"github.com/custos-dev/custos/internal/tenants"
 )
 
 // Cookie names. The console's is limited to /console; the privacy
@@ -20,28 +21,40 @@ const (
 	privacyCookie = "custos_privacy"
 )
 
-// user is a signed-in console user and the tenant they act for.
+// user is someone signed in to the console: a tenant's user (t set) or
+// the operator (t nil).
 type user struct {
-	s *session
-	t *custos.Tenant
+	s     *session
+	t     *custos.Tenant
+	token string
 }
 
 // actor is who the audit chain names for the user's actions.
-func (u *user) actor() string { return audit.ConsoleActor(audit.ConsoleSecretKey, u.s.user) }
+func (u *user) actor() string { return audit.ConsoleActor(u.s.how, u.s.user) }
+
+// admin reports whether the user may manage users, settings and keys.
+func (u *user) admin() bool { return u.t != nil && (u.s.how == audit.ConsoleSecretKey || u.s.admin) }
 
 // consolePage is what every console page shows around its content.
 type consolePage struct {
-	Title  string
-	User   string
-	Tenant string
-	CSRF   string
-	Flash  string
-	Error  string
-	Data   any
+	Title    string
+	User     string
+	How      string
+	Tenant   string
+	Admin    bool
+	Operator bool
+	CSRF     string
+	Flash    string
+	Error    string
+	Data     any
 }
 
 func (u *user) page(title string, data any) consolePage {
-	return consolePage{Title: title, User: u.s.user, Tenant: u.t.Name, CSRF: u.s.csrf, Data: data}
+	p := consolePage{Title: title, User: u.s.user, How: u.s.how, CSRF: u.s.csrf, Data: data, Admin: u.admin(), Operator: u.t == nil}
+	if u.t != nil {
+		p.Tenant = u.t.Name
+	}
+	return p
 }
 
 type userHandler func(w http.ResponseWriter, r *http.Request, u *user)
@@ -56,43 +69,75 @@ func (h *Handler) signedIn(r *http.Request) (*user, bool) {
 	if !ok {
 		return nil, false
 	}
+	if s.how == audit.ConsoleOperator {
+		return &user{s: s, token: c.Value}, true
+	}
 	t, ok := h.d.Tenants.Get(s.tenant)
 	if !ok || h.d.Tenants.Misdirected(t) != nil {
 		return nil, false
 	}
-	return &user{s: s, t: t}, true
+	if s.how == audit.ConsoleUser {
+		// A removed user's sessions end with them; an admin flag follows
+		// the user's record.
+		cu, ok := tenants.ConsoleUser(t, s.user)
+		if !ok {
+			h.console.end(c.Value)
+			return nil, false
+		}
+		s.admin = cu.Admin
+	}
+	return &user{s: s, t: t, token: c.Value}, true
 }
 
-// page serves GET pages to a signed-in user, and sends anyone else to
-// sign in.
-func (h *Handler) page(next userHandler) http.Handler {
+// signedInAs serves a route of class a: a GET page sends anyone without
+// the session to sign in, a POST form also needs the session's CSRF
+// token; a session of the wrong kind is refused 403.
+func (h *Handler) signedInAs(a Auth, post bool, next userHandler) http.Handler {
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		if post {
+			r.Body = http.MaxBytesReader(w, r.Body, 1<<20)
+		}
 		u, ok := h.signedIn(r)
 		if !ok {
-			http.Redirect(w, r, "/console/signin", http.StatusSeeOther)
+			to := "/console/signin"
+			if a == Operator {
+				to = "/console/signin/operator"
+			}
+			http.Redirect(w, r, to, http.StatusSeeOther)
 			return
 		}
-		next(w, r, u)
-	})
-}
-
-// form serves POSTed forms of a signed-in user whose CSRF token matches
-// the session's.
-func (h *Handler) form(next userHandler) http.Handler {
-	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-		r.Body = http.MaxBytesReader(w, r.Body, 1<<20)
-		u, ok := h.signedIn(r)
-		if !ok {
-			http.Redirect(w, r, "/console/signin", http.StatusSeeOther)
+		var refuse string
+		switch {
+		case a == Operator && u.t != nil:
+			refuse = "This page is the operator's: sign in with the operator token."
+		case a != Operator && u.t == nil:
+			refuse = "This page is a tenant's: the operator token does not open it."
+		case a == TenantAdmin && !u.admin():
+			refuse = "Only the tenant's administrators may do this."
+		}
+		if refuse != "" {
+			h.render(w, http.StatusForbidden, "error", u.page("Forbidden", errorData{Message: refuse}))
 			return
 		}
-		if !sameToken(r.PostFormValue("csrf"), u.s.csrf) {
+		if post && !sameToken(r.PostFormValue("csrf"), u.s.csrf) {
 			h.render(w, http.StatusForbidden, "error", u.page("Forbidden", errorData{
 				Message: "This form is out of date or was not sent from this console (its CSRF token does not match). Reload the page and try again."}))
 			return
 		}
 		next(w, r, u)
 	})
+}
+
+// home sends the visitor where they belong.
+func (h *Handler) home(w http.ResponseWriter, r *http.Request) {
+	to := "/console/signin"
+	if u, ok := h.signedIn(r); ok {
+		to = "/console/requests"
+		if u.t == nil {
+			to = "/console/operator"
+		}
+	}
+	http.Redirect(w, r, to, http.StatusSeeOther)
 }
 
 type errorData struct{ Message string }
@@ -158,7 +203,7 @@ func (h *Handler) signin(w http.ResponseWriter, r *http.Request) {
 		h.showSignin(w, r, http.StatusForbidden, name, "This sign-in form is out of date or was not sent from this console. Try again.")
 		return
 	}
-	if !h.signinLimit.allow(clientIP(r)) {
+	if h.signinLimit.full(clientIP(r)) {
 		h.showSignin(w, r, http.StatusTooManyRequests, name, "Too many sign-in attempts from your address. Wait a few minutes and try again.")
 		return
 	}
@@ -168,6 +213,7 @@ func (h *Handler) signin(w http.ResponseWriter, r *http.Request) {
 	}
 	t, ok := h.d.Tenants.BySecretKey(strings.TrimSpace(r.PostFormValue("secret_key")))
 	if !ok {
+		h.signinLimit.allow(clientIP(r)) // failures count
 		h.showSignin(w, r, http.StatusUnauthorized, name, "That secret key is not valid. Use the tenant's secret key (sk_…), not its write key.")
 		return
 	}
@@ -175,25 +221,45 @@ func (h *Handler) signin(w http.ResponseWriter, r *http.Request) {
 		h.showSignin(w, r, http.StatusMisdirectedRequest, name, custos.ErrorMessage(err))
 		return
 	}
-	s := &session{tenant: t.ID, user: name}
-	token := h.console.start(s)
-	if err := h.record(r.Context(), t.ID, audit.Entry{Actor: audit.ConsoleActor(audit.ConsoleSecretKey, name), Action: "console.signin"}); err != nil {
-		h.console.end(token)
+	s := &session{tenant: t.ID, user: name, how: audit.ConsoleSecretKey}
+	if err := h.startConsole(w, r, s, t.ID, "/console/requests"); err != nil {
 		h.showSignin(w, r, http.StatusInternalServerError, name, "Signing in could not be recorded in the audit log; try again.")
-		return
+	}
+}
+
+// startConsole starts a console session, audits the sign-in in chain and
+// sends the browser to next.
+func (h *Handler) startConsole(w http.ResponseWriter, r *http.Request, s *session, chain custos.TenantID, next string) error {
+	s.ip, s.agent = clientIP(r), truncate(r.UserAgent(), 200)
+	token := h.console.start(s)
+	if err := h.record(r.Context(), chain, audit.Entry{Actor: audit.ConsoleActor(s.how, s.user), Action: "console.signin"}); err != nil {
+		h.console.end(token)
+		return err
 	}
 	setCookie(w, r, h.d.SecureCookies, preCookie, "", "/console/signin", -1)
 	setCookie(w, r, h.d.SecureCookies, consoleCookie, token, "/console", ConsoleSessionTTL)
-	http.Redirect(w, r, "/console/requests", http.StatusSeeOther)
+	http.Redirect(w, r, next, http.StatusSeeOther)
+	return nil
 }
 
 func (h *Handler) signout(w http.ResponseWriter, r *http.Request, u *user) {
-	if c, err := r.Cookie(consoleCookie); err == nil {
-		h.console.end(c.Value)
-	}
-	if err := h.record(r.Context(), u.t.ID, audit.Entry{Actor: u.actor(), Action: "console.signout"}); err != nil {
-		h.d.Log.Error("console: audit sign-out", "tenant", u.t.ID, "err", err)
+	h.console.end(u.token)
+	if err := h.record(r.Context(), u.chain(), audit.Entry{Actor: u.actor(), Action: "console.signout"}); err != nil {
+		h.d.Log.Error("console: audit sign-out", "chain", u.chain(), "err", err)
 	}
 	setCookie(w, r, h.d.SecureCookies, consoleCookie, "", "/console", -1)
-	http.Redirect(w, r, "/console/signin", http.StatusSeeOther)
+	to := "/console/signin"
+	if u.t == nil {
+		to = "/console/signin/operator"
+	}
+	http.Redirect(w, r, to, http.StatusSeeOther)
+}
+
+// chain is the audit chain of the user's actions: the tenant's, or the
+// operator's.
+func (u *user) chain() custos.TenantID {
+	if u.t == nil {
+		return custos.OperatorChain
+	}
+	return u.t.ID
 }

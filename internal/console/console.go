@@ -32,6 +32,7 @@ import (
 	"github.com/custos-dev/custos/internal/certificate"
 	"github.com/custos-dev/custos/internal/consent"
 	"github.com/custos-dev/custos/internal/rights"
+	"github.com/custos-dev/custos/internal/tenants"
 )
 
 //go:embed templates/*.html
@@ -47,6 +48,8 @@ type Tenants interface {
 	Misdirected(t *custos.Tenant) error
 	IdentitySecret(t *custos.Tenant) (string, error)
 	SMTPPassword(t *custos.Tenant) (string, error)
+	List() []*custos.Tenant
+	CheckConsoleUser(t *custos.Tenant, name, password, code string, now time.Time) (custos.ConsoleUser, uint64, error)
 }
 
 // Requests is what the console needs of the rights engine.
@@ -114,6 +117,26 @@ type Deps struct {
 	// ends at a proxy in front); under TLS they always are.
 	SecureCookies bool
 	Now           func() time.Time
+
+	// Changes makes the audited changes to tenants (console users, keys,
+	// settings) under the signed-in user's name.
+	Changes *tenants.Audited
+	// RecipientAdder adds recipients (nil: none can be added).
+	RecipientAdder RecipientAdder
+	// ProcessingRecord builds the record of processing (nil: no page).
+	ProcessingRecord ProcessingRecordFunc
+	// Profiles walks the tenant's subjects for the consent report (nil:
+	// no consent page).
+	Profiles Profiles
+	// Campaigns is the campaign engine (nil: no campaign pages).
+	Campaigns Campaigns
+	// Incidents is the incident register (nil: no incident pages).
+	Incidents Incidents
+	// OperatorToken signs the operator in ("" : no operator console).
+	OperatorToken string
+	// Ready and Region are shown on the operator's node page.
+	Ready  func() bool
+	Region string
 }
 
 // Handler serves the console and the privacy center. Create it with New.
@@ -131,6 +154,13 @@ type Handler struct {
 	linkByIP    *limiter
 
 	mail sync.WaitGroup // e-mails being sent
+
+	userLimit *limiter
+	// totpUsed is the last TOTP step each user signed in with, so a code
+	// works once.
+	totpMu   sync.Mutex
+	totpUsed map[string]uint64
+	started  time.Time
 }
 
 // Session lifetimes and sign-in limits.
@@ -155,6 +185,9 @@ func New(d Deps) (*Handler, error) {
 		signinLimit: newLimiter(10, 15*time.Minute, d.Now),
 		linkLimit:   newLimiter(3, 15*time.Minute, d.Now),
 		linkByIP:    newLimiter(20, 15*time.Minute, d.Now),
+		userLimit:   newLimiter(10, 15*time.Minute, d.Now),
+		totpUsed:    map[string]uint64{},
+		started:     d.Now(),
 	}
 	if err := h.parse(); err != nil {
 		return nil, err
@@ -199,6 +232,8 @@ var funcs = template.FuncMap{
 		return string(b)
 	},
 	"add": func(a, b int) int { return a + b },
+	// chart names a chart for the "barchart" and "linechart" templates.
+	"chart": func(id string, c any) map[string]any { return map[string]any{"ID": id, "C": c} },
 }
 
 // parse builds one template set per page, each with the shared layout.
@@ -209,14 +244,14 @@ func (h *Handler) parse() error {
 	}
 	for _, n := range names {
 		base := strings.TrimSuffix(strings.TrimPrefix(n, "templates/"), ".html")
-		if strings.HasPrefix(base, "layout") {
+		if strings.HasPrefix(base, "layout") || base == "chart" {
 			continue
 		}
 		layout := "templates/layout.html"
 		if strings.HasPrefix(base, "privacy") {
 			layout = "templates/layout_privacy.html"
 		}
-		t, err := template.New(base).Funcs(funcs).ParseFS(templateFS, layout, n)
+		t, err := template.New(base).Funcs(funcs).ParseFS(templateFS, layout, "templates/chart.html", n)
 		if err != nil {
 			return err
 		}

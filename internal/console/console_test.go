@@ -175,9 +175,70 @@ func TestTemplatesParse(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	for _, p := range []string{"signin", "requests", "request", "error", "privacy_signin", "privacy_enter", "privacy_me", "privacy_erase", "privacy_message"} {
+	for _, p := range []string{"signin", "requests", "request", "error", "privacy_signin", "privacy_enter", "privacy_me", "privacy_erase", "privacy_message",
+		"signin_user", "signin_operator", "account", "users", "incidents", "incident", "operator", "operator_incidents", "campaigns", "campaign", "consents", "settings"} {
 		if h.pages[p] == nil {
 			t.Errorf("page %s is missing", p)
 		}
+	}
+}
+
+func TestSessionsListAndRevoke(t *testing.T) {
+	c := &clock{t: time.Date(2026, 1, 1, 12, 0, 0, 0, time.UTC)}
+	ss := newSessions(time.Hour, c.now)
+	a, b := custos.TenantID{1}, custos.TenantID{2}
+	admin := ss.start(&session{tenant: a, user: "root", how: "secret-key"})
+	mia := ss.start(&session{tenant: a, user: "mia", how: "user"})
+	ss.start(&session{tenant: b, user: "mia", how: "user"})
+	list := ss.of(a, admin)
+	if len(list) != 2 {
+		t.Fatalf("tenant a's sessions: %+v; want 2", list)
+	}
+	var miaID string
+	for _, s := range list {
+		if s.Current != (s.User == "root") {
+			t.Errorf("session %+v: Current wrong", s)
+		}
+		if s.User == "mia" {
+			miaID = s.ID
+		}
+		if strings.Contains(mia, s.ID) || strings.Contains(admin, s.ID) {
+			t.Errorf("a session's public id %q is part of its cookie", s.ID)
+		}
+	}
+	if _, ok := ss.revoke(b, miaID); ok {
+		t.Errorf("tenant b revoked tenant a's session")
+	}
+	if _, ok := ss.revoke(a, miaID); !ok {
+		t.Fatalf("revoke mia's session failed")
+	}
+	if _, ok := ss.get(mia); ok {
+		t.Errorf("a revoked session still opens")
+	}
+	ss.endUser(b, "mia")
+	if len(ss.of(b, "")) != 0 {
+		t.Errorf("tenant b's mia still has a session after endUser")
+	}
+	if _, ok := ss.get(admin); !ok {
+		t.Errorf("the admin's session ended with the others")
+	}
+}
+
+func TestLimiterCountsWithoutRecording(t *testing.T) {
+	c := &clock{t: time.Date(2026, 1, 1, 12, 0, 0, 0, time.UTC)}
+	l := newLimiter(2, time.Minute, c.now)
+	for range 5 {
+		if l.full("k") {
+			t.Fatalf("full() recorded events")
+		}
+	}
+	l.allow("k")
+	l.allow("k")
+	if !l.full("k") {
+		t.Errorf("full() = false after 2 of 2")
+	}
+	c.t = c.t.Add(time.Minute)
+	if l.full("k") {
+		t.Errorf("full() = true after the window")
 	}
 }

@@ -20,6 +20,16 @@ type session struct {
 	csrf    string
 	expires time.Time
 
+	// Console: how the user signed in (audit.ConsoleUser, ...), whether
+	// they are an admin, from where, and since when.
+	how     string
+	admin   bool
+	ip      string
+	agent   string
+	started time.Time
+	// pendingTOTP is a second factor being set up, until confirmed.
+	pendingTOTP []byte
+
 	// Privacy center: the identifier the subject proved, and how.
 	identity custos.Identifier
 	via      string
@@ -50,7 +60,8 @@ func randomToken(n int) string {
 func (ss *sessions) start(s *session) string {
 	token := randomToken(32)
 	s.csrf = randomToken(32)
-	s.expires = ss.now().Add(ss.ttl)
+	s.started = ss.now()
+	s.expires = s.started.Add(ss.ttl)
 	ss.mu.Lock()
 	defer ss.mu.Unlock()
 	now := ss.now()
@@ -158,6 +169,20 @@ func (l *limiter) allow(key string) bool {
 	return true
 }
 
+// full reports whether key has used up the window's events, without
+// recording one: sign-ins count only their failures.
+func (l *limiter) full(key string) bool {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	now, n := l.now(), 0
+	for _, t := range l.seen[key] {
+		if now.Sub(t) < l.window {
+			n++
+		}
+	}
+	return n >= l.n
+}
+
 // links are the one-time sign-in links of the privacy center, by the
 // SHA-256 of their token.
 type links struct {
@@ -213,4 +238,61 @@ func (ls *links) valid(t custos.TenantID, token string) bool {
 	defer ls.mu.Unlock()
 	l, ok := ls.m[sha256.Sum256([]byte(token))]
 	return ok && l.tenant == t && !ls.now().After(l.expires)
+}
+
+// SessionInfo is a live console session as the users page lists it.
+type SessionInfo struct {
+	ID      string // names the session for revoking; not its cookie
+	User    string
+	How     string
+	IP      string
+	Agent   string
+	Started time.Time
+	Expires time.Time
+	Current bool
+}
+
+// sessionID is the public name of a session: the first bytes of its
+// cookie's SHA-256, which tells nothing of the cookie.
+func sessionID(k [32]byte) string { return base64.RawURLEncoding.EncodeToString(k[:12]) }
+
+// of lists the live sessions of a tenant, marking the one current names.
+func (ss *sessions) of(t custos.TenantID, current string) []SessionInfo {
+	cur := sha256.Sum256([]byte(current))
+	ss.mu.Lock()
+	defer ss.mu.Unlock()
+	now := ss.now()
+	var out []SessionInfo
+	for k, s := range ss.m {
+		if s.tenant != t || now.After(s.expires) || s.how == "" {
+			continue
+		}
+		out = append(out, SessionInfo{ID: sessionID(k), User: s.user, How: s.how, IP: s.ip, Agent: s.agent,
+			Started: s.started, Expires: s.expires, Current: k == cur})
+	}
+	return out
+}
+
+// revoke ends the tenant's session of that public id.
+func (ss *sessions) revoke(t custos.TenantID, id string) (SessionInfo, bool) {
+	ss.mu.Lock()
+	defer ss.mu.Unlock()
+	for k, s := range ss.m {
+		if s.tenant == t && s.how != "" && sessionID(k) == id {
+			delete(ss.m, k)
+			return SessionInfo{ID: id, User: s.user, How: s.how}, true
+		}
+	}
+	return SessionInfo{}, false
+}
+
+// endUser ends every session of a tenant's console user.
+func (ss *sessions) endUser(t custos.TenantID, name string) {
+	ss.mu.Lock()
+	defer ss.mu.Unlock()
+	for k, s := range ss.m {
+		if s.tenant == t && s.how == "user" && s.user == name {
+			delete(ss.m, k)
+		}
+	}
 }

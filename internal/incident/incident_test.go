@@ -9,6 +9,7 @@ import (
 	"time"
 
 	"github.com/custos-dev/custos"
+	"github.com/custos-dev/custos/internal/audit"
 	"github.com/custos-dev/custos/internal/incident"
 	"github.com/custos-dev/custos/internal/mail/mailtest"
 	"github.com/custos-dev/custos/internal/testenv"
@@ -213,11 +214,11 @@ func TestDeadline(t *testing.T) {
 	}
 	// Acknowledging stamps the clock's time once.
 	c.Add(time.Hour)
-	if n, err := e.inc.Acknowledge(ctx, a.ID, inc.ID); err != nil || !n.AcknowledgedAt.Equal(notified.Add(time.Hour)) {
+	if n, err := e.inc.Acknowledge(ctx, a.ID, inc.ID, audit.ActorTenant); err != nil || !n.AcknowledgedAt.Equal(notified.Add(time.Hour)) {
 		t.Errorf("acknowledge = %v, %v; want acknowledged_at %v", n, err, notified.Add(time.Hour))
 	}
 	c.Add(time.Hour)
-	if n, err := e.inc.Acknowledge(ctx, a.ID, inc.ID); err != nil || !n.AcknowledgedAt.Equal(notified.Add(time.Hour)) {
+	if n, err := e.inc.Acknowledge(ctx, a.ID, inc.ID, audit.ActorTenant); err != nil || !n.AcknowledgedAt.Equal(notified.Add(time.Hour)) {
 		t.Errorf("second acknowledge moved acknowledged_at to %v (%v)", n.AcknowledgedAt, err)
 	}
 }
@@ -303,7 +304,7 @@ func TestScope(t *testing.T) {
 	var users []string
 	var after custos.SubjectID
 	for page := 0; ; page++ {
-		got, more, err := e.inc.AffectedSubjects(ctx, a.ID, inc.ID, after, 1)
+		got, more, err := e.inc.AffectedSubjects(ctx, a.ID, inc.ID, after, 1, audit.ActorTenant)
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -322,7 +323,7 @@ func TestScope(t *testing.T) {
 	if !slices.Equal(users, []string{"u1", "u3"}) {
 		t.Errorf("affected subjects in the January window = %v, want [u1 u3]", users)
 	}
-	if _, _, err := e.inc.AffectedSubjects(ctx, other.ID, inc.ID, custos.SubjectID{}, 10); custos.ErrorCode(err) != custos.NotFound {
+	if _, _, err := e.inc.AffectedSubjects(ctx, other.ID, inc.ID, custos.SubjectID{}, 10, audit.ActorTenant); custos.ErrorCode(err) != custos.NotFound {
 		t.Errorf("affected subjects through a tenant out of scope: err = %v, want not found", err)
 	}
 	if got := e.auditActions(t, a.ID); !slices.Contains(got, "incident.affected_subjects.read") {

@@ -279,6 +279,12 @@ func (r *Register) Update(ctx context.Context, id string, u UpdateInput) (*custo
 // Close closes an incident with a closing note, delivered to every tenant
 // notified of it.
 func (r *Register) Close(ctx context.Context, id, note string) (*custos.Incident, error) {
+	return r.CloseBy(ctx, id, note, audit.ActorOperator)
+}
+
+// CloseBy is Close with the actor its audit entry names (the operator in
+// the console).
+func (r *Register) CloseBy(ctx context.Context, id, note, actor string) (*custos.Incident, error) {
 	r.ops.Lock()
 	defer r.ops.Unlock()
 	if err := checkText("note", note, true); err != nil {
@@ -295,7 +301,7 @@ func (r *Register) Close(ctx context.Context, id, note string) (*custos.Incident
 	if err := r.store.PutIncident(ctx, inc); err != nil {
 		return nil, fmt.Errorf("store incident: %w", err)
 	}
-	if err := r.record(ctx, custos.OperatorChain, audit.Entry{Actor: audit.ActorOperator, Action: "incident.close", RequestID: inc.ID,
+	if err := r.record(ctx, custos.OperatorChain, audit.Entry{Actor: actor, Action: "incident.close", RequestID: inc.ID,
 		Details: map[string]any{"incident": inc.ID}}); err != nil {
 		return nil, err
 	}

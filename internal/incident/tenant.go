@@ -94,9 +94,10 @@ func (r *Register) TenantIncidents(ctx context.Context, t custos.TenantID) ([]*c
 	return incs, keep, nil
 }
 
-// Acknowledge records that the tenant received the notification. The
-// first acknowledgement counts; later ones change nothing.
-func (r *Register) Acknowledge(ctx context.Context, t custos.TenantID, id string) (*custos.IncidentNotification, error) {
+// Acknowledge records that the tenant received the notification, by
+// actor (audit.ActorTenant through the API). The first acknowledgement
+// counts; later ones change nothing.
+func (r *Register) Acknowledge(ctx context.Context, t custos.TenantID, id, actor string) (*custos.IncidentNotification, error) {
 	r.mu.Lock()
 	n, err := r.store.IncidentNotification(ctx, t, id)
 	first := err == nil && n.AcknowledgedAt.IsZero()
@@ -109,7 +110,7 @@ func (r *Register) Acknowledge(ctx context.Context, t custos.TenantID, id string
 		return nil, err
 	}
 	if first {
-		if err := r.record(ctx, t, audit.Entry{Actor: audit.ActorTenant, Action: "incident.acknowledge", RequestID: id,
+		if err := r.record(ctx, t, audit.Entry{Actor: actor, Action: "incident.acknowledge", RequestID: id,
 			Details: map[string]any{"incident": id}}); err != nil {
 			return nil, err
 		}
@@ -128,7 +129,9 @@ type Affected struct {
 // incident's scope after the subject after (zero: from the start), read
 // by opening their profiles, and whether more may follow. Each page is
 // audited under the subjects' pseudonyms.
-func (r *Register) AffectedSubjects(ctx context.Context, t custos.TenantID, id string, after custos.SubjectID, limit int) ([]Affected, bool, error) {
+//
+// actor is who reads them (audit.ActorTenant through the API).
+func (r *Register) AffectedSubjects(ctx context.Context, t custos.TenantID, id string, after custos.SubjectID, limit int, actor string) ([]Affected, bool, error) {
 	inc, _, err := r.TenantIncident(ctx, t, id)
 	if err != nil {
 		return nil, false, err
@@ -163,7 +166,7 @@ func (r *Register) AffectedSubjects(ctx context.Context, t custos.TenantID, id s
 	if err != nil {
 		return nil, false, err
 	}
-	if err := r.record(ctx, t, audit.Entry{Actor: audit.ActorTenant, Action: "incident.affected_subjects.read", RequestID: id,
+	if err := r.record(ctx, t, audit.Entry{Actor: actor, Action: "incident.affected_subjects.read", RequestID: id,
 		Details: map[string]any{"incident": id, "subjects": len(out), "pseudonyms": pseudonyms}}); err != nil {
 		return nil, false, err
 	}

@@ -148,6 +148,8 @@ type tenantRecord struct {
 	Settings      custos.Settings `json:"settings"`
 	// RateLimits are the operator's limits for the tenant, if any.
 	RateLimits *custos.RateLimits `json:"rate_limits,omitempty"`
+	// ConsoleUsers carry password hashes and sealed TOTP secrets.
+	ConsoleUsers []custos.ConsoleUser `json:"console_users,omitempty"`
 }
 
 func encodeTenant(t *custos.Tenant) ([]byte, error) {
@@ -155,6 +157,7 @@ func encodeTenant(t *custos.Tenant) ([]byte, error) {
 		ID: t.ID, Name: t.Name, Region: t.Region, CreatedAt: t.CreatedAt,
 		WriteKeyHash: t.WriteKeyHash[:], SecretKeyHash: t.SecretKeyHash[:],
 		KeysRotatedAt: t.KeysRotatedAt, Settings: t.Settings, RateLimits: t.RateLimits,
+		ConsoleUsers: t.ConsoleUsers,
 	})
 }
 
@@ -163,7 +166,8 @@ func decodeTenant(b []byte) (*custos.Tenant, error) {
 	if err := json.Unmarshal(b, &r); err != nil {
 		return nil, fmt.Errorf("decode tenant record: %w", err)
 	}
-	t := &custos.Tenant{ID: r.ID, Name: r.Name, Region: r.Region, CreatedAt: r.CreatedAt, KeysRotatedAt: r.KeysRotatedAt, Settings: r.Settings, RateLimits: r.RateLimits}
+	t := &custos.Tenant{ID: r.ID, Name: r.Name, Region: r.Region, CreatedAt: r.CreatedAt, KeysRotatedAt: r.KeysRotatedAt, Settings: r.Settings, RateLimits: r.RateLimits,
+		ConsoleUsers: r.ConsoleUsers}
 	copy(t.WriteKeyHash[:], r.WriteKeyHash)
 	copy(t.SecretKeyHash[:], r.SecretKeyHash)
 	return t, nil

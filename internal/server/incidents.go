@@ -6,6 +6,7 @@ import (
 	"time"
 
 	"github.com/custos-dev/custos"
+	"github.com/custos-dev/custos/internal/audit"
 	"github.com/custos-dev/custos/internal/incident"
 	"github.com/custos-dev/custos/internal/tenants"
 )
@@ -321,7 +322,7 @@ func handleTenantIncident(log *slog.Logger, reg *incident.Register, now func() t
 
 func handleAcknowledgeIncident(log *slog.Logger, reg *incident.Register, now func() time.Time) tenantHandler {
 	return func(w http.ResponseWriter, r *http.Request, t *custos.Tenant) {
-		if _, err := reg.Acknowledge(r.Context(), t.ID, r.PathValue("id")); err != nil {
+		if _, err := reg.Acknowledge(r.Context(), t.ID, r.PathValue("id"), audit.ActorTenant); err != nil {
 			writeError(w, log, err)
 			return
 		}
@@ -343,7 +344,7 @@ func handleAffectedSubjects(log *slog.Logger, reg *incident.Register) tenantHand
 				return
 			}
 		}
-		subjects, more, err := reg.AffectedSubjects(r.Context(), t.ID, r.PathValue("id"), after, p.Limit)
+		subjects, more, err := reg.AffectedSubjects(r.Context(), t.ID, r.PathValue("id"), after, p.Limit, audit.ActorTenant)
 		if err != nil {
 			writeError(w, log, err)
 			return

@@ -17,6 +17,22 @@ type Audited struct {
 	reg   *Registry
 	audit *audit.Log
 	log   *slog.Logger
+	actor string // "": the API's actor of each change
+}
+
+// As returns an Audited whose entries name actor (a person in the
+// console) instead of the API's actor.
+func (a *Audited) As(actor string) *Audited {
+	c := *a
+	c.actor = actor
+	return &c
+}
+
+func (a *Audited) by(api string) string {
+	if a.actor != "" {
+		return a.actor
+	}
+	return api
 }
 
 // NewAudited returns an Audited over reg, auditing to al and logging
@@ -44,7 +60,7 @@ func (a *Audited) Create(ctx context.Context, name, region string) (*custos.Tena
 		return nil, Keys{}, err
 	}
 	a.log.Info("tenant created", "tenant", t.ID, "region", t.Region)
-	a.record(ctx, audit.Entry{Actor: audit.ActorOperator, Action: "tenant.create",
+	a.record(ctx, audit.Entry{Actor: a.by(audit.ActorOperator), Action: "tenant.create",
 		Details: map[string]string{"tenant": t.ID.String(), "region": t.Region}}, custos.OperatorChain, t.ID)
 	return t, keys, nil
 }
@@ -56,7 +72,7 @@ func (a *Audited) Rotate(ctx context.Context, id custos.TenantID) (*custos.Tenan
 		return nil, Keys{}, err
 	}
 	a.log.Info("tenant keys rotated", "tenant", t.ID)
-	a.record(ctx, audit.Entry{Actor: audit.ActorOperator, Action: "tenant.keys.rotate",
+	a.record(ctx, audit.Entry{Actor: a.by(audit.ActorOperator), Action: "tenant.keys.rotate",
 		Details: map[string]string{"tenant": t.ID.String()}}, custos.OperatorChain, t.ID)
 	return t, keys, nil
 }
@@ -84,7 +100,7 @@ func (a *Audited) Delete(ctx context.Context, id custos.TenantID) error {
 		return err
 	}
 	a.log.Info("tenant deleted", "tenant", id)
-	a.record(ctx, audit.Entry{Actor: audit.ActorOperator, Action: "tenant.delete",
+	a.record(ctx, audit.Entry{Actor: a.by(audit.ActorOperator), Action: "tenant.delete",
 		Details: map[string]string{"tenant": id.String()}}, id, custos.OperatorChain)
 	return nil
 }
@@ -96,6 +112,38 @@ func (a *Audited) UpdateSettings(ctx context.Context, id custos.TenantID, patch 
 	if err != nil {
 		return nil, err
 	}
-	a.record(ctx, audit.Entry{Actor: audit.ActorTenant, Action: "settings.update", Details: map[string]any{"fields": fields}}, id)
+	a.record(ctx, audit.Entry{Actor: a.by(audit.ActorTenant), Action: "settings.update", Details: map[string]any{"fields": fields}}, id)
 	return t, nil
+}
+
+// AddConsoleUser lets a person into the tenant's console
+// (Registry.AddConsoleUser) and audits it.
+func (a *Audited) AddConsoleUser(ctx context.Context, id custos.TenantID, name, password string, admin bool) error {
+	if err := a.reg.AddConsoleUser(ctx, id, name, password, admin); err != nil {
+		return err
+	}
+	a.record(ctx, audit.Entry{Actor: a.by(audit.ActorTenant), Action: "console.user.create",
+		Details: map[string]any{"user": name, "admin": admin}}, id)
+	return nil
+}
+
+// RemoveConsoleUser removes a console user (Registry.RemoveConsoleUser)
+// and audits it.
+func (a *Audited) RemoveConsoleUser(ctx context.Context, id custos.TenantID, name string) error {
+	if err := a.reg.RemoveConsoleUser(ctx, id, name); err != nil {
+		return err
+	}
+	a.record(ctx, audit.Entry{Actor: a.by(audit.ActorTenant), Action: "console.user.delete", Details: map[string]any{"user": name}}, id)
+	return nil
+}
+
+// SetConsoleTOTP sets or clears a user's second factor
+// (Registry.SetConsoleTOTP) and audits it.
+func (a *Audited) SetConsoleTOTP(ctx context.Context, id custos.TenantID, name string, secret []byte) error {
+	if err := a.reg.SetConsoleTOTP(ctx, id, name, secret); err != nil {
+		return err
+	}
+	a.record(ctx, audit.Entry{Actor: a.by(audit.ActorTenant), Action: "console.user.totp",
+		Details: map[string]any{"user": name, "enabled": secret != nil}}, id)
+	return nil
 }

@@ -55,6 +55,9 @@ type Registry struct {
 	now    func() time.Time
 	region string
 
+	// usersMu orders the read-modify-writes of console users.
+	usersMu sync.Mutex
+
 	mu       sync.RWMutex
 	byID     map[custos.TenantID]*custos.Tenant
 	byWrite  map[[32]byte]*custos.Tenant
