@@ -250,7 +250,7 @@ func runServe(ctx context.Context, args []string, getenv func(string) string, st
 		return err
 	}
 	sup.Go(stageWriter, "ingest writer", pipe.Run)
-	reg, err := tenants.Load(ctx, store, ring, c.region, time.Now)
+	reg, err := tenants.Load(ctx, store, ring, c.region, time.Now, tenants.URLHost(guard.CheckHost))
 	if err != nil {
 		return err
 	}

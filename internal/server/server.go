@@ -74,8 +74,9 @@ type Deps struct {
 	// Backup, if set, takes online backups of the data store for the
 	// operator (POST /admin/v1/backup).
 	Backup BackupFunc
-	// Admission rate-limits ingestion and the API and shares the ingest
-	// writer fairly between tenants (nil: no limits).
+	// Admission rate-limits ingestion, device requests and the API, per
+	// tenant and per key (nil: no limits). The writer's fair sharing
+	// between tenants is the writer's own (subjects.Options.FairSlots).
 	Admission *Admission
 	// Console serves the controller console (/console) and the privacy
 	// center (/privacy/{tenant}); nil: neither is served.

@@ -8,6 +8,7 @@ import (
 	"slices"
 
 	"github.com/custos-dev/custos"
+	"github.com/custos-dev/custos/internal/urlpolicy"
 )
 
 var smtpPasswordRecord = []byte("settings/smtp-password")
@@ -56,6 +57,9 @@ func (r *Registry) UpdateSettings(ctx context.Context, id custos.TenantID, patch
 		return nil, nil, err
 	}
 	if err := checkDestinations(t.Region, &next, fields); err != nil {
+		return nil, nil, err
+	}
+	if err := r.checkHosts(&next, fields); err != nil {
 		return nil, nil, err
 	}
 	t.Settings = next
@@ -123,4 +127,29 @@ func smtpRegion(m *custos.SMTPSettings) *string {
 		return nil
 	}
 	return &m.Region
+}
+
+// checkHosts asks the registry's URLHost check about the destinations the
+// patch sets; destinations set earlier are guarded when called.
+func (r *Registry) checkHosts(s *custos.Settings, patched map[string]json.RawMessage) error {
+	if r.urlHost == nil {
+		return nil
+	}
+	for _, e := range []struct {
+		name string
+		ep   *custos.Endpoint
+	}{{"delivery_webhook", s.DeliveryWebhook}, {"security_contact_url", s.SecurityContactURL}} {
+		if _, ok := patched[e.name]; !ok || e.ep == nil {
+			continue
+		}
+		if _, err := (urlpolicy.Policy{Host: r.urlHost}).Check(e.name+".url", e.ep.URL); err != nil {
+			return custos.Errorf(custos.Invalid, "%v", err)
+		}
+	}
+	if _, ok := patched["smtp"]; ok && s.SMTP != nil {
+		if err := r.urlHost(s.SMTP.Host); err != nil {
+			return custos.Errorf(custos.Invalid, "smtp.host: %v", err)
+		}
+	}
+	return nil
 }

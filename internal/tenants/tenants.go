@@ -54,6 +54,9 @@ type Registry struct {
 	ring   KeyRing
 	now    func() time.Time
 	region string
+	// urlHost, if set, is asked about the host of every destination a
+	// settings patch names (URLHost).
+	urlHost func(host string) error
 
 	// usersMu orders the read-modify-writes of console users.
 	usersMu sync.Mutex
@@ -64,10 +67,25 @@ type Registry struct {
 	bySecret map[[32]byte]*custos.Tenant
 }
 
+// Option configures a Registry.
+type Option func(*Registry)
+
+// URLHost makes the registry ask check about the host of every
+// destination a settings patch sets (delivery_webhook.url,
+// security_contact_url.url, smtp.host), so an internal address is refused
+// when it is given (the outbound guard's CheckHost); calls are guarded
+// again when made.
+func URLHost(check func(host string) error) Option {
+	return func(r *Registry) { r.urlHost = check }
+}
+
 // Load reads every tenant from store. region is the node's own region:
 // tenants of other regions can be listed but not created here.
-func Load(ctx context.Context, store custos.TenantStore, ring KeyRing, region string, now func() time.Time) (*Registry, error) {
+func Load(ctx context.Context, store custos.TenantStore, ring KeyRing, region string, now func() time.Time, opts ...Option) (*Registry, error) {
 	r := &Registry{store: store, ring: ring, now: now, region: region}
+	for _, o := range opts {
+		o(r)
+	}
 	ts, err := store.Tenants(ctx)
 	if err != nil {
 		return nil, err
