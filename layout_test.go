@@ -86,7 +86,8 @@ var kinds = map[string]string{
 	"internal/postgres": "store",
 
 	// Adapters and plumbing: the HTTP surface and the console, outbound channels, metrics,
-	// TLS, the supervisor, the load generator.
+	// TLS, the supervisor, the load generator, rate and connection limits,
+	// the outbound guard, second factors, backups.
 	"internal/server":    "adapter",
 	"internal/console":   "adapter",
 	"internal/mail":      "adapter",
@@ -96,6 +97,10 @@ var kinds = map[string]string{
 	"internal/tlsconfig": "adapter",
 	"internal/supervise": "adapter",
 	"internal/loadgen":   "adapter",
+	"internal/admission": "adapter",
+	"internal/netguard":  "adapter",
+	"internal/totp":      "adapter",
+	"internal/backup":    "adapter",
 
 	// For tests only.
 	"internal/storetest":     "test",
