@@ -84,6 +84,7 @@ func (s *Store) applyGuarded(ctx context.Context, ws []*custos.Write) error {
 		}
 		if w.Guard != nil && w.Guard.Advance {
 			queue(w, b.Queue(sqlGateAdvance, w.Tenant[:]))
+			queue(w, b.Queue(sqlNotify(custos.ChangeGate), w.Tenant[:]))
 		}
 	}
 	err = conn.SendBatch(ctx, b).Close()

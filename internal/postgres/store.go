@@ -121,7 +121,9 @@ func (s *Store) CreateTenant(ctx context.Context, t *custos.Tenant) error {
 	if err != nil {
 		return err
 	}
-	tag, err := s.pool.Exec(ctx, "INSERT INTO tenants (tenant_id, record) VALUES ($1, $2) ON CONFLICT (tenant_id) DO NOTHING", t.ID[:], v)
+	// Other nodes are told in the same statement, so only if it commits.
+	tag, err := s.pool.Exec(ctx, `WITH ins AS (INSERT INTO tenants (tenant_id, record) VALUES ($1, $2) ON CONFLICT (tenant_id) DO NOTHING RETURNING tenant_id)
+		SELECT pg_notify('`+changesChannel+`', 'tenants:' || encode(tenant_id, 'hex')) FROM ins`, t.ID[:], v)
 	if err != nil {
 		return dbError("create tenant", err)
 	}
@@ -137,7 +139,8 @@ func (s *Store) UpdateTenant(ctx context.Context, t *custos.Tenant) error {
 	if err != nil {
 		return err
 	}
-	tag, err := s.pool.Exec(ctx, "UPDATE tenants SET record = $2 WHERE tenant_id = $1", t.ID[:], v)
+	tag, err := s.pool.Exec(ctx, `WITH up AS (UPDATE tenants SET record = $2 WHERE tenant_id = $1 RETURNING tenant_id)
+		SELECT pg_notify('`+changesChannel+`', 'tenants:' || encode(tenant_id, 'hex')) FROM up`, t.ID[:], v)
 	if err != nil {
 		return dbError("update tenant", err)
 	}
@@ -192,6 +195,7 @@ func (s *Store) DeleteTenant(ctx context.Context, id custos.TenantID) error {
 	for _, tbl := range tenantTables {
 		b.Queue("DELETE FROM "+tbl+" WHERE tenant_id = $1", id[:])
 	}
+	b.Queue(sqlNotify(custos.ChangeTenants), id[:])
 	var deleted int64
 	err := pgx.BeginFunc(ctx, s.pool, func(tx pgx.Tx) error {
 		br := tx.SendBatch(ctx, b)
