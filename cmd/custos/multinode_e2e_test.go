@@ -2,6 +2,7 @@ package main
 
 import (
 	"encoding/json"
+	"github.com/custos-dev/custos/internal/testenv"
 	"net/http"
 	"sync"
 	"testing"
@@ -144,4 +145,42 @@ func TestTwoNodesSameMessages(t *testing.T) {
 			t.Errorf("round %d: %d events stored, want 10", round, n)
 		}
 	}
+}
+
+// TestTwoNodesSeeTenantChanges: a tenant created through node A after
+// node B started, and its settings and keys changed through A, are in
+// force at B without a restart (LISTEN/NOTIFY).
+func TestTwoNodesSeeTenantChanges(t *testing.T) {
+	a, b, _ := twoNodes(t)
+	ten := a.createTenant(t, "late")
+	user := "late-" + randomHex(6)
+	body := batchBody(t, "", trackMessages(user, "l-"+randomHex(4), 2))
+	testenv.Poll(t, 10*time.Second, "node B accepting the write key of a tenant created through node A", func() bool {
+		r := b.do(t, "POST", "/v1/batch", body, "Authorization", basicAuth(ten.WriteKey), "Content-Type", "application/json")
+		return r.status == http.StatusOK
+	})
+	if p := b.findProfile(t, ten.SecretKey, "user_id", user); p.SubjectID == "" {
+		t.Fatal("node B stored nothing for the new tenant")
+	}
+	// Settings changed through A.
+	r := a.do(t, "PATCH", "/api/v1/settings", []byte(`{"marketing_daily_cap":7}`), "Authorization", "Bearer "+ten.SecretKey)
+	if r.status != http.StatusOK {
+		t.Fatalf("PATCH settings through node A: %d %s", r.status, r.body)
+	}
+	testenv.Poll(t, 10*time.Second, "node B showing the settings changed through node A", func() bool {
+		r := b.do(t, "GET", "/api/v1/settings", nil, "Authorization", "Bearer "+ten.SecretKey)
+		var s struct {
+			Cap int `json:"marketing_daily_cap"`
+		}
+		return r.status == http.StatusOK && json.Unmarshal(r.body, &s) == nil && s.Cap == 7
+	})
+	// Keys rotated through A: the old secret key stops working at B.
+	r = a.do(t, "POST", "/admin/v1/tenants/"+ten.ID+"/keys/rotate", nil, "Authorization", "Bearer "+a.cfg.token)
+	if r.status != http.StatusOK {
+		t.Fatalf("rotate keys through node A: %d %s", r.status, r.body)
+	}
+	testenv.Poll(t, 10*time.Second, "node B refusing the secret key rotated away through node A", func() bool {
+		r := b.do(t, "GET", "/api/v1/settings", nil, "Authorization", "Bearer "+ten.SecretKey)
+		return r.status == http.StatusUnauthorized
+	})
 }

@@ -41,7 +41,16 @@ func (s *Store) Close() error {
 
 // Ping checks that the database answers (for readiness probes).
 func (s *Store) Ping(ctx context.Context) error {
-	return dbError("ping the data database", s.pool.Ping(ctx))
+	// A connection the server closed is found dead only when used, and
+	// the pool drops it then: the next is tried, up to the pool's size,
+	// so that a database that is back is reported ready at once.
+	var err error
+	for range s.pool.Config().MaxConns + 1 {
+		if err = s.pool.Ping(ctx); err == nil || ctx.Err() != nil {
+			break
+		}
+	}
+	return dbError("ping the data database", err)
 }
 
 // Stats returns the connection pool's state.

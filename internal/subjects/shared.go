@@ -199,3 +199,15 @@ func (w *writer) refreshGate(ctx context.Context, t custos.TenantID) error {
 	w.shared.gen[t] = gen
 	return nil
 }
+
+// Refresh brings a tenant's gate caches up to date with a store other
+// nodes share, when one of them changed the tenant's gate
+// (custos.ChangeGate): the next message is then judged on fresh caches
+// instead of being refused once for stale ones. On a store this process
+// alone writes it does nothing.
+func (p *Pipeline) Refresh(ctx context.Context, t custos.TenantID) error {
+	if _, ok := p.store.(custos.GateStore); !ok {
+		return nil
+	}
+	return p.control(ctx, t, func(*writer, *group) error { return nil })
+}
