@@ -239,7 +239,9 @@ func TestTwoNodesKilledNodeWorkIsFinishedOnce(t *testing.T) {
 	testenv.Poll(t, 60*time.Second, "node B showing the recipient notice delivered", func() bool {
 		r := b.do(t, "GET", "/api/v1/requests/"+restrict.ID, nil, auth(sendTen)...)
 		return strings.Contains(string(r.body), `"status":"delivered"`)
-	}, func() string { return string(b.do(t, "GET", "/api/v1/requests/"+restrict.ID, nil, auth(sendTen)...).body) })
+	}, func() string {
+		return string(b.do(t, "GET", "/api/v1/requests/"+restrict.ID, nil, auth(sendTen)...).body)
+	})
 
 	// The campaign: B took the run over and completed it; each recipient
 	// got one message.
