@@ -2,6 +2,7 @@ package main
 
 import (
 	"encoding/json"
+	"fmt"
 	"github.com/custos-dev/custos/internal/testenv"
 	"net/http"
 	"sync"
@@ -183,4 +184,62 @@ func TestTwoNodesSeeTenantChanges(t *testing.T) {
 		r := b.do(t, "GET", "/api/v1/settings", nil, "Authorization", "Bearer "+ten.SecretKey)
 		return r.status == http.StatusUnauthorized
 	})
+}
+
+// TestTwoNodesConcurrentMerges: two anonymous visitors, each first seen
+// by one node, are identified as the same user through both nodes at
+// once, and a third identifier is aliased to the user meanwhile: every
+// identifier ends on one subject, seen alike from both nodes, holding
+// every message once (no subject split, no link or event lost).
+func TestTwoNodesConcurrentMerges(t *testing.T) {
+	a, b, ten := twoNodes(t)
+	for round := range 5 {
+		user := fmt.Sprintf("merge-%d-%s", round, randomHex(4))
+		anonA, anonB, prev := "anon-a-"+randomHex(6), "anon-b-"+randomHex(6), "prev-"+randomHex(6)
+		var ids []string
+		msg := func(m map[string]any) map[string]any {
+			m["messageId"] = fmt.Sprintf("%s-%d", user, len(ids))
+			ids = append(ids, m["messageId"].(string))
+			return m
+		}
+		a.ingestRetrying(t, ten.WriteKey, batchBody(t, "", []map[string]any{
+			msg(map[string]any{"type": "track", "anonymousId": anonA, "event": "Viewed"}),
+			msg(map[string]any{"type": "track", "anonymousId": anonA, "event": "Viewed"}),
+		}))
+		b.ingestRetrying(t, ten.WriteKey, batchBody(t, "", []map[string]any{
+			msg(map[string]any{"type": "track", "anonymousId": anonB, "event": "Viewed"}),
+			msg(map[string]any{"type": "track", "userId": prev, "event": "Viewed"}),
+		}))
+		bodies := []struct {
+			n    *testServer
+			body []byte
+		}{
+			{a, batchBody(t, "", []map[string]any{msg(map[string]any{"type": "identify", "userId": user, "anonymousId": anonA})})},
+			{b, batchBody(t, "", []map[string]any{msg(map[string]any{"type": "identify", "userId": user, "anonymousId": anonB})})},
+			{a, batchBody(t, "", []map[string]any{msg(map[string]any{"type": "alias", "userId": user, "previousId": prev})})},
+		}
+		var wg sync.WaitGroup
+		for _, x := range bodies {
+			wg.Go(func() { x.n.ingestRetrying(t, ten.WriteKey, x.body) })
+		}
+		wg.Wait()
+		want := ""
+		for _, n := range []*testServer{a, b} {
+			for _, id := range [][2]string{{"user_id", user}, {"anonymous_id", anonA}, {"anonymous_id", anonB}, {"user_id", prev}} {
+				p := n.findProfile(t, ten.SecretKey, id[0], id[1])
+				if want == "" {
+					want = p.SubjectID
+				}
+				if p.SubjectID != want {
+					t.Errorf("round %d: %s %s finds subject %s, want %s: one person split", round, id[0], id[1], p.SubjectID, want)
+				}
+			}
+		}
+		got := byMessageID(t, b.events(t, ten.SecretKey, want, 0))
+		for _, id := range ids {
+			if _, ok := got[id]; !ok {
+				t.Errorf("round %d: message %s lost in the merge (have %d events)", round, id, len(got))
+			}
+		}
+	}
 }
