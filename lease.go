@@ -30,16 +30,23 @@ type LeaseStore interface {
 
 // ChangeFeed is implemented by stores several processes may share: each
 // is told when another changed shared state it may cache (the tenant
-// registry, a tenant's gate), so that its caches follow without a
-// restart. A store only one process opens needs none.
+// registry, a tenant's gate, a subject's key), so that its caches follow
+// without a restart. A store only one process opens needs none.
 type ChangeFeed interface {
 	// ListenChanges calls fn for every change committed by any process
-	// sharing the store (this one included), until ctx ends. fn gets a
-	// topic (ChangeTenants, ChangeGate) and the tenant it concerns. When
-	// changes may have been missed (the connection was lost), fn is called
-	// with ChangeAll, and the caller reloads whatever it caches. It
+	// sharing the store (this one included), until ctx ends. When changes
+	// may have been missed (the connection was lost), fn gets a Change of
+	// topic ChangeAll, and the caller reloads whatever it caches. It
 	// returns nil when ctx ends.
-	ListenChanges(ctx context.Context, fn func(topic string, t TenantID)) error
+	ListenChanges(ctx context.Context, fn func(Change)) error
+}
+
+// Change is one change a ChangeFeed reports.
+type Change struct {
+	Topic  string // ChangeTenants, ChangeGate, ChangeSubject or ChangeAll
+	Tenant TenantID
+	// Subject is the subject of a ChangeSubject.
+	Subject SubjectID
 }
 
 // The topics of a ChangeFeed.
@@ -49,6 +56,9 @@ const (
 	// ChangeGate: a tenant's gate generation advanced (a suppression,
 	// erasure, consent change or merge).
 	ChangeGate = "gate"
+	// ChangeSubject: a subject's records were deleted (erased, or merged
+	// into another): caches of its key are dropped.
+	ChangeSubject = "subject"
 	// ChangeAll: changes may have been missed; reload everything.
 	ChangeAll = "all"
 )

@@ -262,9 +262,7 @@ func runServe(ctx context.Context, args []string, getenv func(string) string, st
 	// refreshes before the next message instead of being refused once).
 	if feed, ok := store.(custos.ChangeFeed); ok {
 		sup.Go(stageSenders, "change feed", func(ctx context.Context) error {
-			return feed.ListenChanges(ctx, func(topic string, t custos.TenantID) {
-				onChange(ctx, log, topic, t, ring, reg, pipe)
-			})
+			return feed.ListenChanges(ctx, func(c custos.Change) { onChange(ctx, log, c, ring, reg, pipe) })
 		})
 	}
 
@@ -449,11 +447,15 @@ func runServe(ctx context.Context, args []string, getenv func(string) string, st
 }
 
 // onChange refreshes what this node caches of what another node changed.
-func onChange(ctx context.Context, log *slog.Logger, topic string, t custos.TenantID, ring *keyring.Ring, reg *tenants.Registry, pipe *subjects.Pipeline) {
-	if topic == custos.ChangeGate {
-		if err := pipe.Refresh(ctx, t); err != nil && ctx.Err() == nil {
+func onChange(ctx context.Context, log *slog.Logger, c custos.Change, ring *keyring.Ring, reg *tenants.Registry, pipe *subjects.Pipeline) {
+	switch c.Topic {
+	case custos.ChangeSubject:
+		ring.Forget(c.Tenant, c.Subject)
+		return
+	case custos.ChangeGate:
+		if err := pipe.Refresh(ctx, c.Tenant); err != nil && ctx.Err() == nil {
 			// The next guarded write is refused and refreshes then.
-			log.Warn("refresh a tenant's gate after a change by another node", "tenant", t.String(), "err", err)
+			log.Warn("refresh a tenant's gate after a change by another node", "tenant", c.Tenant.String(), "err", err)
 		}
 		return
 	}
@@ -466,7 +468,7 @@ func onChange(ctx context.Context, log *slog.Logger, topic string, t custos.Tena
 		log.Error("reload tenants after a change by another node", "err", err)
 		return
 	}
-	if topic == custos.ChangeAll {
+	if c.Topic == custos.ChangeAll {
 		for _, ten := range reg.List() {
 			if err := pipe.Refresh(ctx, ten.ID); err != nil && ctx.Err() == nil {
 				log.Warn("refresh a tenant's gate", "tenant", ten.ID.String(), "err", err)

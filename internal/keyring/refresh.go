@@ -3,6 +3,7 @@ package keyring
 import (
 	"context"
 	"fmt"
+	"github.com/custos-dev/custos"
 )
 
 // Refresh reads the tenant keys again from the key store, for a key store
@@ -44,4 +45,16 @@ func (r *Ring) Refresh(ctx context.Context) error {
 		r.setTenant(t, tk)
 	}
 	return nil
+}
+
+// Forget drops subject s's key from memory, for a key store other nodes
+// share: another node erased (or merged away) the subject, and the next
+// use of its key reads the key store again, where a shredded key answers
+// custos.ErrShredded.
+func (r *Ring) Forget(t custos.TenantID, s custos.SubjectID) {
+	key := cacheKey{t, s}
+	mu := r.stripe(key)
+	mu.Lock() // a load in progress finishes first, and is evicted
+	defer mu.Unlock()
+	r.cache.remove(key, nil)
 }

@@ -23,18 +23,21 @@ func sqlNotify(topic string) string {
 	return "SELECT pg_notify('" + changesChannel + "', '" + topic + ":' || encode($1::bytea, 'hex'))"
 }
 
+// sqlNotifySubjects notifies the deletion of the subjects $2 of tenant $1.
+const sqlNotifySubjects = "SELECT pg_notify('" + changesChannel + "', 'subject:' || encode($1::bytea, 'hex') || ':' || encode(s, 'hex')) FROM unnest($2::bytea[]) AS s"
+
 // ListenChanges calls fn for every change committed to the data database
 // by any node (see custos.ChangeFeed). It holds one connection of its own,
 // outside the pool's accounting; when it is lost, fn gets ChangeAll and
 // ListenChanges connects again, every second until it succeeds.
-func (s *Store) ListenChanges(ctx context.Context, fn func(topic string, t custos.TenantID)) error {
+func (s *Store) ListenChanges(ctx context.Context, fn func(custos.Change)) error {
 	for ctx.Err() == nil {
 		err := s.listen(ctx, fn)
 		if ctx.Err() != nil {
 			break
 		}
 		_ = err // the connection is gone: what it missed is reloaded
-		fn(custos.ChangeAll, custos.TenantID{})
+		fn(custos.Change{Topic: custos.ChangeAll})
 		select {
 		case <-ctx.Done():
 		case <-time.After(time.Second):
@@ -44,7 +47,7 @@ func (s *Store) ListenChanges(ctx context.Context, fn func(topic string, t custo
 }
 
 // listen listens on one connection until it fails or ctx ends.
-func (s *Store) listen(ctx context.Context, fn func(string, custos.TenantID)) error {
+func (s *Store) listen(ctx context.Context, fn func(custos.Change)) error {
 	pc, err := s.pool.Acquire(ctx)
 	if err != nil {
 		return err
@@ -57,32 +60,41 @@ func (s *Store) listen(ctx context.Context, fn func(string, custos.TenantID)) er
 		return err
 	}
 	// Whatever changed before LISTEN took effect was not notified to us.
-	fn(custos.ChangeAll, custos.TenantID{})
+	fn(custos.Change{Topic: custos.ChangeAll})
 	for {
 		n, err := conn.WaitForNotification(ctx)
 		if err != nil {
 			return err
 		}
-		topic, id, ok := parseChange(n.Payload)
+		c, ok := parseChange(n.Payload)
 		if !ok {
-			fn(custos.ChangeAll, custos.TenantID{})
-			continue
+			c = custos.Change{Topic: custos.ChangeAll}
 		}
-		fn(topic, id)
+		fn(c)
 	}
 }
 
-// parseChange splits a payload "topic:hex tenant id".
-func parseChange(payload string) (string, custos.TenantID, bool) {
-	topic, hexID, ok := strings.Cut(payload, ":")
-	if !ok {
-		return "", custos.TenantID{}, false
+// parseChange reads a payload "topic:tenant id[:subject id]", ids in hex.
+func parseChange(payload string) (custos.Change, bool) {
+	parts := strings.Split(payload, ":")
+	if len(parts) < 2 || len(parts) > 3 {
+		return custos.Change{}, false
 	}
-	b, err := hex.DecodeString(hexID)
-	var id custos.TenantID
-	if err != nil || len(b) != len(id) {
-		return "", id, false
+	c := custos.Change{Topic: parts[0]}
+	if !unhex16(parts[1], c.Tenant[:]) {
+		return c, false
 	}
-	copy(id[:], b)
-	return topic, id, true
+	if len(parts) == 3 && !unhex16(parts[2], c.Subject[:]) {
+		return c, false
+	}
+	return c, true
+}
+
+func unhex16(s string, dst []byte) bool {
+	b, err := hex.DecodeString(s)
+	if err != nil || len(b) != len(dst) {
+		return false
+	}
+	copy(dst, b)
+	return true
 }
