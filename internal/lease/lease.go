@@ -133,17 +133,23 @@ func (l *Leases) renew(ctx context.Context, cancel context.CancelCauseFunc, stop
 // Run runs fn, a background loop that returns when its context ends,
 // whenever this node holds the cluster-wide lease name: it tries to take
 // the lease every TTL/3, runs fn while it holds it, and tries again when
-// fn returns (the lease was lost). It returns nil when ctx ends.
+// the lease was lost. It returns nil when ctx ends, or when fn returned
+// nil on its own (it has nothing to do, e.g. no mail server configured).
 func (l *Leases) Run(ctx context.Context, name string, fn func(context.Context) error) error {
 	for {
+		lost := false
 		held, err := l.Hold(ctx, custos.TenantID{}, name, func(ctx context.Context) error {
 			l.log.Info("lease taken: running", "lease", name)
-			return fn(ctx)
+			err := fn(ctx)
+			lost = errors.Is(context.Cause(ctx), ErrLost)
+			return err
 		})
 		if ctx.Err() != nil {
 			return nil
 		}
 		switch {
+		case held && err == nil && !lost:
+			return nil
 		case err != nil && held:
 			l.log.Error("leased work stopped", "lease", name, "err", err)
 		case err != nil:

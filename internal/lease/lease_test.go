@@ -153,3 +153,16 @@ func TestRunTakesOver(t *testing.T) {
 		t.Errorf("the work ran on %d nodes at once, want 1", m)
 	}
 }
+
+// TestRunReturnsWhenWorkIsDone: work that returns on its own (nothing to
+// do) is not started again.
+func TestRunReturnsWhenWorkIsDone(t *testing.T) {
+	runs := 0
+	err := lease.New(&lease.Local{}, lease.Options{TTL: time.Minute}).Run(t.Context(), "incident-mail", func(context.Context) error {
+		runs++
+		return nil
+	})
+	if err != nil || runs != 1 {
+		t.Errorf("Run = %v after %d runs, want nil after 1", err, runs)
+	}
+}
