@@ -15,10 +15,13 @@ const (
 	SourceSDK         ConsentSource = "sdk"              // carried by an ingested message
 	SourceImport      ConsentSource = "import"           // a bulk import of earlier records
 	SourceUnsubscribe ConsentSource = "unsubscribe_link" // the link in a campaign message
+	// SourcePrivacyCenter is a choice the data subject made in the
+	// tenant's privacy center (/privacy/{tenant}).
+	SourcePrivacyCenter ConsentSource = "privacy_center"
 )
 
 // ConsentSources lists every consent source.
-var ConsentSources = []ConsentSource{SourceAPI, SourceSDK, SourceImport, SourceUnsubscribe}
+var ConsentSources = []ConsentSource{SourceAPI, SourceSDK, SourceImport, SourceUnsubscribe, SourcePrivacyCenter}
 
 // ConsentRecord is one grant or withdrawal of consent (Art. 7): the ledger
 // is append-only, and a subject's current consent is derived from it. A

@@ -216,6 +216,10 @@ type ErasureProgress struct {
 	ShreddedAt        time.Time        `json:"shredded_at,omitzero"`
 	DeletedAt         time.Time        `json:"deleted_at,omitzero"`
 	PurgedAt          time.Time        `json:"purged_at,omitzero"`
-	Verified          bool             `json:"verified"`
-	Certificate       []byte           `json:"certificate,omitempty"` // signed, JSON
+	// PurgeDueAt is when the purge pass that removes the erased bytes
+	// from storage files starts, for a store that purges in passes
+	// (PurgeScheduler); PurgedAt is then zero.
+	PurgeDueAt  time.Time `json:"purge_due_at,omitzero"`
+	Verified    bool      `json:"verified"`
+	Certificate []byte    `json:"certificate,omitempty"` // signed, JSON
 }

@@ -4,6 +4,7 @@ import (
 	"fmt"
 	"net/url"
 	"strings"
+	"unicode/utf8"
 )
 
 // Settings are a tenant's choices about how Custos processes its data. The
@@ -57,6 +58,25 @@ type Settings struct {
 	// the tenant's region; nil means the region's default (forbidden for
 	// eu, allowed elsewhere).
 	AllowTransfers *bool `json:"allow_transfers_outside_region,omitempty"`
+
+	// PrivacyCenter brands the tenant's privacy center at
+	// /privacy/{tenant}; nil shows the tenant's name in neutral colours.
+	PrivacyCenter *PrivacyCenter `json:"privacy_center,omitempty"`
+}
+
+// PrivacyCenter is how the privacy center presents the tenant to its data
+// subjects. Every field is optional.
+type PrivacyCenter struct {
+	// Name is shown as the page title; "" shows the tenant's name.
+	Name string `json:"name,omitempty"`
+	// LogoURL is an https image shown beside the name.
+	LogoURL string `json:"logo_url,omitempty"`
+	// PrimaryColor and BackgroundColor are #rrggbb colours; the text on
+	// each is chosen black or white for contrast.
+	PrimaryColor    string `json:"primary_color,omitempty"`
+	BackgroundColor string `json:"background_color,omitempty"`
+	// PolicyURL links the tenant's privacy policy.
+	PolicyURL string `json:"policy_url,omitempty"`
 }
 
 // Purpose is a declared purpose of processing.
@@ -229,7 +249,40 @@ func (s *Settings) Validate() error {
 			return Errorf(Invalid, "smtp.tls %q must be starttls, tls or none", m.TLS)
 		}
 	}
+	if pc := s.PrivacyCenter; pc != nil {
+		if len(pc.Name) > 200 || !utf8.ValidString(pc.Name) {
+			return Errorf(Invalid, "privacy_center.name must be valid UTF-8 of at most 200 bytes")
+		}
+		if pc.LogoURL != "" {
+			if u, err := url.Parse(pc.LogoURL); err != nil || u.Scheme != "https" || u.Host == "" {
+				return Errorf(Invalid, "privacy_center.logo_url %q must be an absolute https URL", pc.LogoURL)
+			}
+		}
+		if pc.PolicyURL != "" {
+			if err := checkURL(pc.PolicyURL); err != nil {
+				return Errorf(Invalid, "privacy_center.policy_url: %v", err)
+			}
+		}
+		for name, c := range map[string]string{"primary_color": pc.PrimaryColor, "background_color": pc.BackgroundColor} {
+			if c != "" && !HexColor(c) {
+				return Errorf(Invalid, "privacy_center.%s %q must be a colour in the form #rrggbb", name, c)
+			}
+		}
+	}
 	return nil
+}
+
+// HexColor reports whether s is a colour in the form #rrggbb.
+func HexColor(s string) bool {
+	if len(s) != 7 || s[0] != '#' {
+		return false
+	}
+	for _, c := range s[1:] {
+		if (c < '0' || c > '9') && (c < 'a' || c > 'f') && (c < 'A' || c > 'F') {
+			return false
+		}
+	}
+	return true
 }
 
 func checkURL(s string) error {

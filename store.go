@@ -184,6 +184,15 @@ type DataStore interface {
 	Purge(ctx context.Context, t TenantID, s SubjectID) error
 }
 
+// PurgeScheduler is an optional upgrade of a DataStore that purges
+// deleted subjects in batched passes on a schedule rather than one at a
+// time: the bytes of a subject deleted now are gone from live storage
+// files once the pass starting at PurgeDueAt has run, without a Purge
+// call. Purge still purges at once.
+type PurgeScheduler interface {
+	PurgeDueAt() time.Time
+}
+
 // KeyStore keeps wrapped encryption keys, apart from the data so that data
 // backups and key backups are separate things. Keys are stored wrapped;
 // a KeyStore never sees a key in the clear.

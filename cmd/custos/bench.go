@@ -18,8 +18,11 @@ func runBench(ctx context.Context, args []string, getenv func(string) string, st
 	if len(args) > 0 && args[0] == "campaign" {
 		return runBenchCampaign(ctx, args[1:], stdout, stderr)
 	}
+	if len(args) > 0 && args[0] == "fill" {
+		return runBenchFill(ctx, args[1:], getenv, stdout, stderr)
+	}
 	if len(args) == 0 || args[0] != "ingest" {
-		return errors.New("usage: custos bench ingest|rights|campaign [flags]")
+		return errors.New("usage: custos bench ingest|fill|rights|campaign [flags]")
 	}
 	var c loadgen.Config
 	fs := flag.NewFlagSet("custos bench ingest", flag.ContinueOnError)

@@ -42,7 +42,7 @@ func chromiumPath(t *testing.T) string {
 // startChromium starts one headless Chromium for the test and returns a
 // context that has run once; each page gets a child context, a tab in a
 // browser context of its own (fresh cookies and storage). Host
-// resolution outside 127.0.0.1 is switched off, so nothing can reach the
+// resolution outside 127.0.0.1 and localhost is switched off, so nothing can reach the
 // internet even by mistake.
 func startChromium(t *testing.T) context.Context {
 	t.Helper()
@@ -52,7 +52,8 @@ func startChromium(t *testing.T) context.Context {
 		chromedp.DisableGPU,
 		chromedp.UserDataDir(t.TempDir()),
 		chromedp.Flag("disable-component-update", true),
-		chromedp.Flag("host-resolver-rules", "MAP * ~NOTFOUND, EXCLUDE 127.0.0.1"),
+		chromedp.Flag("host-resolver-rules", "MAP * ~NOTFOUND, EXCLUDE 127.0.0.1, EXCLUDE localhost"),
+		chromedp.WindowSize(1280, 900), // the console's screenshots
 	)
 	actx, cancelAlloc := chromedp.NewExecAllocator(context.Background(), opts...)
 	ctx, cancel := chromedp.NewContext(actx)

@@ -50,8 +50,12 @@ func runCertificate(ctx context.Context, args []string, getenv func(string) stri
 		return fmt.Errorf("certificate %s does NOT verify: %w", file, err)
 	}
 	fmt.Fprintf(stdout, "certificate %s verifies: erasure %s of tenant %s (region %s), subject %s\n", file, c.RequestID, c.TenantID, c.Region, c.Subject)
-	fmt.Fprintf(stdout, "  shredded %s, deleted %s, purged %s, verified %v; records deleted %v; audit chain head %d\n",
-		c.ShreddedAt.Format(time.RFC3339), c.DeletedAt.Format(time.RFC3339), c.PurgedAt.Format(time.RFC3339), c.Verified, c.RecordsDeleted, c.AuditChainHead.Seq)
+	purged := "purged " + c.PurgedAt.Format(time.RFC3339)
+	if c.PurgedAt.IsZero() && !c.PurgeDueAt.IsZero() {
+		purged = "purge pass due " + c.PurgeDueAt.Format(time.RFC3339)
+	}
+	fmt.Fprintf(stdout, "  shredded %s, deleted %s, %s, verified %v; records deleted %v; audit chain head %d\n",
+		c.ShreddedAt.Format(time.RFC3339), c.DeletedAt.Format(time.RFC3339), purged, c.Verified, c.RecordsDeleted, c.AuditChainHead.Seq)
 	return nil
 }
 

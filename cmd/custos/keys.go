@@ -16,6 +16,7 @@ import (
 	"github.com/custos-dev/custos/internal/audit"
 
 	"github.com/custos-dev/custos/internal/keyring"
+	"github.com/custos-dev/custos/internal/pebble"
 )
 
 func runKeys(ctx context.Context, args []string, getenv func(string) string, stdout, stderr io.Writer) error {
@@ -65,7 +66,7 @@ func runRotateMaster(ctx context.Context, args []string, getenv func(string) str
 	if err != nil {
 		return err
 	}
-	sts, err := openStores(ctx, *storeLoc, *keysDir, *data, slog.New(slog.DiscardHandler), nil)
+	sts, err := openStores(ctx, *storeLoc, *keysDir, *data, pebble.Options{}, slog.New(slog.DiscardHandler), nil)
 	if err != nil {
 		return fmt.Errorf("%w (is the server still running? stop it first)", err)
 	}

@@ -76,6 +76,14 @@ func (p pprofServer) Run(ctx context.Context) error {
 		mux.HandleFunc("/debug/pebble", func(w http.ResponseWriter, r *http.Request) {
 			fmt.Fprint(w, p.store.Metrics().String())
 		})
+		// The raw byte counters behind the write amplification, so that a
+		// benchmark can take it over just its own run (see
+		// docs/benchmarks-storage.md).
+		mux.HandleFunc("/debug/pebble/total", func(w http.ResponseWriter, r *http.Request) {
+			tot := p.store.Metrics().Total()
+			fmt.Fprintf(w, "{\"bytes_in\":%d,\"bytes_flushed\":%d,\"bytes_compacted\":%d,\"write_amp\":%.3f}\n",
+				tot.TableBytesIn, tot.TableBytesFlushed, tot.TableBytesCompacted, tot.WriteAmp())
+		})
 	}
 	mux.HandleFunc("/debug/pprof/", pprof.Index)
 	mux.HandleFunc("/debug/pprof/profile", pprof.Profile)

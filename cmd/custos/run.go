@@ -16,10 +16,10 @@ Usage:
   custos tenant create|list|rotate-keys|delete   manage tenants on a running server
   custos incident open|update|close|list|show    register breaches and notify tenants (Art. 33)
   custos keys rotate-master|new-master-key       rotate the master key (server stopped)
-  custos migrate --store URL [--keys URL]        apply the PostgreSQL schema migrations
+  custos migrate [--store DIR|URL] [--keys URL]  rewrite a stopped server's embedded store to this build's layout, or apply the PostgreSQL schema migrations
   custos audit verify [--tenant ID]              download and verify audit chains against a signed checkpoint
   custos certificate verify FILE                 verify an erasure certificate offline
-  custos bench ingest|rights|campaign [flags]    load-test ingestion, erasure and access, or a campaign audience
+  custos bench ingest|fill|rights|campaign       load-test ingestion (fill: prefill a stopped store), erasure and access, or a campaign audience
   custos help                                    this text
 
 Run "custos COMMAND -h" for the flags of a command.

@@ -3,6 +3,7 @@ package main
 import (
 	"context"
 	"crypto"
+	"crypto/ed25519"
 	"crypto/rand"
 	"crypto/tls"
 	"crypto/x509"
@@ -24,12 +25,14 @@ import (
 	"github.com/custos-dev/custos/internal/audit"
 	"github.com/custos-dev/custos/internal/campaign"
 	"github.com/custos-dev/custos/internal/consent"
+	"github.com/custos-dev/custos/internal/console"
 	"github.com/custos-dev/custos/internal/forward"
 	"github.com/custos-dev/custos/internal/incident"
 	"github.com/custos-dev/custos/internal/keyring"
 	"github.com/custos-dev/custos/internal/lease"
 	"github.com/custos-dev/custos/internal/metrics"
 	"github.com/custos-dev/custos/internal/opendsr"
+	"github.com/custos-dev/custos/internal/pebble"
 	"github.com/custos-dev/custos/internal/processing"
 	"github.com/custos-dev/custos/internal/retention"
 	"github.com/custos-dev/custos/internal/rights"
@@ -61,6 +64,7 @@ type serveConfig struct {
 	processorContact            string
 	retentionInterval           time.Duration
 	leaseTTL                    time.Duration
+	purgeInterval               time.Duration
 	// envErrs are environment variables that did not parse.
 	envErrs []error
 }
@@ -119,6 +123,7 @@ func serveFlags(c *serveConfig, getenv func(string) string) *flag.FlagSet {
 	fs.StringVar(&c.processorContact, "processor-contact", env(getenv, "CUSTOS_PROCESSOR_CONTACT", ""), "the processor's contact (e-mail or address) in records of processing (CUSTOS_PROCESSOR_CONTACT)")
 	fs.DurationVar(&c.leaseTTL, "lease-ttl", duration("CUSTOS_LEASE_TTL", lease.DefaultTTL), "with several nodes on PostgreSQL: how long a dead node's background work (outbox, campaign run, erasure) waits before another node takes it over (CUSTOS_LEASE_TTL)")
 	fs.DurationVar(&c.retentionInterval, "retention-interval", duration("CUSTOS_RETENTION_INTERVAL", time.Hour), "how often the retention sweep runs, at most 1h (CUSTOS_RETENTION_INTERVAL)")
+	fs.DurationVar(&c.purgeInterval, "purge-interval", duration("CUSTOS_PURGE_INTERVAL", pebble.DefaultPurgeInterval), "embedded store: longest wait between an erasure and the pass that purges its bytes from the store's files (CUSTOS_PURGE_INTERVAL)")
 	fs.DurationVar(&c.shutdownTimeout, "shutdown-timeout", duration("CUSTOS_SHUTDOWN_TIMEOUT", 20*time.Second), "how long to wait for in-flight requests on shutdown (CUSTOS_SHUTDOWN_TIMEOUT)")
 	return fs
 }
@@ -179,7 +184,7 @@ func runServe(ctx context.Context, args []string, getenv func(string) string, st
 		return err
 	}
 	m := metrics.New()
-	sts, err := openStores(ctx, c.storeLoc, c.keysDir, c.data, log, m)
+	sts, err := openStores(ctx, c.storeLoc, c.keysDir, c.data, pebble.Options{PurgeInterval: c.purgeInterval}, log, m)
 	if err != nil {
 		return err
 	}
@@ -380,6 +385,18 @@ func runServe(ctx context.Context, args []string, getenv func(string) string, st
 		}
 		return nil
 	}))
+	if sts.pebble != nil {
+		// The bytes of erased (and merged-away) subjects leave the
+		// embedded store's files within --purge-interval of their
+		// deletion. PostgreSQL deletes at once and needs no passes.
+		sup.Go(stageBackground, "purge passes", pebble.Purger{Store: sts.pebble, Report: func(n int, took time.Duration, err error) {
+			if err != nil {
+				log.Error("purge pass", "err", err)
+				return
+			}
+			log.Info("purge pass", "subjects", n, "took", took)
+		}}.Run)
+	}
 	if c.pprofAddr != "" {
 		sup.Go(stageBackground, "pprof", pprofServer{addr: c.pprofAddr, store: sts.pebble, log: log}.Run)
 	}
@@ -388,6 +405,15 @@ func runServe(ctx context.Context, args []string, getenv func(string) string, st
 	if tlsReloader != nil {
 		security = processing.Security{TLS: true, TLSMinVersion: tls.VersionName(tlsReloader.Config().MinVersion)}
 	}
+	pages, err := console.New(console.Deps{Log: log, Tenants: reg, Requests: engine, Subjects: reader, Consents: ledger,
+		Recorder:   consent.NewRecorder(ledger, reader, auditLog, time.Now),
+		Recipients: store, Flags: pipe, Audit: auditLog, AuditStore: store, SigningKey: signingKey.Public().(ed25519.PublicKey), PublicURL: publicURL,
+		MailRootCAs: mailCAs, SecureCookies: tlsReloader != nil || strings.HasPrefix(publicURL, "https:"), Now: time.Now})
+	if err != nil {
+		return fmt.Errorf("console: %w", err)
+	}
+	// Sign-in e-mails being sent finish once HTTP has stopped.
+	sup.OnStop(stageSenders, "console mail", func() error { pages.Wait(); return nil })
 	var ready atomic.Bool
 	handler := server.New(server.Deps{
 		Log:           log,
@@ -417,6 +443,8 @@ func runServe(ctx context.Context, args []string, getenv func(string) string, st
 		OpenDSRCertPEM: dsrCert,
 		OpenDSRDomain:  c.opendsrDomain,
 		OpenDSRParse:   opendsr.Options{AllowInsecureCallbacks: c.opendsrHTTPCallbacks},
+
+		Console: pages,
 	})
 	if c.metricsAddr != "" {
 		ms, err := metricsServer(log, c.metricsAddr, server.MetricsHandler(m))

@@ -3,9 +3,7 @@ package main
 import (
 	"context"
 	"errors"
-	"flag"
 	"fmt"
-	"io"
 	"log/slog"
 	"net/url"
 	"path/filepath"
@@ -90,8 +88,9 @@ func sameDatabase(a, b string) bool {
 // openStores opens the data store named by store (a directory, or a
 // postgres:// URL; empty: <data>/store) and the key store named by keys
 // (a directory or a postgres:// URL of a separate database; empty:
-// <data>/keys), with query metrics on m when it is not nil.
-func openStores(ctx context.Context, store, keys, data string, log *slog.Logger, m *metrics.Metrics) (*stores, error) {
+// <data>/keys), with query metrics on m when it is not nil. An embedded
+// data store is opened with po (its Log set to log).
+func openStores(ctx context.Context, store, keys, data string, po pebble.Options, log *slog.Logger, m *metrics.Metrics) (*stores, error) {
 	if store == "" {
 		store = filepath.Join(data, "store")
 	}
@@ -142,7 +141,8 @@ func openStores(ctx context.Context, store, keys, data string, log *slog.Logger,
 			m.WatchPool("data", func() metrics.PoolStats { return metrics.PoolStats(st.Stats()) })
 		}
 	} else {
-		st, err := pebble.Open(store, pebble.Options{Log: log})
+		po.Log = log
+		st, err := pebble.Open(store, po)
 		if err != nil {
 			s.Close(log)
 			return nil, err
@@ -165,35 +165,6 @@ func absPath(p string) string {
 		return a
 	}
 	return p
-}
-
-// runMigrate applies the schema migrations to PostgreSQL databases.
-func runMigrate(ctx context.Context, args []string, getenv func(string) string, stdout, stderr io.Writer) error {
-	fs := flag.NewFlagSet("custos migrate", flag.ContinueOnError)
-	fs.SetOutput(stderr)
-	store := fs.String("store", env(getenv, "CUSTOS_STORE", ""), "postgres:// URL of the data database (CUSTOS_STORE)")
-	keys := fs.String("keys", env(getenv, "CUSTOS_KEYS", ""), "postgres:// URL of the key database, separate from the data database (CUSTOS_KEYS; optional)")
-	if help, err := parseFlags(fs, args); help || err != nil {
-		return err
-	}
-	if !postgres.IsURL(*store) {
-		return fmt.Errorf("--store %q: want a postgres:// URL (the embedded store needs no migration)", *store)
-	}
-	if *keys != "" && !postgres.IsURL(*keys) {
-		return fmt.Errorf("--keys %q: want a postgres:// URL, or nothing", *keys)
-	}
-	if *keys != "" && sameDatabase(*store, *keys) {
-		return fmt.Errorf("--store and --keys name the same database (%s): the keys need a separate database", postgres.Redact(*store))
-	}
-	data, kv, err := postgres.Migrate(ctx, *store, *keys)
-	if err != nil {
-		return err
-	}
-	fmt.Fprintf(stdout, "data database %s: %s\n", postgres.Redact(*store), appliedText(data))
-	if *keys != "" {
-		fmt.Fprintf(stdout, "key database %s: %s\n", postgres.Redact(*keys), appliedText(kv))
-	}
-	return nil
 }
 
 func appliedText(vs []int) string {

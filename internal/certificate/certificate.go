@@ -15,11 +15,15 @@ import (
 	"github.com/custos-dev/custos"
 )
 
-// Version is the certificate format this package writes and reads.
-const Version = 1
+// Version is the newest certificate format this package writes and
+// reads. Sign writes version 1, whose bytes are unchanged, when the purge
+// was done before the certificate, and version 2, which adds PurgeDueAt,
+// when the purge was scheduled; Verify and Parse read both.
+const Version = 2
 
-// domain separates these signatures from every other use of the key.
-const domain = "custos erasure certificate v1"
+// domains separate these signatures from every other use of the key, and
+// the versions from each other.
+var domains = map[int]string{1: "custos erasure certificate v1", 2: "custos erasure certificate v2"}
 
 // Outcome is what became of telling one recipient of the subject's data
 // about the erasure (Art. 19).
@@ -60,6 +64,11 @@ type Certificate struct {
 	ShreddedAt time.Time `json:"shredded_at"`
 	DeletedAt  time.Time `json:"deleted_at"`
 	PurgedAt   time.Time `json:"purged_at"`
+	// PurgeDueAt (version 2) is when the purge pass that removes the
+	// erased bytes from storage files starts, if it had not run when the
+	// certificate was issued (PurgedAt is then zero). The data is
+	// unreadable from ShreddedAt on either way.
+	PurgeDueAt time.Time `json:"purge_due_at,omitzero"`
 	// Verified reports whether a check after the erasure found nothing
 	// of the subject left.
 	Verified       bool      `json:"verified"`
@@ -87,7 +96,7 @@ func KeyID(pub ed25519.PublicKey) string {
 }
 
 // Sign returns c signed with key: with KeyID and Signature set, Version
-// set to 1 if it was 0, every time in UTC, and absent maps and recipients
+// set, if it was 0, to 1 — or to 2 if PurgeDueAt is set —, every time in UTC, and absent maps and recipients
 // made empty, so that it equals what Parse reads back from Marshal's
 // output. It refuses a certificate a reader could not rely on: another
 // version, a missing request id, tenant id, subject or issue time, a
@@ -97,7 +106,10 @@ func Sign(c Certificate, key ed25519.PrivateKey) (Certificate, error) {
 		return Certificate{}, fmt.Errorf("sign certificate: signing key has %d bytes, want %d", len(key), ed25519.PrivateKeySize)
 	}
 	if c.Version == 0 {
-		c.Version = Version
+		c.Version = 1
+		if !c.PurgeDueAt.IsZero() {
+			c.Version = 2
+		}
 	}
 	c = normalize(c)
 	if err := check(c); err != nil {
@@ -108,13 +120,13 @@ func Sign(c Certificate, key ed25519.PrivateKey) (Certificate, error) {
 	return c, nil
 }
 
-// Verify checks that c is a version 1 certificate signed by pub and
+// Verify checks that c is a version 1 or 2 certificate signed by pub and
 // unchanged since. The error, a *custos.Error with code Invalid, says
 // which: an unsupported version, a certificate signed by another key (its
 // KeyID is not pub's), a malformed signature, or a signature that does not
 // match the certificate's content.
 func Verify(c Certificate, pub ed25519.PublicKey) error {
-	if c.Version != Version {
+	if _, ok := domains[c.Version]; !ok {
 		return unsupported(c.Version)
 	}
 	if len(pub) != ed25519.PublicKeySize {
@@ -136,7 +148,7 @@ func Verify(c Certificate, pub ed25519.PublicKey) error {
 }
 
 func unsupported(v int) error {
-	return custos.Errorf(custos.Invalid, "unsupported certificate version %d (this build reads version %d)", v, Version)
+	return custos.Errorf(custos.Invalid, "unsupported certificate version %d (this build reads versions 1 to %d)", v, Version)
 }
 
 // normalize puts c in the form Parse reads back, on copies of its maps and
@@ -154,6 +166,7 @@ func normalize(c Certificate) Certificate {
 	c.ShreddedAt = c.ShreddedAt.UTC()
 	c.DeletedAt = c.DeletedAt.UTC()
 	c.PurgedAt = c.PurgedAt.UTC()
+	c.PurgeDueAt = c.PurgeDueAt.UTC()
 	c.IssuedAt = c.IssuedAt.UTC()
 	return c
 }
@@ -167,8 +180,11 @@ func cloneCounts(m map[string]int) map[string]int {
 
 // check refuses what Sign must not sign.
 func check(c Certificate) error {
-	if c.Version != Version {
+	if _, ok := domains[c.Version]; !ok {
 		return unsupported(c.Version)
+	}
+	if c.Version == 1 && !c.PurgeDueAt.IsZero() {
+		return custos.Errorf(custos.Invalid, "certificate: purge_due_at needs version 2")
 	}
 	for _, f := range []struct{ name, v string }{{"request_id", c.RequestID}, {"tenant_id", c.TenantID}, {"subject", c.Subject}} {
 		if f.v == "" {
@@ -192,7 +208,7 @@ func check(c Certificate) error {
 		name string
 		t    time.Time
 	}
-	times := []namedTime{{"shredded_at", c.ShreddedAt}, {"deleted_at", c.DeletedAt}, {"purged_at", c.PurgedAt}, {"issued_at", c.IssuedAt}}
+	times := []namedTime{{"shredded_at", c.ShreddedAt}, {"deleted_at", c.DeletedAt}, {"purged_at", c.PurgedAt}, {"purge_due_at", c.PurgeDueAt}, {"issued_at", c.IssuedAt}}
 	for i, o := range c.Recipients {
 		times = append(times, namedTime{fmt.Sprintf("recipients[%d].at", i), o.At})
 	}
@@ -209,7 +225,7 @@ func check(c Certificate) error {
 // documentation describes them.
 func signed(c Certificate) []byte {
 	b := make([]byte, 0, 1024)
-	b = appendString(b, domain)
+	b = appendString(b, domains[c.Version])
 	b = appendInt(b, int64(c.Version))
 	b = appendString(b, c.RequestID)
 	b = appendString(b, c.TenantID)
@@ -220,6 +236,9 @@ func signed(c Certificate) []byte {
 	b = appendTime(b, c.ShreddedAt)
 	b = appendTime(b, c.DeletedAt)
 	b = appendTime(b, c.PurgedAt)
+	if c.Version >= 2 {
+		b = appendTime(b, c.PurgeDueAt)
+	}
 	if c.Verified {
 		b = append(b, 1)
 	} else {

@@ -83,7 +83,8 @@ func TestSignRefuses(t *testing.T) {
 		change func(*certificate.Certificate)
 		want   string
 	}{
-		{"version 2", func(c *certificate.Certificate) { c.Version = 2 }, "unsupported certificate version 2"},
+		{"version 3", func(c *certificate.Certificate) { c.Version = 3 }, "unsupported certificate version 3"},
+		{"purge due in version 1", func(c *certificate.Certificate) { c.Version, c.PurgeDueAt = 1, c.IssuedAt }, "purge_due_at needs version 2"},
 		{"no request id", func(c *certificate.Certificate) { c.RequestID = "" }, "request_id is required"},
 		{"no tenant id", func(c *certificate.Certificate) { c.TenantID = "" }, "tenant_id is required"},
 		{"no subject", func(c *certificate.Certificate) { c.Subject = "" }, "subject is required"},
@@ -143,7 +144,8 @@ func TestVerifyDetectsChanges(t *testing.T) {
 		{"audit hash", func(c *certificate.Certificate) { c.AuditChainHead.Hash = audit.Genesis }, bad},
 		{"issued at", func(c *certificate.Certificate) { c.IssuedAt = c.IssuedAt.AddDate(1, 0, 0) }, bad},
 		{"key id", func(c *certificate.Certificate) { c.KeyID = certificate.KeyID(ed25519.PublicKey(make([]byte, 32))) }, "wrong key"},
-		{"version", func(c *certificate.Certificate) { c.Version = 2 }, "unsupported certificate version 2 (this build reads version 1)"},
+		{"version", func(c *certificate.Certificate) { c.Version = 3 }, "unsupported certificate version 3 (this build reads versions 1 to 2)"},
+		{"version 1 to 2", func(c *certificate.Certificate) { c.Version = 2 }, bad},
 		{"version 0", func(c *certificate.Certificate) { c.Version = 0 }, "unsupported certificate version 0"},
 		{"signature bit", func(c *certificate.Certificate) {
 			sig, _ := base64.StdEncoding.DecodeString(c.Signature)
@@ -224,5 +226,40 @@ func TestVerifyFileBadKey(t *testing.T) {
 	}
 	if _, err := certificate.VerifyFile(b, audit.PublicKeyPEM(pub)); err != nil {
 		t.Errorf("VerifyFile with the right key = %v, want nil", err)
+	}
+}
+
+// TestVersion2PurgeDue: a certificate issued before its purge pass says
+// when the pass is due, as version 2, and that time is signed.
+func TestVersion2PurgeDue(t *testing.T) {
+	pub, key := testKey("node")
+	in := sample(t)
+	in.PurgedAt = time.Time{}
+	in.PurgeDueAt = in.IssuedAt.Add(10 * time.Minute)
+	c := mustSign(t, in, key)
+	if c.Version != 2 {
+		t.Fatalf("Sign of a certificate with purge_due_at set Version %d, want 2", c.Version)
+	}
+	if err := certificate.Verify(c, pub); err != nil {
+		t.Fatalf("Verify(version 2) = %v, want nil", err)
+	}
+	b := mustMarshal(t, c)
+	if !strings.Contains(string(b), `"purge_due_at": "2026-03-02T08:26:00.123456789Z"`) {
+		t.Errorf("file of a version 2 certificate lacks purge_due_at:\n%s", b)
+	}
+	back, err := certificate.Parse(b)
+	if err != nil {
+		t.Fatalf("Parse(version 2 file) = %v", err)
+	}
+	if !reflect.DeepEqual(back, c) {
+		t.Errorf("Parse(Marshal(c)) = %+v, want %+v", back, c)
+	}
+	moved := c
+	moved.PurgeDueAt = moved.PurgeDueAt.Add(time.Hour)
+	wantInvalid(t, "Verify with purge_due_at moved", certificate.Verify(moved, pub), "changed after it was signed")
+	// Version 1 stays as it was: no purge_due_at in its bytes or its file.
+	v1 := mustSign(t, sample(t), key)
+	if v1.Version != 1 || strings.Contains(string(mustMarshal(t, v1)), "purge_due_at") {
+		t.Errorf("certificate purged before issue: version %d, file mentions purge_due_at: %v; want version 1 without it", v1.Version, strings.Contains(string(mustMarshal(t, v1)), "purge_due_at"))
 	}
 }

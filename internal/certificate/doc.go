@@ -4,6 +4,12 @@
 // (Art. 19) and where the tenant's audit chain stood, signed with the
 // node's Ed25519 key (see audit.LoadSigningKey).
 //
+// Version 1 certificates state when the erased bytes were purged from
+// storage files (purged_at). Version 2 adds purge_due_at, for a store
+// that purges in batched passes: the certificate is issued once the data
+// is unreadable and deleted, and says when the pass that purges its bytes
+// starts (purged_at is then the zero time).
+//
 // A certificate names the data subject only by a pseudonym, a keyed hash,
 // never by an identifier: like the audit log it outlives the data it
 // speaks of.
@@ -30,12 +36,13 @@
 // signature, by the key KeyID names, of these bytes, built from the
 // certificate's fields in this order:
 //
-//	field("custos erasure certificate v1")
+//	field("custos erasure certificate v1") — "…v2" in version 2
 //	int(version)
 //	field(request_id) field(tenant_id) field(region) field(subject)
 //	counts(identifiers_erased)
 //	counts(records_deleted)
 //	time(shredded_at) time(deleted_at) time(purged_at)
+//	time(purge_due_at) — in version 2 only
 //	one byte: 1 if verified is true, 0 if false
 //	int(number of recipients), then for each recipient in file order:
 //	    field(recipient) field(status) time(at) field(detail)

@@ -36,8 +36,8 @@ func Marshal(c Certificate) ([]byte, error) {
 // key that is not exactly a field name (unknown, or differing only in
 // case), a key repeated in one object, a missing field (only a
 // recipient's "at" and "detail" may be left out), null, a time not in UTC
-// RFC 3339 form as Marshal writes it, anything after the certificate, and
-// a version other than 1. Parse does not check the signature: see Verify
+// RFC 3339 form as Marshal writes it, anything after the certificate, a
+// version other than 1 or 2, and purge_due_at in a version 1 file. Parse does not check the signature: see Verify
 // and VerifyFile. Errors are *custos.Error with code Invalid.
 func Parse(b []byte) (Certificate, error) {
 	if !utf8.Valid(b) {
@@ -57,7 +57,7 @@ func Parse(b []byte) (Certificate, error) {
 	if v.Version == nil {
 		return Certificate{}, custos.Errorf(custos.Invalid, "not a certificate file: it has no version")
 	}
-	if *v.Version != Version {
+	if _, ok := domains[*v.Version]; !ok {
 		return Certificate{}, unsupported(*v.Version)
 	}
 
@@ -78,6 +78,16 @@ func Parse(b []byte) (Certificate, error) {
 	dec.DisallowUnknownFields()
 	if err := dec.Decode(&c); err != nil {
 		return Certificate{}, fileError(b, err)
+	}
+	var due struct {
+		At *string `json:"purge_due_at"`
+	}
+	if err := json.Unmarshal(b, &due); err != nil {
+		return Certificate{}, fileError(b, err)
+	}
+	if c.Version == 1 && due.At != nil {
+		// Version 1 signatures do not cover it: a reader must not be shown it.
+		return Certificate{}, custos.Errorf(custos.Invalid, "certificate file: purge_due_at needs version 2")
 	}
 	return c, nil
 }

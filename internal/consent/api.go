@@ -32,6 +32,9 @@ type Input struct {
 	IP            string
 	UserAgent     string
 	Time          time.Time // only with source import
+	// Actor is who the audit entry names; "" is the tenant's secret key
+	// (audit.ActorTenant).
+	Actor string
 }
 
 // Recorder records a tenant's consent through the API: it checks the
@@ -127,7 +130,11 @@ func (rc *Recorder) Record(ctx context.Context, t *custos.Tenant, in Input) (cus
 	}
 	pseudonym, err := rc.subjects.Pseudonym(t.ID, s)
 	if err == nil {
-		_, err = rc.audit.Record(ctx, t.ID, audit.Entry{Actor: audit.ActorTenant, Action: action, Subject: pseudonym,
+		actor := in.Actor
+		if actor == "" {
+			actor = audit.ActorTenant
+		}
+		_, err = rc.audit.Record(ctx, t.ID, audit.Entry{Actor: actor, Action: action, Subject: pseudonym,
 			Details: auditDetails{Purpose: rec.Purpose, Channel: rec.Channel, Granted: rec.Granted, Source: rec.Source}})
 	}
 	if err != nil {

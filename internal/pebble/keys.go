@@ -10,6 +10,9 @@ import (
 const (
 	prefixTenant = 0x01
 	prefixData   = 0x02
+	// prefixEvent leads the events, above every other key, newest day
+	// first (see eventDayPrefix).
+	prefixEvent = 0x10
 
 	kindSubject = 's'
 	kindIndex   = 'i'
@@ -22,16 +25,83 @@ const (
 	kindRetention = 'w'
 	// kindMerged maps a subject merged into another to the survivor.
 	kindMerged = 'z'
+	// kindPurge holds, per deleted subject, the day buckets its events
+	// were in, until the bytes are purged from the files.
+	kindPurge = 'q'
 
-	subEvent   = 'e'
 	subProfile = 'p'
+	// subDay is a subject's index of the day buckets holding its events.
+	subDay = 'b'
 )
 
 const (
 	tenantPrefixLen  = 1 + 16
 	subjectPrefixLen = tenantPrefixLen + 1 + 16
-	eventKeyLen      = subjectPrefixLen + 1 + 8 + 16
+	// dayLen is the size of a day bucket number in a key.
+	dayLen = 4
+	// bucketSubjectLen is the length of the prefix holding one subject's
+	// events of one day.
+	bucketSubjectLen = 1 + dayLen + 16 + 16
+	eventKeyLen      = bucketSubjectLen + 8 + 16
+	dayIndexKeyLen   = subjectPrefixLen + 1 + dayLen
 )
+
+// day is a bucket of events: the days since 1970-01-01 UTC of their time
+// (negative before). Events of one day share one key range, so that new
+// writes, which are dated now, overlap only the latest bucket.
+type day int32
+
+func dayOf(t time.Time) day {
+	const nsPerDay = int64(24 * time.Hour)
+	n := t.UnixNano()
+	d := n / nsPerDay
+	if n%nsPerDay < 0 {
+		d-- // floor, not truncation, before 1970
+	}
+	return day(d)
+}
+
+// appendDay encodes d so that byte order is day order.
+func appendDay(dst []byte, d day) []byte {
+	return binary.BigEndian.AppendUint32(dst, uint32(d)^(1<<31))
+}
+
+func decodeDay(b []byte) day { return day(int32(binary.BigEndian.Uint32(b) ^ (1 << 31))) }
+
+// eventDayPrefix is the start of every tenant's events of one day. Days
+// run newest first and above every other key, so that a memtable flush —
+// which mixes today's events with keys written at random places (dedupe
+// records, identifier index, profiles) — makes tables whose key spans
+// reach, past the random keys, only into the newest days, never into the
+// older days' tables.
+func eventDayPrefix(dst []byte, d day) []byte {
+	dst = append(dst, prefixEvent)
+	return binary.BigEndian.AppendUint32(dst, ^(uint32(d) ^ (1 << 31)))
+}
+
+func decodeEventDay(b []byte) day { return day(int32(^binary.BigEndian.Uint32(b) ^ (1 << 31))) }
+
+// dayPrefix is the start of a tenant's events of one day.
+func dayPrefix(dst []byte, t custos.TenantID, d day) []byte {
+	return append(eventDayPrefix(dst, d), t[:]...)
+}
+
+// bucketPrefix is the start of a subject's events of one day.
+func bucketPrefix(dst []byte, t custos.TenantID, d day, s custos.SubjectID) []byte {
+	return append(dayPrefix(dst, t, d), s[:]...)
+}
+
+// dayIndexKey records that the subject has (or had) events on day d.
+func dayIndexKey(dst []byte, t custos.TenantID, s custos.SubjectID, d day) []byte {
+	dst = append(subjectPrefix(dst, t, s), subDay)
+	return appendDay(dst, d)
+}
+
+func purgeKey(dst []byte, t custos.TenantID, s custos.SubjectID) []byte {
+	dst = tenantDataPrefix(dst, t)
+	dst = append(dst, kindPurge)
+	return append(dst, s[:]...)
+}
 
 func tenantKey(t custos.TenantID) []byte {
 	return append([]byte{prefixTenant}, t[:]...)
@@ -70,8 +140,7 @@ func decodeTime(b []byte) time.Time {
 }
 
 func eventKey(dst []byte, t custos.TenantID, s custos.SubjectID, at time.Time, id custos.MessageHash) []byte {
-	dst = subjectPrefix(dst, t, s)
-	dst = append(dst, subEvent)
+	dst = bucketPrefix(dst, t, dayOf(at), s)
 	dst = sortableTime(dst, at)
 	return append(dst, id[:]...)
 }
@@ -99,11 +168,11 @@ func seenKey(dst []byte, t custos.TenantID, id custos.MessageHash) []byte {
 
 // parseEventKey reads the subject, time and message hash of an event key.
 func parseEventKey(k []byte) (s custos.SubjectID, at time.Time, id custos.MessageHash, ok bool) {
-	if len(k) != eventKeyLen || k[subjectPrefixLen] != subEvent {
+	if len(k) != eventKeyLen || k[0] != prefixEvent {
 		return s, at, id, false
 	}
-	copy(s[:], k[tenantPrefixLen+1:subjectPrefixLen])
-	at = decodeTime(k[subjectPrefixLen+1 : subjectPrefixLen+9])
-	copy(id[:], k[subjectPrefixLen+9:])
+	copy(s[:], k[1+dayLen+16:bucketSubjectLen])
+	at = decodeTime(k[bucketSubjectLen : bucketSubjectLen+8])
+	copy(id[:], k[bucketSubjectLen+8:])
 	return s, at, id, true
 }

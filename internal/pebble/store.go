@@ -8,6 +8,7 @@ import (
 	"fmt"
 	"log/slog"
 	"os"
+	"slices"
 	"sync"
 	"time"
 
@@ -26,6 +27,12 @@ type Options struct {
 	MemTableSize uint64
 	// Log receives Pebble's warnings and errors (default: discarded).
 	Log *slog.Logger
+	// PurgeInterval is the longest wait between a subject's deletion and
+	// the purge pass that removes its bytes (default DefaultPurgeInterval;
+	// see Purger).
+	PurgeInterval time.Duration
+	// Now is the clock of the purge schedule (default time.Now).
+	Now func() time.Time
 }
 
 // Store is the Pebble implementation of custos.Store.
@@ -37,6 +44,13 @@ type Store struct {
 	// outboxMu serialises PutDelivery's read of the previous version with
 	// its write, which keeps the due index exact.
 	outboxMu sync.Mutex
+	// applyMu makes Apply's read of a deleted subject's day buckets and
+	// its commit one step, so that no other Apply adds a bucket between
+	// them; it guards days.
+	applyMu sync.Mutex
+	// days are day buckets known to be in subjects' day indexes.
+	days   map[subjectRef][]day
+	purger purger
 	// tenantMu serialises CreateTenant's check with its write, so two
 	// creations of one id cannot both succeed.
 	tenantMu sync.Mutex
@@ -55,7 +69,24 @@ func Open(dir string, o Options) (*Store, error) {
 	if err != nil {
 		return nil, fmt.Errorf("open store %s: %w", dir, err)
 	}
-	return &Store{db: db, dir: dir, logDepth: recycledLogs(opts)}, nil
+	v, err := storedLayout(db)
+	if err == nil && v > layoutVersion {
+		err = fmt.Errorf("store %s has key layout version %d, newer than this build's %d: run a newer custos", dir, v, layoutVersion)
+	} else if err == nil && v != layoutVersion {
+		err = fmt.Errorf("%w (version %d; this build reads version %d): stop the server and run `custos migrate --store %s` to rewrite it in place", ErrOldLayout, v, layoutVersion, dir)
+	}
+	if err != nil {
+		db.Close()
+		return nil, err
+	}
+	if o.PurgeInterval <= 0 {
+		o.PurgeInterval = DefaultPurgeInterval
+	}
+	if o.Now == nil {
+		o.Now = time.Now
+	}
+	return &Store{db: db, dir: dir, logDepth: recycledLogs(opts), days: map[subjectRef][]day{},
+		purger: purger{interval: o.PurgeInterval, now: o.Now}}, nil
 }
 
 func dbOptions(o Options) *pebble.Options {
@@ -179,13 +210,58 @@ func (s *Store) DeleteTenant(ctx context.Context, id custos.TenantID) error {
 	if err := b.Delete(tenantKey(id), nil); err != nil {
 		return err
 	}
-	if err := b.Commit(pebble.Sync); err != nil {
+	// The days are read and their deletions committed under applyMu, so
+	// that no write adds a day in between.
+	s.applyMu.Lock()
+	days, err := s.tenantDays(ctx, id)
+	for _, d := range days {
+		if err == nil {
+			k := dayPrefix(nil, id, d)
+			err = b.DeleteRange(k, prefixEnd(k), nil)
+		}
+	}
+	if err == nil {
+		err = b.Commit(pebble.Sync)
+	}
+	clear(s.days)
+	s.applyMu.Unlock()
+	if err != nil {
 		return fmt.Errorf("delete tenant: %w", err)
 	}
 	if err := s.db.Compact(ctx, data, prefixEnd(data), true); err != nil {
 		return fmt.Errorf("compact deleted tenant: %w", err)
 	}
+	for _, d := range days {
+		k := dayPrefix(nil, id, d)
+		if err := s.db.Compact(ctx, k, prefixEnd(k), true); err != nil {
+			return fmt.Errorf("compact deleted tenant's events: %w", err)
+		}
+	}
 	return nil
+}
+
+// tenantDays returns the days on which the tenant has events, seeking
+// from day to day.
+func (s *Store) tenantDays(ctx context.Context, t custos.TenantID) ([]day, error) {
+	it, err := s.db.NewIterWithContext(ctx, &pebble.IterOptions{LowerBound: []byte{prefixEvent}, UpperBound: []byte{prefixEvent + 1}})
+	if err != nil {
+		return nil, err
+	}
+	defer it.Close()
+	var days []day
+	for ok := it.First(); ok; {
+		k := it.Key()
+		if len(k) < 1+dayLen {
+			return nil, fmt.Errorf("corrupt event key of %d bytes", len(k))
+		}
+		d := decodeEventDay(k[1:])
+		p := dayPrefix(nil, t, d)
+		if it.SeekGE(p) && bytes.HasPrefix(it.Key(), p) {
+			days = append(days, d)
+		}
+		ok = it.SeekGE(prefixEnd(eventDayPrefix(nil, d)))
+	}
+	return days, it.Error()
 }
 
 // Tenant returns one tenant.
@@ -222,16 +298,28 @@ func (s *Store) Tenants(_ context.Context) ([]*custos.Tenant, error) {
 // Apply applies the writes as one Pebble batch. The WAL sync is awaited
 // by wait, so concurrent callers share syncs (group commit).
 func (s *Store) Apply(_ context.Context, ws []*custos.Write) (func() error, error) {
+	s.applyMu.Lock()
+	defer s.applyMu.Unlock()
+	if len(s.days) > maxDayCache {
+		clear(s.days)
+	}
 	b := s.db.NewBatch()
 	var key []byte
+	// Day buckets recorded, and purges queued, by earlier writes of this
+	// call: not in the database yet, but a delete later in the call must
+	// see them.
+	var added, purges map[subjectRef][]day
 	for _, w := range ws {
 		t := w.Tenant
 		for _, sub := range w.DeleteSubjects {
-			key = subjectPrefix(key[:0], t, sub)
-			if err := b.DeleteRange(key, prefixEnd(key), nil); err != nil {
+			ref := subjectRef{t, sub}
+			if err := s.deleteSubject(b, ref, added[ref], &purges); err != nil {
 				b.Close()
+				clear(s.days)
 				return nil, err
 			}
+			delete(added, ref)
+			delete(s.days, ref)
 		}
 		for _, e := range w.DeleteEvents {
 			key = eventKey(key[:0], t, e.Subject, e.Time, e.ID)
@@ -248,6 +336,17 @@ func (s *Store) Apply(_ context.Context, ws []*custos.Write) (func() error, erro
 		for _, e := range w.Events {
 			key = eventKey(key[:0], t, e.Subject, e.Time, e.ID)
 			b.Set(key, e.Value, nil)
+			ref, d := subjectRef{t, e.Subject}, dayOf(e.Time)
+			if !slices.Contains(s.days[ref], d) {
+				// The subject's day index learns the bucket once, not at
+				// every event: the cache remembers what is recorded.
+				b.Set(dayIndexKey(key[:0], t, e.Subject, d), nil, nil)
+				s.days[ref] = append(s.days[ref], d)
+				if added == nil {
+					added = map[subjectRef][]day{}
+				}
+				added[ref] = append(added[ref], d)
+			}
 		}
 		for _, c := range w.Consents {
 			key = consentKey(key[:0], t, c.Subject, c.Time, c.Seq)
@@ -255,6 +354,8 @@ func (s *Store) Apply(_ context.Context, ws []*custos.Write) (func() error, erro
 		}
 		for _, sd := range w.Sends {
 			if sd.Campaign == "" {
+				b.Close()
+				clear(s.days)
 				return nil, custos.Errorf(custos.Invalid, "send record has no campaign")
 			}
 			b.Set(sendKey(t, sd.Subject, sd.Time, sd.Campaign), sd.Value, nil)
@@ -276,6 +377,7 @@ func (s *Store) Apply(_ context.Context, ws []*custos.Write) (func() error, erro
 			v, err := json.Marshal(f.Flags)
 			if err != nil {
 				b.Close()
+				clear(s.days)
 				return nil, err
 			}
 			b.Set(key, v, nil)
@@ -284,6 +386,7 @@ func (s *Store) Apply(_ context.Context, ws []*custos.Write) (func() error, erro
 			v, err := json.Marshal(ts.Tombstone)
 			if err != nil {
 				b.Close()
+				clear(s.days)
 				return nil, err
 			}
 			b.Set(tombstoneKey(key[:0], t, ts.Hash), v, nil)
@@ -309,6 +412,7 @@ func (s *Store) Apply(_ context.Context, ws []*custos.Write) (func() error, erro
 	}
 	if err := s.db.ApplyNoSyncWait(b, pebble.Sync); err != nil {
 		b.Close()
+		clear(s.days)
 		return nil, fmt.Errorf("apply batch: %w", err)
 	}
 	return func() error {
@@ -407,8 +511,8 @@ func (s *Store) subjectWalk(ctx context.Context, t custos.TenantID, after custos
 }
 
 // EachProfile calls fn for every profile of the tenant, by subject id.
-// Within a subject, events sort before the profile ('e' < 'p'), so the
-// walk seeks from subject to subject instead of reading their events.
+// The walk seeks from subject to subject, straight to each profile key,
+// instead of reading the consent records and day index around it.
 func (s *Store) EachProfile(ctx context.Context, t custos.TenantID, after custos.SubjectID, fn func(custos.StoredProfile) (bool, error)) error {
 	it, ok, err := s.subjectWalk(ctx, t, after)
 	if err != nil {
@@ -457,72 +561,6 @@ func (s *Store) MergedInto(_ context.Context, t custos.TenantID, sub custos.Subj
 		return nil
 	})
 	return into, err
-}
-
-// Events calls fn for the subject's events after the cursor, in order.
-func (s *Store) Events(ctx context.Context, t custos.TenantID, sub custos.SubjectID, after *custos.EventCursor, fn func(custos.StoredEvent) (bool, error)) error {
-	lower := append(subjectPrefix(nil, t, sub), subEvent)
-	upper := prefixEnd(lower)
-	it, err := s.db.NewIterWithContext(ctx, &pebble.IterOptions{LowerBound: lower, UpperBound: upper})
-	if err != nil {
-		return err
-	}
-	defer it.Close()
-	var ok bool
-	if after != nil {
-		// Event keys all have one length, so the cursor key plus a zero byte
-		// sorts right after it and before the next event.
-		ok = it.SeekGE(append(eventKey(nil, t, sub, after.Time, after.ID), 0))
-	} else {
-		ok = it.First()
-	}
-	for ; ok; ok = it.Next() {
-		es, at, id, valid := parseEventKey(it.Key())
-		if !valid {
-			return fmt.Errorf("corrupt event key of %d bytes", len(it.Key()))
-		}
-		v, err := it.ValueAndErr()
-		if err != nil {
-			return err
-		}
-		more, err := fn(custos.StoredEvent{Subject: es, Time: at, ID: id, Value: append([]byte(nil), v...)})
-		if err != nil || !more {
-			return err
-		}
-	}
-	return it.Error()
-}
-
-// EventSpan returns the times of the subject's first and last event.
-func (s *Store) EventSpan(ctx context.Context, t custos.TenantID, sub custos.SubjectID) (first, last time.Time, ok bool, err error) {
-	lower := append(subjectPrefix(nil, t, sub), subEvent)
-	it, err := s.db.NewIterWithContext(ctx, &pebble.IterOptions{LowerBound: lower, UpperBound: prefixEnd(lower)})
-	if err != nil {
-		return first, last, false, err
-	}
-	defer it.Close()
-	if !it.First() {
-		return first, last, false, it.Error()
-	}
-	_, first, _, _ = parseEventKey(it.Key())
-	it.Last()
-	_, last, _, _ = parseEventKey(it.Key())
-	return first, last, true, it.Error()
-}
-
-// purgeMarker is a key outside every tenant's range, written only to
-// start new write-ahead logs during a purge.
-var purgeMarker = []byte{0x00, 'p', 'u', 'r', 'g', 'e'}
-
-// Purge compacts the subject's key span so that deleted bytes leave the
-// live sstables, not only hidden by a tombstone, and retires every
-// write-ahead log written before, so no file holds them any more.
-func (s *Store) Purge(ctx context.Context, t custos.TenantID, sub custos.SubjectID) error {
-	start := subjectPrefix(nil, t, sub)
-	if err := s.db.Compact(ctx, start, prefixEnd(start), true); err != nil {
-		return fmt.Errorf("compact subject span: %w", err)
-	}
-	return cycleLogs(s.db, vfs.Default, s.dir, s.logDepth, purgeMarker)
 }
 
 // logger forwards Pebble's warnings and errors to slog and drops its

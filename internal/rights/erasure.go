@@ -153,6 +153,13 @@ func (e *Engine) runErasure(ctx context.Context, r *custos.Request, actor string
 			}
 			er.DeletedAt = now
 		case stepPurged:
+			// A store that purges in batched passes purges this subject
+			// with the next one, which the certificate names; the data is
+			// unreadable since the shred and deleted since the last step.
+			if ps, ok := e.store.(custos.PurgeScheduler); ok && found {
+				er.PurgeDueAt = ps.PurgeDueAt().UTC()
+				break
+			}
 			if found {
 				if err := e.store.Purge(ctx, t, s); err != nil {
 					return nil, fmt.Errorf("erasure %s: purge: %w", r.ID, err)
@@ -260,7 +267,7 @@ func (e *Engine) certify(ctx context.Context, r *custos.Request) ([]byte, error)
 	c := certificate.Certificate{
 		RequestID: r.ID, TenantID: r.Tenant.String(), Region: region, Subject: subject,
 		IdentifiersErased: er.IdentifiersErased, RecordsDeleted: er.RecordsDeleted,
-		ShreddedAt: er.ShreddedAt, DeletedAt: er.DeletedAt, PurgedAt: er.PurgedAt, Verified: er.Verified,
+		ShreddedAt: er.ShreddedAt, DeletedAt: er.DeletedAt, PurgedAt: er.PurgedAt, PurgeDueAt: er.PurgeDueAt, Verified: er.Verified,
 		Recipients:     outcomes,
 		AuditChainHead: certificate.ChainHead{Seq: head.Seq, Hash: head.Hash},
 		IssuedAt:       e.now().UTC(),

@@ -11,6 +11,7 @@ import (
 	"github.com/custos-dev/custos"
 	"github.com/custos-dev/custos/internal/audit"
 	"github.com/custos-dev/custos/internal/certificate"
+	"github.com/custos-dev/custos/internal/pebble"
 	"github.com/custos-dev/custos/internal/rights"
 )
 
@@ -44,8 +45,16 @@ func (e *env) checkErased(t *testing.T, r *custos.Request, ids map[custos.Identi
 	if err != nil {
 		t.Fatalf("certificate does not verify: %v\n%s", err, r.Erasure.Certificate)
 	}
-	if c.RequestID != r.ID || c.TenantID != e.tenant.String() || !c.Verified || c.RecordsDeleted["events"] != events || c.PurgedAt.IsZero() || c.Region != "eu" {
-		t.Errorf("certificate = %+v, want request %s, %d events deleted, verified, purged", c, r.ID, events)
+	if c.RequestID != r.ID || c.TenantID != e.tenant.String() || !c.Verified || c.RecordsDeleted["events"] != events || c.Region != "eu" {
+		t.Errorf("certificate = %+v, want request %s, %d events deleted, verified", c, r.ID, events)
+	}
+	// The embedded store purges in passes: the certificate names the pass,
+	// due within the store's purge interval of the erasure.
+	if due, limit := c.PurgeDueAt, c.DeletedAt.Add(pebble.DefaultPurgeInterval); c.Version != 2 || !c.PurgedAt.IsZero() || due.IsZero() || due.After(limit) {
+		t.Errorf("certificate version %d, purged_at %v, purge_due_at %v; want version 2, no purged_at, purge due by %v", c.Version, c.PurgedAt, due, limit)
+	}
+	if !r.Erasure.PurgeDueAt.Equal(c.PurgeDueAt) {
+		t.Errorf("request's purge_due_at %v, certificate's %v; want the same", r.Erasure.PurgeDueAt, c.PurgeDueAt)
 	}
 	js, _ := json.Marshal(c)
 	for _, v := range ids {

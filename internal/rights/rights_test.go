@@ -57,7 +57,7 @@ func (e *env) open(t *testing.T) {
 	t.Helper()
 	ctx := context.Background()
 	var err error
-	st := testenv.Open(t, e.dir, e.master, pebble.Options{})
+	st := testenv.Open(t, e.dir, e.master, pebble.Options{Now: e.clock.now})
 	e.store, e.keys, e.ring = st.Store, st.Keys, st.Ring
 	ring := e.ring
 	if err := ring.CreateTenant(ctx, e.tenant); err != nil {

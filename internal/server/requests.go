@@ -61,6 +61,7 @@ type erasureView struct {
 	ShreddedAt        time.Time      `json:"shredded_at,omitzero"`
 	DeletedAt         time.Time      `json:"deleted_at,omitzero"`
 	PurgedAt          time.Time      `json:"purged_at,omitzero"`
+	PurgeDueAt        time.Time      `json:"purge_due_at,omitzero"`
 	Verified          bool           `json:"verified"`
 	CertificateReady  bool           `json:"certificate_ready"`
 }
@@ -95,7 +96,8 @@ func viewRequest(r *custos.Request, now time.Time) requestView {
 	}
 	if e := r.Erasure; e != nil {
 		v.Erasure = &erasureView{Suppress: e.Suppress, IdentifiersErased: e.IdentifiersErased, RecordsDeleted: e.RecordsDeleted,
-			ErasedAt: e.ErasedAt, ShreddedAt: e.ShreddedAt, DeletedAt: e.DeletedAt, PurgedAt: e.PurgedAt, Verified: e.Verified,
+			ErasedAt: e.ErasedAt, ShreddedAt: e.ShreddedAt, DeletedAt: e.DeletedAt, PurgedAt: e.PurgedAt, PurgeDueAt: e.PurgeDueAt,
+			Verified:         e.Verified,
 			CertificateReady: len(e.Certificate) > 0}
 	}
 	for _, f := range r.Forwards {

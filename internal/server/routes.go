@@ -211,6 +211,18 @@ func Routes() []Route {
 		operator("POST", "/admin/v1/incidents/{id}/updates", func(d Deps) http.Handler { return handleUpdateIncident(d.Log, d.Incidents, d.Tenants, d.Now) }),
 		operator("POST", "/admin/v1/incidents/{id}/close", func(d Deps) http.Handler { return handleCloseIncident(d.Log, d.Incidents, d.Tenants, d.Now) }),
 
+		// The controller console and the data subjects' privacy center:
+		// HTML pages of internal/console, which authenticates them itself
+		// (a session cookie and a CSRF token on every form). Its own route
+		// table, console.Routes, is walked by TestConsoleRoutes the way
+		// TestRoutes walks this one.
+		public("GET", "/console", consolePages).needs("Console"),
+		public("GET", "/console/{page...}", consolePages).needs("Console"),
+		public("POST", "/console/{page...}", consolePages).needs("Console"),
+		public("GET", "/privacy/{tenant}", consolePages).needs("Console"),
+		public("GET", "/privacy/{tenant}/{page...}", consolePages).needs("Console"),
+		public("POST", "/privacy/{tenant}/{page...}", consolePages).needs("Console"),
+
 		// The node's public signing key, for offline verification.
 		public("GET", "/.well-known/custos/signing-key", func(d Deps) http.Handler { return handleSigningKey(d.SigningKey) }),
 
@@ -223,6 +235,8 @@ func Routes() []Route {
 	)
 	return rs
 }
+
+func consolePages(d Deps) http.Handler { return d.Console }
 
 func preflight(Deps) http.Handler { return cors(http.HandlerFunc(handlePreflight)) }
 
@@ -241,6 +255,8 @@ func (d Deps) has(field string) bool {
 		return d.Campaigns != nil
 	case "Metrics":
 		return d.Metrics != nil
+	case "Console":
+		return d.Console != nil
 	}
 	panic("server: unknown route dependency " + field)
 }

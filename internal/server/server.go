@@ -71,6 +71,9 @@ type Deps struct {
 	// the node's transport security, stated there too.
 	Processor processing.Processor
 	Security  processing.Security
+	// Console serves the controller console (/console) and the privacy
+	// center (/privacy/{tenant}); nil: neither is served.
+	Console http.Handler
 }
 
 // New returns the Custos HTTP handler.

@@ -1,0 +1,289 @@
+// Package console serves the controller console at /console and the data
+// subjects' privacy center at /privacy/{tenant}: server-rendered HTML
+// pages (html/template, assets embedded) over the domain services — the
+// rights engine, the reader, the consent ledger, the audit log — never
+// over the JSON API.
+//
+// Both keep sessions in a cookie that is HttpOnly, SameSite=Strict and
+// Secure under TLS, naming a session held in this node's memory, so
+// signing out ends it on the server. Every form carries a CSRF token;
+// pages are sent with a Content-Security-Policy that allows no inline
+// script or style, and html/template escapes every value.
+package console
+
+import (
+	"bytes"
+	"context"
+	"crypto/ed25519"
+	"crypto/x509"
+	"embed"
+	"encoding/json"
+	"html/template"
+	"io"
+	"io/fs"
+	"log/slog"
+	"net/http"
+	"strings"
+	"sync"
+	"time"
+
+	"github.com/custos-dev/custos"
+	"github.com/custos-dev/custos/internal/audit"
+	"github.com/custos-dev/custos/internal/certificate"
+	"github.com/custos-dev/custos/internal/consent"
+	"github.com/custos-dev/custos/internal/rights"
+)
+
+//go:embed templates/*.html
+var templateFS embed.FS
+
+//go:embed static
+var staticFS embed.FS
+
+// Tenants is what the console needs of the tenant registry.
+type Tenants interface {
+	BySecretKey(key string) (*custos.Tenant, bool)
+	Get(id custos.TenantID) (*custos.Tenant, bool)
+	Misdirected(t *custos.Tenant) error
+	IdentitySecret(t *custos.Tenant) (string, error)
+	SMTPPassword(t *custos.Tenant) (string, error)
+}
+
+// Requests is what the console needs of the rights engine.
+type Requests interface {
+	Create(ctx context.Context, t custos.TenantID, in rights.Input) (*custos.Request, error)
+	Get(ctx context.Context, t custos.TenantID, id string) (*custos.Request, error)
+	List(ctx context.Context, t custos.TenantID, f rights.Filter) ([]*custos.Request, error)
+	Cancel(ctx context.Context, t custos.TenantID, id, actor string) (*custos.Request, error)
+	Extend(ctx context.Context, t custos.TenantID, id string, months int, reason, actor string) (*custos.Request, error)
+	Approve(ctx context.Context, t custos.TenantID, id, actor string) (*custos.Request, error)
+	Reject(ctx context.Context, t custos.TenantID, id, reason, actor string) (*custos.Request, error)
+	Certificate(ctx context.Context, t custos.TenantID, id string) ([]byte, error)
+	Result(ctx context.Context, t custos.TenantID, id, format string, w io.Writer, contentType func(ct, filename string)) error
+	Outcomes(ctx context.Context, r *custos.Request) ([]certificate.Outcome, error)
+	Callbacks(ctx context.Context, r *custos.Request) ([]certificate.Outcome, error)
+}
+
+// Subjects reads subjects (the ingest Reader).
+type Subjects interface {
+	Find(ctx context.Context, t custos.TenantID, id custos.Identifier) (custos.SubjectID, error)
+	Profile(ctx context.Context, t custos.TenantID, s custos.SubjectID) (*custos.Profile, error)
+	Pseudonym(t custos.TenantID, s custos.SubjectID) (string, error)
+	EachEvent(ctx context.Context, t custos.TenantID, s custos.SubjectID, fn func(custos.Event) error) error
+	Events(ctx context.Context, t custos.TenantID, s custos.SubjectID, cursor string, limit int) ([]custos.Event, string, error)
+}
+
+// Flags reads a subject's standing flags (the ingest Pipeline).
+type Flags interface {
+	Flags(ctx context.Context, t custos.TenantID, s custos.SubjectID) (custos.SubjectFlags, error)
+}
+
+// Consents reads the consent ledger.
+type Consents interface {
+	History(ctx context.Context, t custos.TenantID, s custos.SubjectID) ([]custos.ConsentRecord, error)
+}
+
+// ConsentRecorder records a grant or withdrawal with its audit entry
+// (consent.Recorder).
+type ConsentRecorder interface {
+	Record(ctx context.Context, t *custos.Tenant, in consent.Input) (custos.ConsentRecord, error)
+}
+
+// Deps are the console's dependencies.
+type Deps struct {
+	Log        *slog.Logger
+	Tenants    Tenants
+	Requests   Requests
+	Subjects   Subjects
+	Consents   Consents
+	Recorder   ConsentRecorder
+	Recipients custos.RecipientStore
+	// Flags shows a subject's flags on its page (nil: not shown).
+	Flags Flags
+	Audit *audit.Log
+	// AuditStore is read by the audit log page and its chain check.
+	AuditStore custos.AuditStore
+	// SigningKey is the node's public key: the page verifies erasure
+	// certificates with it.
+	SigningKey ed25519.PublicKey
+	// PublicURL is the base of the links in sign-in e-mails.
+	PublicURL string
+	// MailRootCAs verifies tenants' SMTP servers (nil: the system pool).
+	MailRootCAs *x509.CertPool
+	// SecureCookies marks cookies Secure even on plain connections (TLS
+	// ends at a proxy in front); under TLS they always are.
+	SecureCookies bool
+	Now           func() time.Time
+}
+
+// Handler serves the console and the privacy center. Create it with New.
+type Handler struct {
+	d     Deps
+	mux   *http.ServeMux
+	pages map[string]*template.Template
+
+	console *sessions
+	privacy *sessions
+	links   *links
+	// Sign-in attempts, by client address and by tenant and address.
+	signinLimit *limiter
+	linkLimit   *limiter
+	linkByIP    *limiter
+
+	mail sync.WaitGroup // e-mails being sent
+}
+
+// Session lifetimes and sign-in limits.
+const (
+	ConsoleSessionTTL = 8 * time.Hour
+	PrivacySessionTTL = 30 * time.Minute
+	LinkTTL           = 15 * time.Minute
+)
+
+// New returns the handler of /console and /privacy.
+func New(d Deps) (*Handler, error) {
+	if d.Now == nil {
+		d.Now = time.Now
+	}
+	if d.Log == nil {
+		d.Log = slog.New(slog.DiscardHandler)
+	}
+	h := &Handler{d: d, mux: http.NewServeMux(), pages: map[string]*template.Template{},
+		console:     newSessions(ConsoleSessionTTL, d.Now),
+		privacy:     newSessions(PrivacySessionTTL, d.Now),
+		links:       newLinks(LinkTTL, d.Now),
+		signinLimit: newLimiter(10, 15*time.Minute, d.Now),
+		linkLimit:   newLimiter(3, 15*time.Minute, d.Now),
+		linkByIP:    newLimiter(20, 15*time.Minute, d.Now),
+	}
+	if err := h.parse(); err != nil {
+		return nil, err
+	}
+	h.routes()
+	return h, nil
+}
+
+// Wait returns once the sign-in e-mails being sent are done.
+func (h *Handler) Wait() { h.mail.Wait() }
+
+// contentSecurityPolicy allows nothing inline: styles and images come
+// from this server (logos from https), there is no script at all.
+const contentSecurityPolicy = "default-src 'none'; style-src 'self'; img-src 'self' https: data:; " +
+	"form-action 'self'; frame-ancestors 'none'; base-uri 'none'"
+
+func (h *Handler) ServeHTTP(w http.ResponseWriter, r *http.Request) {
+	hd := w.Header()
+	hd.Set("Content-Security-Policy", contentSecurityPolicy)
+	hd.Set("X-Content-Type-Options", "nosniff")
+	hd.Set("Referrer-Policy", "no-referrer")
+	hd.Set("X-Frame-Options", "DENY")
+	hd.Set("Cache-Control", "no-store")
+	h.mux.ServeHTTP(w, r)
+}
+
+var funcs = template.FuncMap{
+	"date": func(t time.Time) string {
+		if t.IsZero() {
+			return "—"
+		}
+		return t.UTC().Format("2006-01-02 15:04 UTC")
+	},
+	"day": func(t time.Time) string {
+		if t.IsZero() {
+			return "—"
+		}
+		return t.UTC().Format("2006-01-02")
+	},
+	"json": func(v any) string {
+		b, _ := json.Marshal(v)
+		return string(b)
+	},
+	"add": func(a, b int) int { return a + b },
+}
+
+// parse builds one template set per page, each with the shared layout.
+func (h *Handler) parse() error {
+	names, err := fs.Glob(templateFS, "templates/*.html")
+	if err != nil {
+		return err
+	}
+	for _, n := range names {
+		base := strings.TrimSuffix(strings.TrimPrefix(n, "templates/"), ".html")
+		if strings.HasPrefix(base, "layout") {
+			continue
+		}
+		layout := "templates/layout.html"
+		if strings.HasPrefix(base, "privacy") {
+			layout = "templates/layout_privacy.html"
+		}
+		t, err := template.New(base).Funcs(funcs).ParseFS(templateFS, layout, n)
+		if err != nil {
+			return err
+		}
+		h.pages[base] = t
+	}
+	return nil
+}
+
+// render writes a page; a template failure is logged and answered 500
+// before anything is sent.
+func (h *Handler) render(w http.ResponseWriter, status int, page string, data any) {
+	t, ok := h.pages[page]
+	if !ok {
+		h.d.Log.Error("console: no such page", "page", page)
+		http.Error(w, "internal error", http.StatusInternalServerError)
+		return
+	}
+	var buf bytes.Buffer
+	if err := t.ExecuteTemplate(&buf, "layout", data); err != nil {
+		h.d.Log.Error("console: render", "page", page, "err", err)
+		http.Error(w, "internal error", http.StatusInternalServerError)
+		return
+	}
+	w.Header().Set("Content-Type", "text/html; charset=utf-8")
+	w.WriteHeader(status)
+	w.Write(buf.Bytes())
+}
+
+// statusOf maps a domain error to an HTTP status: bad input 4xx,
+// transient trouble 5xx.
+func statusOf(err error) int {
+	switch custos.ErrorCode(err) {
+	case custos.Invalid:
+		return http.StatusBadRequest
+	case custos.NotFound:
+		return http.StatusNotFound
+	case custos.Conflict:
+		return http.StatusConflict
+	case custos.Unauthorized:
+		return http.StatusUnauthorized
+	case custos.Forbidden:
+		return http.StatusForbidden
+	case custos.Misdirected:
+		return http.StatusMisdirectedRequest
+	case custos.NotImplemented:
+		return http.StatusNotImplemented
+	case custos.Gone, custos.Shredded:
+		return http.StatusGone
+	case custos.TooLarge:
+		return http.StatusRequestEntityTooLarge
+	case custos.RateLimited:
+		return http.StatusTooManyRequests
+	}
+	return http.StatusInternalServerError
+}
+
+// messageOf is what a page may show of an error: the domain message of
+// a domain error, nothing of an internal one.
+func messageOf(err error) string {
+	if statusOf(err) >= 500 && custos.ErrorCode(err) != custos.NotImplemented {
+		return "Something went wrong on our side; please try again."
+	}
+	return custos.ErrorMessage(err)
+}
+
+func (h *Handler) static(w http.ResponseWriter, r *http.Request) {
+	sub, _ := fs.Sub(staticFS, "static")
+	w.Header().Set("Cache-Control", "public, max-age=3600")
+	http.StripPrefix(r.URL.Path[:strings.Index(r.URL.Path, "/static/")+len("/static")], http.FileServerFS(sub)).ServeHTTP(w, r)
+}
