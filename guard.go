@@ -31,6 +31,16 @@ type Guard struct {
 	// subject: the Write is refused if any of them does (another writer
 	// linked it first), so two writers never split one person in two.
 	NewLinks []IdentifierHash
+	// Profiles are the stored profiles the Write replaces or deletes, as
+	// the author read them: the SHA-256 of the sealed bytes, or zero for
+	// none. The Write is refused if any changed meanwhile, so a profile
+	// (its identifiers, traits) or a merged subject's events written by
+	// another writer in between are never overwritten or deleted unseen.
+	Profiles map[SubjectID][32]byte
+	// Events are the subjects whose events the Write deletes after
+	// copying them (a merge), with how many the author read: the Write is
+	// refused if another writer stored or deleted one meanwhile.
+	Events map[SubjectID]int
 }
 
 // StaleError is the refusal of a guarded Write whose guard no longer
@@ -46,11 +56,14 @@ type StaleError struct {
 	Seen []MessageHash
 	// Links is true when one of Guard.NewLinks was linked meanwhile.
 	Links bool
+	// Profiles is true when one of Guard.Profiles or Guard.Events
+	// changed meanwhile.
+	Profiles bool
 }
 
 func (e *StaleError) Error() string {
-	return fmt.Sprintf("tenant %s: the write was composed from stale state (generation stale %t, %d messages stored meanwhile, links stale %t)",
-		e.Tenant, e.GenerationStale, len(e.Seen), e.Links)
+	return fmt.Sprintf("tenant %s: the write was composed from stale state (generation stale %t, %d messages stored meanwhile, links stale %t, profiles stale %t)",
+		e.Tenant, e.GenerationStale, len(e.Seen), e.Links, e.Profiles)
 }
 
 // GateStore is implemented by stores several processes may share. Such a

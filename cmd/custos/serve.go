@@ -30,6 +30,7 @@ import (
 	"github.com/custos-dev/custos/internal/forward"
 	"github.com/custos-dev/custos/internal/incident"
 	"github.com/custos-dev/custos/internal/keyring"
+	"github.com/custos-dev/custos/internal/lease"
 	"github.com/custos-dev/custos/internal/metrics"
 	"github.com/custos-dev/custos/internal/opendsr"
 	"github.com/custos-dev/custos/internal/pebble"
@@ -66,6 +67,7 @@ type serveConfig struct {
 	processorContact            string
 	retentionInterval           time.Duration
 	keyEpoch                    time.Duration
+	leaseTTL                    time.Duration
 	purgeInterval               time.Duration
 	outbound                    outboundFlags
 	limits                      limitFlags
@@ -127,6 +129,7 @@ func serveFlags(c *serveConfig, getenv func(string) string) *flag.FlagSet {
 	c.limits.register(fs, envDefaults{getenv, &c.envErrs})
 	fs.StringVar(&c.processorName, "processor-name", env(getenv, "CUSTOS_PROCESSOR_NAME", ""), "the processor (the organisation running this node) named in records of processing (CUSTOS_PROCESSOR_NAME)")
 	fs.StringVar(&c.processorContact, "processor-contact", env(getenv, "CUSTOS_PROCESSOR_CONTACT", ""), "the processor's contact (e-mail or address) in records of processing (CUSTOS_PROCESSOR_CONTACT)")
+	fs.DurationVar(&c.leaseTTL, "lease-ttl", duration("CUSTOS_LEASE_TTL", lease.DefaultTTL), "with several nodes on PostgreSQL: how long a dead node's background work (outbox, campaign run, erasure) waits before another node takes it over (CUSTOS_LEASE_TTL)")
 	fs.DurationVar(&c.retentionInterval, "retention-interval", duration("CUSTOS_RETENTION_INTERVAL", time.Hour), "how often the retention sweep runs, at most 1h (CUSTOS_RETENTION_INTERVAL)")
 	fs.DurationVar(&c.keyEpoch, "key-epoch", duration("CUSTOS_KEY_EPOCH", 24*time.Hour), "with --keys on PostgreSQL: how long a key epoch lasts; at its end live subject keys are re-sealed under a new epoch key and the old one is destroyed, which bounds how long a shredded key survives in the key database's dead rows and WAL (CUSTOS_KEY_EPOCH; see docs/postgres.md)")
 	fs.DurationVar(&c.purgeInterval, "purge-interval", duration("CUSTOS_PURGE_INTERVAL", pebble.DefaultPurgeInterval), "embedded store: longest wait between an erasure and the pass that purges its bytes from the store's files (CUSTOS_PURGE_INTERVAL)")
@@ -154,6 +157,9 @@ func runServe(ctx context.Context, args []string, getenv func(string) string, st
 	}
 	if err := c.limits.check(); err != nil {
 		return err
+	}
+	if c.leaseTTL < 300*time.Millisecond {
+		return fmt.Errorf("--lease-ttl %v: want at least 300ms (a lease is renewed every third of it)", c.leaseTTL)
 	}
 	if c.publicURL != "" {
 		if u, err := url.Parse(c.publicURL); err != nil || (u.Scheme != "https" && u.Scheme != "http") || u.Host == "" {
@@ -219,6 +225,16 @@ func runServe(ctx context.Context, args []string, getenv func(string) string, st
 		return err
 	}
 	auditLog := audit.New(store, time.Now)
+	// Background work runs on one node at a time: on a shared database
+	// under leases there, on the embedded store under this process's own.
+	leaseStore, shared := store.(custos.LeaseStore)
+	leases := lease.New(leaseStore, lease.Options{TTL: c.leaseTTL, Log: log})
+	// resumeEvery is how often a node looks for work a dead node left
+	// (zero: only at start, when this process is the only one).
+	var resumeEvery time.Duration
+	if shared {
+		resumeEvery = c.leaseTTL
+	}
 	tally := audit.NewTally(auditLog, audit.TallyOptions{Every: time.Minute,
 		OnError: func(err error) { log.Error("audit ingest summary", "err", err) }})
 	// Stopped after the writer: the last counts are recorded once no
@@ -273,6 +289,15 @@ func runServe(ctx context.Context, args []string, getenv func(string) string, st
 		return ids
 	}
 
+	// On a shared database, what other nodes change is seen here at once:
+	// new, changed and deleted tenants, and gate changes (the writer
+	// refreshes before the next message instead of being refused once).
+	if feed, ok := store.(custos.ChangeFeed); ok {
+		sup.Go(stageSenders, "change feed", func(ctx context.Context) error {
+			return feed.ListenChanges(ctx, func(c custos.Change) { onChange(ctx, log, c, ring, reg, pipe) })
+		})
+	}
+
 	var tlsReloader *tlsconfig.Reloader
 	if c.tlsCert != "" || c.tlsKey != "" || c.tlsSelfSigned {
 		tlsReloader, err = tlsconfig.Load(tlsconfig.Options{CertFile: c.tlsCert, KeyFile: c.tlsKey, SelfSigned: c.tlsSelfSigned, DataDir: c.data, Log: log})
@@ -298,13 +323,20 @@ func runServe(ctx context.Context, args []string, getenv func(string) string, st
 			opendsr.SigningV1: opendsr.HeaderSigner{Key: dsrSigner, Domain: c.opendsrDomain, V1: true},
 		}})
 	incidents = incident.New(incident.Deps{Store: store, Tenants: reg, Outbox: outbox, Profiles: reader, Audit: auditLog,
-		Mail: mailCfg, Now: time.Now, Log: log})
+		Mail: mailCfg, Now: time.Now, Log: log, Leases: leases})
 	// Notifications a crash interrupted are finished before the outbox runs.
 	if err := incidents.Resume(ctx); err != nil {
 		return fmt.Errorf("resume incident notifications: %w", err)
 	}
-	sup.Go(stageBackground, "webhook outbox", outbox.Run)
-	sup.Go(stageBackground, "incident mail", incidents.Run)
+	sup.Go(stageBackground, "webhook outbox", leased(leases, "outbox", outbox.Run))
+	sup.Go(stageBackground, "incident mail", leased(leases, "incident-mail", incidents.Run))
+	if shared {
+		sup.Go(stageBackground, "incident resumption", leased(leases, "incident-resume", every(resumeEvery, func(ctx context.Context) {
+			if err := incidents.Resume(ctx); err != nil && ctx.Err() == nil {
+				log.Error("resume incident notifications", "err", err)
+			}
+		})))
+	}
 
 	// The listener comes first: unsubscribe links and OpenDSR callback
 	// URLs default to the address it got.
@@ -329,14 +361,14 @@ func runServe(ctx context.Context, args []string, getenv func(string) string, st
 	ledger := consent.New(pipe, store, ring, time.Now)
 	campaigns := campaign.New(campaign.Deps{Store: store, Profiles: reader, Gate: pipe, Consents: ledger, Keys: ring, Tenants: reg,
 		Outbox: outbox, Audit: auditLog, PublicURL: publicURL, Now: time.Now, Log: log, MailRootCAs: mailCAs, MailDial: guard.DialContext,
-		Resume: localTenantIDs})
+		Resume: localTenantIDs, ResumeEvery: resumeEvery, Leases: leases})
 	engine := rights.New(rights.Deps{Store: store, Gate: pipe, Subjects: reader, Keys: ring, Audit: auditLog,
 		SigningKey: signingKey, Region: c.region, Now: time.Now, Consents: ledger, Tenant: reg.Get,
 		Forward: forward.Options{Client: opendsr.NewClient(opendsr.ClientOptions{HTTP: guard.HTTPClient(10 * time.Second)}),
 			PublicURL: func() string { return publicURL }, PollInterval: c.opendsrPoll},
-		ForwardTenants: localTenantIDs,
-		URLHost:        guard.CheckHost,
-		Recipients:     store, Outbox: outbox, Deliveries: store, Sends: campaigns,
+		ForwardTenants: localTenantIDs, Leases: leases,
+		URLHost:    guard.CheckHost,
+		Recipients: store, Outbox: outbox, Deliveries: store, Sends: campaigns,
 		CallbackSecret: func(id custos.TenantID) ([]byte, error) {
 			t, ok := reg.Get(id)
 			if !ok {
@@ -351,6 +383,16 @@ func runServe(ctx context.Context, args []string, getenv func(string) string, st
 	} else if n > 0 {
 		log.Info("resumed interrupted erasures", "count", n)
 	}
+	if shared {
+		// Erasures whose node died are taken over once their lease expired.
+		sup.Go(stageSenders, "erasure resumption", leased(leases, "request-resume", every(resumeEvery, func(ctx context.Context) {
+			if n, err := engine.Resume(ctx, localTenantIDs()); err != nil && ctx.Err() == nil {
+				log.Error("resume interrupted erasures", "err", err)
+			} else if n > 0 {
+				log.Info("resumed interrupted erasures", "count", n)
+			}
+		})))
+	}
 	// Campaign runs a stop interrupted resume; each stops at shutdown after
 	// the recipient in hand, with its progress stored.
 	sup.Go(stageSenders, "campaigns", campaigns.Run)
@@ -363,15 +405,15 @@ func runServe(ctx context.Context, args []string, getenv func(string) string, st
 			m.RetentionEvents.Add(float64(r.Events))
 			m.RetentionProfiles.Add(float64(r.Profiles))
 		}})
-	sup.Go(stageSenders, "retention", sweeper.Run)
+	sup.Go(stageSenders, "retention", leased(leases, "retention", sweeper.Run))
 	// Requests forwarded to OpenDSR recipients, those a restart
 	// interrupted first. A failure to load them is logged, as before.
-	sup.Go(stageBackground, "opendsr forwarding", func(ctx context.Context) error {
+	sup.Go(stageBackground, "opendsr forwarding", leased(leases, "opendsr-forward", func(ctx context.Context) error {
 		if err := engine.Forwarder().Run(ctx); err != nil {
 			log.Error("opendsr forwarding stopped", "err", err)
 		}
 		return nil
-	})
+	}))
 	if sts.pebble != nil {
 		// The bytes of erased (and merged-away) subjects leave the
 		// embedded store's files within --purge-interval of their
@@ -464,6 +506,59 @@ func runServe(ctx context.Context, args []string, getenv func(string) string, st
 	sup.Stop()
 	log.Info("stopped: every accepted message is durable; the store is closed")
 	return nil
+}
+
+// onChange refreshes what this node caches of what another node changed.
+func onChange(ctx context.Context, log *slog.Logger, c custos.Change, ring *keyring.Ring, reg *tenants.Registry, pipe *subjects.Pipeline) {
+	switch c.Topic {
+	case custos.ChangeSubject:
+		ring.Forget(c.Tenant, c.Subject)
+		return
+	case custos.ChangeGate:
+		if err := pipe.Refresh(ctx, c.Tenant); err != nil && ctx.Err() == nil {
+			// The next guarded write is refused and refreshes then.
+			log.Warn("refresh a tenant's gate after a change by another node", "tenant", c.Tenant.String(), "err", err)
+		}
+		return
+	}
+	// Keys first: a tenant is usable once its key is here.
+	if err := ring.Refresh(ctx); err != nil && ctx.Err() == nil {
+		log.Error("reload tenant keys after a change by another node", "err", err)
+		return
+	}
+	if err := reg.Reload(ctx); err != nil && ctx.Err() == nil {
+		log.Error("reload tenants after a change by another node", "err", err)
+		return
+	}
+	if c.Topic == custos.ChangeAll {
+		for _, ten := range reg.List() {
+			if err := pipe.Refresh(ctx, ten.ID); err != nil && ctx.Err() == nil {
+				log.Warn("refresh a tenant's gate", "tenant", ten.ID.String(), "err", err)
+			}
+		}
+	}
+}
+
+// leased returns a Run that runs run only while this node holds the
+// cluster-wide lease name (always, on a store this process alone opens).
+func leased(l *lease.Leases, name string, run func(context.Context) error) func(context.Context) error {
+	return func(ctx context.Context) error { return l.Run(ctx, name, run) }
+}
+
+// every returns a Run that calls fn now and then every d until ctx ends.
+func every(d time.Duration, fn func(context.Context)) func(context.Context) error {
+	return func(ctx context.Context) error {
+		tick := time.NewTicker(d)
+		defer tick.Stop()
+		for {
+			fn(ctx)
+			select {
+			case <-ctx.Done():
+				return nil
+			case <-tick.C:
+			}
+		}
+	}
 }
 
 // publicURLOf returns the base URL of links to this server: the flag's

@@ -92,6 +92,13 @@ type Deps struct {
 	// Resume lists the tenants whose campaigns a stop interrupted Run
 	// resumes: this node's region's (nil: none).
 	Resume func() []custos.TenantID
+	// ResumeEvery, if set, makes Run look again this often for campaigns
+	// being sent that no run holds (their node died: another node takes
+	// them over once their lease expired). Zero: only when Run starts.
+	ResumeEvery time.Duration
+	// Leases keeps each campaign run to one node at a time
+	// (lease.Leases). Nil: this process is the only one.
+	Leases Leases
 	// MailRootCAs verifies tenants' SMTP servers (nil: the system pool).
 	MailRootCAs *x509.CertPool
 	// MailDial, if set, connects to tenants' SMTP servers (netguard's
@@ -147,6 +154,13 @@ func New(d Deps) *Engine {
 	d.PublicURL = strings.TrimRight(d.PublicURL, "/")
 	return &Engine{d: d, now: d.Now, log: d.Log, running: map[campaignRef]bool{},
 		launches: make(chan campaignRef), stopped: make(chan struct{})}
+}
+
+// Leases runs work while holding a named lease of a tenant, and reports
+// held false, without running it, when another holder has the lease
+// (lease.Leases).
+type Leases interface {
+	Hold(ctx context.Context, t custos.TenantID, name string, fn func(context.Context) error) (held bool, err error)
 }
 
 // Input is a new campaign as the API receives it.

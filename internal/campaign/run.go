@@ -27,11 +27,11 @@ func (e *Engine) Run(ctx context.Context) error {
 	var wg sync.WaitGroup
 	defer wg.Wait()
 	defer close(e.stopped) // first: Send stops handing over runs
-	start := func(ref campaignRef) {
+	start := func(ref campaignRef) bool {
 		e.runMu.Lock()
 		defer e.runMu.Unlock()
 		if e.running[ref] {
-			return
+			return false
 		}
 		e.running[ref] = true
 		wg.Add(1)
@@ -40,9 +40,10 @@ func (e *Engine) Run(ctx context.Context) error {
 			defer func() { e.runMu.Lock(); delete(e.running, ref); e.runMu.Unlock() }()
 			e.run(ctx, ref.t, ref.id)
 		}()
+		return true
 	}
-	resumed := 0
-	if e.d.Resume != nil {
+	resume := func() error {
+		resumed := 0
 		for _, t := range e.d.Resume() {
 			var ids []string
 			err := e.d.Store.Campaigns(ctx, t, func(c *custos.Campaign) bool {
@@ -55,13 +56,26 @@ func (e *Engine) Run(ctx context.Context) error {
 				return fmt.Errorf("list campaigns to resume: %w", err)
 			}
 			for _, id := range ids {
-				start(campaignRef{t, id})
-				resumed++
+				if start(campaignRef{t, id}) {
+					resumed++
+				}
 			}
 		}
+		if resumed > 0 {
+			e.log.Info("resuming campaigns being sent", "count", resumed)
+		}
+		return nil
 	}
-	if resumed > 0 {
-		e.log.Info("resumed campaigns being sent", "count", resumed)
+	var tick <-chan time.Time
+	if e.d.Resume != nil {
+		if err := resume(); err != nil {
+			return err
+		}
+		if e.d.ResumeEvery > 0 {
+			t := time.NewTicker(e.d.ResumeEvery)
+			defer t.Stop()
+			tick = t.C
+		}
 	}
 	for {
 		select {
@@ -69,6 +83,10 @@ func (e *Engine) Run(ctx context.Context) error {
 			return nil
 		case ref := <-e.launches:
 			start(ref)
+		case <-tick:
+			if err := resume(); err != nil && ctx.Err() == nil {
+				e.log.Error("look for campaigns to resume", "err", err)
+			}
 		}
 	}
 }
@@ -149,9 +167,28 @@ type errPause struct{ msg string }
 
 func (e errPause) Error() string { return e.msg }
 
-// run walks the audience until it is done, the run pauses or ctx ends;
-// a failure of the store is retried with backoff.
+// run walks the audience until it is done, the run pauses or ctx ends,
+// holding the campaign's lease: if another node holds it, that node is
+// sending the campaign, and run returns at once.
 func (e *Engine) run(ctx context.Context, t custos.TenantID, id string) {
+	if e.d.Leases == nil {
+		e.walkRetrying(ctx, t, id)
+		return
+	}
+	held, err := e.d.Leases.Hold(ctx, t, "campaign/"+id, func(ctx context.Context) error {
+		e.walkRetrying(ctx, t, id)
+		return nil
+	})
+	if err != nil && ctx.Err() == nil {
+		e.log.Error("campaign run: acquire its lease", "tenant", t.String(), "campaign", id, "err", err)
+	} else if !held {
+		e.log.Info("campaign is being sent by another node", "tenant", t.String(), "campaign", id)
+	}
+}
+
+// walkRetrying walks the audience until it is done, the run pauses or
+// ctx ends; a failure of the store is retried with backoff.
+func (e *Engine) walkRetrying(ctx context.Context, t custos.TenantID, id string) {
 	wait := time.Second
 	for {
 		err := e.walk(ctx, t, id)

@@ -327,6 +327,36 @@ func (fw *Forwarder) Run(ctx context.Context) error {
 	if fw.client == nil {
 		return nil
 	}
+	if err := fw.load(ctx); err != nil {
+		return err
+	}
+	// Requests with forwards may be stored by other nodes sharing the
+	// store: they are looked for again now and then.
+	reload := time.NewTicker(max(fw.poll, time.Second))
+	defer reload.Stop()
+	timer := time.NewTimer(0)
+	defer timer.Stop()
+	for {
+		select {
+		case <-ctx.Done():
+			return nil
+		case <-fw.kick:
+		case <-timer.C:
+		case <-reload.C:
+			// A failure to look is retried at the next tick; the
+			// forwards already known go on meanwhile.
+			_ = fw.load(ctx)
+		}
+		wait := fw.forwardDue(ctx)
+		if ctx.Err() != nil {
+			return nil
+		}
+		timer.Reset(wait)
+	}
+}
+
+// load schedules the open forwards of Deps.Tenants' requests.
+func (fw *Forwarder) load(ctx context.Context) error {
 	for _, t := range fw.d.Tenants() {
 		err := fw.d.Requests.Requests(ctx, t, func(r *custos.Request) bool {
 			if next, ok := nextDue(r); ok {
@@ -338,21 +368,7 @@ func (fw *Forwarder) Run(ctx context.Context) error {
 			return fmt.Errorf("load forwarded requests: %w", err)
 		}
 	}
-	timer := time.NewTimer(0)
-	defer timer.Stop()
-	for {
-		select {
-		case <-ctx.Done():
-			return nil
-		case <-fw.kick:
-		case <-timer.C:
-		}
-		wait := fw.forwardDue(ctx)
-		if ctx.Err() != nil {
-			return nil
-		}
-		timer.Reset(wait)
-	}
+	return nil
 }
 
 // nextDue is when the earliest open forward of r is due.

@@ -4,6 +4,7 @@ import (
 	"context"
 	"crypto/rand"
 	"encoding/hex"
+	"errors"
 	"fmt"
 	"log/slog"
 	"slices"
@@ -64,7 +65,33 @@ type Deps struct {
 	MinBackoff, MaxBackoff time.Duration
 	// Log receives a line per e-mail attempt, never an address or body.
 	Log *slog.Logger
+	// Leases keeps the changes and notifications of one incident to one
+	// node at a time (lease.Leases). Nil: this process is the only one.
+	Leases Leases
 }
+
+// Leases runs work while holding a named lease of a tenant, and reports
+// held false, without running it, when another holder has the lease
+// (lease.Leases).
+type Leases interface {
+	Hold(ctx context.Context, t custos.TenantID, name string, fn func(context.Context) error) (held bool, err error)
+}
+
+// hold runs fn while holding incident id's lease (answering Unavailable
+// if another node holds it: it is changing or notifying that incident).
+func (r *Register) hold(ctx context.Context, id string, fn func(context.Context) error) error {
+	if r.leases == nil {
+		return fn(ctx)
+	}
+	held, err := r.leases.Hold(ctx, custos.TenantID{}, "incident/"+id, fn)
+	if err == nil && !held {
+		return &custos.Error{Code: custos.Unavailable, Message: "incident " + id + " is being changed or notified by another node; retry", Err: errBusy}
+	}
+	return err
+}
+
+// errBusy: another node holds the incident's lease.
+var errBusy = errors.New("incident lease held by another node")
 
 // Register is the breach register. It is safe for concurrent use.
 type Register struct {
@@ -77,6 +104,7 @@ type Register struct {
 	now      func() time.Time
 	min, max time.Duration
 	log      *slog.Logger
+	leases   Leases
 
 	// ops serialises the operator's changes (open, update, close,
 	// resume); mu serialises every read-modify-write of a notification.
@@ -88,7 +116,7 @@ type Register struct {
 // New returns a Register. Call Resume at start-up and Run to send e-mail.
 func New(d Deps) *Register {
 	r := &Register{store: d.Store, tenants: d.Tenants, outbox: d.Outbox, profiles: d.Profiles, audit: d.Audit,
-		mail: d.Mail, now: d.Now, min: d.MinBackoff, max: d.MaxBackoff, log: d.Log, kick: make(chan struct{}, 1)}
+		mail: d.Mail, now: d.Now, min: d.MinBackoff, max: d.MaxBackoff, log: d.Log, kick: make(chan struct{}, 1), leases: d.Leases}
 	if r.now == nil {
 		r.now = time.Now
 	}
@@ -215,7 +243,11 @@ func (r *Register) Open(ctx context.Context, in OpenInput) (*custos.Incident, er
 		Details: map[string]any{"incident": inc.ID, "tenants": len(ids), "all_tenants": in.Scope.AllTenants, "windowed": in.Scope.Windowed()}}); err != nil {
 		return nil, err
 	}
-	return inc, r.notifyAll(ctx, inc)
+	err = r.hold(ctx, inc.ID, func(ctx context.Context) error { return r.notifyAll(ctx, inc) })
+	if errors.Is(err, errBusy) {
+		err = nil // a node resuming notifications found it first, and notifies it
+	}
+	return inc, err
 }
 
 // UpdateInput is a phased update: a message, and the description fields
@@ -244,6 +276,17 @@ func (r *Register) Update(ctx context.Context, id string, u UpdateInput) (*custo
 	if err := checkCategories("data_categories", u.DataCategories, false); err != nil {
 		return nil, err
 	}
+	var inc *custos.Incident
+	err := r.hold(ctx, id, func(ctx context.Context) error {
+		var err error
+		inc, err = r.update(ctx, id, u)
+		return err
+	})
+	return inc, err
+}
+
+// update is Update under the incident's lease.
+func (r *Register) update(ctx context.Context, id string, u UpdateInput) (*custos.Incident, error) {
 	inc, err := r.store.Incident(ctx, id)
 	if err != nil {
 		return nil, err
@@ -290,6 +333,17 @@ func (r *Register) CloseBy(ctx context.Context, id, note, actor string) (*custos
 	if err := checkText("note", note, true); err != nil {
 		return nil, err
 	}
+	var inc *custos.Incident
+	err := r.hold(ctx, id, func(ctx context.Context) error {
+		var err error
+		inc, err = r.close(ctx, id, note, actor)
+		return err
+	})
+	return inc, err
+}
+
+// close is Close under the incident's lease.
+func (r *Register) close(ctx context.Context, id, note, actor string) (*custos.Incident, error) {
 	inc, err := r.store.Incident(ctx, id)
 	if err != nil {
 		return nil, err
@@ -348,7 +402,18 @@ func (r *Register) Resume(ctx context.Context) error {
 		return err
 	}
 	for _, inc := range list {
-		if err := r.notifyAll(ctx, inc); err != nil {
+		err := r.hold(ctx, inc.ID, func(ctx context.Context) error {
+			// Read again under the lease: another node may have changed it.
+			inc, err := r.store.Incident(ctx, inc.ID)
+			if err != nil {
+				return err
+			}
+			return r.notifyAll(ctx, inc)
+		})
+		if errors.Is(err, errBusy) {
+			continue // another node is at it
+		}
+		if err != nil {
 			return err
 		}
 	}

@@ -162,6 +162,8 @@ func queueWrite(b *pgx.Batch, w *custos.Write) error {
 		for _, q := range []string{sqlDeleteSubjectEvents, sqlDeleteSubjectProfiles, sqlDeleteSubjectConsents, sqlDeleteSubjectSends} {
 			b.Queue(q, t, ids)
 		}
+		// Other nodes drop the subjects' keys from memory at commit.
+		b.Queue(sqlNotifySubjects, t, ids)
 	}
 	if len(w.DeleteEvents) > 0 {
 		es := lastByKey(w.DeleteEvents, eventKey)

@@ -25,6 +25,15 @@ func (s *Store) Generation(ctx context.Context, t custos.TenantID) (uint64, erro
 	return uint64(g), nil
 }
 
+// sqlProfileBases locks the profiles a guarded Write replaces or deletes
+// and returns the SHA-256 of each, to compare with what its author read.
+// sqlCountEvents counts a subject's events, under the gate lock, for a
+// merge that copied them.
+const (
+	sqlProfileBases = "SELECT subject_id, sha256(value) FROM profiles WHERE tenant_id = $1 AND subject_id = ANY($2::bytea[]) ORDER BY subject_id FOR UPDATE"
+	sqlCountEvents  = "SELECT count(*) FROM events WHERE tenant_id = $1 AND subject_id = $2"
+)
+
 // errGenerationStale stops a guarded batch whose generation differed.
 var errGenerationStale = errors.New("gate generation differs")
 
@@ -74,6 +83,55 @@ func (s *Store) applyGuarded(ctx context.Context, ws []*custos.Write) error {
 				return nil
 			})
 		}
+		if g := w.Guard; g != nil && len(g.Profiles) > 0 {
+			// Locked in subject order, before any is written, so two
+			// writers of the same profiles never deadlock.
+			ids := make([][]byte, 0, len(g.Profiles))
+			for sid := range g.Profiles {
+				ids = append(ids, sid[:])
+			}
+			owners = append(owners, w)
+			b.Queue(sqlProfileBases, w.Tenant[:], ids).Query(func(rows pgx.Rows) error {
+				done++
+				found := map[custos.SubjectID][32]byte{}
+				for rows.Next() {
+					var sb, sum []byte
+					if err := rows.Scan(&sb, &sum); err != nil {
+						return err
+					}
+					var sid custos.SubjectID
+					var h [32]byte
+					copy(sid[:], sb)
+					copy(h[:], sum)
+					found[sid] = h
+				}
+				if err := rows.Err(); err != nil {
+					return err
+				}
+				for sid, want := range g.Profiles {
+					if found[sid] != want && stale == nil {
+						stale = &custos.StaleError{Tenant: w.Tenant, Profiles: true}
+					}
+				}
+				return nil
+			})
+		}
+		if g := w.Guard; g != nil {
+			for sid, want := range g.Events {
+				owners = append(owners, w)
+				b.Queue(sqlCountEvents, w.Tenant[:], sid[:]).QueryRow(func(row pgx.Row) error {
+					done++
+					var n int
+					if err := row.Scan(&n); err != nil {
+						return err
+					}
+					if n != want && stale == nil {
+						stale = &custos.StaleError{Tenant: w.Tenant, Profiles: true}
+					}
+					return nil
+				})
+			}
+		}
 		n := b.Len()
 		if err := queueWrite(b, w); err != nil {
 			return err
@@ -84,6 +142,7 @@ func (s *Store) applyGuarded(ctx context.Context, ws []*custos.Write) error {
 		}
 		if w.Guard != nil && w.Guard.Advance {
 			queue(w, b.Queue(sqlGateAdvance, w.Tenant[:]))
+			queue(w, b.Queue(sqlNotify(custos.ChangeGate), w.Tenant[:]))
 		}
 	}
 	err = conn.SendBatch(ctx, b).Close()

@@ -2,6 +2,7 @@ package postgres_test
 
 import (
 	"crypto/rand"
+	"crypto/sha256"
 	"errors"
 	"sync"
 	"testing"
@@ -210,5 +211,60 @@ func TestGuardAdvanceSerialises(t *testing.T) {
 	wg.Wait()
 	if g, _ := b.Generation(t.Context(), ten); g != changes {
 		t.Errorf("generation after %d changes = %d", changes, g)
+	}
+}
+
+// TestGuardProfilesAndEvents: a profile replaced, or a merged subject's
+// events deleted, on what the author read is refused when another node
+// changed that profile or stored an event of that subject meanwhile; the
+// store is left as the other node wrote it.
+func TestGuardProfilesAndEvents(t *testing.T) {
+	a, b, ten := twoNodes(t)
+	s := custos.NewSubjectID()
+	if err := apply(a, t, &custos.Write{Tenant: ten, Profiles: []custos.StoredProfile{{Subject: s, Value: []byte("v1")}}}); err != nil {
+		t.Fatal(err)
+	}
+	v1 := sha256.Sum256([]byte("v1"))
+	// Node A changes the profile; node B's write based on v1 is refused.
+	if err := apply(a, t, &custos.Write{Tenant: ten, Profiles: []custos.StoredProfile{{Subject: s, Value: []byte("v2-by-a")}},
+		Guard: &custos.Guard{Profiles: map[custos.SubjectID][32]byte{s: v1}}}); err != nil {
+		t.Fatalf("node A: profile write on what it read = %v, want nil", err)
+	}
+	err := apply(b, t, &custos.Write{Tenant: ten, Profiles: []custos.StoredProfile{{Subject: s, Value: []byte("v2-by-b")}},
+		Guard: &custos.Guard{Profiles: map[custos.SubjectID][32]byte{s: v1}}})
+	if st := staleOf(err); st == nil || !st.Profiles {
+		t.Fatalf("node B: profile write on a stale read = %v, want a StaleError with Profiles", err)
+	}
+	if got, _ := b.Profile(t.Context(), ten, s); string(got) != "v2-by-a" {
+		t.Errorf("profile after the refused write = %q, want node A's", got)
+	}
+	// A profile that does not exist yet is read as zero.
+	fresh := custos.NewSubjectID()
+	if err := apply(b, t, &custos.Write{Tenant: ten, Profiles: []custos.StoredProfile{{Subject: fresh, Value: []byte("new")}},
+		Guard: &custos.Guard{Profiles: map[custos.SubjectID][32]byte{fresh: {}}}}); err != nil {
+		t.Errorf("a new profile written as absent = %v, want nil", err)
+	}
+
+	// A merge of s that copied 1 event is refused once A stored a second.
+	ev := func(n int64) custos.StoredEvent {
+		return custos.StoredEvent{Subject: s, Time: time.Unix(n, 0), ID: msgHash(), Value: []byte("e")}
+	}
+	if err := apply(a, t, &custos.Write{Tenant: ten, Events: []custos.StoredEvent{ev(1)}}); err != nil {
+		t.Fatal(err)
+	}
+	if err := apply(a, t, &custos.Write{Tenant: ten, Events: []custos.StoredEvent{ev(2)}}); err != nil {
+		t.Fatal(err)
+	}
+	merge := &custos.Write{Tenant: ten, DeleteSubjects: []custos.SubjectID{s}, Merges: []custos.MergeRecord{{From: s, Into: fresh}},
+		Guard: &custos.Guard{Advance: true, Events: map[custos.SubjectID]int{s: 1}}}
+	if st := staleOf(apply(b, t, merge)); st == nil || !st.Profiles {
+		t.Fatalf("node B: merge that copied 1 of 2 events = %v, want a StaleError", st)
+	}
+	if _, _, any, err := b.EventSpan(t.Context(), ten, s); err != nil || !any {
+		t.Errorf("events of s after the refused merge: any %t, %v; want kept", any, err)
+	}
+	merge.Guard.Events[s] = 2
+	if err := apply(b, t, merge); err != nil {
+		t.Errorf("the merge composed again = %v, want nil", err)
 	}
 }

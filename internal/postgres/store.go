@@ -41,7 +41,16 @@ func (s *Store) Close() error {
 
 // Ping checks that the database answers (for readiness probes).
 func (s *Store) Ping(ctx context.Context) error {
-	return dbError("ping the data database", s.pool.Ping(ctx))
+	// A connection the server closed is found dead only when used, and
+	// the pool drops it then: the next is tried, up to the pool's size,
+	// so that a database that is back is reported ready at once.
+	var err error
+	for range s.pool.Config().MaxConns + 1 {
+		if err = s.pool.Ping(ctx); err == nil || ctx.Err() != nil {
+			break
+		}
+	}
+	return dbError("ping the data database", err)
 }
 
 // Stats returns the connection pool's state.
@@ -127,7 +136,9 @@ func (s *Store) CreateTenant(ctx context.Context, t *custos.Tenant) error {
 	if err != nil {
 		return err
 	}
-	tag, err := s.pool.Exec(ctx, "INSERT INTO tenants (tenant_id, record) VALUES ($1, $2) ON CONFLICT (tenant_id) DO NOTHING", t.ID[:], v)
+	// Other nodes are told in the same statement, so only if it commits.
+	tag, err := s.pool.Exec(ctx, `WITH ins AS (INSERT INTO tenants (tenant_id, record) VALUES ($1, $2) ON CONFLICT (tenant_id) DO NOTHING RETURNING tenant_id)
+		SELECT pg_notify('`+changesChannel+`', 'tenants:' || encode(tenant_id, 'hex')) FROM ins`, t.ID[:], v)
 	if err != nil {
 		return dbError("create tenant", err)
 	}
@@ -143,7 +154,8 @@ func (s *Store) UpdateTenant(ctx context.Context, t *custos.Tenant) error {
 	if err != nil {
 		return err
 	}
-	tag, err := s.pool.Exec(ctx, "UPDATE tenants SET record = $2 WHERE tenant_id = $1", t.ID[:], v)
+	tag, err := s.pool.Exec(ctx, `WITH up AS (UPDATE tenants SET record = $2 WHERE tenant_id = $1 RETURNING tenant_id)
+		SELECT pg_notify('`+changesChannel+`', 'tenants:' || encode(tenant_id, 'hex')) FROM up`, t.ID[:], v)
 	if err != nil {
 		return dbError("update tenant", err)
 	}
@@ -198,6 +210,7 @@ func (s *Store) DeleteTenant(ctx context.Context, id custos.TenantID) error {
 	for _, tbl := range tenantTables {
 		b.Queue("DELETE FROM "+tbl+" WHERE tenant_id = $1", id[:])
 	}
+	b.Queue(sqlNotify(custos.ChangeTenants), id[:])
 	var deleted int64
 	err := pgx.BeginFunc(ctx, s.pool, func(tx pgx.Tx) error {
 		br := tx.SendBatch(ctx, b)

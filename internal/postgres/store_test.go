@@ -40,3 +40,12 @@ func TestStoreShared(t *testing.T) {
 		return openStore(t, url), openStore(t, url)
 	})
 }
+
+// TestLeases runs the lease conformance cases with two pools on one
+// database, as two nodes hold them.
+func TestLeases(t *testing.T) {
+	storetest.RunLeases(t, func(t *testing.T) (custos.LeaseStore, custos.LeaseStore) {
+		url := pgtest.NewDatabase(t)
+		return openStore(t, url), openStore(t, url)
+	})
+}

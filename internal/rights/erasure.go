@@ -34,6 +34,29 @@ func (e *Engine) createErasure(ctx context.Context, t custos.TenantID, in Input,
 	if r == nil {
 		r = e.newRequest(t, in, custos.InProgress)
 	}
+	var out *custos.Request
+	held, err := e.hold(ctx, t, r.ID, func(ctx context.Context) error {
+		var err error
+		out, err = e.startErasure(ctx, t, in, r)
+		return err
+	})
+	if err == nil && !held {
+		err = custos.Errorf(custos.Conflict, "request %s is being carried out by another node", r.ID)
+	}
+	return out, err
+}
+
+// hold runs fn while holding the lease of request id: one node at a time
+// works on a request.
+func (e *Engine) hold(ctx context.Context, t custos.TenantID, id string, fn func(context.Context) error) (bool, error) {
+	if e.leases == nil {
+		return true, fn(ctx)
+	}
+	return e.leases.Hold(ctx, t, "request/"+id, fn)
+}
+
+// startErasure is createErasure under the request's lease.
+func (e *Engine) startErasure(ctx context.Context, t custos.TenantID, in Input, r *custos.Request) (*custos.Request, error) {
 	r.Status, r.UpdatedAt = custos.InProgress, e.now().UTC()
 	r.Erasure = &custos.ErasureProgress{Suppress: in.Suppress, IdentifiersErased: map[string]int{}, RecordsDeleted: map[string]int{}}
 	h, err := e.keys.HashIdentifier(t, in.Identity)
@@ -259,6 +282,9 @@ func (e *Engine) certify(ctx context.Context, r *custos.Request) ([]byte, error)
 // Resume finishes the erasures a crash interrupted, for the given tenants,
 // and queues the OpenDSR status callbacks a crash left unqueued, in the
 // same pass over their requests. It returns how many erasures it resumed.
+// A request another node is working on (it holds the request's lease) is
+// left to that node; one whose node died is taken over once its lease
+// expired, so a node may call Resume periodically.
 func (e *Engine) Resume(ctx context.Context, tenants []custos.TenantID) (int, error) {
 	n := 0
 	for _, t := range tenants {
@@ -276,13 +302,37 @@ func (e *Engine) Resume(ctx context.Context, tenants []custos.TenantID) (int, er
 			return n, err
 		}
 		for _, r := range open {
-			if _, err := e.runErasure(ctx, r, "custos:resume"); err != nil {
+			resumed := false
+			_, err := e.hold(ctx, t, r.ID, func(ctx context.Context) error {
+				// Read again under the lease: the node that held it may
+				// have finished it meanwhile.
+				r, err := e.store.Request(ctx, t, r.ID)
+				if err != nil || r.Status != custos.InProgress || r.Erasure == nil {
+					return err
+				}
+				resumed = true
+				r, err = e.runErasure(ctx, r, "custos:resume")
+				if err == nil {
+					e.fwd.Kick(r)
+				}
+				return err
+			})
+			if err != nil {
 				return n, err
 			}
-			n++
+			if resumed {
+				n++
+			}
 		}
 		for _, r := range owed {
-			if err := e.openDSRCallbacks(ctx, r); err != nil {
+			_, err := e.hold(ctx, t, r.ID, func(ctx context.Context) error {
+				r, err := e.store.Request(ctx, t, r.ID)
+				if err != nil || !owesCallbacks(r) {
+					return err
+				}
+				return e.openDSRCallbacks(ctx, r)
+			})
+			if err != nil {
 				return n, err
 			}
 		}

@@ -109,6 +109,17 @@ type Deps struct {
 	// address is refused when it is given (the outbound guard's
 	// CheckHost); calls are guarded again when made.
 	URLHost func(host string) error
+	// Leases keeps the steps of one erasure to one node at a time, so a
+	// node resuming interrupted erasures never works on one another node
+	// is carrying out (lease.Leases). Nil: this process is the only one.
+	Leases Leases
+}
+
+// Leases runs work while holding a named lease of a tenant, and reports
+// held false, without running it, when another holder has the lease
+// (lease.Leases).
+type Leases interface {
+	Hold(ctx context.Context, t custos.TenantID, name string, fn func(context.Context) error) (held bool, err error)
 }
 
 // ConsentHistory reads a subject's consent ledger, oldest first.
@@ -142,7 +153,8 @@ type Engine struct {
 	idMu     sync.Mutex
 	reserved map[string]bool // caller-chosen ids being created
 
-	fwd *forward.Forwarder
+	fwd    *forward.Forwarder
+	leases Leases
 }
 
 // New returns an Engine.
@@ -150,7 +162,7 @@ func New(d Deps) *Engine {
 	e := &Engine{store: d.Store, gate: d.Gate, subj: d.Subjects, keys: d.Keys, audit: d.Audit,
 		sign: d.SigningKey, reg: d.Region, now: d.Now,
 		recipients: d.Recipients, outbox: d.Outbox, deliveries: d.Deliveries, cbSecret: d.CallbackSecret, consents: d.Consents, tenant: d.Tenant, sends: d.Sends,
-		urlHost: d.URLHost}
+		urlHost: d.URLHost, leases: d.Leases}
 	e.fwd = forward.New(forward.Deps{Options: d.Forward, Requests: d.Store, Recipients: d.Recipients, Keys: d.Keys, Now: d.Now,
 		Tenant: e.tenantOf, Tenants: d.ForwardTenants, RecipientSecret: e.recipientSecret, Record: e.recordForward})
 	return e

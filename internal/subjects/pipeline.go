@@ -392,7 +392,10 @@ func (p *Pipeline) ack() {
 	defer close(p.done)
 	for g := range p.acks {
 		err := g.wait()
-		if err == nil {
+		// A group one of whose Applies was refused (failGroup) has not
+		// made its changes: a merge refused by a shared store must not
+		// destroy the key of the subject it did not absorb.
+		if err == nil && g.failed == nil {
 			for _, f := range g.afterDurable {
 				if ferr := f(); ferr != nil && err == nil {
 					err = ferr

@@ -183,7 +183,9 @@ func (w *writer) maybeMerge(ctx context.Context, g *group, t custos.TenantID, pr
 		return err
 	}
 	wr := g.write(t)
+	moved := 0
 	err = w.p.store.Events(ctx, t, other, nil, func(e custos.StoredEvent) (bool, error) {
+		moved++
 		rk := eventRecordKey(e.Time, e.ID)
 		plain, err := okey.Open(nil, rk, e.Value)
 		if err != nil {
@@ -222,6 +224,10 @@ func (w *writer) maybeMerge(ctx context.Context, g *group, t custos.TenantID, pr
 		w.setFlags(g, t, other, custos.SubjectFlags{})
 	}
 	delete(g.profiles, subjectRef{t, other})
+	// Its events were read above: the merge is refused if another writer
+	// stored one since (its profile changes with every event).
+	w.noteProfile(t, other, op.base)
+	w.noteEvents(t, other, moved)
 	wr.DeleteSubjects = append(wr.DeleteSubjects, other)
 	wr.Merges = append(wr.Merges, custos.MergeRecord{From: other, Into: primary})
 	// The other key is destroyed only once its data lives durably under

@@ -78,6 +78,34 @@ func (w *writer) noteNewLink(t custos.TenantID, h custos.IdentifierHash) {
 	}
 }
 
+// noteProfile records the stored profile a Write replaces or deletes, as
+// it was read (the first note of a subject in a Write counts).
+func (w *writer) noteProfile(t custos.TenantID, s custos.SubjectID, base [32]byte) {
+	if w.shared == nil {
+		return
+	}
+	g := w.pendingGuard(t)
+	if g.Profiles == nil {
+		g.Profiles = map[custos.SubjectID][32]byte{}
+	}
+	if _, ok := g.Profiles[s]; !ok {
+		g.Profiles[s] = base
+	}
+}
+
+// noteEvents records how many events of a subject a merge copied before
+// deleting them.
+func (w *writer) noteEvents(t custos.TenantID, s custos.SubjectID, n int) {
+	if w.shared == nil {
+		return
+	}
+	g := w.pendingGuard(t)
+	if g.Events == nil {
+		g.Events = map[custos.SubjectID]int{}
+	}
+	g.Events[s] = n
+}
+
 // changesGate reports whether a Write changes what the gate admits.
 func changesGate(wr *custos.Write) bool {
 	return len(wr.Flags) > 0 || len(wr.Tombstones) > 0 || len(wr.Consents) > 0 || len(wr.Merges) > 0 ||
@@ -120,7 +148,7 @@ func (w *writer) refused(ctx context.Context, err error) {
 	for _, id := range st.Seen {
 		w.recent.add(id) // "maybe seen": the retry asks the store
 	}
-	if st.Links {
+	if st.Links || st.Profiles {
 		delete(w.cache, st.Tenant)
 	}
 	if st.GenerationStale {
@@ -198,4 +226,16 @@ func (w *writer) refreshGate(ctx context.Context, t custos.TenantID) error {
 	}
 	w.shared.gen[t] = gen
 	return nil
+}
+
+// Refresh brings a tenant's gate caches up to date with a store other
+// nodes share, when one of them changed the tenant's gate
+// (custos.ChangeGate): the next message is then judged on fresh caches
+// instead of being refused once for stale ones. On a store this process
+// alone writes it does nothing.
+func (p *Pipeline) Refresh(ctx context.Context, t custos.TenantID) error {
+	if _, ok := p.store.(custos.GateStore); !ok {
+		return nil
+	}
+	return p.control(ctx, t, func(*writer, *group) error { return nil })
 }

@@ -2,6 +2,7 @@ package subjects
 
 import (
 	"context"
+	"crypto/sha256"
 	"encoding/binary"
 	"errors"
 	"fmt"
@@ -67,6 +68,9 @@ type profileState struct {
 	rec   *profileRecord
 	key   *keyring.SubjectKey
 	dirty bool
+	// base is the SHA-256 of the sealed profile as last read or written
+	// (zero: none was stored), what a shared store checks it still holds.
+	base [32]byte
 }
 
 func newGroup() *group {
@@ -155,6 +159,8 @@ func (w *writer) flush(ctx context.Context, g *group) error {
 		wr := g.write(ref.t)
 		wr.Profiles = append(wr.Profiles, custos.StoredProfile{Subject: ref.s, Value: sealed})
 		ps.dirty = false
+		w.noteProfile(ref.t, ref.s, ps.base)
+		ps.base = sha256.Sum256(sealed)
 	}
 	if err := w.sealObserved(g); err != nil {
 		return err
@@ -371,6 +377,7 @@ func (w *writer) profile(ctx context.Context, g *group, t custos.TenantID, s cus
 	case err != nil:
 		return nil, err
 	default:
+		ps.base = sha256.Sum256(sealed)
 		plain, err := key.Open(nil, profileRecordKey, sealed)
 		if err != nil {
 			return nil, fmt.Errorf("open profile: %w", err)

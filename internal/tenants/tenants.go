@@ -107,6 +107,11 @@ func (r *Registry) index(ts []*custos.Tenant) {
 	}
 }
 
+// Reload reads every tenant again from the store, for a store other nodes
+// share: a tenant created, changed (keys rotated, settings) or deleted
+// through another node is seen here from then on.
+func (r *Registry) Reload(ctx context.Context) error { return r.reload(ctx) }
+
 func (r *Registry) reload(ctx context.Context) error {
 	ts, err := r.store.Tenants(ctx)
 	if err != nil {
