@@ -101,6 +101,7 @@ var kinds = map[string]string{
 	"internal/netguard":  "adapter",
 	"internal/totp":      "adapter",
 	"internal/backup":    "adapter",
+	"internal/lease":     "adapter",
 
 	// For tests only.
 	"internal/storetest":     "test",
