@@ -425,11 +425,12 @@ func TestBrowser(t *testing.T) {
 		screenshot(t, ctx, "console-audit")
 	})
 
-	t.Run("privacy center", func(t *testing.T) { testPrivacyCenter(t, root, srv, smtp, acme, beta) })
 	t.Run("console users, two-factor and sessions", func(t *testing.T) { testConsoleUsers(t, root, srv, acme, beta) })
 	t.Run("console incidents", func(t *testing.T) { testConsoleIncidents(t, root, srv, acme, beta) })
 	t.Run("operator console", func(t *testing.T) { testOperatorConsole(t, root, srv, acme) })
 	t.Run("console campaigns", func(t *testing.T) { testConsoleCampaigns(t, root, srv, smtp, acme) })
 	t.Run("console consent", func(t *testing.T) { testConsoleConsents(t, root, srv) })
 	t.Run("console settings", func(t *testing.T) { testConsoleSettings(t, root, srv) })
+	// Last: it ends by stopping the server, to wait for the mails it started.
+	t.Run("privacy center", func(t *testing.T) { testPrivacyCenter(t, root, srv, smtp, acme, beta) })
 }
