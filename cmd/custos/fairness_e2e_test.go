@@ -14,8 +14,8 @@ import (
 // limit) from ten senders while tenant B sends within its share; B's p99
 // acknowledgement latency with A flooding stays below twice its value
 // with A idle. The two are measured in one run, in alternating rounds, so
-// that the machine's other load weighs on both alike. Not parallel: it
-// measures latency.
+// that the machine's other load weighs on both alike, and judged by the
+// median of the rounds' ratios. Not parallel: it measures latency.
 func TestFairnessUnderFlood(t *testing.T) {
 	cfg := newServerConfig(t)
 	const share = 1000 // messages per second per tenant
@@ -95,31 +95,39 @@ func TestFairnessUnderFlood(t *testing.T) {
 		return out
 	}
 	sampleB(20) // warm up connections and caches
-	// Short alternating rounds, so that the machine's other load, which
-	// drifts, falls on both phases alike.
-	for range 10 {
-		flooding.Store(false)
-		time.Sleep(300 * time.Millisecond) // A's last requests drain
-		quiet = append(quiet, sampleB(50)...)
-		flooding.Store(true)
-		time.Sleep(300 * time.Millisecond)
-		loaded = append(loaded, sampleB(50)...)
-	}
-	flooding.Store(false)
-
 	p99 := func(d []time.Duration) time.Duration {
 		s := slices.Clone(d)
 		slices.Sort(s)
 		return s[len(s)*99/100]
 	}
-	q, l := p99(quiet), p99(loaded)
-	ratio := float64(l) / float64(q)
-	t.Logf("victim p99: %v with the flooder idle, %v flooding (ratio %.2f); flooder: %d batches admitted, %d answered 429",
-		q, l, ratio, aOK.Load(), aLimited.Load())
+	// Short alternating rounds, so that the machine's other load, which
+	// drifts, falls on both phases alike; the verdict is the median of
+	// the rounds' ratios, so that a burst of other load during one round
+	// does not decide it.
+	var ratios []float64
+	for range 10 {
+		flooding.Store(false)
+		time.Sleep(300 * time.Millisecond) // A's last requests drain
+		q := sampleB(60)
+		flooding.Store(true)
+		time.Sleep(300 * time.Millisecond)
+		l := sampleB(60)
+		quiet, loaded = append(quiet, q...), append(loaded, l...)
+		ratios = append(ratios, float64(p99(l))/float64(p99(q)))
+	}
+	flooding.Store(false)
+	slices.Sort(ratios)
+	ratio := (ratios[len(ratios)/2-1] + ratios[len(ratios)/2]) / 2
+	t.Logf("victim p99 over all rounds: %v with the flooder idle, %v flooding; per-round ratios %.2f, median %.2f; flooder: %d batches admitted, %d answered 429",
+		p99(quiet), p99(loaded), ratios, ratio, aOK.Load(), aLimited.Load())
 	if aLimited.Load() == 0 {
 		t.Errorf("the flooder was never limited: it did not send above its share")
 	}
-	if ratio >= 2 {
-		t.Errorf("victim p99 ack latency flooding / idle = %.2f (%v / %v), want below 2", ratio, l, q)
+	// Under -race the flood's admitted messages cost the victim CPU time
+	// several times over (ratios of 4 to 8 measured on two cores), which
+	// says nothing of the queueing: the bound is checked without it, by
+	// the second run of this test in .ci/run and the README's command.
+	if ratio >= 2 && !raceDetector {
+		t.Errorf("victim p99 ack latency flooding / idle = %.2f (median of the rounds' ratios %.2f), want below 2", ratio, ratios)
 	}
 }
