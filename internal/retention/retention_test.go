@@ -187,9 +187,10 @@ func TestSweep(t *testing.T) {
 	}
 }
 
-// TestSweepResumes interrupts a sweep after its first batch, as a crash
-// would, and checks that the next sweep resumes after it with the same
-// cutoff, walks only the rest, and reports the totals once.
+// TestSweepResumes interrupts a sweep after its first batch of subjects,
+// as a crash would — after the events before the cutoff were dropped —
+// and checks that the next sweep resumes after it with the same cutoff,
+// walks only the rest, and reports the totals once.
 func TestSweepResumes(t *testing.T) {
 	e := newEnv(t)
 	ctx := context.Background()
@@ -197,7 +198,13 @@ func TestSweepResumes(t *testing.T) {
 		e.events(t, fmt.Sprintf("s%d", i), 0, 10+i)
 	}
 	sw := e.sweeper(2)
-	sw.afterBatch = func() error { return errors.New("crash") }
+	calls := 0
+	sw.afterBatch = func() error {
+		if calls++; calls == 2 { // the drop, then one batch of subjects
+			return errors.New("crash")
+		}
+		return nil
+	}
 	if _, err := sw.Sweep(ctx, e.tenant); err == nil {
 		t.Fatal("the interrupted sweep reported success")
 	}
@@ -206,9 +213,11 @@ func TestSweepResumes(t *testing.T) {
 		t.Fatal(err)
 	}
 	var pr progress
-	json.Unmarshal(b, &pr)
-	if pr.Done || pr.Events != 2 || pr.After == (custos.SubjectID{}) {
-		t.Errorf("progress after one batch = %+v, want 2 events removed, not done", pr)
+	if err := json.Unmarshal(b, &pr); err != nil {
+		t.Fatal(err)
+	}
+	if pr.Done || !pr.Dropped || pr.Events != 5 || pr.After == (custos.SubjectID{}) {
+		t.Errorf("progress after one batch = %+v, want the 5 old events dropped, subjects walked from after the first batch, not done", pr)
 	}
 	if len(e.sweepEntries(t)) != 0 {
 		t.Errorf("an interrupted sweep left an audit entry")

@@ -26,6 +26,13 @@ type Expiry struct {
 	// Removable are the subjects whose profile may be removed if no event
 	// is left: those the sweep found no activity of within the period.
 	Removable map[custos.SubjectID]bool
+	// Before, if not zero, makes the batch drop the tenant's events dated
+	// before it, oldest day first, in whole days of at most about
+	// DropBatch events together (Subjects and Removable are not looked
+	// at): the store drops whole days at once, and the batch reads only
+	// what it drops. ExpiryResult.More says that older days than Before
+	// are left for another batch.
+	Before time.Time
 	// Progress, if set, is called in the writer with the batch's counts
 	// and returns the sweep progress to store atomically with the
 	// deletions (custos.Write.Retention).
@@ -36,7 +43,14 @@ type Expiry struct {
 type ExpiryResult struct {
 	Events   int
 	Profiles int
+	// More is true when a batch with Before stopped at a day boundary
+	// before reaching Before.
+	More bool
 }
+
+// DropBatch is about how many events one batch with Expiry.Before
+// drops: whole days, so one day of more is dropped whole.
+const DropBatch = 50_000
 
 // Expire deletes the events dated before e.Cutoff of each subject in
 // e.Subjects, and the whole subject — profile, identifier index entries,
@@ -54,6 +68,11 @@ func (p *Pipeline) Expire(ctx context.Context, t custos.TenantID, e Expiry) (Exp
 			return err
 		}
 		wr := g.write(t)
+		if !e.Before.IsZero() {
+			if err := w.drop(ctx, wr, t, e.Before, &res); err != nil {
+				return err
+			}
+		}
 		for _, s := range e.Subjects {
 			left := false
 			err := w.p.store.Events(ctx, t, s, nil, func(ev custos.StoredEvent) (bool, error) {
@@ -98,6 +117,32 @@ func (p *Pipeline) Expire(ctx context.Context, t custos.TenantID, e Expiry) (Exp
 		return ExpiryResult{}, err
 	}
 	return res, nil
+}
+
+// drop expires the tenant's events dated before before, whole days
+// first: the store drops the days (Write.ExpireBefore), and the events
+// are named so that their deduplication records go too.
+func (w *writer) drop(ctx context.Context, wr *custos.Write, t custos.TenantID, before time.Time, res *ExpiryResult) error {
+	const dayLen = 24 * time.Hour
+	upTo := before
+	var lastDay time.Time
+	err := w.p.store.EventsBefore(ctx, t, before, func(ev custos.StoredEvent) (bool, error) {
+		d := ev.Time.UTC().Truncate(dayLen)
+		if res.Events >= DropBatch && !d.Equal(lastDay) {
+			upTo, res.More = d, true
+			return false, nil
+		}
+		lastDay = d
+		wr.DeleteEvents = append(wr.DeleteEvents, custos.StoredEvent{Subject: ev.Subject, Time: ev.Time, ID: ev.ID})
+		wr.Unsee = append(wr.Unsee, ev.ID)
+		res.Events++
+		return true, nil
+	})
+	if err != nil {
+		return fmt.Errorf("list events to expire: %w", err)
+	}
+	wr.ExpireBefore = upTo
+	return nil
 }
 
 // removeSubject deletes a subject with no events left: its profile, the
