@@ -160,6 +160,7 @@ func (s *Sweeper) Sweep(ctx context.Context, t *custos.Tenant) (Result, error) {
 	} else {
 		pr.Resumed = true
 	}
+	start := time.Now()
 	for !pr.Dropped {
 		next := *pr
 		_, err := s.o.Expirer.Expire(ctx, t.ID, subjects.Expiry{Before: pr.Cutoff,
@@ -178,6 +179,7 @@ func (s *Sweeper) Sweep(ctx context.Context, t *custos.Tenant) (Result, error) {
 			}
 		}
 	}
+	dropped := time.Since(start)
 	for {
 		batch, err := s.batch(ctx, t.ID, pr.After)
 		if err != nil {
@@ -225,6 +227,8 @@ func (s *Sweeper) Sweep(ctx context.Context, t *custos.Tenant) (Result, error) {
 	if _, err := s.o.Expirer.Expire(ctx, t.ID, subjects.Expiry{Progress: func(subjects.ExpiryResult) ([]byte, error) { return done, nil }}); err != nil {
 		return Result{}, fmt.Errorf("record the finished sweep: %w", err)
 	}
+	s.o.Log.Info("retention sweep", "tenant", t.ID, "cutoff", pr.Cutoff, "events_removed", pr.Events, "profiles_removed", pr.Profiles,
+		"resumed", pr.Resumed, "drop_took", dropped.Round(time.Millisecond), "took", time.Since(start).Round(time.Millisecond))
 	if s.o.OnSweep != nil {
 		s.o.OnSweep(t.ID, res)
 	}
