@@ -244,3 +244,38 @@ func TestSweepResumes(t *testing.T) {
 		t.Errorf("audit entries = %v, want one of the whole sweep, resumed", entries)
 	}
 }
+
+// TestDropInBoundedWrites: the drop of expired events writes at most
+// MaxEvents deletions at a time, even inside one day holding more, and
+// goes on until nothing before the cutoff is left.
+func TestDropInBoundedWrites(t *testing.T) {
+	e := newEnv(t)
+	ctx := context.Background()
+	for i := range 4 {
+		e.events(t, fmt.Sprintf("s%d", i), 0, 0, 1, 399) // three expired, two on one day
+	}
+	cutoff := t0.AddDate(0, 0, 5)
+	total, calls := 0, 0
+	for more := true; more; calls++ {
+		if calls > 20 {
+			t.Fatalf("the drop did not end after %d batches", calls)
+		}
+		res, err := e.pipe.Expire(ctx, e.tenant.ID, subjects.Expiry{Before: cutoff, MaxEvents: 3})
+		if err != nil {
+			t.Fatal(err)
+		}
+		if res.Events > 3 {
+			t.Errorf("batch %d deleted %d events, want at most 3", calls+1, res.Events)
+		}
+		total, more = total+res.Events, res.More
+	}
+	if total != 12 {
+		t.Errorf("the drop deleted %d events in %d batches, want 12", total, calls)
+	}
+	for i := range 4 {
+		s, ok := e.subject(t, fmt.Sprintf("s%d", i))
+		if got := e.eventDays(t, s); !ok || fmt.Sprint(got) != "[399]" {
+			t.Errorf("events of s%d after the drop: days %v (found %v), want [399]", i, got, ok)
+		}
+	}
+}

@@ -28,11 +28,14 @@ type Expiry struct {
 	Removable map[custos.SubjectID]bool
 	// Before, if not zero, makes the batch drop the tenant's events dated
 	// before it, oldest day first, in whole days of at most about
-	// DropBatch events together (Subjects and Removable are not looked
-	// at): the store drops whole days at once, and the batch reads only
-	// what it drops. ExpiryResult.More says that older days than Before
-	// are left for another batch.
-	Before time.Time
+	// MaxEvents events (default DropBatch) together (Subjects and
+	// Removable are not looked at): the store drops whole days at once,
+	// and the batch reads only what it drops. A day with more events than
+	// that is deleted event by event over several batches, and dropped
+	// whole by the batch that reaches its end. ExpiryResult.More says that
+	// events before Before are left for another batch.
+	Before    time.Time
+	MaxEvents int
 	// Progress, if set, is called in the writer with the batch's counts
 	// and returns the sweep progress to store atomically with the
 	// deletions (custos.Write.Retention).
@@ -69,7 +72,11 @@ func (p *Pipeline) Expire(ctx context.Context, t custos.TenantID, e Expiry) (Exp
 		}
 		wr := g.write(t)
 		if !e.Before.IsZero() {
-			if err := w.drop(ctx, wr, t, e.Before, &res); err != nil {
+			limit := e.MaxEvents
+			if limit <= 0 {
+				limit = DropBatch
+			}
+			if err := w.drop(ctx, wr, t, e.Before, limit, &res); err != nil {
 				return err
 			}
 		}
@@ -119,17 +126,25 @@ func (p *Pipeline) Expire(ctx context.Context, t custos.TenantID, e Expiry) (Exp
 	return res, nil
 }
 
-// drop expires the tenant's events dated before before, whole days
-// first: the store drops the days (Write.ExpireBefore), and the events
-// are named so that their deduplication records go too.
-func (w *writer) drop(ctx context.Context, wr *custos.Write, t custos.TenantID, before time.Time, res *ExpiryResult) error {
+// drop expires the tenant's events dated before before, at most limit
+// of them: the store drops the whole days listed (Write.ExpireBefore),
+// and the events are named so that their deduplication records go too.
+// When the limit falls inside a day, nothing is dropped whole: the
+// events listed are deleted one by one, and a later batch, listing what
+// is left, goes on.
+func (w *writer) drop(ctx context.Context, wr *custos.Write, t custos.TenantID, before time.Time, limit int, res *ExpiryResult) error {
 	const dayLen = 24 * time.Hour
-	upTo := before
+	upTo, inDay := before, false
 	var lastDay time.Time
 	err := w.p.store.EventsBefore(ctx, t, before, func(ev custos.StoredEvent) (bool, error) {
 		d := ev.Time.UTC().Truncate(dayLen)
-		if res.Events >= DropBatch && !d.Equal(lastDay) {
-			upTo, res.More = d, true
+		if res.Events >= limit {
+			if d.Equal(lastDay) {
+				inDay = true
+			} else {
+				upTo = d
+			}
+			res.More = true
 			return false, nil
 		}
 		lastDay = d
@@ -141,7 +156,9 @@ func (w *writer) drop(ctx context.Context, wr *custos.Write, t custos.TenantID, 
 	if err != nil {
 		return fmt.Errorf("list events to expire: %w", err)
 	}
-	wr.ExpireBefore = upTo
+	if !inDay {
+		wr.ExpireBefore = upTo
+	}
 	return nil
 }
 
