@@ -72,6 +72,12 @@ type Write struct {
 	DeleteSubjects []SubjectID
 	// DeleteEvents removes single events.
 	DeleteEvents []StoredEvent
+	// ExpireBefore, if not zero, removes every event of the tenant dated
+	// before it (a retention sweep). It is applied before DeleteEvents,
+	// which should still name the events (EventsBefore lists them): a
+	// store that keeps events by day drops whole days at once and uses
+	// DeleteEvents only to tidy what indexes them.
+	ExpireBefore time.Time
 	// Unsee removes deduplication records.
 	Unsee []MessageHash
 	// Flags set subjects' standing restrictions (zero flags delete them).
@@ -105,7 +111,7 @@ type Write struct {
 func (w *Write) Empty() bool {
 	return len(w.Events) == 0 && len(w.Profiles) == 0 && len(w.Links) == 0 &&
 		len(w.Unlinks) == 0 && len(w.Seen) == 0 && len(w.DeleteSubjects) == 0 &&
-		len(w.DeleteEvents) == 0 && len(w.Unsee) == 0 && len(w.Flags) == 0 && len(w.Tombstones) == 0 &&
+		len(w.DeleteEvents) == 0 && w.ExpireBefore.IsZero() && len(w.Unsee) == 0 && len(w.Flags) == 0 && len(w.Tombstones) == 0 &&
 		len(w.Consents) == 0 && len(w.Sends) == 0 && len(w.Merges) == 0 && w.Observed == nil && w.Retention == nil
 }
 
@@ -170,6 +176,12 @@ type DataStore interface {
 	// Events calls fn for the subject's events after the cursor (nil: from
 	// the start), in order, until fn returns false or an error.
 	Events(ctx context.Context, t TenantID, s SubjectID, after *EventCursor, fn func(StoredEvent) (bool, error)) error
+	// EventsBefore calls fn for the tenant's events dated before before,
+	// ordered by their UTC day, oldest first (within a day in no
+	// particular order), without their values, until fn returns false or
+	// an error: what a retention sweep removes, read at the cost of what
+	// it removes rather than of what is stored.
+	EventsBefore(ctx context.Context, t TenantID, before time.Time, fn func(StoredEvent) (bool, error)) error
 	// EventSpan returns the time of the subject's first and last event;
 	// ok is false when it has none.
 	EventSpan(ctx context.Context, t TenantID, s SubjectID) (first, last time.Time, ok bool, err error)

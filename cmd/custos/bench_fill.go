@@ -97,7 +97,9 @@ func benchFill(ctx context.Context, c benchFillConfig, out io.Writer) error {
 			k := rng.IntN(c.subjects)
 			s := subjects[k]
 			// As history accrues: the events of the first day first.
-			age := span - span*int64(done+i)/int64(c.events) + rng.Int64N(int64(time.Hour))
+			// (In floating point: span times millions of events overflows
+			// an int64, which put every event on the oldest instant.)
+			age := span - int64(float64(span)*float64(done+i)/float64(c.events)) + rng.Int64N(int64(time.Hour))
 			if c.random {
 				age = rng.Int64N(span)
 			}

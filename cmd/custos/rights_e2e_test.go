@@ -451,3 +451,66 @@ func TestEveryFlagTypeThroughTheAPIAndIsolation(t *testing.T) {
 		t.Errorf("overdue=maybe: %d, want 400", r.status)
 	}
 }
+
+// TestErasurePurgePassWithinItsStatedBound: on the embedded store an
+// erasure's certificate states when the purge pass that removes the
+// erased bytes starts (purge_due_at, certificate version 2), at most
+// --purge-interval after the deletion, and that pass runs and purges the
+// subject by then. (That the pass leaves no byte of the subject in any
+// file is TestPurgePassWithinInterval in internal/pebble.)
+func TestErasurePurgePassWithinItsStatedBound(t *testing.T) {
+	t.Parallel()
+	const interval = 3 * time.Second
+	cfg := newServerConfig(t)
+	cfg.extraArgs = []string{"--purge-interval", interval.String()}
+	srv := startServer(t, cfg)
+	tn := srv.createTenant(t, "purging")
+	user := "pur-" + randomHex(6)
+	srv.ingest(t, tn.WriteKey, "/v1/batch", batchBody(t, "", trackMessages(user, "p1-"+randomHex(4), 3)))
+	res := srv.do(t, "POST", "/api/v1/requests", []byte(`{"type":"erasure","identity":{"type":"user_id","value":"`+user+`"}}`), "Authorization", "Bearer "+tn.SecretKey)
+	if res.status != 201 {
+		t.Fatalf("erasure request: %d %s", res.status, res.body)
+	}
+	var req struct {
+		ID     string `json:"id"`
+		Status string `json:"status"`
+	}
+	if err := json.Unmarshal(res.body, &req); err != nil || req.Status != "completed" {
+		t.Fatalf("erasure answered %s (%v), want completed", res.body, err)
+	}
+	cert := srv.do(t, "GET", "/api/v1/requests/"+req.ID+"/certificate", nil, "Authorization", "Bearer "+tn.SecretKey)
+	var c struct {
+		Version    int       `json:"version"`
+		ShreddedAt time.Time `json:"shredded_at"`
+		DeletedAt  time.Time `json:"deleted_at"`
+		PurgedAt   time.Time `json:"purged_at"`
+		PurgeDueAt time.Time `json:"purge_due_at"`
+	}
+	if err := json.Unmarshal(cert.body, &c); err != nil || cert.status != 200 {
+		t.Fatalf("certificate: %d %s (%v)", cert.status, cert.body, err)
+	}
+	if c.Version != 2 || c.PurgeDueAt.IsZero() || !c.PurgedAt.IsZero() {
+		t.Fatalf("certificate version %d, purge_due_at %v, purged_at %v; want version 2 naming the purge pass to come", c.Version, c.PurgeDueAt, c.PurgedAt)
+	}
+	if c.ShreddedAt.After(c.DeletedAt) || c.PurgeDueAt.Before(c.DeletedAt) || c.PurgeDueAt.Sub(c.DeletedAt) > interval {
+		t.Errorf("shredded %v, deleted %v, purge due %v: want the shred first and the purge due within %v of the deletion", c.ShreddedAt, c.DeletedAt, c.PurgeDueAt, interval)
+	}
+	// The pass that purges the subject starts by then (two seconds of
+	// slack for this machine's load).
+	var pass struct {
+		Time     time.Time     `json:"time"`
+		Subjects int           `json:"subjects"`
+		Took     time.Duration `json:"took"`
+	}
+	testenv.Poll(t, time.Until(c.PurgeDueAt)+interval+10*time.Second, "a purge pass of one subject in the server log", func() bool {
+		for _, l := range strings.Split(string(srv.logs.Bytes()), "\n") {
+			if strings.Contains(l, `"msg":"purge pass"`) && json.Unmarshal([]byte(l), &pass) == nil && pass.Subjects == 1 {
+				return true
+			}
+		}
+		return false
+	})
+	if start := pass.Time.Add(-pass.Took); start.After(c.PurgeDueAt.Add(2 * time.Second)) {
+		t.Errorf("the purge pass started at %v, after the certificate's purge_due_at %v", start, c.PurgeDueAt)
+	}
+}

@@ -7,6 +7,7 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
+	"math"
 	"os"
 	"slices"
 	"sync"
@@ -327,7 +328,24 @@ func (s *Store) Apply(_ context.Context, ws []*custos.Write) (func() error, erro
 			delete(added, ref)
 			delete(s.days, ref)
 		}
+		expired := day(math.MinInt32) // days before it were dropped whole
+		if !w.ExpireBefore.IsZero() {
+			var err error
+			if expired, err = s.expire(b, t, w.ExpireBefore); err != nil {
+				b.Close()
+				clear(s.days)
+				return nil, err
+			}
+			// The cache may name dropped days, whose index entries go.
+			clear(s.days)
+		}
 		for _, e := range w.DeleteEvents {
+			if d := dayOf(e.Time); d < expired {
+				// Dropped with its whole day: the subject has no event
+				// left on that day, so its index entry goes too.
+				b.Delete(dayIndexKey(key[:0], t, e.Subject, d), nil)
+				continue
+			}
 			key = eventKey(key[:0], t, e.Subject, e.Time, e.ID)
 			b.Delete(key, nil)
 		}

@@ -20,9 +20,10 @@ const (
 	sqlDeleteSubjectSends    = "DELETE FROM sends WHERE tenant_id = $1 AND subject_id = ANY($2::bytea[])"
 	sqlDeleteEvents          = `DELETE FROM events e USING unnest($2::bytea[], $3::int8[], $4::bytea[]) AS u(s, a, m)
 		WHERE e.tenant_id = $1 AND e.subject_id = u.s AND e.at = u.a AND e.msg = u.m`
-	sqlUnlink    = "DELETE FROM identifiers WHERE tenant_id = $1 AND hash = ANY($2::bytea[])"
-	sqlUnsee     = "DELETE FROM seen WHERE tenant_id = $1 AND msg = ANY($2::bytea[])"
-	sqlPutEvents = `INSERT INTO events (tenant_id, subject_id, at, msg, value)
+	sqlExpireEvents = "DELETE FROM events WHERE tenant_id = $1 AND at < $2"
+	sqlUnlink       = "DELETE FROM identifiers WHERE tenant_id = $1 AND hash = ANY($2::bytea[])"
+	sqlUnsee        = "DELETE FROM seen WHERE tenant_id = $1 AND msg = ANY($2::bytea[])"
+	sqlPutEvents    = `INSERT INTO events (tenant_id, subject_id, at, msg, value)
 		SELECT $1, s, a, m, v FROM unnest($2::bytea[], $3::int8[], $4::bytea[], $5::bytea[]) AS u(s, a, m, v)
 		ON CONFLICT (tenant_id, subject_id, at, msg) DO UPDATE SET value = excluded.value`
 	sqlPutConsents = `INSERT INTO consents (tenant_id, subject_id, at, seq, value)
@@ -164,6 +165,9 @@ func queueWrite(b *pgx.Batch, w *custos.Write) error {
 		}
 		// Other nodes drop the subjects' keys from memory at commit.
 		b.Queue(sqlNotifySubjects, t, ids)
+	}
+	if !w.ExpireBefore.IsZero() {
+		b.Queue(sqlExpireEvents, t, nanos(w.ExpireBefore))
 	}
 	if len(w.DeleteEvents) > 0 {
 		es := lastByKey(w.DeleteEvents, eventKey)

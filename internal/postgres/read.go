@@ -328,6 +328,37 @@ func (s *Store) Events(ctx context.Context, t custos.TenantID, sub custos.Subjec
 	}
 }
 
+// EventsBefore calls fn for the tenant's events dated before before, in
+// order of time, without their values. The events table has no index by
+// time (it would slow every insert), so this reads the tenant's rows.
+func (s *Store) EventsBefore(ctx context.Context, t custos.TenantID, before time.Time, fn func(custos.StoredEvent) (bool, error)) error {
+	rows, err := s.pool.Query(ctx, "SELECT subject_id, at, msg FROM events WHERE tenant_id = $1 AND at < $2 ORDER BY at", t[:], nanos(before))
+	if err != nil {
+		return dbError("read expired events", err)
+	}
+	defer rows.Close()
+	for rows.Next() {
+		var sub, id []byte
+		var at int64
+		if err := rows.Scan(&sub, &at, &id); err != nil {
+			return dbError("read expired events", err)
+		}
+		sid, err := id16(sub, "event subject")
+		if err != nil {
+			return err
+		}
+		mid, err := id16(id, "event message hash")
+		if err != nil {
+			return err
+		}
+		more, err := fn(custos.StoredEvent{Subject: custos.SubjectID(sid), Time: fromNanos(at), ID: custos.MessageHash(mid)})
+		if err != nil || !more {
+			return err
+		}
+	}
+	return dbError("read expired events", rows.Err())
+}
+
 // EventSpan returns the times of the subject's first and last event.
 func (s *Store) EventSpan(ctx context.Context, t custos.TenantID, sub custos.SubjectID) (first, last time.Time, ok bool, err error) {
 	var lo, hi *int64

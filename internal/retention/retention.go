@@ -3,7 +3,12 @@
 // the tenant's retention period, and the profiles of subjects left with
 // no events and no activity within the period.
 //
-// A sweep walks a tenant's subjects in batches. Each batch is deleted
+// A sweep first drops the tenant's events dated before the cutoff, whole
+// days at a time (subjects.Expiry.Before): the store keeps events by
+// day, so this costs what it removes, not what is stored. It then walks
+// the tenant's subjects in batches to remove the profiles of those left
+// with no events (and any event dated before the cutoff that arrived
+// since). Each batch is deleted
 // through the ingest writer (subjects.Pipeline.Expire), in order with
 // ingestion and merges, and the sweep's progress — the cutoff, the last
 // subject done, the counts so far — is stored in the same atomic write, so
@@ -129,14 +134,16 @@ func (s *Sweeper) SweepAll(ctx context.Context) {
 // progress is the stored state of a tenant's sweep. It holds subject ids
 // (random) and counts, no personal data.
 type progress struct {
-	Cutoff     time.Time        `json:"cutoff"`
-	StartedAt  time.Time        `json:"started_at"`
-	After      custos.SubjectID `json:"after"`
-	Events     int              `json:"events_removed"`
-	Profiles   int              `json:"profiles_removed"`
-	Resumed    bool             `json:"resumed,omitempty"`
-	Done       bool             `json:"done"`
-	FinishedAt time.Time        `json:"finished_at,omitzero"`
+	Cutoff    time.Time        `json:"cutoff"`
+	StartedAt time.Time        `json:"started_at"`
+	After     custos.SubjectID `json:"after"`
+	Events    int              `json:"events_removed"`
+	Profiles  int              `json:"profiles_removed"`
+	Resumed   bool             `json:"resumed,omitempty"`
+	// Dropped is true once the events before the cutoff are dropped.
+	Dropped    bool      `json:"dropped,omitempty"`
+	Done       bool      `json:"done"`
+	FinishedAt time.Time `json:"finished_at,omitzero"`
 }
 
 // Sweep runs one sweep of tenant t to its end, resuming one that was
@@ -153,6 +160,26 @@ func (s *Sweeper) Sweep(ctx context.Context, t *custos.Tenant) (Result, error) {
 	} else {
 		pr.Resumed = true
 	}
+	start := time.Now()
+	for !pr.Dropped {
+		next := *pr
+		_, err := s.o.Expirer.Expire(ctx, t.ID, subjects.Expiry{Before: pr.Cutoff,
+			Progress: func(r subjects.ExpiryResult) ([]byte, error) {
+				next.Events += r.Events
+				next.Dropped = !r.More
+				return json.Marshal(next)
+			}})
+		if err != nil {
+			return Result{}, fmt.Errorf("expire: %w", err)
+		}
+		pr = &next
+		if s.afterBatch != nil {
+			if err := s.afterBatch(); err != nil {
+				return Result{}, err
+			}
+		}
+	}
+	dropped := time.Since(start)
 	for {
 		batch, err := s.batch(ctx, t.ID, pr.After)
 		if err != nil {
@@ -200,6 +227,8 @@ func (s *Sweeper) Sweep(ctx context.Context, t *custos.Tenant) (Result, error) {
 	if _, err := s.o.Expirer.Expire(ctx, t.ID, subjects.Expiry{Progress: func(subjects.ExpiryResult) ([]byte, error) { return done, nil }}); err != nil {
 		return Result{}, fmt.Errorf("record the finished sweep: %w", err)
 	}
+	s.o.Log.Info("retention sweep", "tenant", t.ID, "cutoff", pr.Cutoff, "events_removed", pr.Events, "profiles_removed", pr.Profiles,
+		"resumed", pr.Resumed, "drop_took", dropped.Round(time.Millisecond), "took", time.Since(start).Round(time.Millisecond))
 	if s.o.OnSweep != nil {
 		s.o.OnSweep(t.ID, res)
 	}

@@ -189,9 +189,10 @@ func TestSweep(t *testing.T) {
 	}
 }
 
-// TestSweepResumes interrupts a sweep after its first batch, as a crash
-// would, and checks that the next sweep resumes after it with the same
-// cutoff, walks only the rest, and reports the totals once.
+// TestSweepResumes interrupts a sweep after its first batch of subjects,
+// as a crash would — after the events before the cutoff were dropped —
+// and checks that the next sweep resumes after it with the same cutoff,
+// walks only the rest, and reports the totals once.
 func TestSweepResumes(t *testing.T) {
 	e := newEnv(t)
 	ctx := context.Background()
@@ -199,7 +200,13 @@ func TestSweepResumes(t *testing.T) {
 		e.events(t, fmt.Sprintf("s%d", i), 0, 10+i)
 	}
 	sw := e.sweeper(2)
-	sw.afterBatch = func() error { return errors.New("crash") }
+	calls := 0
+	sw.afterBatch = func() error {
+		if calls++; calls == 2 { // the drop, then one batch of subjects
+			return errors.New("crash")
+		}
+		return nil
+	}
 	if _, err := sw.Sweep(ctx, e.tenant); err == nil {
 		t.Fatal("the interrupted sweep reported success")
 	}
@@ -211,8 +218,8 @@ func TestSweepResumes(t *testing.T) {
 	if err := json.Unmarshal(b, &pr); err != nil {
 		t.Fatalf("retention progress %s: %v", b, err)
 	}
-	if pr.Done || pr.Events != 2 || pr.After == (custos.SubjectID{}) {
-		t.Errorf("progress after one batch = %+v, want 2 events removed, not done", pr)
+	if pr.Done || !pr.Dropped || pr.Events != 5 || pr.After == (custos.SubjectID{}) {
+		t.Errorf("progress after one batch = %+v, want the 5 old events dropped, subjects walked from after the first batch, not done", pr)
 	}
 	if len(e.sweepEntries(t)) != 0 {
 		t.Errorf("an interrupted sweep left an audit entry")
@@ -237,5 +244,40 @@ func TestSweepResumes(t *testing.T) {
 	}
 	if entries := e.sweepEntries(t); len(entries) != 1 || entries[0]["events_removed"] != 5.0 || entries[0]["resumed"] != true {
 		t.Errorf("audit entries = %v, want one of the whole sweep, resumed", entries)
+	}
+}
+
+// TestDropInBoundedWrites: the drop of expired events writes at most
+// MaxEvents deletions at a time, even inside one day holding more, and
+// goes on until nothing before the cutoff is left.
+func TestDropInBoundedWrites(t *testing.T) {
+	e := newEnv(t)
+	ctx := context.Background()
+	for i := range 4 {
+		e.events(t, fmt.Sprintf("s%d", i), 0, 0, 1, 399) // three expired, two on one day
+	}
+	cutoff := t0.AddDate(0, 0, 5)
+	total, calls := 0, 0
+	for more := true; more; calls++ {
+		if calls > 20 {
+			t.Fatalf("the drop did not end after %d batches", calls)
+		}
+		res, err := e.pipe.Expire(ctx, e.tenant.ID, subjects.Expiry{Before: cutoff, MaxEvents: 3})
+		if err != nil {
+			t.Fatal(err)
+		}
+		if res.Events > 3 {
+			t.Errorf("batch %d deleted %d events, want at most 3", calls+1, res.Events)
+		}
+		total, more = total+res.Events, res.More
+	}
+	if total != 12 {
+		t.Errorf("the drop deleted %d events in %d batches, want 12", total, calls)
+	}
+	for i := range 4 {
+		s, ok := e.subject(t, fmt.Sprintf("s%d", i))
+		if got := e.eventDays(t, s); !ok || fmt.Sprint(got) != "[399]" {
+			t.Errorf("events of s%d after the drop: days %v (found %v), want [399]", i, got, ok)
+		}
 	}
 }

@@ -54,6 +54,7 @@ func Run(t *testing.T, open func(t *testing.T) custos.Store) {
 		{"DeleteSubjects", testDeleteSubjects},
 		{"DeleteBeforePut", testDeleteBeforePut},
 		{"DeleteEvents", testDeleteEvents},
+		{"ExpireBefore", testExpireBefore},
 		{"Unlinks", testUnlinks},
 		{"Unsee", testUnsee},
 		{"TenantIsolation", testTenantIsolation},

@@ -26,6 +26,16 @@ type Expiry struct {
 	// Removable are the subjects whose profile may be removed if no event
 	// is left: those the sweep found no activity of within the period.
 	Removable map[custos.SubjectID]bool
+	// Before, if not zero, makes the batch drop the tenant's events dated
+	// before it, oldest day first, in whole days of at most about
+	// MaxEvents events (default DropBatch) together (Subjects and
+	// Removable are not looked at): the store drops whole days at once,
+	// and the batch reads only what it drops. A day with more events than
+	// that is deleted event by event over several batches, and dropped
+	// whole by the batch that reaches its end. ExpiryResult.More says that
+	// events before Before are left for another batch.
+	Before    time.Time
+	MaxEvents int
 	// Progress, if set, is called in the writer with the batch's counts
 	// and returns the sweep progress to store atomically with the
 	// deletions (custos.Write.Retention).
@@ -36,7 +46,14 @@ type Expiry struct {
 type ExpiryResult struct {
 	Events   int
 	Profiles int
+	// More is true when a batch with Before stopped at a day boundary
+	// before reaching Before.
+	More bool
 }
+
+// DropBatch is about how many events one batch with Expiry.Before
+// drops: whole days, so one day of more is dropped whole.
+const DropBatch = 50_000
 
 // Expire deletes the events dated before e.Cutoff of each subject in
 // e.Subjects, and the whole subject — profile, identifier index entries,
@@ -54,6 +71,15 @@ func (p *Pipeline) Expire(ctx context.Context, t custos.TenantID, e Expiry) (Exp
 			return err
 		}
 		wr := g.write(t)
+		if !e.Before.IsZero() {
+			limit := e.MaxEvents
+			if limit <= 0 {
+				limit = DropBatch
+			}
+			if err := w.drop(ctx, wr, t, e.Before, limit, &res); err != nil {
+				return err
+			}
+		}
 		for _, s := range e.Subjects {
 			left := false
 			err := w.p.store.Events(ctx, t, s, nil, func(ev custos.StoredEvent) (bool, error) {
@@ -98,6 +124,42 @@ func (p *Pipeline) Expire(ctx context.Context, t custos.TenantID, e Expiry) (Exp
 		return ExpiryResult{}, err
 	}
 	return res, nil
+}
+
+// drop expires the tenant's events dated before before, at most limit
+// of them: the store drops the whole days listed (Write.ExpireBefore),
+// and the events are named so that their deduplication records go too.
+// When the limit falls inside a day, nothing is dropped whole: the
+// events listed are deleted one by one, and a later batch, listing what
+// is left, goes on.
+func (w *writer) drop(ctx context.Context, wr *custos.Write, t custos.TenantID, before time.Time, limit int, res *ExpiryResult) error {
+	const dayLen = 24 * time.Hour
+	upTo, inDay := before, false
+	var lastDay time.Time
+	err := w.p.store.EventsBefore(ctx, t, before, func(ev custos.StoredEvent) (bool, error) {
+		d := ev.Time.UTC().Truncate(dayLen)
+		if res.Events >= limit {
+			if d.Equal(lastDay) {
+				inDay = true
+			} else {
+				upTo = d
+			}
+			res.More = true
+			return false, nil
+		}
+		lastDay = d
+		wr.DeleteEvents = append(wr.DeleteEvents, custos.StoredEvent{Subject: ev.Subject, Time: ev.Time, ID: ev.ID})
+		wr.Unsee = append(wr.Unsee, ev.ID)
+		res.Events++
+		return true, nil
+	})
+	if err != nil {
+		return fmt.Errorf("list events to expire: %w", err)
+	}
+	if !inDay {
+		wr.ExpireBefore = upTo
+	}
+	return nil
 }
 
 // removeSubject deletes a subject with no events left: its profile, the
