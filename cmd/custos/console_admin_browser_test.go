@@ -7,6 +7,7 @@ import (
 	"context"
 	"encoding/base32"
 	"net/http"
+	"slices"
 	"strings"
 	"testing"
 	"time"
@@ -273,6 +274,51 @@ func testOperatorConsole(t *testing.T, root context.Context, srv *testServer, ac
 	if got := text(t, ctx, "#op-incidents"); !strings.Contains(got, "Bucket closed <for good>") {
 		t.Errorf("after closing: %q", got)
 	}
+	// Open an incident from the console: its scope is refused while it
+	// names no tenant, then Acme is notified at once; a phased update
+	// reaches Acme too.
+	detected := time.Now().Add(-2 * time.Hour).UTC().Format("2006-01-02T15:04")
+	do(t, ctx, "fill the incident form", chromedp.SetValue(chromedp.CSS("#i-detected"), detected),
+		chromedp.SetValue(chromedp.CSS("#i-nature"), "Console <breach>"), chromedp.SetValue(chromedp.CSS("#i-categories"), "contact.email, identifiers"),
+		chromedp.SetValue(chromedp.CSS("#i-consequences"), "Phishing"), chromedp.SetValue(chromedp.CSS("#i-measures"), "Keys rotated"),
+		chromedp.SetValue(chromedp.CSS("#i-contact"), "dpo@processor.example"), chromedp.SetValue(chromedp.CSS("#i-tenants"), "not-a-tenant"))
+	clickTo(t, ctx, "#open-incident-submit", "#error")
+	if got := text(t, ctx, "#error"); !strings.Contains(got, "tenants[0]") {
+		t.Errorf("a bad tenant id in the scope: %q; want the field named", got)
+	}
+	do(t, ctx, "fill the incident form again", chromedp.SetValue(chromedp.CSS("#i-detected"), detected),
+		chromedp.SetValue(chromedp.CSS("#i-nature"), "Console <breach>"), chromedp.SetValue(chromedp.CSS("#i-categories"), "contact.email, identifiers"),
+		chromedp.SetValue(chromedp.CSS("#i-consequences"), "Phishing"), chromedp.SetValue(chromedp.CSS("#i-measures"), "Keys rotated"),
+		chromedp.SetValue(chromedp.CSS("#i-contact"), "dpo@processor.example"), chromedp.SetValue(chromedp.CSS("#i-tenants"), acme.ID))
+	clickTo(t, ctx, "#open-incident-submit", "#flash")
+	if got := text(t, ctx, "#op-incidents"); !strings.Contains(got, "Console <breach>") {
+		t.Errorf("the opened incident is not listed: %q", got)
+	}
+	var tenantIncs struct {
+		Incidents []struct {
+			ID     string `json:"id"`
+			Nature string `json:"nature"`
+		} `json:"incidents"`
+	}
+	r = srv.do(t, "GET", "/api/v1/incidents", nil, "Authorization", "Bearer "+acme.SecretKey)
+	mustDecode(t, r.body, &tenantIncs)
+	var opened string
+	for _, inc := range tenantIncs.Incidents {
+		if inc.Nature == "Console <breach>" {
+			opened = inc.ID
+		}
+	}
+	if opened == "" {
+		t.Fatalf("Acme was not notified of the incident opened in the console: %s", r.body)
+	}
+	do(t, ctx, "write an update", chromedp.SetValue(chromedp.CSS("#update-"+opened), "Fewer people than feared"))
+	clickTo(t, ctx, `form[action$="/`+opened+`/updates"] button`, "#flash")
+	r = srv.do(t, "GET", "/api/v1/incidents/"+opened, nil, "Authorization", "Bearer "+acme.SecretKey)
+	if !strings.Contains(string(r.body), "Fewer people than feared") {
+		t.Errorf("Acme's view of the incident lacks the console's update: %s", r.body)
+	}
+	checkAccessible(t, ctx, "the operator's incidents page with the open form")
+
 	// The operator's session opens no tenant page.
 	do(t, ctx, "open a tenant page as operator", chromedp.Navigate(srv.URL+"/console/requests"), chromedp.WaitVisible(chromedp.CSS("#error")))
 	do(t, ctx, "back", chromedp.Navigate(srv.URL+"/console/operator"), chromedp.WaitVisible(chromedp.CSS("#signout")))
@@ -286,7 +332,21 @@ func testOperatorConsole(t *testing.T, root context.Context, srv *testServer, ac
 		t.Errorf("a tenant sees the operator page: %q", got)
 	}
 	r = srv.do(t, "GET", "/admin/v1/audit", nil, "Authorization", "Bearer "+srv.cfg.token)
-	if !strings.Contains(string(r.body), `"console:operator:Olga"`) || !strings.Contains(string(r.body), "console.signin") || !strings.Contains(string(r.body), "tenant.create") || !strings.Contains(string(r.body), "incident.close") {
-		t.Errorf("the operator's audit chain lacks Olga's sign-in: %s", r.body)
+	if !strings.Contains(string(r.body), `"console:operator:Olga"`) || !strings.Contains(string(r.body), "console.signin") || !strings.Contains(string(r.body), "tenant.create") || !strings.Contains(string(r.body), "incident.close") ||
+		!strings.Contains(string(r.body), "incident.open") || !strings.Contains(string(r.body), "incident.update") {
+		t.Errorf("the operator's audit chain lacks Olga's sign-in, tenant creation or incident changes: %s", r.body)
+	}
+	var chain struct {
+		Entries []struct {
+			Actor, Action string
+		} `json:"entries"`
+	}
+	mustDecode(t, r.body, &chain)
+	for _, action := range []string{"incident.open", "incident.update", "incident.close"} {
+		if !slices.ContainsFunc(chain.Entries, func(e struct{ Actor, Action string }) bool {
+			return e.Action == action && e.Actor == "console:operator:Olga"
+		}) {
+			t.Errorf("no %s entry by console:operator:Olga in the operator's chain", action)
+		}
 	}
 }

@@ -23,6 +23,8 @@ type Incidents interface {
 	AffectedSubjects(ctx context.Context, t custos.TenantID, id string, after custos.SubjectID, limit int, actor string) ([]incident.Affected, bool, error)
 	Incidents(ctx context.Context) ([]*custos.Incident, error)
 	CloseBy(ctx context.Context, id, note, actor string) (*custos.Incident, error)
+	OpenBy(ctx context.Context, in incident.OpenInput, actor string) (*custos.Incident, error)
+	UpdateBy(ctx context.Context, id string, u incident.UpdateInput, actor string) (*custos.Incident, error)
 }
 
 // incidentRow is an incident with the tenant's 72-hour clock.
@@ -234,8 +236,13 @@ func (h *Handler) showOperatorIncidents(w http.ResponseWriter, r *http.Request, 
 	}
 	slices.SortFunc(rows, func(a, b operatorIncident) int { return b.OpenedAt.Compare(a.OpenedAt) })
 	p := u.page("Incidents", rows)
-	if r.URL.Query().Get("done") == "closed" {
+	switch r.URL.Query().Get("done") {
+	case "closed":
 		p.Flash = "Incident closed; every tenant it concerns is told."
+	case "opened":
+		p.Flash = "Incident opened; every tenant in its scope is notified."
+	case "updated":
+		p.Flash = "Update recorded; every tenant notified of the incident is told."
 	}
 	p.Error = msg
 	h.render(w, status, "operator_incidents", p)
@@ -257,4 +264,78 @@ func (h *Handler) closeIncident(w http.ResponseWriter, r *http.Request, u *user)
 		return
 	}
 	http.Redirect(w, r, "/console/operator/incidents?done=closed", http.StatusSeeOther)
+}
+
+// formList splits a comma- or newline-separated form field into its
+// trimmed, non-empty items.
+func formList(v string) []string {
+	var out []string
+	for _, f := range strings.FieldsFunc(v, func(r rune) bool { return r == ',' || r == '\n' }) {
+		if f = strings.TrimSpace(f); f != "" {
+			out = append(out, f)
+		}
+	}
+	return out
+}
+
+// incidentFailed shows an incident form's error on the incidents page,
+// or the error page for what the form cannot fix.
+func (h *Handler) incidentFailed(w http.ResponseWriter, r *http.Request, u *user, err error) {
+	if statusOf(err) >= 500 || statusOf(err) == http.StatusNotFound {
+		h.fail(w, u, err)
+		return
+	}
+	h.showOperatorIncidents(w, r, u, statusOf(err), custos.ErrorMessage(err))
+}
+
+// openIncident registers an incident (Art. 33) from the operator's form,
+// audited under the operator's name; every tenant in its scope is
+// notified at once.
+func (h *Handler) openIncident(w http.ResponseWriter, r *http.Request, u *user) {
+	if h.d.Incidents == nil {
+		h.fail(w, u, custos.Errorf(custos.NotImplemented, "this node has no incident register"))
+		return
+	}
+	detected, err := time.Parse("2006-01-02T15:04", r.PostFormValue("detected_at"))
+	if err != nil {
+		h.incidentFailed(w, r, u, custos.Errorf(custos.Invalid, "detected_at: give the date and time (UTC) the breach was detected"))
+		return
+	}
+	in := incident.OpenInput{
+		DetectedAt: detected.UTC(), Nature: strings.TrimSpace(r.PostFormValue("nature")),
+		DataCategories: formList(r.PostFormValue("data_categories")),
+		Encrypted:      r.PostFormValue("encrypted") == "on", KeysSafe: r.PostFormValue("keys_safe") == "on",
+		Consequences: strings.TrimSpace(r.PostFormValue("likely_consequences")), Measures: strings.TrimSpace(r.PostFormValue("measures_taken")),
+		ContactPoint: strings.TrimSpace(r.PostFormValue("contact_point")),
+		Scope:        custos.IncidentScope{AllTenants: r.PostFormValue("all_tenants") == "on"},
+	}
+	for i, id := range formList(r.PostFormValue("tenants")) {
+		tid, err := custos.ParseTenantID(id)
+		if err != nil {
+			h.incidentFailed(w, r, u, custos.Errorf(custos.Invalid, "tenants[%d]: %q is not a tenant id", i, id))
+			return
+		}
+		in.Scope.Tenants = append(in.Scope.Tenants, tid)
+	}
+	if _, err := h.d.Incidents.OpenBy(r.Context(), in, u.actor()); err != nil {
+		h.incidentFailed(w, r, u, err)
+		return
+	}
+	http.Redirect(w, r, "/console/operator/incidents?done=opened", http.StatusSeeOther)
+}
+
+// updateIncident records a phased update (Art. 33(4)) from the operator's
+// form; the tenants notified of the incident are told.
+func (h *Handler) updateIncident(w http.ResponseWriter, r *http.Request, u *user) {
+	if h.d.Incidents == nil {
+		h.fail(w, u, custos.Errorf(custos.NotImplemented, "this node has no incident register"))
+		return
+	}
+	up := incident.UpdateInput{Message: strings.TrimSpace(r.PostFormValue("message")),
+		Measures: strings.TrimSpace(r.PostFormValue("measures_taken"))}
+	if _, err := h.d.Incidents.UpdateBy(r.Context(), r.PathValue("id"), up, u.actor()); err != nil {
+		h.incidentFailed(w, r, u, err)
+		return
+	}
+	http.Redirect(w, r, "/console/operator/incidents?done=updated", http.StatusSeeOther)
 }

@@ -131,6 +131,8 @@ func Routes() []Route {
 		operator("GET", "/console/operator", (*Handler).operatorHome),
 		operator("POST", "/console/operator/tenants", (*Handler).createTenant),
 		operator("GET", "/console/operator/incidents", (*Handler).operatorIncidents),
+		operator("POST", "/console/operator/incidents", (*Handler).openIncident),
+		operator("POST", "/console/operator/incidents/{id}/updates", (*Handler).updateIncident),
 		operator("POST", "/console/operator/incidents/{id}/close", (*Handler).closeIncident),
 		operator("POST", "/console/operator/signout", (*Handler).signout),
 

@@ -220,6 +220,12 @@ func (r *Register) validate(in *OpenInput, now time.Time) ([]custos.TenantID, er
 // Open registers an incident and notifies every tenant in its scope: the
 // incident is stored first, so that a crash part-way is finished by Resume.
 func (r *Register) Open(ctx context.Context, in OpenInput) (*custos.Incident, error) {
+	return r.OpenBy(ctx, in, audit.ActorOperator)
+}
+
+// OpenBy is Open with the actor its audit entry names (the operator in
+// the console).
+func (r *Register) OpenBy(ctx context.Context, in OpenInput, actor string) (*custos.Incident, error) {
 	r.ops.Lock()
 	defer r.ops.Unlock()
 	now := r.now().UTC()
@@ -239,7 +245,7 @@ func (r *Register) Open(ctx context.Context, in OpenInput) (*custos.Incident, er
 	if err := r.store.PutIncident(ctx, inc); err != nil {
 		return nil, fmt.Errorf("store incident: %w", err)
 	}
-	if err := r.record(ctx, custos.OperatorChain, audit.Entry{Actor: audit.ActorOperator, Action: "incident.open", RequestID: inc.ID,
+	if err := r.record(ctx, custos.OperatorChain, audit.Entry{Actor: actor, Action: "incident.open", RequestID: inc.ID,
 		Details: map[string]any{"incident": inc.ID, "tenants": len(ids), "all_tenants": in.Scope.AllTenants, "windowed": in.Scope.Windowed()}}); err != nil {
 		return nil, err
 	}
@@ -263,6 +269,11 @@ type UpdateInput struct {
 // Update records a phased update (Art. 33(4)) and delivers it to every
 // tenant notified of the incident.
 func (r *Register) Update(ctx context.Context, id string, u UpdateInput) (*custos.Incident, error) {
+	return r.UpdateBy(ctx, id, u, audit.ActorOperator)
+}
+
+// UpdateBy is Update with the actor its audit entry names.
+func (r *Register) UpdateBy(ctx context.Context, id string, u UpdateInput, actor string) (*custos.Incident, error) {
 	r.ops.Lock()
 	defer r.ops.Unlock()
 	for _, c := range []struct {
@@ -279,14 +290,14 @@ func (r *Register) Update(ctx context.Context, id string, u UpdateInput) (*custo
 	var inc *custos.Incident
 	err := r.hold(ctx, id, func(ctx context.Context) error {
 		var err error
-		inc, err = r.update(ctx, id, u)
+		inc, err = r.update(ctx, id, u, actor)
 		return err
 	})
 	return inc, err
 }
 
 // update is Update under the incident's lease.
-func (r *Register) update(ctx context.Context, id string, u UpdateInput) (*custos.Incident, error) {
+func (r *Register) update(ctx context.Context, id string, u UpdateInput, actor string) (*custos.Incident, error) {
 	inc, err := r.store.Incident(ctx, id)
 	if err != nil {
 		return nil, err
@@ -312,7 +323,7 @@ func (r *Register) update(ctx context.Context, id string, u UpdateInput) (*custo
 	if err := r.store.PutIncident(ctx, inc); err != nil {
 		return nil, fmt.Errorf("store incident: %w", err)
 	}
-	if err := r.record(ctx, custos.OperatorChain, audit.Entry{Actor: audit.ActorOperator, Action: "incident.update", RequestID: inc.ID,
+	if err := r.record(ctx, custos.OperatorChain, audit.Entry{Actor: actor, Action: "incident.update", RequestID: inc.ID,
 		Details: map[string]any{"incident": inc.ID, "seq": up.Seq}}); err != nil {
 		return nil, err
 	}
