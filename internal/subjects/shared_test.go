@@ -26,14 +26,16 @@ func sharedNodes(t *testing.T) (a, b node, ten custos.TenantID) {
 	ctx := context.Background()
 	dataURL, keysURL := pgtest.NewDatabase(t), pgtest.NewDatabase(t)
 	master := make([]byte, 32)
-	rand.Read(master)
+	if _, err := rand.Read(master); err != nil {
+		t.Fatal(err)
+	}
 	ten = custos.NewTenantID()
 	open := func() node {
 		st, err := postgres.Open(ctx, dataURL, postgres.Options{})
 		if err != nil {
 			t.Fatal(err)
 		}
-		ks, err := postgres.OpenKeyStore(ctx, keysURL, postgres.Options{})
+		ks, err := postgres.OpenKeyStore(ctx, keysURL, postgres.Options{MasterKey: master})
 		if err != nil {
 			t.Fatal(err)
 		}
