@@ -58,7 +58,14 @@ func (s *Store) EventsBefore(ctx context.Context, t custos.TenantID, before time
 // has events, newest first, seeking from day to day: older days follow
 // newer ones in key order.
 func (s *Store) daysUpTo(ctx context.Context, t custos.TenantID, last day) ([]day, error) {
-	it, err := s.db.NewIterWithContext(ctx, &pebble.IterOptions{LowerBound: eventDayPrefix(nil, last), UpperBound: []byte{prefixEvent + 1}})
+	return s.tenantDaysFrom(ctx, t, eventDayPrefix(nil, last))
+}
+
+// tenantDaysFrom returns the days on which the tenant has events, newest
+// first, from the event key lower (a day's prefix, or the events' own),
+// seeking from day to day.
+func (s *Store) tenantDaysFrom(ctx context.Context, t custos.TenantID, lower []byte) ([]day, error) {
+	it, err := s.db.NewIterWithContext(ctx, &pebble.IterOptions{LowerBound: lower, UpperBound: []byte{prefixEvent + 1}})
 	if err != nil {
 		return nil, err
 	}

@@ -247,28 +247,10 @@ func (s *Store) DeleteTenant(ctx context.Context, id custos.TenantID) error {
 	return nil
 }
 
-// tenantDays returns the days on which the tenant has events, seeking
-// from day to day.
+// tenantDays returns the days on which the tenant has events, newest
+// first.
 func (s *Store) tenantDays(ctx context.Context, t custos.TenantID) ([]day, error) {
-	it, err := s.db.NewIterWithContext(ctx, &pebble.IterOptions{LowerBound: []byte{prefixEvent}, UpperBound: []byte{prefixEvent + 1}})
-	if err != nil {
-		return nil, err
-	}
-	defer it.Close()
-	var days []day
-	for ok := it.First(); ok; {
-		k := it.Key()
-		if len(k) < 1+dayLen {
-			return nil, fmt.Errorf("corrupt event key of %d bytes", len(k))
-		}
-		d := decodeEventDay(k[1:])
-		p := dayPrefix(nil, t, d)
-		if it.SeekGE(p) && bytes.HasPrefix(it.Key(), p) {
-			days = append(days, d)
-		}
-		ok = it.SeekGE(prefixEnd(eventDayPrefix(nil, d)))
-	}
-	return days, it.Error()
+	return s.tenantDaysFrom(ctx, t, []byte{prefixEvent})
 }
 
 // Tenant returns one tenant.
