@@ -47,11 +47,25 @@ func TestLimiterTenantAndKey(t *testing.T) {
 	if ok, _ := l.Allow(admission.Ingest, "A", "k1", 1); ok {
 		t.Error("after 1s k1 took more than its 5")
 	}
-	// A cost above the burst is charged as the whole burst: it waits, it
-	// is not refused for ever.
+	// A request is admitted while the buckets are not empty and takes its
+	// whole cost, into debt: a batch above the burst is not refused for
+	// ever, and its tenant then waits until the debt is paid back.
 	c.t = c.t.Add(time.Hour)
 	if ok, _ := l.Allow(admission.Ingest, "C", "kc", 1000); !ok {
 		t.Error("a batch above the burst with full buckets: refused")
+	}
+	// The key's bucket (5/s, size 10) owes 990 and needs one more token:
+	// 991/5 s.
+	if empty, wait := l.Exhausted(admission.Ingest, "C", "kc"); !empty || wait != 198200*time.Millisecond {
+		t.Errorf("after 1000 messages against a burst of 10: Exhausted %v, wait %v; want true, 3m18.2s", empty, wait)
+	}
+	c.t = c.t.Add(198 * time.Second)
+	if ok, _ := l.Allow(admission.Ingest, "C", "kc", 1); ok {
+		t.Error("the key took a message before its debt was paid back")
+	}
+	c.t = c.t.Add(time.Second)
+	if ok, _ := l.Allow(admission.Ingest, "C", "kc", 1); !ok {
+		t.Error("debt paid back, yet refused")
 	}
 	// Scopes without limits admit everything.
 	for range 1000 {

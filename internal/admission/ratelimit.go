@@ -85,11 +85,14 @@ func NewLimiter(limits map[Scope]Limits, now func() time.Time) *Limiter {
 	return &Limiter{limits: limits, now: now, buckets: map[bucketKey]*bucket{}}
 }
 
-// Allow takes cost tokens from the tenant's and the key's buckets of
-// scope, from both or from neither. When either is short it returns false
-// and how long until both would hold cost. A cost above a bucket's size
-// is charged as the whole bucket, so a large request waits rather than
-// being refused for ever.
+// Allow admits a request of cost tokens when the tenant's and the key's
+// buckets of scope both hold at least one token, and then takes the whole
+// cost from both, into debt if need be: a tenant in debt is refused until
+// it has paid it back at its rate. So a request is judged before its
+// body is read (Exhausted is the same test), a large batch waits its turn
+// rather than being refused for ever, and over time no tenant gets more
+// than its rate. When refused, it returns false and how long until both
+// buckets hold a token again.
 func (l *Limiter) Allow(scope Scope, tenant, key string, cost float64) (bool, time.Duration) {
 	lim, ok := l.limits[scope]
 	if !ok {
@@ -107,31 +110,23 @@ func (l *Limiter) AllowWith(scope Scope, lim Limits, tenant, key string, cost fl
 	now := l.now()
 	l.mu.Lock()
 	defer l.mu.Unlock()
-	tb, tc := l.fill(bucketKey{scope, 't', tenant}, lim.Tenant, now)
-	kb, kc := l.fill(bucketKey{scope, 'k', key}, lim.Key, now)
-	tc, kc = min(cost, tc), min(cost, kc)
-	var wait time.Duration
-	if tb != nil && tb.tokens < tc {
-		wait = max(wait, need(tc-tb.tokens, lim.Tenant.PerSecond))
-	}
-	if kb != nil && kb.tokens < kc {
-		wait = max(wait, need(kc-kb.tokens, lim.Key.PerSecond))
-	}
-	if wait > 0 {
+	tb := l.fill(bucketKey{scope, 't', tenant}, lim.Tenant, now)
+	kb := l.fill(bucketKey{scope, 'k', key}, lim.Key, now)
+	if wait := max(short(tb, lim.Tenant), short(kb, lim.Key)); wait > 0 {
 		return false, wait
 	}
 	if tb != nil {
-		tb.tokens -= tc
+		tb.tokens -= cost
 	}
 	if kb != nil {
-		kb.tokens -= kc
+		kb.tokens -= cost
 	}
 	return true, 0
 }
 
 // Exhausted reports, without taking anything, whether the tenant's or the
-// key's bucket of scope is empty, and until when: a cheap check before
-// reading a request body.
+// key's bucket of scope is empty (or in debt), and until when: the test
+// Allow makes, before a request body is read.
 func (l *Limiter) Exhausted(scope Scope, tenant, key string) (bool, time.Duration) {
 	lim, ok := l.limits[scope]
 	if !ok {
@@ -145,21 +140,24 @@ func (l *Limiter) ExhaustedWith(scope Scope, lim Limits, tenant, key string) (bo
 	now := l.now()
 	l.mu.Lock()
 	defer l.mu.Unlock()
-	var wait time.Duration
-	if b, _ := l.fill(bucketKey{scope, 't', tenant}, lim.Tenant, now); b != nil && b.tokens < 1 {
-		wait = max(wait, need(1-b.tokens, lim.Tenant.PerSecond))
-	}
-	if b, _ := l.fill(bucketKey{scope, 'k', key}, lim.Key, now); b != nil && b.tokens < 1 {
-		wait = max(wait, need(1-b.tokens, lim.Key.PerSecond))
-	}
+	wait := max(short(l.fill(bucketKey{scope, 't', tenant}, lim.Tenant, now), lim.Tenant),
+		short(l.fill(bucketKey{scope, 'k', key}, lim.Key, now), lim.Key))
 	return wait > 0, wait
 }
 
-// fill returns the bucket of k refilled to now (nil when r has no limit)
-// and its size.
-func (l *Limiter) fill(k bucketKey, r Rate, now time.Time) (*bucket, float64) {
+// short returns how long until b holds a whole token at r (0: it does, or
+// b is nil, no limit).
+func short(b *bucket, r Rate) time.Duration {
+	if b == nil || b.tokens >= 1 {
+		return 0
+	}
+	return need(1-b.tokens, r.PerSecond)
+}
+
+// fill returns the bucket of k refilled to now, nil when r has no limit.
+func (l *Limiter) fill(k bucketKey, r Rate, now time.Time) *bucket {
 	if r.PerSecond <= 0 {
-		return nil, 0
+		return nil
 	}
 	size := max(r.Burst, r.PerSecond, 1)
 	b := l.buckets[k]
@@ -169,14 +167,14 @@ func (l *Limiter) fill(k bucketKey, r Rate, now time.Time) (*bucket, float64) {
 		}
 		b = &bucket{tokens: size, at: now, rate: r}
 		l.buckets[k] = b
-		return b, size
+		return b
 	}
 	b.rate = r
 	if el := now.Sub(b.at).Seconds(); el > 0 {
 		b.tokens = math.Min(size, b.tokens+el*r.PerSecond)
 		b.at = now
 	}
-	return b, size
+	return b
 }
 
 // prune drops the buckets that have refilled completely.
