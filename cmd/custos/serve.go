@@ -259,8 +259,8 @@ func runServe(ctx context.Context, args []string, getenv func(string) string, st
 			m.CommitMessages.Observe(float64(n))
 		},
 		// Tenants share the writer round-robin, chunk by chunk.
-		FairSlots: c.limits.ingestSlots,
-		FairChunk: c.limits.chunk,
+		FairWindow: c.limits.ingestWindow,
+		FairChunk:  c.limits.chunk,
 	})
 	if err != nil {
 		return err
