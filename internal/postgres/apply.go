@@ -59,8 +59,6 @@ const (
 	sqlNewSeen = `INSERT INTO seen (tenant_id, msg, subject_id, at)
 		SELECT $1, m, s, a FROM unnest($2::bytea[], $3::bytea[], $4::int8[]) AS u(m, s, a)`
 	sqlGateRow         = "INSERT INTO gates (tenant_id, generation) VALUES ($1, 0) ON CONFLICT (tenant_id) DO NOTHING"
-	sqlGateShare       = "SELECT generation FROM gates WHERE tenant_id = $1 FOR SHARE"
-	sqlGateExclusive   = "SELECT generation FROM gates WHERE tenant_id = $1 FOR UPDATE"
 	sqlGateAdvance     = "UPDATE gates SET generation = generation + 1 WHERE tenant_id = $1"
 	sqlPutTenantRecord = `INSERT INTO tenant_records (tenant_id, kind, value) VALUES ($1, $2, $3)
 		ON CONFLICT (tenant_id, kind) DO UPDATE SET value = excluded.value`

@@ -25,111 +25,80 @@ func (s *Store) Generation(ctx context.Context, t custos.TenantID) (uint64, erro
 	return uint64(g), nil
 }
 
-// sqlProfileBases locks the profiles a guarded Write replaces or deletes
-// and returns the SHA-256 of each, to compare with what its author read.
-// sqlCountEvents counts a subject's events, under the gate lock, for a
-// merge that copied them.
+// The checks of a guarded Write fail in the database, so that the checks,
+// the writes and the commit travel in one round trip: a check that does
+// not hold divides by zero (SQLSTATE 22012), which aborts the batch's
+// implicit transaction before any write of it commits. Each locks what it
+// checks until the commit.
+//
+// sqlGateCheck locks the tenant's gate row (shared, or exclusive by a
+// Write that advances it) and checks its generation. sqlProfilesCheck
+// locks the profiles a Write replaces or deletes, in subject order, and
+// compares the SHA-256 of each with what its author read (NULL: read as
+// absent). sqlEventsCheck counts a subject's events, under the gate lock,
+// for a merge that copied them.
 const (
-	sqlProfileBases = "SELECT subject_id, sha256(value) FROM profiles WHERE tenant_id = $1 AND subject_id = ANY($2::bytea[]) ORDER BY subject_id FOR UPDATE"
-	sqlCountEvents  = "SELECT count(*) FROM events WHERE tenant_id = $1 AND subject_id = $2"
+	sqlGateShareCheck     = "SELECT 1 / (CASE WHEN generation = $2 THEN 1 ELSE 0 END) FROM gates WHERE tenant_id = $1 FOR SHARE"
+	sqlGateExclusiveCheck = "SELECT 1 / (CASE WHEN generation = $2 THEN 1 ELSE 0 END) FROM gates WHERE tenant_id = $1 FOR UPDATE"
+	sqlProfilesCheck      = `WITH locked AS MATERIALIZED (
+			SELECT subject_id, sha256(value) AS h FROM profiles
+			WHERE tenant_id = $1 AND subject_id = ANY($2::bytea[]) ORDER BY subject_id FOR UPDATE)
+		SELECT 1 / (CASE WHEN count(*) = 0 THEN 1 ELSE 0 END)
+		FROM unnest($2::bytea[], $3::bytea[]) AS u(s, h) LEFT JOIN locked l ON l.subject_id = u.s
+		WHERE l.h IS DISTINCT FROM u.h`
+	sqlEventsCheck = "SELECT 1 / (CASE WHEN count(*) = $3 THEN 1 ELSE 0 END) FROM events WHERE tenant_id = $1 AND subject_id = $2"
 )
 
-// errGenerationStale stops a guarded batch whose generation differed.
-var errGenerationStale = errors.New("gate generation differs")
+// What a statement of a guarded batch is, to tell which failed.
+const (
+	stmtWrite = iota
+	stmtGate
+	stmtProfiles
+	stmtEvents
+)
 
-// applyGuarded applies writes of which some carry a Guard, in an explicit
-// transaction: one round trip sends BEGIN, each guarded tenant's gate
-// row lock and check, and every write; a second sends COMMIT, or ROLLBACK
-// when a guard failed. The gate row is locked (shared, or exclusive by a
-// Write that advances it) before the write's rows are touched, so a Write
+// applyGuarded applies writes of which some carry a Guard in one
+// pipelined batch, one implicit transaction: for each guarded Write its
+// checks (the gate row first), then its writes; the commit at the end.
+// The gate row is locked before the write's rows are touched, so a Write
 // that advances the generation and one that checks it are serialised: a
 // guarded Write that commits after a gate change was checked against it.
+// A check that fails aborts the whole batch, which is then answered with
+// a *custos.StaleError saying what was stale.
 func (s *Store) applyGuarded(ctx context.Context, ws []*custos.Write) error {
-	conn, err := s.pool.Acquire(ctx)
-	if err != nil {
-		return dbError("apply guarded writes", err)
-	}
-	defer conn.Release()
 	b := &pgx.Batch{}
-	b.Queue("BEGIN ISOLATION LEVEL READ COMMITTED")
-	var stale *custos.StaleError
-	// Statements queued so far, and the tenant each belongs to, so that a
-	// unique violation is attributed to its Write.
+	// The Write and kind of each statement queued, so that an error is
+	// attributed to its statement; done counts the statements that ran.
 	var owners []*custos.Write
+	var kinds []int
 	done := 0
-	queue := func(w *custos.Write, q *pgx.QueuedQuery) {
-		owners = append(owners, w)
+	queue := func(w *custos.Write, kind int, q *pgx.QueuedQuery) {
+		owners, kinds = append(owners, w), append(kinds, kind)
 		q.Exec(func(pgconn.CommandTag) error { done++; return nil })
 	}
-	owners = append(owners, nil)
-	b.QueuedQueries[0].Exec(func(pgconn.CommandTag) error { done++; return nil })
 	for _, w := range ws {
 		if g := w.Guard; g != nil {
-			queue(w, b.Queue(sqlGateRow, w.Tenant[:]))
-			lock := sqlGateShare
+			queue(w, stmtWrite, b.Queue(sqlGateRow, w.Tenant[:]))
+			check := sqlGateShareCheck
 			if g.Advance {
-				lock = sqlGateExclusive
+				check = sqlGateExclusiveCheck
 			}
-			owners = append(owners, w)
-			b.Queue(lock, w.Tenant[:]).QueryRow(func(row pgx.Row) error {
-				done++
-				var gen int64
-				if err := row.Scan(&gen); err != nil {
-					return err
-				}
-				if uint64(gen) != g.Generation && stale == nil {
-					stale = &custos.StaleError{Tenant: w.Tenant, Generation: uint64(gen), GenerationStale: true}
-				}
-				return nil
-			})
-		}
-		if g := w.Guard; g != nil && len(g.Profiles) > 0 {
-			// Locked in subject order, before any is written, so two
-			// writers of the same profiles never deadlock.
-			ids := make([][]byte, 0, len(g.Profiles))
-			for sid := range g.Profiles {
-				ids = append(ids, sid[:])
-			}
-			owners = append(owners, w)
-			b.Queue(sqlProfileBases, w.Tenant[:], ids).Query(func(rows pgx.Rows) error {
-				done++
-				found := map[custos.SubjectID][32]byte{}
-				for rows.Next() {
-					var sb, sum []byte
-					if err := rows.Scan(&sb, &sum); err != nil {
-						return err
-					}
-					var sid custos.SubjectID
-					var h [32]byte
-					copy(sid[:], sb)
-					copy(h[:], sum)
-					found[sid] = h
-				}
-				if err := rows.Err(); err != nil {
-					return err
-				}
-				for sid, want := range g.Profiles {
-					if found[sid] != want && stale == nil {
-						stale = &custos.StaleError{Tenant: w.Tenant, Profiles: true}
+			queue(w, stmtGate, b.Queue(check, w.Tenant[:], int64(g.Generation)))
+			if len(g.Profiles) > 0 {
+				ids := make([][]byte, 0, len(g.Profiles))
+				sums := make([][]byte, 0, len(g.Profiles))
+				for sid, sum := range g.Profiles {
+					ids = append(ids, sid[:])
+					if sum == ([32]byte{}) {
+						sums = append(sums, nil)
+					} else {
+						sums = append(sums, sum[:])
 					}
 				}
-				return nil
-			})
-		}
-		if g := w.Guard; g != nil {
+				queue(w, stmtProfiles, b.Queue(sqlProfilesCheck, w.Tenant[:], ids, sums))
+			}
 			for sid, want := range g.Events {
-				owners = append(owners, w)
-				b.Queue(sqlCountEvents, w.Tenant[:], sid[:]).QueryRow(func(row pgx.Row) error {
-					done++
-					var n int
-					if err := row.Scan(&n); err != nil {
-						return err
-					}
-					if n != want && stale == nil {
-						stale = &custos.StaleError{Tenant: w.Tenant, Profiles: true}
-					}
-					return nil
-				})
+				queue(w, stmtEvents, b.Queue(sqlEventsCheck, w.Tenant[:], sid[:], want))
 			}
 		}
 		n := b.Len()
@@ -137,36 +106,36 @@ func (s *Store) applyGuarded(ctx context.Context, ws []*custos.Write) error {
 			return err
 		}
 		for _, q := range b.QueuedQueries[n:] {
-			owners = append(owners, w)
+			owners, kinds = append(owners, w), append(kinds, stmtWrite)
 			q.Exec(func(pgconn.CommandTag) error { done++; return nil })
 		}
 		if w.Guard != nil && w.Guard.Advance {
-			queue(w, b.Queue(sqlGateAdvance, w.Tenant[:]))
-			queue(w, b.Queue(sqlNotify(custos.ChangeGate), w.Tenant[:]))
+			queue(w, stmtWrite, b.Queue(sqlGateAdvance, w.Tenant[:]))
+			queue(w, stmtWrite, b.Queue(sqlNotify(custos.ChangeGate), w.Tenant[:]))
 		}
 	}
-	err = conn.SendBatch(ctx, b).Close()
-	if err == nil && stale == nil {
-		if _, err := conn.Exec(ctx, "COMMIT"); err != nil {
-			return dbError("commit guarded writes", err)
-		}
+	err := s.pool.SendBatch(ctx, b).Close()
+	if err == nil {
 		return nil
 	}
-	if _, rerr := conn.Exec(context.WithoutCancel(ctx), "ROLLBACK"); rerr != nil {
-		conn.Conn().Close(context.WithoutCancel(ctx)) // never reuse a connection in an unknown state
-	}
-	if stale != nil {
-		return stale
-	}
 	var pe *pgconn.PgError
-	if errors.As(err, &pe) && pe.Code == "23505" && done < len(owners) && owners[done] != nil && owners[done].Guard != nil {
-		w := owners[done]
-		switch pe.ConstraintName {
-		case "seen_pkey":
-			return s.staleSeen(ctx, w)
-		case "identifiers_pkey":
-			return &custos.StaleError{Tenant: w.Tenant, Links: true}
+	if !errors.As(err, &pe) || done >= len(owners) || owners[done].Guard == nil {
+		return dbError("apply guarded writes", err)
+	}
+	w := owners[done]
+	switch {
+	case pe.Code == "22012" && kinds[done] == stmtGate:
+		gen, gerr := s.Generation(ctx, w.Tenant)
+		if gerr != nil {
+			return gerr
 		}
+		return &custos.StaleError{Tenant: w.Tenant, Generation: gen, GenerationStale: true}
+	case pe.Code == "22012" && (kinds[done] == stmtProfiles || kinds[done] == stmtEvents):
+		return &custos.StaleError{Tenant: w.Tenant, Profiles: true}
+	case pe.Code == "23505" && pe.ConstraintName == "seen_pkey":
+		return s.staleSeen(ctx, w)
+	case pe.Code == "23505" && pe.ConstraintName == "identifiers_pkey":
+		return &custos.StaleError{Tenant: w.Tenant, Links: true}
 	}
 	return dbError("apply guarded writes", err)
 }
