@@ -188,13 +188,13 @@ func (s *Sweeper) Sweep(ctx context.Context, t *custos.Tenant) (Result, error) {
 		if len(batch) == 0 {
 			break
 		}
-		removable, err := s.removable(ctx, t.ID, batch, pr.Cutoff)
+		look, removable, err := s.judge(ctx, t.ID, batch, pr.Cutoff)
 		if err != nil {
 			return Result{}, err
 		}
 		next := *pr
 		next.After = batch[len(batch)-1]
-		_, err = s.o.Expirer.Expire(ctx, t.ID, subjects.Expiry{Subjects: batch, Cutoff: pr.Cutoff, Removable: removable,
+		_, err = s.o.Expirer.Expire(ctx, t.ID, subjects.Expiry{Subjects: look, Cutoff: pr.Cutoff, Removable: removable,
 			Progress: func(r subjects.ExpiryResult) ([]byte, error) {
 				next.Events += r.Events
 				next.Profiles += r.Profiles
@@ -260,17 +260,28 @@ func (s *Sweeper) batch(ctx context.Context, t custos.TenantID, after custos.Sub
 	return out, err
 }
 
-// removable returns the subjects of batch whose events all predate the
-// cutoff and that show no other activity since: their profiles go once
-// their events are deleted. The writer checks again that no event is
-// left, so one arriving meanwhile keeps the profile.
-func (s *Sweeper) removable(ctx context.Context, t custos.TenantID, batch []custos.SubjectID, cutoff time.Time) (map[custos.SubjectID]bool, error) {
+// judge returns the subjects of batch the writer must look at — those
+// with an event dated before the cutoff (one that arrived after the
+// day drop), and those that may be removable — and, of them, the
+// removable ones: their events all predate the cutoff and they show no
+// other activity since, so their profiles go once their events are
+// deleted. The writer checks again that no event is left, so one
+// arriving meanwhile keeps the profile. The other subjects, whose events
+// all fall within the period, are not sent to the writer at all: reading
+// their events there would hold ingestion up for nothing (on a shared
+// database, one round trip per subject).
+func (s *Sweeper) judge(ctx context.Context, t custos.TenantID, batch []custos.SubjectID, cutoff time.Time) ([]custos.SubjectID, map[custos.SubjectID]bool, error) {
+	var look []custos.SubjectID
 	out := map[custos.SubjectID]bool{}
 subjects:
 	for _, sub := range batch {
-		_, last, ok, err := s.o.Store.EventSpan(ctx, t, sub)
+		first, last, ok, err := s.o.Store.EventSpan(ctx, t, sub)
 		if err != nil {
-			return nil, err
+			return nil, nil, err
+		}
+		expired := ok && first.Before(cutoff)
+		if expired {
+			look = append(look, sub)
 		}
 		if ok && !last.Before(cutoff) {
 			continue
@@ -278,15 +289,18 @@ subjects:
 		for _, act := range s.o.Activity {
 			at, err := act(ctx, t, sub)
 			if err != nil {
-				return nil, err
+				return nil, nil, err
 			}
 			if !at.Before(cutoff) {
 				continue subjects
 			}
 		}
 		out[sub] = true
+		if !expired {
+			look = append(look, sub)
+		}
 	}
-	return out, nil
+	return look, out, nil
 }
 
 // RequestActivity returns an Activity that reports the latest data-subject

@@ -281,3 +281,59 @@ func TestDropInBoundedWrites(t *testing.T) {
 		}
 	}
 }
+
+// lookedAt is an Expirer that records the subjects each batch hands the
+// writer.
+type lookedAt struct {
+	Expirer
+	subjects []custos.SubjectID
+}
+
+func (l *lookedAt) Expire(ctx context.Context, t custos.TenantID, e subjects.Expiry) (subjects.ExpiryResult, error) {
+	l.subjects = append(l.subjects, e.Subjects...)
+	return l.Expirer.Expire(ctx, t, e)
+}
+
+// TestSweepLeavesRecentSubjectsAlone: the writer, which ingestion waits
+// for, is asked to look only at subjects with something to expire or to
+// remove; a subject whose events all fall within the period is not
+// handed to it.
+func TestSweepLeavesRecentSubjectsAlone(t *testing.T) {
+	e := newEnv(t)
+	e.events(t, "old", 0)
+	e.events(t, "mixed", 0, 399)
+	e.events(t, "recent", 398, 399)
+	// An event dated before the cutoff that arrives after the day drop.
+	late := &lookedAt{Expirer: e.pipe}
+	sw := e.sweeper(10)
+	sw.o.Expirer = late
+	sw.afterBatch = func() error {
+		if late.subjects == nil {
+			e.events(t, "late", 1, 398)
+		}
+		return nil
+	}
+	ids := map[string]custos.SubjectID{}
+	for _, anon := range []string{"old", "mixed", "recent"} {
+		ids[anon], _ = e.subject(t, anon)
+	}
+	if _, err := sw.Sweep(t.Context(), e.tenant); err != nil {
+		t.Fatal(err)
+	}
+	ids["late"], _ = e.subject(t, "late")
+	looked := map[custos.SubjectID]bool{}
+	for _, s := range late.subjects {
+		looked[s] = true
+	}
+	for anon, want := range map[string]bool{"old": true, "mixed": false, "recent": false, "late": true} {
+		if looked[ids[anon]] != want {
+			t.Errorf("subject %s handed to the writer = %v, want %v", anon, looked[ids[anon]], want)
+		}
+	}
+	if _, ok := e.subject(t, "old"); ok {
+		t.Errorf("the subject left with no events is still found after the sweep")
+	}
+	if s, _ := e.subject(t, "late"); fmt.Sprint(e.eventDays(t, s)) != "[398]" {
+		t.Errorf("events of the late subject after the sweep: days %v, want [398]", e.eventDays(t, s))
+	}
+}
