@@ -138,7 +138,7 @@ func benchFill(ctx context.Context, c benchFillConfig, sts *stores, out io.Write
 			}
 		})
 	}
-	stopProgress := fillProgress(out, start, &written, func() string {
+	stopProgress := fillProgress(out, "events", start, &written, func() string {
 		if sts.pebble != nil {
 			return fmt.Sprintf(", write amplification %.2f", writeAmp(sts.pebble))
 		}
@@ -216,15 +216,15 @@ func benchFill(ctx context.Context, c benchFillConfig, sts *stores, out io.Write
 	return nil
 }
 
-// fillProgress prints how many events are written every ten seconds and
-// once more when stopped.
-func fillProgress(out io.Writer, start time.Time, written *atomic.Int64, extra func() string) (stop func()) {
+// fillProgress prints how many of what are written every ten seconds
+// and once more when stopped.
+func fillProgress(out io.Writer, what string, start time.Time, written *atomic.Int64, extra func() string) (stop func()) {
 	done := make(chan struct{})
 	var wg sync.WaitGroup
 	line := func() {
 		n := written.Load()
 		el := time.Since(start)
-		fmt.Fprintf(out, "  %d events in %s (%.0f/s)%s\n", n, el.Round(time.Second), float64(n)/el.Seconds(), extra())
+		fmt.Fprintf(out, "  %d %s in %s (%.0f/s)%s\n", n, what, el.Round(time.Second), float64(n)/el.Seconds(), extra())
 	}
 	wg.Go(func() {
 		t := time.NewTicker(10 * time.Second)
@@ -276,7 +276,7 @@ func fillSubjectKeys(ctx context.Context, ks custos.KeyStore, t custos.TenantID,
 			}
 		})
 	}
-	stop := fillProgress(out, start, &put, func() string { return " (subject keys)" })
+	stop := fillProgress(out, "subject keys", start, &put, func() string { return "" })
 	wg.Wait()
 	stop()
 	return context.Cause(ctx)
