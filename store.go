@@ -200,7 +200,8 @@ type DataStore interface {
 // deleted subjects in batched passes on a schedule rather than one at a
 // time: the bytes of a subject deleted now are gone from live storage
 // files once the pass starting at PurgeDueAt has run, without a Purge
-// call. Purge still purges at once.
+// call. Purge still purges at once. A zero PurgeDueAt means that no
+// passes are scheduled: the caller purges with Purge.
 type PurgeScheduler interface {
 	PurgeDueAt() time.Time
 }

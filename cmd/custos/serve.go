@@ -132,7 +132,7 @@ func serveFlags(c *serveConfig, getenv func(string) string) *flag.FlagSet {
 	fs.DurationVar(&c.leaseTTL, "lease-ttl", duration("CUSTOS_LEASE_TTL", lease.DefaultTTL), "with several nodes on PostgreSQL: how long a dead node's background work (outbox, campaign run, erasure) waits before another node takes it over (CUSTOS_LEASE_TTL)")
 	fs.DurationVar(&c.retentionInterval, "retention-interval", duration("CUSTOS_RETENTION_INTERVAL", time.Hour), "how often the retention sweep runs, at most 1h (CUSTOS_RETENTION_INTERVAL)")
 	fs.DurationVar(&c.keyEpoch, "key-epoch", duration("CUSTOS_KEY_EPOCH", 24*time.Hour), "with --keys on PostgreSQL: how long a key epoch lasts; at its end live subject keys are re-sealed under a new epoch key and the old one is destroyed, which bounds how long a shredded key survives in the key database's dead rows and WAL (CUSTOS_KEY_EPOCH; see docs/postgres.md)")
-	fs.DurationVar(&c.purgeInterval, "purge-interval", duration("CUSTOS_PURGE_INTERVAL", pebble.DefaultPurgeInterval), "embedded store: longest wait between an erasure and the pass that purges its bytes from the store's files (CUSTOS_PURGE_INTERVAL)")
+	fs.DurationVar(&c.purgeInterval, "purge-interval", duration("CUSTOS_PURGE_INTERVAL", pebble.DefaultPurgeInterval), "longest wait between an erasure and the pass that purges its bytes from the store's files (embedded store) or tables (PostgreSQL: passes at every multiple of it on the clock) (CUSTOS_PURGE_INTERVAL)")
 	fs.DurationVar(&c.shutdownTimeout, "shutdown-timeout", duration("CUSTOS_SHUTDOWN_TIMEOUT", 20*time.Second), "how long to wait for in-flight requests on shutdown (CUSTOS_SHUTDOWN_TIMEOUT)")
 	return fs
 }
@@ -414,10 +414,22 @@ func runServe(ctx context.Context, args []string, getenv func(string) string, st
 		}
 		return nil
 	}))
+	if pg, ok := sts.data.(*postgres.Store); ok {
+		// The dead rows of erased (and merged-away) subjects leave the
+		// tables by the pass at the next multiple of --purge-interval,
+		// one node running the passes for the cluster.
+		sup.Go(stageBackground, "purge passes", leased(leases, "purge", postgres.Purger{Store: pg, Report: func(took time.Duration, err error) {
+			if err != nil {
+				log.Error("purge pass", "err", err)
+				return
+			}
+			log.Info("purge pass", "took", took)
+		}}.Run))
+	}
 	if sts.pebble != nil {
 		// The bytes of erased (and merged-away) subjects leave the
 		// embedded store's files within --purge-interval of their
-		// deletion. PostgreSQL deletes at once and needs no passes.
+		// deletion.
 		sup.Go(stageBackground, "purge passes", pebble.Purger{Store: sts.pebble, Report: func(n int, took time.Duration, err error) {
 			if err != nil {
 				log.Error("purge pass", "err", err)

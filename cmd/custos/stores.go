@@ -108,7 +108,7 @@ func openStores(ctx context.Context, store, keys, data string, master []byte, po
 			}
 		}
 	}
-	opts := postgres.Options{Log: log, MasterKey: master}
+	opts := postgres.Options{Log: log, MasterKey: master, PurgeInterval: po.PurgeInterval}
 	if m != nil {
 		opts.OnQuery = func(d time.Duration, err error) { m.ObserveStoreQuery(d, err) }
 	}

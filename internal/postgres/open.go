@@ -40,6 +40,13 @@ type Options struct {
 	// primary is down, rather than queueing requests behind connection
 	// attempts.
 	Holdoff time.Duration
+	// PurgeInterval, if not zero, makes the data store purge deleted
+	// subjects in passes that start on every multiple of it on the clock
+	// (UTC), the same instants on every node, run by a Purger: an erasure
+	// then names the next pass (custos.PurgeScheduler) instead of waiting
+	// for a VACUUM of the event tables, which takes seconds to minutes
+	// with millions of events stored. Zero: an erasure vacuums at once.
+	PurgeInterval time.Duration
 }
 
 // defaultHoldoff is Options.Holdoff's default: short enough that a node

@@ -18,6 +18,8 @@ import (
 // database.
 type Store struct {
 	pool *pgxpool.Pool
+	// purgeInterval is the period of the purge passes (zero: none).
+	purgeInterval time.Duration
 }
 
 var _ custos.Store = (*Store)(nil)
@@ -30,7 +32,7 @@ func Open(ctx context.Context, rawURL string, o Options) (*Store, error) {
 	if err != nil {
 		return nil, err
 	}
-	return &Store{pool: pool}, nil
+	return &Store{pool: pool, purgeInterval: o.PurgeInterval}, nil
 }
 
 // Close closes the connection pool.

@@ -157,8 +157,10 @@ func (e *Engine) runErasure(ctx context.Context, r *custos.Request, actor string
 			// with the next one, which the certificate names; the data is
 			// unreadable since the shred and deleted since the last step.
 			if ps, ok := e.store.(custos.PurgeScheduler); ok && found {
-				er.PurgeDueAt = ps.PurgeDueAt().UTC()
-				break
+				if due := ps.PurgeDueAt(); !due.IsZero() {
+					er.PurgeDueAt = due.UTC()
+					break
+				}
 			}
 			if found {
 				if err := e.store.Purge(ctx, t, s); err != nil {
