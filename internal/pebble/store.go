@@ -55,6 +55,9 @@ type Store struct {
 	// tenantMu serialises CreateTenant's check with its write, so two
 	// creations of one id cannot both succeed.
 	tenantMu sync.Mutex
+	// sendMu serialises PutSendCapped's count of a subject's send records
+	// with its write, so racing sends cannot both pass the cap.
+	sendMu sync.Mutex
 }
 
 var _ custos.Store = (*Store)(nil)

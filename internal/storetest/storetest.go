@@ -84,6 +84,7 @@ func Run(t *testing.T, open func(t *testing.T) custos.Store) {
 		{"TenantRecords", testTenantRecords},
 		{"Campaigns", testCampaigns},
 		{"Sends", testSends},
+		{"SendCap", testSendCap},
 		{"EachAudience", testEachAudience},
 		{"ApplySends", testApplySends},
 		{"MergedInto", testMergedInto},
