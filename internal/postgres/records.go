@@ -77,7 +77,9 @@ func (s *Store) LastAudit(ctx context.Context, t custos.TenantID) (custos.AuditE
 	return e, true, nil
 }
 
-// PutRequest stores a request durably.
+// PutRequest stores a request durably, unless ctx carries a fence that
+// is no longer current (an erasure step recorded by a node whose lease
+// was taken over).
 func (s *Store) PutRequest(ctx context.Context, r *custos.Request) error {
 	if r.ID == "" {
 		return custos.Errorf(custos.Invalid, "request has no id")
@@ -86,8 +88,11 @@ func (s *Store) PutRequest(ctx context.Context, r *custos.Request) error {
 	if err != nil {
 		return fmt.Errorf("encode request: %w", err)
 	}
-	_, err = s.pool.Exec(ctx, `INSERT INTO requests (tenant_id, id, record) VALUES ($1, $2, $3)
+	err = s.write(ctx, false, func(q querier) error {
+		_, err := q.Exec(ctx, `INSERT INTO requests (tenant_id, id, record) VALUES ($1, $2, $3)
 		ON CONFLICT (tenant_id, id) DO UPDATE SET record = excluded.record`, r.Tenant[:], r.ID, v)
+		return err
+	})
 	return dbError("put request", err)
 }
 
@@ -180,8 +185,11 @@ func (s *Store) PutCampaign(ctx context.Context, c *custos.Campaign) error {
 	if err != nil {
 		return fmt.Errorf("encode campaign: %w", err)
 	}
-	_, err = s.pool.Exec(ctx, `INSERT INTO campaigns (tenant_id, id, record) VALUES ($1, $2, $3)
+	err = s.write(ctx, false, func(q querier) error {
+		_, err := q.Exec(ctx, `INSERT INTO campaigns (tenant_id, id, record) VALUES ($1, $2, $3)
 		ON CONFLICT (tenant_id, id) DO UPDATE SET record = excluded.record`, c.Tenant[:], c.ID, v)
+		return err
+	})
 	return dbError("put campaign", err)
 }
 
