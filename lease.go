@@ -98,7 +98,7 @@ type ChangeFeed interface {
 
 // Change is one change a ChangeFeed reports.
 type Change struct {
-	Topic  string // ChangeTenants, ChangeGate, ChangeSubject or ChangeAll
+	Topic  string // ChangeTenants, ChangeGate, ChangeSubject, ChangeOutbox or ChangeAll
 	Tenant TenantID
 	// Subject is the subject of a ChangeSubject.
 	Subject SubjectID
@@ -114,6 +114,10 @@ const (
 	// ChangeSubject: a subject's records were deleted (erased, or merged
 	// into another): caches of its key are dropped.
 	ChangeSubject = "subject"
+	// ChangeOutbox: a delivery was queued in the tenant's outbox; the
+	// node sending the outbox looks for due deliveries at once instead of
+	// at its next poll.
+	ChangeOutbox = "outbox"
 	// ChangeAll: changes may have been missed; reload everything.
 	ChangeAll = "all"
 )

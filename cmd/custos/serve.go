@@ -289,15 +289,6 @@ func runServe(ctx context.Context, args []string, getenv func(string) string, st
 		return ids
 	}
 
-	// On a shared database, what other nodes change is seen here at once:
-	// new, changed and deleted tenants, and gate changes (the writer
-	// refreshes before the next message instead of being refused once).
-	if feed, ok := store.(custos.ChangeFeed); ok {
-		sup.Go(stageSenders, "change feed", func(ctx context.Context) error {
-			return feed.ListenChanges(ctx, func(c custos.Change) { onChange(ctx, log, c, ring, reg, pipe) })
-		})
-	}
-
 	var tlsReloader *tlsconfig.Reloader
 	if c.tlsCert != "" || c.tlsKey != "" || c.tlsSelfSigned {
 		tlsReloader, err = tlsconfig.Load(tlsconfig.Options{CertFile: c.tlsCert, KeyFile: c.tlsKey, SelfSigned: c.tlsSelfSigned, DataDir: c.data, Log: log})
@@ -322,6 +313,16 @@ func runServe(ctx context.Context, args []string, getenv func(string) string, st
 			opendsr.SigningV2: opendsr.HeaderSigner{Key: dsrSigner, Domain: c.opendsrDomain},
 			opendsr.SigningV1: opendsr.HeaderSigner{Key: dsrSigner, Domain: c.opendsrDomain, V1: true},
 		}})
+	// On a shared database, what other nodes change is seen here at once:
+	// new, changed and deleted tenants, gate changes (the writer
+	// refreshes before the next message instead of being refused once),
+	// and deliveries queued (the outbox, if this node sends it, looks at
+	// once instead of at its next poll).
+	if feed, ok := store.(custos.ChangeFeed); ok {
+		sup.Go(stageSenders, "change feed", func(ctx context.Context) error {
+			return feed.ListenChanges(ctx, func(c custos.Change) { onChange(ctx, log, c, ring, reg, pipe, outbox) })
+		})
+	}
 	incidents = incident.New(incident.Deps{Store: store, Tenants: reg, Outbox: outbox, Profiles: reader, Audit: auditLog,
 		Mail: mailCfg, Now: time.Now, Log: log, Leases: leases})
 	// Notifications a crash interrupted are finished before the outbox runs.
@@ -509,8 +510,11 @@ func runServe(ctx context.Context, args []string, getenv func(string) string, st
 }
 
 // onChange refreshes what this node caches of what another node changed.
-func onChange(ctx context.Context, log *slog.Logger, c custos.Change, ring *keyring.Ring, reg *tenants.Registry, pipe *subjects.Pipeline) {
+func onChange(ctx context.Context, log *slog.Logger, c custos.Change, ring *keyring.Ring, reg *tenants.Registry, pipe *subjects.Pipeline, outbox *webhook.Outbox) {
 	switch c.Topic {
+	case custos.ChangeOutbox:
+		outbox.Kick()
+		return
 	case custos.ChangeSubject:
 		ring.Forget(c.Tenant, c.Subject)
 		return
