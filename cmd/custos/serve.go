@@ -521,6 +521,11 @@ func onChange(ctx context.Context, log *slog.Logger, c custos.Change, ring *keyr
 		}
 		return
 	}
+	if c.Topic == custos.ChangeAll {
+		// Notifications were missed: a subject key another node shredded
+		// meanwhile must not live on in this node's memory.
+		ring.ForgetAll()
+	}
 	// Keys first: a tenant is usable once its key is here.
 	if err := ring.Refresh(ctx); err != nil && ctx.Err() == nil {
 		log.Error("reload tenant keys after a change by another node", "err", err)
