@@ -43,6 +43,12 @@ const (
 	SessionConsole = "console"
 	SessionPrivacy = "privacy"
 	SessionLink    = "link"
+	// SessionAttempt records are not sessions but attempts to be counted
+	// on every node (a failed sign-in, a sign-in link sent): one record
+	// each, expiring with the window it counts in, whose Holder names
+	// what is limited, so that CountHolderSessions counts the attempts
+	// within the window.
+	SessionAttempt = "attempt"
 )
 
 // Live reports whether s is live at now.
@@ -73,6 +79,9 @@ type SessionStore interface {
 	// DeleteHolderSessions ends every session of one kind and holder, and
 	// returns how many there were.
 	DeleteHolderSessions(ctx context.Context, t TenantID, kind, holder string) (int, error)
+	// CountHolderSessions returns how many live sessions of one kind and
+	// holder the tenant has.
+	CountHolderSessions(ctx context.Context, t TenantID, kind, holder string, now time.Time) (int, error)
 	// Sessions returns the tenant's live sessions of one kind, ordered by
 	// Created, then Hash; it deletes the expired ones it meets.
 	Sessions(ctx context.Context, t TenantID, kind string, now time.Time) ([]*Session, error)

@@ -13,6 +13,7 @@ import (
 	"time"
 
 	"github.com/custos-dev/custos/internal/mail/mailtest"
+	"github.com/custos-dev/custos/internal/testenv"
 )
 
 // webClient is a browser-like client that keeps cookies by hand and follows no
@@ -154,6 +155,70 @@ func TestTwoNodesShareSessions(t *testing.T) {
 		root.cookies["custos_console"] = stale // the cookie replayed
 		if root.signedInPage(a) {
 			t.Error("node A serves a session signed out through node B")
+		}
+	})
+
+	t.Run("console users", func(t *testing.T) {
+		root := newWebClient(t)
+		root.consoleSignIn(a, "Root", ten.SecretKey)
+		addUser := func(name string) {
+			t.Helper()
+			page := root.send(a, "GET", "/console/users", nil)
+			r := root.send(a, "POST", "/console/users", url.Values{"name": {name}, "password": {"correct horse battery"}, "csrf": {csrfIn(t, page)}})
+			if r.status != http.StatusSeeOther {
+				t.Fatalf("add console user %s through node A: %d %s", name, r.status, r.body)
+			}
+		}
+		// Node B's users page (root's session serves there too) shows
+		// when node B's registry has a user, without a failed sign-in.
+		knownAtB := func(name string) {
+			t.Helper()
+			testenv.Poll(t, 10*time.Second, "node B knowing the user "+name+" added through node A", func() bool {
+				r := root.send(b, "GET", "/console/users", nil)
+				return r.status == http.StatusOK && strings.Contains(string(r.body), "users/"+name+"/delete")
+			})
+		}
+		signIn := func(c *webClient, n *testServer, name, password string) int {
+			t.Helper()
+			r := c.send(n, "GET", "/console/signin/user", nil)
+			r = c.send(n, "POST", "/console/signin/user", url.Values{"tenant": {ten.ID}, "name": {name}, "password": {password}, "csrf": {csrfIn(t, r)}})
+			return r.status
+		}
+
+		// A user added through node A signs in through node B; removed
+		// through node A, their session ends on node B at once.
+		addUser("mia")
+		knownAtB("mia")
+		mia := newWebClient(t)
+		if got := signIn(mia, b, "mia", "correct horse battery"); got != http.StatusSeeOther {
+			t.Fatalf("sign in through node B as a user added through node A: %d, want 303", got)
+		}
+		if !mia.signedInPage(a) {
+			t.Fatal("node A does not serve the session of a user signed in through node B")
+		}
+		page := root.send(a, "GET", "/console/users", nil)
+		if r := root.send(a, "POST", "/console/users/mia/delete", url.Values{"csrf": {csrfIn(t, page)}}); r.status != http.StatusSeeOther {
+			t.Fatalf("remove mia through node A: %d %s", r.status, r.body)
+		}
+		if mia.signedInPage(b) {
+			t.Error("node B serves the session of a user removed through node A")
+		}
+
+		// Failed sign-ins count on every node: ten wrong passwords, five
+		// through each node (under each node's own limit per address),
+		// and the right one is refused through either.
+		addUser("max")
+		knownAtB("max")
+		for i := range 10 {
+			n := []*testServer{a, b}[i%2]
+			if got := signIn(newWebClient(t), n, "max", "wrong password "+randomHex(4)); got != http.StatusUnauthorized {
+				t.Fatalf("wrong password %d: %d, want 401", i+1, got)
+			}
+		}
+		for name, n := range map[string]*testServer{"A": a, "B": b} {
+			if got := signIn(newWebClient(t), n, "max", "correct horse battery"); got != http.StatusTooManyRequests {
+				t.Errorf("the right password through node %s after 10 failures through both: %d, want 429", name, got)
+			}
 		}
 	})
 

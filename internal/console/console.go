@@ -161,15 +161,17 @@ type Handler struct {
 	console *sessions
 	privacy *sessions
 	links   *links
-	// Sign-in attempts, by client address and by tenant and address.
+	// Sign-in attempts by client address, counted on this node.
 	signinLimit *limiter
-	linkLimit   *limiter
 	linkByIP    *limiter
+	// Failed sign-ins of a tenant's user name, and links sent to one
+	// address, counted in the store for every node.
+	userLimit *attempts
+	linkLimit *attempts
 
 	mail sync.WaitGroup // e-mails being sent
 
-	userLimit *limiter
-	started   time.Time
+	started time.Time
 }
 
 // Session lifetimes and sign-in limits.
@@ -195,9 +197,9 @@ func New(d Deps) (*Handler, error) {
 		privacy:     newSessions(d.Sessions, custos.SessionPrivacy, PrivacySessionTTL, d.Now, d.Log),
 		links:       newLinks(d.Sessions, LinkTTL, d.Now, d.Log),
 		signinLimit: newLimiter(10, 15*time.Minute, d.Now),
-		linkLimit:   newLimiter(3, 15*time.Minute, d.Now),
+		linkLimit:   newAttempts(d.Sessions, d.Hasher, "link", 3, 15*time.Minute, d.Now),
 		linkByIP:    newLimiter(20, 15*time.Minute, d.Now),
-		userLimit:   newLimiter(10, 15*time.Minute, d.Now),
+		userLimit:   newAttempts(d.Sessions, d.Hasher, "signin", 10, 15*time.Minute, d.Now),
 		started:     d.Now(),
 	}
 	if err := h.parse(); err != nil {

@@ -322,3 +322,33 @@ func TestLimiterCountsWithoutRecording(t *testing.T) {
 		t.Errorf("full() = true after the window")
 	}
 }
+
+func TestAttemptsCountAcrossNodes(t *testing.T) {
+	c := &clock{t: time.Date(2026, 1, 1, 12, 0, 0, 0, time.UTC)}
+	st := openStore(t)
+	nodeA := newAttempts(st, testHasher{}, "link", 3, time.Minute, c.now)
+	nodeB := newAttempts(st, testHasher{}, "link", 3, time.Minute, c.now)
+	ctx := t.Context()
+	ten, other := custos.TenantID{1}, custos.TenantID{2}
+	for i, n := range []*attempts{nodeA, nodeB, nodeA} {
+		if ok, err := n.allow(ctx, ten, "mia@example.com"); !ok || err != nil {
+			t.Fatalf("attempt %d = %v, %v; want allowed", i+1, ok, err)
+		}
+	}
+	if ok, _ := nodeB.allow(ctx, ten, "mia@example.com"); ok {
+		t.Errorf("4th attempt within the window, on another node, allowed")
+	}
+	if ok, _ := nodeB.allow(ctx, ten, "max@example.com"); !ok {
+		t.Errorf("another key was limited")
+	}
+	if ok, _ := nodeB.allow(ctx, other, "mia@example.com"); !ok {
+		t.Errorf("another tenant's key was limited")
+	}
+	if recs, _ := st.Sessions(ctx, ten, custos.SessionAttempt, c.t); len(recs) == 0 || strings.Contains(recs[0].Holder, "mia") {
+		t.Errorf("attempt records %+v: want some, naming the key only by a keyed hash", recs)
+	}
+	c.t = c.t.Add(time.Minute + time.Second)
+	if ok, err := nodeA.allow(ctx, ten, "mia@example.com"); !ok || err != nil {
+		t.Errorf("attempt after the window = %v, %v; want allowed", ok, err)
+	}
+}

@@ -285,8 +285,18 @@ func (h *Handler) privacySignin(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	id := custos.Identifier{Type: custos.Email, Value: email}.Normalize()
-	key := sha256.Sum256([]byte(t.ID.String() + "\x00" + id.Value))
-	if !h.linkByIP.allow(clientIP(r)) || !h.linkLimit.allow(string(key[:])) {
+	// Known address or not, the same limits are read and written, so the
+	// answer's timing does not tell.
+	allowed := h.linkByIP.allow(clientIP(r))
+	if allowed {
+		var err error
+		if allowed, err = h.linkLimit.allow(r.Context(), t.ID, id.Value); err != nil {
+			p.CSRF = h.preToken(w, r, t)
+			h.pcFail(w, p, err)
+			return
+		}
+	}
+	if !allowed {
 		p.CSRF = h.preToken(w, r, t)
 		p.Error = p.T("signin.too_many")
 		h.render(w, http.StatusTooManyRequests, "privacy_signin", p)

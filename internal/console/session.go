@@ -9,6 +9,7 @@ import (
 	"crypto/sha256"
 	"crypto/subtle"
 	"encoding/base64"
+	"encoding/hex"
 	"encoding/json"
 	"errors"
 	"fmt"
@@ -302,6 +303,66 @@ func (l *limiter) full(key string) bool {
 		}
 	}
 	return n >= l.n
+}
+
+// attempts limits attempts of one purpose to n per key in each window,
+// counting them in the store (custos.SessionAttempt records), so that the
+// limit holds across every node of a cluster, not per node. A key is
+// kept only as a keyed hash under the tenant's key. The count and the
+// record are two steps: attempts racing on several nodes at once may
+// pass the limit by as many as race.
+type attempts struct {
+	st      custos.SessionStore
+	hasher  Hasher
+	purpose string
+	n       int
+	window  time.Duration
+	now     func() time.Time
+}
+
+func newAttempts(st custos.SessionStore, hasher Hasher, purpose string, n int, window time.Duration, now func() time.Time) *attempts {
+	return &attempts{st: st, hasher: hasher, purpose: purpose, n: n, window: window, now: now}
+}
+
+func (a *attempts) holder(t custos.TenantID, key string) (string, error) {
+	sum, err := a.hasher.HashValue(t, "console-attempt-"+a.purpose, []byte(key))
+	if err != nil {
+		return "", err
+	}
+	return a.purpose + ":" + hex.EncodeToString(sum[:]), nil
+}
+
+// full reports whether key has used up the window's attempts, without
+// recording one.
+func (a *attempts) full(ctx context.Context, t custos.TenantID, key string) (bool, error) {
+	h, err := a.holder(t, key)
+	if err != nil {
+		return false, err
+	}
+	n, err := a.st.CountHolderSessions(ctx, t, custos.SessionAttempt, h, a.now())
+	return n >= a.n, err
+}
+
+// record records an attempt for key.
+func (a *attempts) record(ctx context.Context, t custos.TenantID, key string) error {
+	h, err := a.holder(t, key)
+	if err != nil {
+		return err
+	}
+	var id [32]byte
+	rand.Read(id[:])
+	now := a.now()
+	return a.st.CreateSession(ctx, &custos.Session{Tenant: t, Kind: custos.SessionAttempt, Hash: id, Holder: h,
+		Created: now, Expires: now.Add(a.window)})
+}
+
+// allow records an attempt for key and reports whether it is within the
+// limit; one beyond it is not recorded.
+func (a *attempts) allow(ctx context.Context, t custos.TenantID, key string) (bool, error) {
+	if full, err := a.full(ctx, t, key); err != nil || full {
+		return false, err
+	}
+	return true, a.record(ctx, t, key)
 }
 
 // links are the one-time sign-in links of the privacy center. They are

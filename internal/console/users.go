@@ -43,8 +43,7 @@ func (h *Handler) userSignin(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	// Failed attempts count, by address and by user.
-	userKey := d.Tenant + "\x00" + d.Name
-	if h.signinLimit.full(clientIP(r)) || h.userLimit.full(userKey) {
+	if h.signinLimit.full(clientIP(r)) {
 		fail(http.StatusTooManyRequests, "Too many sign-in attempts. Wait a few minutes and try again.")
 		return
 	}
@@ -63,6 +62,14 @@ func (h *Handler) userSignin(w http.ResponseWriter, r *http.Request) {
 		fail(http.StatusMisdirectedRequest, custos.ErrorMessage(err))
 		return
 	}
+	if full, err := h.userLimit.full(r.Context(), t.ID, d.Name); err != nil {
+		h.d.Log.Error("console: count sign-in attempts", "tenant", t.ID, "err", err)
+		fail(http.StatusInternalServerError, "Something went wrong on our side; please try again.")
+		return
+	} else if full {
+		fail(http.StatusTooManyRequests, "Too many sign-in attempts. Wait a few minutes and try again.")
+		return
+	}
 	cu, step, err := h.d.Tenants.CheckConsoleUser(t, d.Name, r.PostFormValue("password"), r.PostFormValue("code"), h.d.Now())
 	if err == nil && step != 0 {
 		var unused bool
@@ -77,7 +84,9 @@ func (h *Handler) userSignin(w http.ResponseWriter, r *http.Request) {
 			return
 		}
 		h.signinLimit.allow(clientIP(r))
-		h.userLimit.allow(userKey)
+		if e := h.userLimit.record(r.Context(), t.ID, d.Name); e != nil {
+			h.d.Log.Error("console: record a failed sign-in", "tenant", t.ID, "err", e)
+		}
 		if e := h.record(r.Context(), t.ID, audit.Entry{Actor: audit.ConsoleActor(audit.ConsoleUser, safeActorName(d.Name)), Action: "console.signin.refused"}); e != nil {
 			h.d.Log.Error("console: audit refused sign-in", "tenant", t.ID, "err", e)
 		}

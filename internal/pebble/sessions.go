@@ -236,6 +236,26 @@ func (s *Store) DeleteHolderSessions(ctx context.Context, t custos.TenantID, kin
 	return n, nil
 }
 
+// CountHolderSessions counts the live sessions of one kind and holder.
+func (s *Store) CountHolderSessions(ctx context.Context, t custos.TenantID, kind, holder string, now time.Time) (int, error) {
+	if err := validKind(kind); err != nil {
+		return 0, err
+	}
+	s.sessionMu.Lock()
+	defer s.sessionMu.Unlock()
+	n := 0
+	err := s.eachSession(ctx, sessionKindPrefix(t, kind), func(_ []byte, ss *custos.Session) error {
+		if ss.Holder == holder && ss.Live(now) {
+			n++
+		}
+		return nil
+	})
+	if err != nil {
+		return 0, fmt.Errorf("read sessions: %w", err)
+	}
+	return n, nil
+}
+
 // Sessions returns the tenant's live sessions of one kind.
 func (s *Store) Sessions(ctx context.Context, t custos.TenantID, kind string, now time.Time) ([]*custos.Session, error) {
 	if err := validKind(kind); err != nil {

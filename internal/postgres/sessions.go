@@ -115,6 +115,18 @@ func (s *Store) DeleteHolderSessions(ctx context.Context, t custos.TenantID, kin
 	return int(tag.RowsAffected()), nil
 }
 
+// CountHolderSessions counts the live sessions of one kind and holder,
+// through the holder index.
+func (s *Store) CountHolderSessions(ctx context.Context, t custos.TenantID, kind, holder string, now time.Time) (int, error) {
+	var n int64
+	err := s.pool.QueryRow(ctx, "SELECT count(*) FROM sessions WHERE tenant_id = $1 AND kind = $2 AND holder = $3 AND expires_at >= $4",
+		t[:], kind, holder, nanos(now)).Scan(&n)
+	if err != nil {
+		return 0, dbError("count sessions", err)
+	}
+	return int(n), nil
+}
+
 // Sessions returns the tenant's live sessions of one kind, deleting the
 // expired ones first.
 func (s *Store) Sessions(ctx context.Context, t custos.TenantID, kind string, now time.Time) ([]*custos.Session, error) {

@@ -228,11 +228,23 @@ func testSessionList(t *testing.T, open func(*testing.T) custos.Store) {
 	}
 	list(ada1, ada2)
 
+	count := func(ten custos.TenantID, kind, holder string, now time.Time, want int) {
+		t.Helper()
+		if n, err := st.CountHolderSessions(t.Context(), ten, kind, holder, now); err != nil || n != want {
+			t.Errorf("CountHolderSessions(%s, %s) at %s = %d, %v; want %d, nil", kind, holder, now.Format(time.TimeOnly), n, err, want)
+		}
+	}
+	count(ten, custos.SessionConsole, "ada", at(40), 2)
+	count(ten, custos.SessionConsole, "ada", at(615), 1) // ada1 expired at 610
+	count(ten, custos.SessionConsole, "bob", at(40), 0)
+	count(ten, custos.SessionPrivacy, "ada", at(40), 1)
+	count(other, custos.SessionConsole, "ada", at(40), 1)
 	n, err := st.DeleteHolderSessions(t.Context(), ten, custos.SessionConsole, "ada")
 	if err != nil || n != 2 {
 		t.Errorf("DeleteHolderSessions(ada) = %d, %v; want 2, nil", n, err)
 	}
 	list()
+	count(ten, custos.SessionConsole, "ada", at(40), 0)
 	if c := sessionCode(t, st, pc, at(40)); c != "" {
 		t.Errorf("the holder's privacy session after ending its console sessions: code %q, want found", c)
 	}
@@ -324,12 +336,19 @@ func testTOTPStep(t *testing.T, open func(*testing.T) custos.Store) {
 }
 
 // testDeleteTenantSessions: deleting a tenant deletes its sessions and
-// TOTP steps, and nothing of a tenant whose id is its neighbour.
+// TOTP steps, and nothing of a tenant whose id is its neighbour. The
+// pairs share one store (some share ids): each starts by deleting its
+// tenants if an earlier pair left them.
 func testDeleteTenantSessions(t *testing.T, open func(*testing.T) custos.Store) {
+	st := open(t)
 	for _, pair := range neighbourPairs() {
 		t.Run(pair.name, func(t *testing.T) {
-			st := open(t)
 			del, keep := custos.TenantID(pair.a), custos.TenantID(pair.b)
+			for _, ten := range []custos.TenantID{del, keep} {
+				if err := st.DeleteTenant(t.Context(), ten); err != nil && custos.ErrorCode(err) != custos.NotFound {
+					t.Fatalf("DeleteTenant before the pair = %v", err)
+				}
+			}
 			var sessions [2][]*custos.Session
 			for i, ten := range []custos.TenantID{del, keep} {
 				createTenant(t, st, ten)
