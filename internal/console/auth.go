@@ -244,15 +244,15 @@ func (h *Handler) signin(w http.ResponseWriter, r *http.Request) {
 		h.showSignin(w, r, http.StatusMisdirectedRequest, name, custos.ErrorMessage(err))
 		return
 	}
-	s := &session{tenant: t.ID, user: name, how: audit.ConsoleSecretKey, holder: audit.ConsoleActor(audit.ConsoleSecretKey, name)}
+	s := &session{user: name, how: audit.ConsoleSecretKey}
 	if err := h.startConsole(w, r, s, t.ID, "/console/requests"); err != nil {
 		h.d.Log.Error("console: sign in", "tenant", t.ID, "err", err)
 		h.showSignin(w, r, http.StatusInternalServerError, name, "Signing in could not be recorded in the audit log; try again.")
 	}
 }
 
-// startConsole starts a console session, audits the sign-in in chain and
-// sends the browser to next.
+// startConsole starts a console session of chain (the tenant's, or the
+// operator's), audits the sign-in there and sends the browser to next.
 func (h *Handler) startConsole(w http.ResponseWriter, r *http.Request, s *session, chain custos.TenantID, next string) error {
 	s.ip, s.agent = clientIP(r), truncate(r.UserAgent(), 200)
 	s.tenant, s.holder = chain, audit.ConsoleActor(s.how, s.user)
