@@ -17,7 +17,7 @@ import (
 type limitFlags struct {
 	ingestRate, ingestBurst float64
 	apiRate, apiBurst       float64
-	ingestSlots, chunk      int
+	ingestWindow, chunk     int
 	maxConns                int
 	maxHeaderBytes          int
 	readHeaderTimeout       time.Duration
@@ -77,7 +77,7 @@ func (f *limitFlags) register(fs *flag.FlagSet, env envDefaults) {
 	fs.Float64Var(&f.ingestBurst, "rate-ingest-burst", env.number("CUSTOS_RATE_INGEST_BURST", def[admission.Ingest].Tenant.Burst), "messages a tenant may ingest at once above --rate-ingest (CUSTOS_RATE_INGEST_BURST)")
 	fs.Float64Var(&f.apiRate, "rate-api", env.number("CUSTOS_RATE_API", def[admission.API].Tenant.PerSecond), "management API requests per second per tenant, and per secret key; device requests on /v1/privacy have a bucket of the same size per tenant and per write key; 0: no limit (CUSTOS_RATE_API)")
 	fs.Float64Var(&f.apiBurst, "rate-api-burst", env.number("CUSTOS_RATE_API_BURST", def[admission.API].Tenant.Burst), "management API requests a tenant may make at once above --rate-api (CUSTOS_RATE_API_BURST)")
-	fs.IntVar(&f.ingestSlots, "ingest-slots", env.integer("CUSTOS_INGEST_SLOTS", 4), "chunks of messages admitted into the ingest writer at once, shared round-robin between tenants (CUSTOS_INGEST_SLOTS)")
+	fs.IntVar(&f.ingestWindow, "ingest-window", env.integer("CUSTOS_INGEST_WINDOW", 256), "messages in the ingest writer's hands at once; when more wait, the room is shared round-robin between tenants (CUSTOS_INGEST_WINDOW)")
 	fs.IntVar(&f.chunk, "ingest-chunk", env.integer("CUSTOS_INGEST_CHUNK", 32), "messages of a batch admitted into the writer at a time, so large batches interleave with other tenants' small ones (CUSTOS_INGEST_CHUNK)")
 	fs.IntVar(&f.maxConns, "max-connections", env.integer("CUSTOS_MAX_CONNECTIONS", 10000), "connections served at once; more wait in the listen backlog; 0: no limit (CUSTOS_MAX_CONNECTIONS)")
 	fs.IntVar(&f.maxHeaderBytes, "max-header-bytes", env.integer("CUSTOS_MAX_HEADER_BYTES", 64<<10), "largest request header block, in bytes (CUSTOS_MAX_HEADER_BYTES)")
@@ -90,8 +90,10 @@ func (f *limitFlags) check() error {
 	switch {
 	case f.ingestRate < 0 || f.ingestBurst < 0 || f.apiRate < 0 || f.apiBurst < 0:
 		return fmt.Errorf("rate limits cannot be negative")
-	case f.ingestSlots < 1 || f.chunk < 1:
-		return fmt.Errorf("--ingest-slots and --ingest-chunk must be at least 1")
+	case f.ingestWindow < 1 || f.chunk < 1:
+		return fmt.Errorf("--ingest-window and --ingest-chunk must be at least 1")
+	case f.chunk > f.ingestWindow:
+		return fmt.Errorf("--ingest-chunk (%d) cannot be larger than --ingest-window (%d)", f.chunk, f.ingestWindow)
 	case f.maxConns < 0:
 		return fmt.Errorf("--max-connections cannot be negative")
 	case f.maxHeaderBytes < 1024:

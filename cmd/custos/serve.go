@@ -259,8 +259,8 @@ func runServe(ctx context.Context, args []string, getenv func(string) string, st
 			m.CommitMessages.Observe(float64(n))
 		},
 		// Tenants share the writer round-robin, chunk by chunk.
-		FairSlots: c.limits.ingestSlots,
-		FairChunk: c.limits.chunk,
+		FairWindow: c.limits.ingestWindow,
+		FairChunk:  c.limits.chunk,
 	})
 	if err != nil {
 		return err
@@ -520,6 +520,11 @@ func onChange(ctx context.Context, log *slog.Logger, c custos.Change, ring *keyr
 			log.Warn("refresh a tenant's gate after a change by another node", "tenant", c.Tenant.String(), "err", err)
 		}
 		return
+	}
+	if c.Topic == custos.ChangeAll {
+		// Notifications were missed: a subject key another node shredded
+		// meanwhile must not live on in this node's memory.
+		ring.ForgetAll()
 	}
 	// Keys first: a tenant is usable once its key is here.
 	if err := ring.Refresh(ctx); err != nil && ctx.Err() == nil {

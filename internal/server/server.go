@@ -76,7 +76,7 @@ type Deps struct {
 	Backup BackupFunc
 	// Admission rate-limits ingestion, device requests and the API, per
 	// tenant and per key (nil: no limits). The writer's fair sharing
-	// between tenants is the writer's own (subjects.Options.FairSlots).
+	// between tenants is the writer's own (subjects.Options.FairWindow).
 	Admission *Admission
 	// Console serves the controller console (/console) and the privacy
 	// center (/privacy/{tenant}); nil: neither is served.

@@ -46,14 +46,14 @@ type Options struct {
 	// ConsentCache bounds the subjects whose consent state the writer
 	// keeps in memory (default 200,000).
 	ConsentCache int
-	// FairSlots, if above 0, shares the writer between tenants: at most
-	// this many chunks of messages are in the writer's hands at once, and
-	// when more wait, the next slot goes to the tenants in turn, so one
+	// FairWindow, if above 0, shares the writer between tenants: at most
+	// this many messages are in the writer's hands at once, and when more
+	// wait, the room that frees up goes to the tenants in turn, so one
 	// tenant's flood does not hold up another's small batches (0: first
 	// come, first served).
-	FairSlots int
+	FairWindow int
 	// FairChunk is how many messages of one Ingest call enter the writer
-	// at a time when FairSlots is set (default 32), so a tenant's large
+	// at a time when FairWindow is set (default 32), so a tenant's large
 	// batches interleave with other tenants' small ones.
 	FairChunk int
 	// Now is the clock (default time.Now).
@@ -160,8 +160,8 @@ func New(ctx context.Context, store custos.DataStore, ring *keyring.Ring, opts O
 		acks:  make(chan *group, 64),
 		done:  make(chan struct{}),
 	}
-	if opts.FairSlots > 0 {
-		p.fair = newFairGate(opts.FairSlots)
+	if opts.FairWindow > 0 {
+		p.fair = newFairGate(opts.FairWindow)
 	}
 	w := &writer{
 		p:      p,
@@ -233,11 +233,12 @@ func (p *Pipeline) IngestWith(ctx context.Context, t custos.TenantID, msgs []cus
 	// deduplication makes safe.
 	var total Result
 	for start := 0; start < len(msgs); start += p.opts.FairChunk {
-		release, err := p.fair.acquire(ctx, t)
+		chunk := msgs[start:min(start+p.opts.FairChunk, len(msgs))]
+		release, err := p.fair.acquire(ctx, t, len(chunk))
 		if err != nil {
 			return Result{}, &custos.Error{Code: custos.Unavailable, Message: "request cancelled while waiting for the writer", Err: err}
 		}
-		r, err := p.ingest(ctx, t, msgs[start:min(start+p.opts.FairChunk, len(msgs))], pol)
+		r, err := p.ingest(ctx, t, chunk, pol)
 		release()
 		if err != nil {
 			return Result{}, err
