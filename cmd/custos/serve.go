@@ -436,7 +436,7 @@ func runServe(ctx context.Context, args []string, getenv func(string) string, st
 		security = processing.Security{TLS: true, TLSMinVersion: tls.VersionName(tlsReloader.Config().MinVersion)}
 	}
 	var ready atomic.Bool
-	pages, err := console.New(console.Deps{Log: log, Tenants: reg, Requests: engine, Subjects: reader, Consents: ledger,
+	pages, err := console.New(console.Deps{Log: log, Sessions: store, Hasher: ring, Tenants: reg, Requests: engine, Subjects: reader, Consents: ledger,
 		Recorder:   consent.NewRecorder(ledger, reader, auditLog, time.Now),
 		Recipients: store, Flags: pipe, Audit: auditLog, AuditStore: store, SigningKey: signingKey.Public().(ed25519.PublicKey), PublicURL: publicURL,
 		MailRootCAs: mailCAs, SecureCookies: tlsReloader != nil || strings.HasPrefix(publicURL, "https:"), Now: time.Now,

@@ -58,6 +58,9 @@ type Store struct {
 	// sendMu serialises PutSendCapped's count of a subject's send records
 	// with its write, so racing sends cannot both pass the cap.
 	sendMu sync.Mutex
+	// sessionMu makes each session operation's read and write one step
+	// (a one-time link is taken once).
+	sessionMu sync.Mutex
 }
 
 var _ custos.Store = (*Store)(nil)
@@ -217,6 +220,10 @@ func (s *Store) DeleteTenant(ctx context.Context, id custos.TenantID) error {
 	if err := b.DeleteRange(data, prefixEnd(data), nil); err != nil {
 		return err
 	}
+	sessions := sessionTenantPrefix(id)
+	if err := b.DeleteRange(sessions, prefixEnd(sessions), nil); err != nil {
+		return err
+	}
 	if err := b.Delete(tenantKey(id), nil); err != nil {
 		return err
 	}
@@ -240,6 +247,9 @@ func (s *Store) DeleteTenant(ctx context.Context, id custos.TenantID) error {
 	}
 	if err := s.db.Compact(ctx, data, prefixEnd(data), true); err != nil {
 		return fmt.Errorf("compact deleted tenant: %w", err)
+	}
+	if err := s.db.Compact(ctx, sessions, prefixEnd(sessions), true); err != nil {
+		return fmt.Errorf("compact deleted tenant's sessions: %w", err)
 	}
 	for _, d := range days {
 		k := dayPrefix(nil, id, d)

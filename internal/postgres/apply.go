@@ -58,6 +58,7 @@ const (
 		SELECT $1, h, s FROM unnest($2::bytea[], $3::bytea[]) AS u(h, s)`
 	sqlNewSeen = `INSERT INTO seen (tenant_id, msg, subject_id, at)
 		SELECT $1, m, s, a FROM unnest($2::bytea[], $3::bytea[], $4::int8[]) AS u(m, s, a)`
+	sqlObservedBase    = "SELECT sha256(value) FROM tenant_records WHERE tenant_id = $1 AND kind = $2"
 	sqlGateRow         = "INSERT INTO gates (tenant_id, generation) VALUES ($1, 0) ON CONFLICT (tenant_id) DO NOTHING"
 	sqlGateShare       = "SELECT generation FROM gates WHERE tenant_id = $1 FOR SHARE"
 	sqlGateExclusive   = "SELECT generation FROM gates WHERE tenant_id = $1 FOR UPDATE"

@@ -67,7 +67,10 @@ func (s *Store) applyGuarded(ctx context.Context, ws []*custos.Write) error {
 		if g := w.Guard; g != nil {
 			queue(w, b.Queue(sqlGateRow, w.Tenant[:]))
 			lock := sqlGateShare
-			if g.Advance {
+			if g.Advance || g.Observed != nil {
+				// A Write replacing the observed-categories record holds
+				// the gate row exclusively, so two such Writes are
+				// serialised even when no record exists yet to lock.
 				lock = sqlGateExclusive
 			}
 			owners = append(owners, w)
@@ -112,6 +115,28 @@ func (s *Store) applyGuarded(ctx context.Context, ws []*custos.Write) error {
 					if found[sid] != want && stale == nil {
 						stale = &custos.StaleError{Tenant: w.Tenant, Profiles: true}
 					}
+				}
+				return nil
+			})
+		}
+		if g := w.Guard; g != nil && g.Observed != nil {
+			want := *g.Observed
+			owners = append(owners, w)
+			b.Queue(sqlObservedBase, w.Tenant[:], recordObserved).Query(func(rows pgx.Rows) error {
+				done++
+				var found [32]byte
+				for rows.Next() {
+					var sum []byte
+					if err := rows.Scan(&sum); err != nil {
+						return err
+					}
+					copy(found[:], sum)
+				}
+				if err := rows.Err(); err != nil {
+					return err
+				}
+				if found != want && stale == nil {
+					stale = &custos.StaleError{Tenant: w.Tenant, Observed: true}
 				}
 				return nil
 			})

@@ -24,6 +24,7 @@ func RunShared(t *testing.T, open func(t *testing.T) (a, b custos.Store)) {
 		{"CreateTenantRace", testCreateTenantRace},
 		{"AuditAppendRace", testAuditAppendRace},
 		{"SendCapRace", testSendCapRace},
+		{"SessionsAcrossHandles", testSessionsAcrossHandles},
 	}
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) {
