@@ -142,6 +142,15 @@ type CampaignStore interface {
 	// PutSend stores a send record durably, replacing the one of the same
 	// subject, time and campaign.
 	PutSend(ctx context.Context, t TenantID, s StoredSend) error
+	// PutSendCapped stores a send record like PutSend unless the subject
+	// already has limit or more send records of other campaigns dated at
+	// or after since; then it stores nothing and returns ErrCapReached.
+	// The count and the write are one atomic step: writers racing for one
+	// subject, through several handles on one store (several nodes), never
+	// store more than limit records of other campaigns between them. A
+	// negative limit means no cap. This is how a campaign writes a
+	// recipient's first send record, so the daily cap holds across nodes.
+	PutSendCapped(ctx context.Context, t TenantID, s StoredSend, since time.Time, limit int) error
 	// Sends calls fn for the subject's send records at or after since, in
 	// order, until fn returns false or an error.
 	Sends(ctx context.Context, t TenantID, s SubjectID, since time.Time, fn func(StoredSend) (bool, error)) error

@@ -70,6 +70,10 @@ func ErrorMessage(err error) string {
 // ErrNotFound is returned by stores when a key does not exist.
 var ErrNotFound = &Error{Code: NotFound, Message: "not found"}
 
+// ErrCapReached is returned by CampaignStore.PutSendCapped when the
+// subject already received its cap of campaign messages.
+var ErrCapReached = &Error{Code: Conflict, Message: "the subject already received its cap of campaign messages"}
+
 // ErrShredded is returned when the key that sealed a record has been
 // destroyed: the record can never be read again.
 var ErrShredded = &Error{Code: Shredded, Message: "data key destroyed; the record is unreadable"}

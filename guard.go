@@ -41,6 +41,12 @@ type Guard struct {
 	// copying them (a merge), with how many the author read: the Write is
 	// refused if another writer stored or deleted one meanwhile.
 	Events map[SubjectID]int
+	// Observed, if not nil, is the tenant's stored record of observed
+	// data categories (Write.Observed) the Write replaces, as the author
+	// read it: the SHA-256 of the sealed bytes, or zero for none. The
+	// Write is refused if it changed meanwhile, so the categories another
+	// writer noted are never overwritten unseen.
+	Observed *[32]byte
 }
 
 // StaleError is the refusal of a guarded Write whose guard no longer
@@ -59,11 +65,14 @@ type StaleError struct {
 	// Profiles is true when one of Guard.Profiles or Guard.Events
 	// changed meanwhile.
 	Profiles bool
+	// Observed is true when the record of Guard.Observed changed
+	// meanwhile.
+	Observed bool
 }
 
 func (e *StaleError) Error() string {
-	return fmt.Sprintf("tenant %s: the write was composed from stale state (generation stale %t, %d messages stored meanwhile, links stale %t, profiles stale %t)",
-		e.Tenant, e.GenerationStale, len(e.Seen), e.Links, e.Profiles)
+	return fmt.Sprintf("tenant %s: the write was composed from stale state (generation stale %t, %d messages stored meanwhile, links stale %t, profiles stale %t, observed categories stale %t)",
+		e.Tenant, e.GenerationStale, len(e.Seen), e.Links, e.Profiles, e.Observed)
 }
 
 // GateStore is implemented by stores several processes may share. Such a

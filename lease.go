@@ -2,6 +2,8 @@ package custos
 
 import (
 	"context"
+	"errors"
+	"fmt"
 	"time"
 )
 
@@ -20,12 +22,65 @@ import (
 // internal/storetest.RunLeases is the conformance suite.
 type LeaseStore interface {
 	// AcquireLease takes the lease for holder until ttl from now if it is
-	// free, expired or already held by holder (then it is a renewal), and
-	// reports whether holder holds it now.
-	AcquireLease(ctx context.Context, t TenantID, name, holder string, ttl time.Duration) (bool, error)
+	// free, expired or already held by holder (then it is a renewal). It
+	// returns the lease's fencing token if holder holds it now, zero if
+	// not. The token of a name grows with every new holder (a take-over,
+	// or an acquisition after a release) and stays the same on a renewal,
+	// so a write made under an older token can be told from one made
+	// under the current holder's (see Fence).
+	AcquireLease(ctx context.Context, t TenantID, name, holder string, ttl time.Duration) (token uint64, err error)
 	// ReleaseLease frees the lease if holder holds it; otherwise it does
 	// nothing.
 	ReleaseLease(ctx context.Context, t TenantID, name, holder string) error
+}
+
+// Fence names the lease some work holds and the fencing token its holder
+// got. Work done under a lease writes with a context carrying its fence
+// (WithFence; internal/lease does it for the work it runs), and a store
+// several processes share refuses a write whose fence is no longer
+// current — another holder took the lease over since — with an error
+// whose cause is ErrFenced, changing nothing. A holder that stalled past
+// its lease (a paused VM, a long GC pause) thus cannot land a late write
+// over the work of the node that took over.
+//
+// Which writes a shared store checks is part of its contract; the
+// PostgreSQL store checks PutDelivery (outbox attempts, and deliveries
+// queued under a lease), PutRequest (erasure steps), PutSend,
+// PutSendCapped and PutCampaign (campaign runs). A store only one process
+// opens ignores fences: its leases are in that process.
+type Fence struct {
+	Tenant TenantID
+	Lease  string
+	Token  uint64
+}
+
+type fenceKey struct{}
+
+// WithFence returns a context whose writes are made under the fence f as
+// well as under the fences ctx carries already (work under a lease that
+// takes another lease writes under both).
+func WithFence(ctx context.Context, f Fence) context.Context {
+	fs := Fences(ctx)
+	return context.WithValue(ctx, fenceKey{}, append(fs[:len(fs):len(fs)], f))
+}
+
+// Fences returns the fences ctx carries, outermost first.
+func Fences(ctx context.Context) []Fence {
+	fs, _ := ctx.Value(fenceKey{}).([]Fence)
+	return fs
+}
+
+// ErrFenced is the cause of a write a shared store refused because the
+// lease it was made under has a newer holder (see Fence).
+var ErrFenced = errors.New("the lease this write was made under has a newer holder")
+
+// FencedError returns the error of a write refused for fence f: a
+// Conflict whose cause is ErrFenced; current is the lease's token now
+// (zero when the lease is gone).
+func FencedError(f Fence, current uint64) error {
+	return &Error{Code: Conflict,
+		Message: fmt.Sprintf("lease %s of tenant %s has a newer holder (fencing token %d, this write's %d): the write is refused", f.Lease, f.Tenant, current, f.Token),
+		Err:     ErrFenced}
 }
 
 // ChangeFeed is implemented by stores several processes may share: each
@@ -43,7 +98,7 @@ type ChangeFeed interface {
 
 // Change is one change a ChangeFeed reports.
 type Change struct {
-	Topic  string // ChangeTenants, ChangeGate, ChangeSubject or ChangeAll
+	Topic  string // ChangeTenants, ChangeGate, ChangeSubject, ChangeOutbox or ChangeAll
 	Tenant TenantID
 	// Subject is the subject of a ChangeSubject.
 	Subject SubjectID
@@ -59,6 +114,10 @@ const (
 	// ChangeSubject: a subject's records were deleted (erased, or merged
 	// into another): caches of its key are dropped.
 	ChangeSubject = "subject"
+	// ChangeOutbox: a delivery was queued in the tenant's outbox; the
+	// node sending the outbox looks for due deliveries at once instead of
+	// at its next poll.
+	ChangeOutbox = "outbox"
 	// ChangeAll: changes may have been missed; reload everything.
 	ChangeAll = "all"
 )

@@ -20,6 +20,7 @@ type Store interface {
 	RecipientStore
 	IncidentStore
 	CampaignStore
+	SessionStore
 	Close() error
 }
 

@@ -289,15 +289,6 @@ func runServe(ctx context.Context, args []string, getenv func(string) string, st
 		return ids
 	}
 
-	// On a shared database, what other nodes change is seen here at once:
-	// new, changed and deleted tenants, and gate changes (the writer
-	// refreshes before the next message instead of being refused once).
-	if feed, ok := store.(custos.ChangeFeed); ok {
-		sup.Go(stageSenders, "change feed", func(ctx context.Context) error {
-			return feed.ListenChanges(ctx, func(c custos.Change) { onChange(ctx, log, c, ring, reg, pipe) })
-		})
-	}
-
 	var tlsReloader *tlsconfig.Reloader
 	if c.tlsCert != "" || c.tlsKey != "" || c.tlsSelfSigned {
 		tlsReloader, err = tlsconfig.Load(tlsconfig.Options{CertFile: c.tlsCert, KeyFile: c.tlsKey, SelfSigned: c.tlsSelfSigned, DataDir: c.data, Log: log})
@@ -322,6 +313,16 @@ func runServe(ctx context.Context, args []string, getenv func(string) string, st
 			opendsr.SigningV2: opendsr.HeaderSigner{Key: dsrSigner, Domain: c.opendsrDomain},
 			opendsr.SigningV1: opendsr.HeaderSigner{Key: dsrSigner, Domain: c.opendsrDomain, V1: true},
 		}})
+	// On a shared database, what other nodes change is seen here at once:
+	// new, changed and deleted tenants, gate changes (the writer
+	// refreshes before the next message instead of being refused once),
+	// and deliveries queued (the outbox, if this node sends it, looks at
+	// once instead of at its next poll).
+	if feed, ok := store.(custos.ChangeFeed); ok {
+		sup.Go(stageSenders, "change feed", func(ctx context.Context) error {
+			return feed.ListenChanges(ctx, func(c custos.Change) { onChange(ctx, log, c, ring, reg, pipe, outbox) })
+		})
+	}
 	incidents = incident.New(incident.Deps{Store: store, Tenants: reg, Outbox: outbox, Profiles: reader, Audit: auditLog,
 		Mail: mailCfg, Now: time.Now, Log: log, Leases: leases})
 	// Notifications a crash interrupted are finished before the outbox runs.
@@ -447,7 +448,7 @@ func runServe(ctx context.Context, args []string, getenv func(string) string, st
 		security = processing.Security{TLS: true, TLSMinVersion: tls.VersionName(tlsReloader.Config().MinVersion)}
 	}
 	var ready atomic.Bool
-	pages, err := console.New(console.Deps{Log: log, Tenants: reg, Requests: engine, Subjects: reader, Consents: ledger,
+	pages, err := console.New(console.Deps{Log: log, Sessions: store, Hasher: ring, Tenants: reg, Requests: engine, Subjects: reader, Consents: ledger,
 		Recorder:   consent.NewRecorder(ledger, reader, auditLog, time.Now),
 		Recipients: store, Flags: pipe, Audit: auditLog, AuditStore: store, SigningKey: signingKey.Public().(ed25519.PublicKey), PublicURL: publicURL,
 		MailRootCAs: mailCAs, SecureCookies: tlsReloader != nil || strings.HasPrefix(publicURL, "https:"), Now: time.Now,
@@ -521,8 +522,11 @@ func runServe(ctx context.Context, args []string, getenv func(string) string, st
 }
 
 // onChange refreshes what this node caches of what another node changed.
-func onChange(ctx context.Context, log *slog.Logger, c custos.Change, ring *keyring.Ring, reg *tenants.Registry, pipe *subjects.Pipeline) {
+func onChange(ctx context.Context, log *slog.Logger, c custos.Change, ring *keyring.Ring, reg *tenants.Registry, pipe *subjects.Pipeline, outbox *webhook.Outbox) {
 	switch c.Topic {
+	case custos.ChangeOutbox:
+		outbox.Kick()
+		return
 	case custos.ChangeSubject:
 		ring.Forget(c.Tenant, c.Subject)
 		return
@@ -532,6 +536,13 @@ func onChange(ctx context.Context, log *slog.Logger, c custos.Change, ring *keyr
 			log.Warn("refresh a tenant's gate after a change by another node", "tenant", c.Tenant.String(), "err", err)
 		}
 		return
+	}
+	if c.Topic == custos.ChangeAll {
+		// Notifications were missed: a subject key another node shredded
+		// meanwhile must not live on in this node's memory, and a delivery
+		// queued meanwhile is looked for now.
+		ring.ForgetAll()
+		outbox.Kick()
 	}
 	// Keys first: a tenant is usable once its key is here.
 	if err := ring.Refresh(ctx); err != nil && ctx.Err() == nil {

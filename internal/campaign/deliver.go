@@ -124,9 +124,23 @@ func (e *Engine) one(ctx context.Context, rs *runState, p *custos.Profile) (kind
 	}
 
 	rec := custos.SendRecord{Campaign: c.ID, Purpose: c.Purpose, Channel: c.Channel, Time: now, Status: statusSending}
-	if err := e.putSend(ctx, c.Tenant, s, rec); errors.Is(err, custos.ErrShredded) {
+	if resend {
+		err = e.putSend(ctx, c.Tenant, s, rec)
+	} else {
+		if e.beforeRecord != nil {
+			e.beforeRecord(s)
+		}
+		// The gate above counted this node's view of the cap; the store
+		// counts again, atomically with the write, for campaigns that
+		// other nodes are sending to the same person right now.
+		err = e.putFirstSend(ctx, c.Tenant, s, rec, t.Settings.DailyCap())
+	}
+	switch {
+	case errors.Is(err, custos.ErrShredded):
 		return "excluded", "erased", nil
-	} else if err != nil {
+	case errors.Is(err, custos.ErrCapReached):
+		return "excluded", ReasonFrequencyCap, nil
+	case err != nil:
 		return "", "", fmt.Errorf("store send record: %w", err)
 	}
 	mu.Unlock()

@@ -130,6 +130,9 @@ type Engine struct {
 
 	// beforeGate, in tests, runs just before a recipient is gated.
 	beforeGate func(custos.SubjectID)
+	// beforeRecord, in tests, runs once a recipient passed the gate, just
+	// before its first send record is written.
+	beforeRecord func(custos.SubjectID)
 }
 
 type campaignRef struct {

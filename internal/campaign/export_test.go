@@ -11,6 +11,10 @@ import (
 // gated, so a test can land a change "during the run".
 func (e *Engine) SetBeforeGate(fn func(custos.SubjectID)) { e.beforeGate = fn }
 
+// SetBeforeRecord makes the engine call fn once a recipient passed the
+// gate, just before its first send record is written.
+func (e *Engine) SetBeforeRecord(fn func(custos.SubjectID)) { e.beforeRecord = fn }
+
 // PutSending writes the record a run leaves just before a message goes,
 // as if the process had died right after it.
 func (e *Engine) PutSending(ctx context.Context, c *custos.Campaign, s custos.SubjectID, at time.Time) error {

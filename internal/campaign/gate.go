@@ -69,15 +69,36 @@ const (
 
 // putSend seals and stores a send record in the subject's data.
 func (e *Engine) putSend(ctx context.Context, t custos.TenantID, s custos.SubjectID, r custos.SendRecord) error {
-	plain, err := json.Marshal(r)
-	if err != nil {
-		return fmt.Errorf("encode send record: %w", err)
-	}
-	sealed, err := e.d.Keys.Seal(ctx, t, s, custos.SendRecordKey(r.Campaign, r.Time), plain)
+	ss, err := e.sealSend(ctx, t, s, r)
 	if err != nil {
 		return err
 	}
-	return e.d.Store.PutSend(ctx, t, custos.StoredSend{Subject: s, Time: r.Time, Campaign: r.Campaign, Value: sealed})
+	return e.d.Store.PutSend(ctx, t, ss)
+}
+
+// putFirstSend stores a recipient's first send record of the campaign
+// unless the subject got dailyCap messages of other campaigns since the
+// start of the record's UTC day: the store counts and writes in one
+// atomic step, so campaigns run at once by several nodes cannot pass the
+// cap between them (custos.ErrCapReached).
+func (e *Engine) putFirstSend(ctx context.Context, t custos.TenantID, s custos.SubjectID, r custos.SendRecord, dailyCap int) error {
+	ss, err := e.sealSend(ctx, t, s, r)
+	if err != nil {
+		return err
+	}
+	return e.d.Store.PutSendCapped(ctx, t, ss, dayStart(r.Time), dailyCap)
+}
+
+func (e *Engine) sealSend(ctx context.Context, t custos.TenantID, s custos.SubjectID, r custos.SendRecord) (custos.StoredSend, error) {
+	plain, err := json.Marshal(r)
+	if err != nil {
+		return custos.StoredSend{}, fmt.Errorf("encode send record: %w", err)
+	}
+	sealed, err := e.d.Keys.Seal(ctx, t, s, custos.SendRecordKey(r.Campaign, r.Time), plain)
+	if err != nil {
+		return custos.StoredSend{}, err
+	}
+	return custos.StoredSend{Subject: s, Time: r.Time, Campaign: r.Campaign, Value: sealed}, nil
 }
 
 func (e *Engine) openSend(ctx context.Context, t custos.TenantID, ss custos.StoredSend) (custos.SendRecord, error) {

@@ -19,6 +19,7 @@ import (
 	"github.com/custos-dev/custos/internal/consent"
 	"github.com/custos-dev/custos/internal/keyring"
 	"github.com/custos-dev/custos/internal/pebble"
+	"github.com/custos-dev/custos/internal/postgres"
 	"github.com/custos-dev/custos/internal/subjects"
 	"github.com/custos-dev/custos/internal/tenants"
 	"github.com/custos-dev/custos/internal/testenv"
@@ -35,7 +36,7 @@ type env struct {
 	master []byte
 	clock  *clock
 
-	store  *pebble.Store
+	store  custos.Store
 	keys   *pebble.KeyStore
 	ring   *keyring.Ring
 	pipe   *subjects.Pipeline
@@ -49,11 +50,23 @@ type env struct {
 	stopRun func()               // tells the engine's Run to stop
 	runDone chan error           // Run's result, once it returns
 	deps    func(*campaign.Deps) // adjusts the engine's deps on open
+	// pgURL, if set, is a PostgreSQL database the data store is opened
+	// on instead of the temp dir (the keys stay in the temp dir).
+	pgURL string
+	// used are the deps the engine was made with, for a second engine.
+	used campaign.Deps
 }
 
 func newEnv(t *testing.T, adjust func(*campaign.Deps)) *env {
 	t.Helper()
-	e := &env{dir: t.TempDir(), master: make([]byte, 32), deps: adjust,
+	return newEnvOn(t, "", adjust)
+}
+
+// newEnvOn is newEnv with the data store on the PostgreSQL database at
+// pgURL (none: in the temp dir).
+func newEnvOn(t *testing.T, pgURL string, adjust func(*campaign.Deps)) *env {
+	t.Helper()
+	e := &env{dir: t.TempDir(), master: make([]byte, 32), deps: adjust, pgURL: pgURL,
 		clock: testenv.NewClock(time.Now().UTC().Truncate(time.Second))}
 	rand.Read(e.master)
 	e.open(t)
@@ -67,6 +80,12 @@ func (e *env) open(t *testing.T) {
 	var err error
 	st := testenv.Open(t, e.dir, e.master, pebble.Options{CacheSize: 128 << 20, MemTableSize: 16 << 20})
 	e.store, e.keys, e.ring = st.Store, st.Keys, st.Ring
+	if e.pgURL != "" {
+		st.Store.Close()
+		if e.store, err = postgres.Open(ctx, e.pgURL, postgres.Options{}); err != nil {
+			t.Fatal(err)
+		}
+	}
 	if e.pipe, err = subjects.New(ctx, e.store, e.ring, subjects.Options{Now: e.clock.Now, DedupeCapacity: 10_000}); err != nil {
 		t.Fatal(err)
 	}
@@ -90,7 +109,7 @@ func (e *env) open(t *testing.T) {
 	if e.deps != nil {
 		e.deps(&d)
 	}
-	e.engine = campaign.New(d)
+	e.engine, e.used = campaign.New(d), d
 	ctx, stop := context.WithCancel(context.Background())
 	e.stopRun, e.runDone = stop, make(chan error, 1)
 	go func() { e.runDone <- e.engine.Run(ctx) }()

@@ -59,34 +59,45 @@ func (u *user) page(title string, data any) consolePage {
 
 type userHandler func(w http.ResponseWriter, r *http.Request, u *user)
 
-// signedIn returns the user of the request's session cookie.
-func (h *Handler) signedIn(r *http.Request) (*user, bool) {
+// signedIn returns the user of the request's session cookie: nil if
+// there is none or it ended, an error if the store could not tell.
+func (h *Handler) signedIn(r *http.Request) (*user, error) {
 	c, err := r.Cookie(consoleCookie)
 	if err != nil {
-		return nil, false
+		return nil, nil
 	}
-	s, ok := h.console.get(c.Value)
-	if !ok {
-		return nil, false
+	ctx := r.Context()
+	s, err := h.console.get(ctx, c.Value)
+	if s == nil || err != nil {
+		return nil, err
 	}
 	if s.how == audit.ConsoleOperator {
-		return &user{s: s, token: c.Value}, true
+		if s.tenant != custos.OperatorChain {
+			return nil, nil
+		}
+		return &user{s: s, token: c.Value}, nil
 	}
 	t, ok := h.d.Tenants.Get(s.tenant)
 	if !ok || h.d.Tenants.Misdirected(t) != nil {
-		return nil, false
+		return nil, nil
 	}
 	if s.how == audit.ConsoleUser {
 		// A removed user's sessions end with them; an admin flag follows
 		// the user's record.
 		cu, ok := tenants.ConsoleUser(t, s.user)
 		if !ok {
-			h.console.end(c.Value)
-			return nil, false
+			return nil, h.console.end(ctx, c.Value)
 		}
 		s.admin = cu.Admin
 	}
-	return &user{s: s, t: t, token: c.Value}, true
+	return &user{s: s, t: t, token: c.Value}, nil
+}
+
+// unavailable answers a request the store could not serve: 503, retry.
+func (h *Handler) unavailable(w http.ResponseWriter, err error) {
+	h.d.Log.Error("console: read session", "err", err)
+	h.render(w, http.StatusServiceUnavailable, "error", consolePage{Title: "Unavailable",
+		Data: errorData{Message: "Sessions could not be read just now; please try again."}})
 }
 
 // signedInAs serves a route of class a: a GET page sends anyone without
@@ -97,8 +108,12 @@ func (h *Handler) signedInAs(a Auth, post bool, next userHandler) http.Handler {
 		if post {
 			r.Body = http.MaxBytesReader(w, r.Body, 1<<20)
 		}
-		u, ok := h.signedIn(r)
-		if !ok {
+		u, err := h.signedIn(r)
+		if err != nil {
+			h.unavailable(w, err)
+			return
+		}
+		if u == nil {
 			to := "/console/signin"
 			if a == Operator {
 				to = "/console/signin/operator"
@@ -131,7 +146,12 @@ func (h *Handler) signedInAs(a Auth, post bool, next userHandler) http.Handler {
 // home sends the visitor where they belong.
 func (h *Handler) home(w http.ResponseWriter, r *http.Request) {
 	to := "/console/signin"
-	if u, ok := h.signedIn(r); ok {
+	u, err := h.signedIn(r)
+	if err != nil {
+		h.unavailable(w, err)
+		return
+	}
+	if u != nil {
 		to = "/console/requests"
 		if u.t == nil {
 			to = "/console/operator"
@@ -158,7 +178,10 @@ type signinData struct {
 }
 
 func (h *Handler) signinPage(w http.ResponseWriter, r *http.Request) {
-	if _, ok := h.signedIn(r); ok {
+	if u, err := h.signedIn(r); err != nil {
+		h.unavailable(w, err)
+		return
+	} else if u != nil {
 		http.Redirect(w, r, "/console/requests", http.StatusSeeOther)
 		return
 	}
@@ -221,19 +244,26 @@ func (h *Handler) signin(w http.ResponseWriter, r *http.Request) {
 		h.showSignin(w, r, http.StatusMisdirectedRequest, name, custos.ErrorMessage(err))
 		return
 	}
-	s := &session{tenant: t.ID, user: name, how: audit.ConsoleSecretKey}
+	s := &session{user: name, how: audit.ConsoleSecretKey}
 	if err := h.startConsole(w, r, s, t.ID, "/console/requests"); err != nil {
+		h.d.Log.Error("console: sign in", "tenant", t.ID, "err", err)
 		h.showSignin(w, r, http.StatusInternalServerError, name, "Signing in could not be recorded in the audit log; try again.")
 	}
 }
 
-// startConsole starts a console session, audits the sign-in in chain and
-// sends the browser to next.
+// startConsole starts a console session of chain (the tenant's, or the
+// operator's), audits the sign-in there and sends the browser to next.
 func (h *Handler) startConsole(w http.ResponseWriter, r *http.Request, s *session, chain custos.TenantID, next string) error {
 	s.ip, s.agent = clientIP(r), truncate(r.UserAgent(), 200)
-	token := h.console.start(s)
+	s.tenant, s.holder = chain, audit.ConsoleActor(s.how, s.user)
+	token, err := h.console.start(r.Context(), s)
+	if err != nil {
+		return err
+	}
 	if err := h.record(r.Context(), chain, audit.Entry{Actor: audit.ConsoleActor(s.how, s.user), Action: "console.signin"}); err != nil {
-		h.console.end(token)
+		if e := h.console.end(r.Context(), token); e != nil {
+			h.d.Log.Error("console: end unaudited session", "err", e)
+		}
 		return err
 	}
 	setCookie(w, r, h.d.SecureCookies, preCookie, "", "/console/signin", -1)
@@ -243,7 +273,10 @@ func (h *Handler) startConsole(w http.ResponseWriter, r *http.Request, s *sessio
 }
 
 func (h *Handler) signout(w http.ResponseWriter, r *http.Request, u *user) {
-	h.console.end(u.token)
+	if err := h.console.end(r.Context(), u.token); err != nil {
+		h.fail(w, u, err)
+		return
+	}
 	if err := h.record(r.Context(), u.chain(), audit.Entry{Actor: u.actor(), Action: "console.signout"}); err != nil {
 		h.d.Log.Error("console: audit sign-out", "chain", u.chain(), "err", err)
 	}

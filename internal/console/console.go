@@ -5,8 +5,9 @@
 // over the JSON API.
 //
 // Both keep sessions in a cookie that is HttpOnly, SameSite=Strict and
-// Secure under TLS, naming a session held in this node's memory, so
-// signing out ends it on the server. Every form carries a CSRF token;
+// Secure under TLS, naming a session held in the store (by the SHA-256
+// of the cookie), so that any node of a cluster serves it and signing
+// out on one ends it on all. Every form carries a CSRF token;
 // pages are sent with a Content-Security-Policy that allows no inline
 // script or style, and html/template escapes every value.
 package console
@@ -18,6 +19,7 @@ import (
 	"crypto/x509"
 	"embed"
 	"encoding/json"
+	"errors"
 	"html/template"
 	"io"
 	"io/fs"
@@ -92,9 +94,20 @@ type ConsentRecorder interface {
 	Record(ctx context.Context, t *custos.Tenant, in consent.Input) (custos.ConsentRecord, error)
 }
 
+// Hasher makes keyed hashes under a tenant's key (the keyring).
+type Hasher interface {
+	HashValue(t custos.TenantID, domain string, v []byte) ([32]byte, error)
+}
+
 // Deps are the console's dependencies.
 type Deps struct {
-	Log        *slog.Logger
+	Log *slog.Logger
+	// Sessions keeps the sessions, the one-time sign-in links and the
+	// TOTP steps used, for every node.
+	Sessions custos.SessionStore
+	// Hasher names a data subject's sessions by a keyed hash of the
+	// identifier they proved, so an erasure ends them all.
+	Hasher     Hasher
 	Tenants    Tenants
 	Requests   Requests
 	Subjects   Subjects
@@ -148,19 +161,17 @@ type Handler struct {
 	console *sessions
 	privacy *sessions
 	links   *links
-	// Sign-in attempts, by client address and by tenant and address.
+	// Sign-in attempts by client address, counted on this node.
 	signinLimit *limiter
-	linkLimit   *limiter
 	linkByIP    *limiter
+	// Failed sign-ins of a tenant's user name, and links sent to one
+	// address, counted in the store for every node.
+	userLimit *attempts
+	linkLimit *attempts
 
 	mail sync.WaitGroup // e-mails being sent
 
-	userLimit *limiter
-	// totpUsed is the last TOTP step each user signed in with, so a code
-	// works once.
-	totpMu   sync.Mutex
-	totpUsed map[string]uint64
-	started  time.Time
+	started time.Time
 }
 
 // Session lifetimes and sign-in limits.
@@ -178,15 +189,17 @@ func New(d Deps) (*Handler, error) {
 	if d.Log == nil {
 		d.Log = slog.New(slog.DiscardHandler)
 	}
+	if d.Sessions == nil || d.Hasher == nil {
+		return nil, errors.New("console: no session store or hasher")
+	}
 	h := &Handler{d: d, mux: http.NewServeMux(), pages: map[string]*template.Template{},
-		console:     newSessions(ConsoleSessionTTL, d.Now),
-		privacy:     newSessions(PrivacySessionTTL, d.Now),
-		links:       newLinks(LinkTTL, d.Now),
+		console:     newSessions(d.Sessions, custos.SessionConsole, ConsoleSessionTTL, d.Now, d.Log),
+		privacy:     newSessions(d.Sessions, custos.SessionPrivacy, PrivacySessionTTL, d.Now, d.Log),
+		links:       newLinks(d.Sessions, LinkTTL, d.Now, d.Log),
 		signinLimit: newLimiter(10, 15*time.Minute, d.Now),
-		linkLimit:   newLimiter(3, 15*time.Minute, d.Now),
+		linkLimit:   newAttempts(d.Sessions, d.Hasher, "link", 3, 15*time.Minute, d.Now),
 		linkByIP:    newLimiter(20, 15*time.Minute, d.Now),
-		userLimit:   newLimiter(10, 15*time.Minute, d.Now),
-		totpUsed:    map[string]uint64{},
+		userLimit:   newAttempts(d.Sessions, d.Hasher, "signin", 10, 15*time.Minute, d.Now),
 		started:     d.Now(),
 	}
 	if err := h.parse(); err != nil {

@@ -1,7 +1,11 @@
 package console
 
 import (
+	"bytes"
+	"crypto/hmac"
+	"crypto/sha256"
 	"crypto/tls"
+	"log/slog"
 	"net/http/httptest"
 	"slices"
 	"strings"
@@ -9,6 +13,7 @@ import (
 	"time"
 
 	"github.com/custos-dev/custos"
+	"github.com/custos-dev/custos/internal/pebble"
 )
 
 // clock is a settable time source.
@@ -16,56 +21,106 @@ type clock struct{ t time.Time }
 
 func (c *clock) now() time.Time { return c.t }
 
+// openStore opens an empty embedded store for the sessions.
+func openStore(t *testing.T) custos.SessionStore {
+	t.Helper()
+	st, err := pebble.Open(t.TempDir(), pebble.Options{CacheSize: 1 << 20, MemTableSize: 1 << 20})
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { st.Close() })
+	return st
+}
+
 func TestLinksExpireAndWorkOnce(t *testing.T) {
 	c := &clock{t: time.Date(2026, 1, 1, 12, 0, 0, 0, time.UTC)}
-	ls := newLinks(LinkTTL, c.now)
+	st := openStore(t)
+	ls := newLinks(st, LinkTTL, c.now, slog.New(slog.DiscardHandler))
+	// A second node's handler: links are in the store, not in ls.
+	other := newLinks(st, LinkTTL, c.now, slog.New(slog.DiscardHandler))
 	a, b := custos.TenantID{1}, custos.TenantID{2}
 	id := custos.Identifier{Type: custos.Email, Value: "mia@example.com"}
+	ctx := t.Context()
 
-	tok := ls.issue(a, id)
-	if _, ok := ls.redeem(b, tok); ok {
-		t.Errorf("another tenant redeemed tenant a's link")
+	tok, err := ls.issue(ctx, a, id, "mia")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, ok, err := other.redeem(ctx, b, tok); ok || err != nil {
+		t.Errorf("another tenant redeemed tenant a's link: %v, %v", ok, err)
 	}
 	// The failed attempt of the other tenant did not use it up.
-	if got, ok := ls.redeem(a, tok); !ok || got != id {
-		t.Fatalf("redeem a fresh link = %v, %v; want %v, true", got, ok, id)
+	if got, ok, err := other.redeem(ctx, a, tok); !ok || err != nil || got != id {
+		t.Fatalf("redeem a fresh link on another node = %v, %v, %v; want %v, true, nil", got, ok, err, id)
 	}
-	if _, ok := ls.redeem(a, tok); ok {
+	if _, ok, _ := ls.redeem(ctx, a, tok); ok {
 		t.Errorf("a link worked twice")
 	}
 
-	tok = ls.issue(a, id)
+	tok, _ = ls.issue(ctx, a, id, "mia")
+	rec, err := st.Session(ctx, a, custos.SessionLink, tokenHash(tok), c.t)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if bytes.Contains(rec.Sealed, []byte(id.Value)) || rec.Holder == id.Value || rec.Hash == [32]byte{} {
+		t.Errorf("the stored link %+v shows the address", rec)
+	}
 	c.t = c.t.Add(LinkTTL - time.Second)
-	if !ls.valid(a, tok) {
-		t.Errorf("a link is invalid a second before it expires")
+	if ok, err := other.valid(ctx, a, tok); !ok || err != nil {
+		t.Errorf("a link is invalid a second before it expires: %v, %v", ok, err)
 	}
 	c.t = c.t.Add(2 * time.Second)
-	if ls.valid(a, tok) {
+	if ok, _ := other.valid(ctx, a, tok); ok {
 		t.Errorf("valid() = true after expiry")
 	}
-	if _, ok := ls.redeem(a, tok); ok {
+	if _, ok, _ := other.redeem(ctx, a, tok); ok {
 		t.Errorf("an expired link worked")
 	}
 }
 
 func TestSessionsExpireAndEnd(t *testing.T) {
 	c := &clock{t: time.Date(2026, 1, 1, 12, 0, 0, 0, time.UTC)}
-	ss := newSessions(time.Hour, c.now)
-	tok := ss.start(&session{tenant: custos.TenantID{1}, user: "Ada"})
-	s, ok := ss.get(tok)
-	if !ok || s.user != "Ada" || len(s.csrf) < 32 {
-		t.Fatalf("get a new session = %+v, %v; want Ada's, with a CSRF token", s, ok)
+	st := openStore(t)
+	log := slog.New(slog.DiscardHandler)
+	ss := newSessions(st, custos.SessionPrivacy, time.Hour, c.now, log)
+	other := newSessions(st, custos.SessionPrivacy, time.Hour, c.now, log)
+	ctx := t.Context()
+	id := custos.Identifier{Type: custos.Email, Value: "ada@example.com"}
+	tok, err := ss.start(ctx, &session{tenant: custos.TenantID{1}, identity: id, via: "email-link", holder: "h"})
+	if err != nil {
+		t.Fatal(err)
 	}
-	if _, ok := ss.get(tok + "x"); ok {
-		t.Errorf("another token opened the session")
+	s, err := other.get(ctx, tok)
+	if s == nil || err != nil || s.identity != id || s.via != "email-link" || len(s.csrf) < 32 {
+		t.Fatalf("get a new session on another node = %+v, %v; want Ada's, with a CSRF token", s, err)
 	}
-	ss.end(tok)
-	if _, ok := ss.get(tok); ok {
-		t.Errorf("an ended session still opens")
+	if s2, _ := other.get(ctx, tok); s2 == nil || s2.csrf != s.csrf {
+		t.Errorf("the CSRF token changed between reads")
 	}
-	tok = ss.start(&session{tenant: custos.TenantID{1}, user: "Ada"})
+	rec, err := st.Session(ctx, custos.TenantID{1}, custos.SessionPrivacy, tokenHash(tok), c.t)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if bytes.Contains(rec.Sealed, []byte(id.Value)) || bytes.Contains(rec.Sealed, []byte(tok)) {
+		t.Errorf("the stored session shows the address or the token")
+	}
+	for _, bad := range []string{tok + "x", "", "x" + tok, custos.TenantID{2}.String() + tok[strings.IndexByte(tok, '.'):]} {
+		if s, _ := other.get(ctx, bad); s != nil {
+			t.Errorf("token %q opened the session", bad)
+		}
+	}
+	if err := other.end(ctx, tok); err != nil {
+		t.Fatal(err)
+	}
+	if s, _ := ss.get(ctx, tok); s != nil {
+		t.Errorf("a session ended on another node still opens")
+	}
+	if ok, err := ss.update(ctx, tok, s); ok || err != nil {
+		t.Errorf("update of an ended session = %v, %v; want false, nil", ok, err)
+	}
+	tok, _ = ss.start(ctx, &session{tenant: custos.TenantID{1}, identity: id, holder: "h"})
 	c.t = c.t.Add(time.Hour + time.Second)
-	if _, ok := ss.get(tok); ok {
+	if s, _ := other.get(ctx, tok); s != nil {
 		t.Errorf("a session opens after it expired")
 	}
 }
@@ -171,7 +226,7 @@ func TestTextContrast(t *testing.T) {
 }
 
 func TestTemplatesParse(t *testing.T) {
-	h, err := New(Deps{})
+	h, err := New(Deps{Sessions: openStore(t), Hasher: testHasher{}})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -183,16 +238,39 @@ func TestTemplatesParse(t *testing.T) {
 	}
 }
 
+// testHasher hashes under one fixed key.
+type testHasher struct{}
+
+func (testHasher) HashValue(t custos.TenantID, domain string, v []byte) ([32]byte, error) {
+	m := hmac.New(sha256.New, t[:])
+	m.Write([]byte(domain))
+	m.Write(v)
+	return [32]byte(m.Sum(nil)), nil
+}
+
 func TestSessionsListAndRevoke(t *testing.T) {
 	c := &clock{t: time.Date(2026, 1, 1, 12, 0, 0, 0, time.UTC)}
-	ss := newSessions(time.Hour, c.now)
+	st := openStore(t)
+	log := slog.New(slog.DiscardHandler)
+	// Two nodes' handles on one store.
+	ss := newSessions(st, custos.SessionConsole, time.Hour, c.now, log)
+	other := newSessions(st, custos.SessionConsole, time.Hour, c.now, log)
+	ctx := t.Context()
 	a, b := custos.TenantID{1}, custos.TenantID{2}
-	admin := ss.start(&session{tenant: a, user: "root", how: "secret-key"})
-	mia := ss.start(&session{tenant: a, user: "mia", how: "user"})
-	ss.start(&session{tenant: b, user: "mia", how: "user"})
-	list := ss.of(a, admin)
-	if len(list) != 2 {
-		t.Fatalf("tenant a's sessions: %+v; want 2", list)
+	start := func(ss *sessions, ten custos.TenantID, user, how string) string {
+		t.Helper()
+		tok, err := ss.start(ctx, &session{tenant: ten, user: user, how: how, holder: how + ":" + user})
+		if err != nil {
+			t.Fatal(err)
+		}
+		return tok
+	}
+	admin := start(ss, a, "root", "secret-key")
+	mia := start(other, a, "mia", "user")
+	start(ss, b, "mia", "user")
+	list, err := ss.of(ctx, a, admin)
+	if err != nil || len(list) != 2 {
+		t.Fatalf("tenant a's sessions: %+v, %v; want 2", list, err)
 	}
 	var miaID string
 	for _, s := range list {
@@ -206,20 +284,22 @@ func TestSessionsListAndRevoke(t *testing.T) {
 			t.Errorf("a session's public id %q is part of its cookie", s.ID)
 		}
 	}
-	if _, ok := ss.revoke(b, miaID); ok {
+	if _, ok, _ := other.revoke(ctx, b, miaID); ok {
 		t.Errorf("tenant b revoked tenant a's session")
 	}
-	if _, ok := ss.revoke(a, miaID); !ok {
-		t.Fatalf("revoke mia's session failed")
+	if _, ok, err := other.revoke(ctx, a, miaID); !ok || err != nil {
+		t.Fatalf("revoke mia's session = %v, %v", ok, err)
 	}
-	if _, ok := ss.get(mia); ok {
-		t.Errorf("a revoked session still opens")
+	if s, _ := ss.get(ctx, mia); s != nil {
+		t.Errorf("a session revoked on another node still opens")
 	}
-	ss.endUser(b, "mia")
-	if len(ss.of(b, "")) != 0 {
-		t.Errorf("tenant b's mia still has a session after endUser")
+	if err := other.endHolder(ctx, b, "user:mia"); err != nil {
+		t.Fatal(err)
 	}
-	if _, ok := ss.get(admin); !ok {
+	if l, _ := ss.of(ctx, b, ""); len(l) != 0 {
+		t.Errorf("tenant b's mia still has a session after endHolder")
+	}
+	if s, _ := ss.get(ctx, admin); s == nil {
 		t.Errorf("the admin's session ended with the others")
 	}
 }
@@ -240,5 +320,35 @@ func TestLimiterCountsWithoutRecording(t *testing.T) {
 	c.t = c.t.Add(time.Minute)
 	if l.full("k") {
 		t.Errorf("full() = true after the window")
+	}
+}
+
+func TestAttemptsCountAcrossNodes(t *testing.T) {
+	c := &clock{t: time.Date(2026, 1, 1, 12, 0, 0, 0, time.UTC)}
+	st := openStore(t)
+	nodeA := newAttempts(st, testHasher{}, "link", 3, time.Minute, c.now)
+	nodeB := newAttempts(st, testHasher{}, "link", 3, time.Minute, c.now)
+	ctx := t.Context()
+	ten, other := custos.TenantID{1}, custos.TenantID{2}
+	for i, n := range []*attempts{nodeA, nodeB, nodeA} {
+		if ok, err := n.allow(ctx, ten, "mia@example.com"); !ok || err != nil {
+			t.Fatalf("attempt %d = %v, %v; want allowed", i+1, ok, err)
+		}
+	}
+	if ok, _ := nodeB.allow(ctx, ten, "mia@example.com"); ok {
+		t.Errorf("4th attempt within the window, on another node, allowed")
+	}
+	if ok, _ := nodeB.allow(ctx, ten, "max@example.com"); !ok {
+		t.Errorf("another key was limited")
+	}
+	if ok, _ := nodeB.allow(ctx, other, "mia@example.com"); !ok {
+		t.Errorf("another tenant's key was limited")
+	}
+	if recs, _ := st.Sessions(ctx, ten, custos.SessionAttempt, c.t); len(recs) == 0 || strings.Contains(recs[0].Holder, "mia") {
+		t.Errorf("attempt records %+v: want some, naming the key only by a keyed hash", recs)
+	}
+	c.t = c.t.Add(time.Minute + time.Second)
+	if ok, err := nodeA.allow(ctx, ten, "mia@example.com"); !ok || err != nil {
+		t.Errorf("attempt after the window = %v, %v; want allowed", ok, err)
 	}
 }

@@ -170,16 +170,33 @@ type subjectUser struct {
 
 type subjectHandler func(w http.ResponseWriter, r *http.Request, u *subjectUser)
 
-func (h *Handler) subjectOf(r *http.Request, t *custos.Tenant) (*subjectUser, bool) {
+// subjectOf returns the signed-in subject of the request: nil if there
+// is none, an error if the store could not tell.
+func (h *Handler) subjectOf(r *http.Request, t *custos.Tenant) (*subjectUser, error) {
 	c, err := r.Cookie(privacyCookie)
 	if err != nil {
-		return nil, false
+		return nil, nil
 	}
-	s, ok := h.privacy.get(c.Value)
-	if !ok || s.tenant != t.ID {
-		return nil, false
+	if tt, ok := tokenTenant(c.Value); !ok || tt != t.ID {
+		return nil, nil
 	}
-	return &subjectUser{s: s, t: t, token: c.Value}, true
+	s, err := h.privacy.get(r.Context(), c.Value)
+	if s == nil || err != nil {
+		return nil, err
+	}
+	return &subjectUser{s: s, t: t, token: c.Value}, nil
+}
+
+// identityHolder names a data subject's sessions and links by a keyed
+// hash of the identifier they proved: the store can end them together
+// without holding the identifier.
+func (h *Handler) identityHolder(t custos.TenantID, id custos.Identifier) (string, error) {
+	id = id.Normalize()
+	sum, err := h.d.Hasher.HashValue(t, "privacy-session", append([]byte{byte(id.Type)}, id.Value...))
+	if err != nil {
+		return "", err
+	}
+	return hex.EncodeToString(sum[:]), nil
 }
 
 func (h *Handler) subject(next subjectHandler) http.Handler {
@@ -188,8 +205,12 @@ func (h *Handler) subject(next subjectHandler) http.Handler {
 		if !ok {
 			return
 		}
-		u, ok := h.subjectOf(r, t)
-		if !ok {
+		u, err := h.subjectOf(r, t)
+		if err != nil {
+			h.pcFail(w, h.newPCPage(w, r, t, "error.title"), err)
+			return
+		}
+		if u == nil {
 			http.Redirect(w, r, pcBase(t), http.StatusSeeOther)
 			return
 		}
@@ -227,7 +248,10 @@ func (h *Handler) privacyHome(w http.ResponseWriter, r *http.Request) {
 	if !ok {
 		return
 	}
-	if _, ok := h.subjectOf(r, t); ok {
+	if u, err := h.subjectOf(r, t); err != nil {
+		h.pcFail(w, h.newPCPage(w, r, t, "error.title"), err)
+		return
+	} else if u != nil {
 		http.Redirect(w, r, pcBase(t)+"/me", http.StatusSeeOther)
 		return
 	}
@@ -261,8 +285,18 @@ func (h *Handler) privacySignin(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	id := custos.Identifier{Type: custos.Email, Value: email}.Normalize()
-	key := sha256.Sum256([]byte(t.ID.String() + "\x00" + id.Value))
-	if !h.linkByIP.allow(clientIP(r)) || !h.linkLimit.allow(string(key[:])) {
+	// Known address or not, the same limits are read and written, so the
+	// answer's timing does not tell.
+	allowed := h.linkByIP.allow(clientIP(r))
+	if allowed {
+		var err error
+		if allowed, err = h.linkLimit.allow(r.Context(), t.ID, id.Value); err != nil {
+			p.CSRF = h.preToken(w, r, t)
+			h.pcFail(w, p, err)
+			return
+		}
+	}
+	if !allowed {
 		p.CSRF = h.preToken(w, r, t)
 		p.Error = p.T("signin.too_many")
 		h.render(w, http.StatusTooManyRequests, "privacy_signin", p)
@@ -289,16 +323,27 @@ func (h *Handler) sendLink(t *custos.Tenant, id custos.Identifier, p pcPage) {
 		h.d.Log.Error("privacy center: open SMTP password", "tenant", t.ID, "err", err)
 		return
 	}
-	token := h.links.issue(t.ID, id)
-	link := strings.TrimRight(h.d.PublicURL, "/") + pcBase(t) + "/enter?token=" + url.QueryEscape(token) + "&lang=" + p.Lang
 	cfg := mail.Config{Host: m.Host, Port: m.Port, Username: m.Username, Password: password, TLS: m.TLS, From: m.From, RootCAs: h.d.MailRootCAs}
-	msg := mail.Message{To: id.Value, Subject: fmt.Sprintf(p.T("mail.subject"), p.Name),
-		Text: fmt.Sprintf(p.T("mail.body"), p.Name, link, int(LinkTTL/time.Minute))}
+	// The link is stored in the background too: the answer must not wait
+	// for a write only a known address makes.
 	h.mail.Add(1)
 	go func() {
 		defer h.mail.Done()
 		ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
 		defer cancel()
+		holder, err := h.identityHolder(t.ID, id)
+		if err != nil {
+			h.d.Log.Error("privacy center: name a sign-in link", "tenant", t.ID, "err", err)
+			return
+		}
+		token, err := h.links.issue(ctx, t.ID, id, holder)
+		if err != nil {
+			h.d.Log.Error("privacy center: store a sign-in link", "tenant", t.ID, "err", err)
+			return
+		}
+		link := strings.TrimRight(h.d.PublicURL, "/") + pcBase(t) + "/enter?token=" + url.QueryEscape(token) + "&lang=" + p.Lang
+		msg := mail.Message{To: id.Value, Subject: fmt.Sprintf(p.T("mail.subject"), p.Name),
+			Text: fmt.Sprintf(p.T("mail.body"), p.Name, link, int(LinkTTL/time.Minute))}
 		if err := mail.Send(ctx, cfg, msg); err != nil {
 			h.d.Log.Warn("privacy center: send sign-in link", "tenant", t.ID, "err", err)
 		}
@@ -357,7 +402,10 @@ func (h *Handler) privacyEnterPage(w http.ResponseWriter, r *http.Request) {
 			h.render(w, http.StatusForbidden, "privacy_message", p)
 			return
 		}
-	} else if !h.links.valid(t.ID, q.Get("token")) {
+	} else if ok, err := h.links.valid(r.Context(), t.ID, q.Get("token")); err != nil {
+		h.pcFail(w, p, err)
+		return
+	} else if !ok {
 		p.Error = p.T("enter.expired")
 		h.render(w, http.StatusForbidden, "privacy_message", p)
 		return
@@ -383,7 +431,11 @@ func (h *Handler) privacyEnter(w http.ResponseWriter, r *http.Request) {
 	via := "email-link"
 	if token := r.PostFormValue("token"); token != "" {
 		var ok bool
-		if id, ok = h.links.redeem(t.ID, token); !ok {
+		var err error
+		if id, ok, err = h.links.redeem(r.Context(), t.ID, token); err != nil {
+			h.pcFail(w, p, err)
+			return
+		} else if !ok {
 			p.Error = p.T("enter.expired")
 			h.render(w, http.StatusForbidden, "privacy_message", p)
 			return
@@ -397,10 +449,21 @@ func (h *Handler) privacyEnter(w http.ResponseWriter, r *http.Request) {
 		}
 		via = "app-link"
 	}
-	s := &session{tenant: t.ID, identity: id, via: via}
-	token := h.privacy.start(s)
+	holder, err := h.identityHolder(t.ID, id)
+	if err != nil {
+		h.pcFail(w, p, err)
+		return
+	}
+	s := &session{tenant: t.ID, identity: id, via: via, holder: holder}
+	token, err := h.privacy.start(r.Context(), s)
+	if err != nil {
+		h.pcFail(w, p, err)
+		return
+	}
 	if err := h.recordSubject(r.Context(), t, id, "privacy.signin", map[string]string{"via": via}); err != nil {
-		h.privacy.end(token)
+		if e := h.privacy.end(r.Context(), token); e != nil {
+			h.d.Log.Error("privacy center: end unaudited session", "tenant", t.ID, "err", e)
+		}
 		h.d.Log.Error("privacy center: audit sign-in", "tenant", t.ID, "err", err)
 		p.Error = p.T("error.internal")
 		h.render(w, http.StatusInternalServerError, "privacy_message", p)
@@ -618,8 +681,13 @@ func (h *Handler) privacyErase(w http.ResponseWriter, r *http.Request, u *subjec
 		h.pcFail(w, p, err)
 		return
 	}
-	// Nothing is left to show: every session of the identity ends.
-	h.privacy.endIdentity(u.t.ID, u.s.identity)
+	// Nothing is left to show: every session of the identity ends, and
+	// every sign-in link not used yet.
+	for _, ss := range []*sessions{h.privacy, h.links.ss} {
+		if err := ss.endHolder(r.Context(), u.t.ID, u.s.holder); err != nil {
+			h.d.Log.Error("privacy center: end the erased identity's sessions", "tenant", u.t.ID, "err", err)
+		}
+	}
 	setCookie(w, r, h.d.SecureCookies, privacyCookie, "", pcBase(u.t), -1)
 	p.Flash = fmt.Sprintf(p.T("erase.done"), req.ID)
 	h.render(w, http.StatusOK, "privacy_message", p)
@@ -685,7 +753,10 @@ func truncate(s string, n int) string {
 }
 
 func (h *Handler) privacySignout(w http.ResponseWriter, r *http.Request, u *subjectUser) {
-	h.privacy.end(u.token)
+	if err := h.privacy.end(r.Context(), u.token); err != nil {
+		h.pcFail(w, h.newPCPage(w, r, u.t, "error.title"), err)
+		return
+	}
 	setCookie(w, r, h.d.SecureCookies, privacyCookie, "", pcBase(u.t), -1)
 	http.Redirect(w, r, pcBase(u.t), http.StatusSeeOther)
 }

@@ -79,7 +79,7 @@ func (h *Handler) showQueue(w http.ResponseWriter, r *http.Request, u *user, sta
 func (h *Handler) fail(w http.ResponseWriter, u *user, err error) {
 	status := statusOf(err)
 	if status >= 500 {
-		h.d.Log.Error("console", "tenant", u.t.ID, "err", err)
+		h.d.Log.Error("console", "chain", u.chain(), "err", err)
 	}
 	h.render(w, status, "error", u.page("Error", errorData{Message: messageOf(err)}))
 }

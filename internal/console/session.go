@@ -1,11 +1,21 @@
 package console
 
 import (
+	"context"
+	"crypto/aes"
+	"crypto/cipher"
+	"crypto/hmac"
 	"crypto/rand"
 	"crypto/sha256"
 	"crypto/subtle"
 	"encoding/base64"
+	"encoding/hex"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"log/slog"
 	"net/http"
+	"strings"
 	"sync"
 	"time"
 
@@ -33,20 +43,36 @@ type session struct {
 	// Privacy center: the identifier the subject proved, and how.
 	identity custos.Identifier
 	via      string
+	// holder is whose session it is (custos.Session.Holder).
+	holder string
 }
 
-// sessions are the live sessions of one kind, by the SHA-256 of their
-// cookie value, so the map holds nothing a browser could present. They
-// live in this node's memory: a restart signs everyone out.
+// sealedPart is what of a session only its token opens: the store keeps
+// it sealed with a key derived from the token, which the store never
+// sees, so the identifier a data subject proved or a second factor being
+// set up cannot be read from the database.
+type sealedPart struct {
+	IDType      custos.IdentifierType `json:"t,omitempty"`
+	IDValue     string                `json:"v,omitempty"`
+	Via         string                `json:"via,omitempty"`
+	PendingTOTP []byte                `json:"totp,omitempty"`
+}
+
+// sessions are the sessions of one kind. They live in the store, not in
+// this node's memory, so any node serves a session another started, and
+// ending one on any node ends it everywhere; every request reads its
+// session from the store. The store knows a session by the SHA-256 of
+// its token only.
 type sessions struct {
-	mu  sync.Mutex
-	m   map[[32]byte]*session
-	ttl time.Duration
-	now func() time.Time
+	st   custos.SessionStore
+	kind string
+	ttl  time.Duration
+	now  func() time.Time
+	log  *slog.Logger
 }
 
-func newSessions(ttl time.Duration, now func() time.Time) *sessions {
-	return &sessions{m: map[[32]byte]*session{}, ttl: ttl, now: now}
+func newSessions(st custos.SessionStore, kind string, ttl time.Duration, now func() time.Time, log *slog.Logger) *sessions {
+	return &sessions{st: st, kind: kind, ttl: ttl, now: now, log: log}
 }
 
 // randomToken returns n random bytes, base64url.
@@ -56,60 +82,156 @@ func randomToken(n int) string {
 	return base64.RawURLEncoding.EncodeToString(b)
 }
 
-// start stores s and returns the cookie value that names it.
-func (ss *sessions) start(s *session) string {
-	token := randomToken(32)
-	s.csrf = randomToken(32)
+// newToken returns a session token: the tenant's id, a dot and 32 random
+// bytes. The id lets a node find the session under its tenant in the
+// store; the random part is the secret.
+func newToken(t custos.TenantID) string { return t.String() + "." + randomToken(32) }
+
+// tokenTenant returns the tenant a token names.
+func tokenTenant(token string) (custos.TenantID, bool) {
+	id, _, ok := strings.Cut(token, ".")
+	if !ok {
+		return custos.TenantID{}, false
+	}
+	t, err := custos.ParseTenantID(id)
+	return t, err == nil
+}
+
+// derive returns a key derived from a token for one purpose.
+func derive(token, purpose string) []byte {
+	m := hmac.New(sha256.New, []byte(token))
+	m.Write([]byte("custos session " + purpose))
+	return m.Sum(nil)
+}
+
+// csrfOf is a session's CSRF token, derived from its token so that no
+// node needs to keep it.
+func csrfOf(token string) string { return base64.RawURLEncoding.EncodeToString(derive(token, "csrf")) }
+
+// seal seals p with the key token derives, bound to the session's kind
+// and hash.
+func seal(token, kind string, hash [32]byte, p sealedPart) ([]byte, error) {
+	plain, err := json.Marshal(p)
+	if err != nil {
+		return nil, err
+	}
+	aead, err := sessionAEAD(token)
+	if err != nil {
+		return nil, err
+	}
+	nonce := make([]byte, aead.NonceSize())
+	rand.Read(nonce)
+	return aead.Seal(nonce, nonce, plain, append([]byte(kind), hash[:]...)), nil
+}
+
+func unseal(token, kind string, hash [32]byte, sealed []byte) (sealedPart, error) {
+	var p sealedPart
+	aead, err := sessionAEAD(token)
+	if err != nil {
+		return p, err
+	}
+	if len(sealed) < aead.NonceSize() {
+		return p, errors.New("sealed session part too short")
+	}
+	plain, err := aead.Open(nil, sealed[:aead.NonceSize()], sealed[aead.NonceSize():], append([]byte(kind), hash[:]...))
+	if err != nil {
+		return p, fmt.Errorf("open sealed session part: %w", err)
+	}
+	return p, json.Unmarshal(plain, &p)
+}
+
+func sessionAEAD(token string) (cipher.AEAD, error) {
+	block, err := aes.NewCipher(derive(token, "seal"))
+	if err != nil {
+		return nil, err
+	}
+	return cipher.NewGCM(block)
+}
+
+func tokenHash(token string) [32]byte { return sha256.Sum256([]byte(token)) }
+
+// start stores s and returns the token that names it. Each start also
+// deletes a bounded number of expired sessions of any tenant, so that
+// sessions nobody signs out of do not pile up.
+func (ss *sessions) start(ctx context.Context, s *session) (string, error) {
+	token := newToken(s.tenant)
+	hash := tokenHash(token)
+	s.csrf = csrfOf(token)
 	s.started = ss.now()
 	s.expires = s.started.Add(ss.ttl)
-	ss.mu.Lock()
-	defer ss.mu.Unlock()
-	now := ss.now()
-	for k, v := range ss.m { // drop expired sessions as new ones come
-		if now.After(v.expires) {
-			delete(ss.m, k)
-		}
+	sealed, err := seal(token, ss.kind, hash, sealedPart{IDType: s.identity.Type, IDValue: s.identity.Value, Via: s.via, PendingTOTP: s.pendingTOTP})
+	if err != nil {
+		return "", err
 	}
-	ss.m[sha256.Sum256([]byte(token))] = s
-	return token
+	if n, err := ss.st.DeleteExpiredSessions(ctx, s.started, 100); err != nil {
+		ss.log.Warn("console: delete expired sessions", "err", err)
+	} else if n > 0 {
+		ss.log.Debug("console: deleted expired sessions", "n", n)
+	}
+	err = ss.st.CreateSession(ctx, &custos.Session{Tenant: s.tenant, Kind: ss.kind, Hash: hash, Holder: s.holder,
+		User: s.user, How: s.how, IP: s.ip, Agent: s.agent, Created: s.started, Expires: s.expires, Sealed: sealed})
+	if err != nil {
+		return "", err
+	}
+	return token, nil
 }
 
-// get returns the live session a cookie value names.
-func (ss *sessions) get(token string) (*session, bool) {
-	if token == "" {
-		return nil, false
-	}
-	k := sha256.Sum256([]byte(token))
-	ss.mu.Lock()
-	defer ss.mu.Unlock()
-	s, ok := ss.m[k]
+// get returns the live session a token names: nil and no error if there
+// is none; an error if the store could not tell.
+func (ss *sessions) get(ctx context.Context, token string) (*session, error) {
+	t, ok := tokenTenant(token)
 	if !ok {
-		return nil, false
+		return nil, nil
 	}
-	if ss.now().After(s.expires) {
-		delete(ss.m, k)
-		return nil, false
+	hash := tokenHash(token)
+	rec, err := ss.st.Session(ctx, t, ss.kind, hash, ss.now())
+	if custos.ErrorCode(err) == custos.NotFound {
+		return nil, nil
 	}
-	return s, true
+	if err != nil {
+		return nil, err
+	}
+	p, err := unseal(token, ss.kind, hash, rec.Sealed)
+	if err != nil {
+		return nil, err
+	}
+	return &session{tenant: rec.Tenant, user: rec.User, csrf: csrfOf(token), expires: rec.Expires, how: rec.How,
+		ip: rec.IP, agent: rec.Agent, started: rec.Created, pendingTOTP: p.PendingTOTP,
+		identity: custos.Identifier{Type: p.IDType, Value: p.IDValue}, via: p.Via, holder: rec.Holder}, nil
 }
 
-// end revokes the session a cookie value names.
-func (ss *sessions) end(token string) {
-	ss.mu.Lock()
-	defer ss.mu.Unlock()
-	delete(ss.m, sha256.Sum256([]byte(token)))
+// update stores the sealed part of s again (a second factor being set
+// up); it reports false if the session ended meanwhile.
+func (ss *sessions) update(ctx context.Context, token string, s *session) (bool, error) {
+	hash := tokenHash(token)
+	sealed, err := seal(token, ss.kind, hash, sealedPart{IDType: s.identity.Type, IDValue: s.identity.Value, Via: s.via, PendingTOTP: s.pendingTOTP})
+	if err != nil {
+		return false, err
+	}
+	err = ss.st.UpdateSession(ctx, s.tenant, ss.kind, hash, sealed, ss.now())
+	if custos.ErrorCode(err) == custos.NotFound {
+		return false, nil
+	}
+	return err == nil, err
 }
 
-// endSubject revokes every privacy-center session of one identity (after
-// its erasure).
-func (ss *sessions) endIdentity(t custos.TenantID, id custos.Identifier) {
-	ss.mu.Lock()
-	defer ss.mu.Unlock()
-	for k, s := range ss.m {
-		if s.tenant == t && s.identity == id {
-			delete(ss.m, k)
-		}
+// end ends the session a token names, if there is one.
+func (ss *sessions) end(ctx context.Context, token string) error {
+	t, ok := tokenTenant(token)
+	if !ok {
+		return nil
 	}
+	err := ss.st.DeleteSession(ctx, t, ss.kind, tokenHash(token))
+	if custos.ErrorCode(err) == custos.NotFound {
+		return nil
+	}
+	return err
+}
+
+// endHolder ends every session of one holder of a tenant.
+func (ss *sessions) endHolder(ctx context.Context, t custos.TenantID, holder string) error {
+	_, err := ss.st.DeleteHolderSessions(ctx, t, ss.kind, holder)
+	return err
 }
 
 // sameToken compares two CSRF tokens in constant time; empty never matches.
@@ -183,61 +305,111 @@ func (l *limiter) full(key string) bool {
 	return n >= l.n
 }
 
-// links are the one-time sign-in links of the privacy center, by the
-// SHA-256 of their token.
+// attempts limits attempts of one purpose to n per key in each window,
+// counting them in the store (custos.SessionAttempt records), so that the
+// limit holds across every node of a cluster, not per node. A key is
+// kept only as a keyed hash under the tenant's key. The count and the
+// record are two steps: attempts racing on several nodes at once may
+// pass the limit by as many as race.
+type attempts struct {
+	st      custos.SessionStore
+	hasher  Hasher
+	purpose string
+	n       int
+	window  time.Duration
+	now     func() time.Time
+}
+
+func newAttempts(st custos.SessionStore, hasher Hasher, purpose string, n int, window time.Duration, now func() time.Time) *attempts {
+	return &attempts{st: st, hasher: hasher, purpose: purpose, n: n, window: window, now: now}
+}
+
+func (a *attempts) holder(t custos.TenantID, key string) (string, error) {
+	sum, err := a.hasher.HashValue(t, "console-attempt-"+a.purpose, []byte(key))
+	if err != nil {
+		return "", err
+	}
+	return a.purpose + ":" + hex.EncodeToString(sum[:]), nil
+}
+
+// full reports whether key has used up the window's attempts, without
+// recording one.
+func (a *attempts) full(ctx context.Context, t custos.TenantID, key string) (bool, error) {
+	h, err := a.holder(t, key)
+	if err != nil {
+		return false, err
+	}
+	n, err := a.st.CountHolderSessions(ctx, t, custos.SessionAttempt, h, a.now())
+	return n >= a.n, err
+}
+
+// record records an attempt for key.
+func (a *attempts) record(ctx context.Context, t custos.TenantID, key string) error {
+	h, err := a.holder(t, key)
+	if err != nil {
+		return err
+	}
+	var id [32]byte
+	rand.Read(id[:])
+	now := a.now()
+	return a.st.CreateSession(ctx, &custos.Session{Tenant: t, Kind: custos.SessionAttempt, Hash: id, Holder: h,
+		Created: now, Expires: now.Add(a.window)})
+}
+
+// allow records an attempt for key and reports whether it is within the
+// limit; one beyond it is not recorded.
+func (a *attempts) allow(ctx context.Context, t custos.TenantID, key string) (bool, error) {
+	if full, err := a.full(ctx, t, key); err != nil || full {
+		return false, err
+	}
+	return true, a.record(ctx, t, key)
+}
+
+// links are the one-time sign-in links of the privacy center. They are
+// kept like sessions (of kind custos.SessionLink): by the SHA-256 of
+// their token, the identity sealed with a key the token derives, so any
+// node redeems a link another issued, and only once.
 type links struct {
-	mu  sync.Mutex
-	m   map[[32]byte]link
-	ttl time.Duration
-	now func() time.Time
+	ss *sessions
 }
 
-type link struct {
-	tenant   custos.TenantID
-	identity custos.Identifier
-	expires  time.Time
+func newLinks(st custos.SessionStore, ttl time.Duration, now func() time.Time, log *slog.Logger) *links {
+	return &links{ss: newSessions(st, custos.SessionLink, ttl, now, log)}
 }
 
-func newLinks(ttl time.Duration, now func() time.Time) *links {
-	return &links{m: map[[32]byte]link{}, ttl: ttl, now: now}
+// issue stores a link for an identity and returns its token.
+func (ls *links) issue(ctx context.Context, t custos.TenantID, id custos.Identifier, holder string) (string, error) {
+	return ls.ss.start(ctx, &session{tenant: t, identity: id, holder: holder})
 }
 
-func (ls *links) issue(t custos.TenantID, id custos.Identifier) string {
-	token := randomToken(32)
-	ls.mu.Lock()
-	defer ls.mu.Unlock()
-	now := ls.now()
-	for k, v := range ls.m {
-		if now.After(v.expires) {
-			delete(ls.m, k)
-		}
+// redeem uses a token up: it answers ok once, and only before it
+// expires, on whichever node.
+func (ls *links) redeem(ctx context.Context, t custos.TenantID, token string) (custos.Identifier, bool, error) {
+	if tt, ok := tokenTenant(token); !ok || tt != t {
+		return custos.Identifier{}, false, nil
 	}
-	ls.m[sha256.Sum256([]byte(token))] = link{tenant: t, identity: id, expires: now.Add(ls.ttl)}
-	return token
-}
-
-// redeem uses a token up: it answers ok once, and only before it expires.
-func (ls *links) redeem(t custos.TenantID, token string) (custos.Identifier, bool) {
-	k := sha256.Sum256([]byte(token))
-	ls.mu.Lock()
-	defer ls.mu.Unlock()
-	l, ok := ls.m[k]
-	if !ok || l.tenant != t {
-		return custos.Identifier{}, false
+	hash := tokenHash(token)
+	rec, err := ls.ss.st.TakeSession(ctx, t, custos.SessionLink, hash, ls.ss.now())
+	if custos.ErrorCode(err) == custos.NotFound {
+		return custos.Identifier{}, false, nil
 	}
-	delete(ls.m, k)
-	if ls.now().After(l.expires) {
-		return custos.Identifier{}, false
+	if err != nil {
+		return custos.Identifier{}, false, err
 	}
-	return l.identity, true
+	p, err := unseal(token, custos.SessionLink, hash, rec.Sealed)
+	if err != nil {
+		return custos.Identifier{}, false, err
+	}
+	return custos.Identifier{Type: p.IDType, Value: p.IDValue}, true, nil
 }
 
 // valid reports whether a token would be redeemed, without using it up.
-func (ls *links) valid(t custos.TenantID, token string) bool {
-	ls.mu.Lock()
-	defer ls.mu.Unlock()
-	l, ok := ls.m[sha256.Sum256([]byte(token))]
-	return ok && l.tenant == t && !ls.now().After(l.expires)
+func (ls *links) valid(ctx context.Context, t custos.TenantID, token string) (bool, error) {
+	if tt, ok := tokenTenant(token); !ok || tt != t {
+		return false, nil
+	}
+	s, err := ls.ss.get(ctx, token)
+	return s != nil, err
 }
 
 // SessionInfo is a live console session as the users page lists it.
@@ -256,43 +428,40 @@ type SessionInfo struct {
 // cookie's SHA-256, which tells nothing of the cookie.
 func sessionID(k [32]byte) string { return base64.RawURLEncoding.EncodeToString(k[:12]) }
 
-// of lists the live sessions of a tenant, marking the one current names.
-func (ss *sessions) of(t custos.TenantID, current string) []SessionInfo {
-	cur := sha256.Sum256([]byte(current))
-	ss.mu.Lock()
-	defer ss.mu.Unlock()
-	now := ss.now()
-	var out []SessionInfo
-	for k, s := range ss.m {
-		if s.tenant != t || now.After(s.expires) || s.how == "" {
-			continue
-		}
-		out = append(out, SessionInfo{ID: sessionID(k), User: s.user, How: s.how, IP: s.ip, Agent: s.agent,
-			Started: s.started, Expires: s.expires, Current: k == cur})
+// of lists the live console sessions of a tenant, marking the one
+// current names.
+func (ss *sessions) of(ctx context.Context, t custos.TenantID, current string) ([]SessionInfo, error) {
+	recs, err := ss.st.Sessions(ctx, t, ss.kind, ss.now())
+	if err != nil {
+		return nil, err
 	}
-	return out
+	cur := tokenHash(current)
+	var out []SessionInfo
+	for _, s := range recs {
+		out = append(out, SessionInfo{ID: sessionID(s.Hash), User: s.User, How: s.How, IP: s.IP, Agent: s.Agent,
+			Started: s.Created, Expires: s.Expires, Current: s.Hash == cur})
+	}
+	return out, nil
 }
 
 // revoke ends the tenant's session of that public id.
-func (ss *sessions) revoke(t custos.TenantID, id string) (SessionInfo, bool) {
-	ss.mu.Lock()
-	defer ss.mu.Unlock()
-	for k, s := range ss.m {
-		if s.tenant == t && s.how != "" && sessionID(k) == id {
-			delete(ss.m, k)
-			return SessionInfo{ID: id, User: s.user, How: s.how}, true
-		}
+func (ss *sessions) revoke(ctx context.Context, t custos.TenantID, id string) (SessionInfo, bool, error) {
+	recs, err := ss.st.Sessions(ctx, t, ss.kind, ss.now())
+	if err != nil {
+		return SessionInfo{}, false, err
 	}
-	return SessionInfo{}, false
-}
-
-// endUser ends every session of a tenant's console user.
-func (ss *sessions) endUser(t custos.TenantID, name string) {
-	ss.mu.Lock()
-	defer ss.mu.Unlock()
-	for k, s := range ss.m {
-		if s.tenant == t && s.how == "user" && s.user == name {
-			delete(ss.m, k)
+	for _, s := range recs {
+		if sessionID(s.Hash) != id {
+			continue
 		}
+		err := ss.st.DeleteSession(ctx, t, ss.kind, s.Hash)
+		if custos.ErrorCode(err) == custos.NotFound {
+			return SessionInfo{}, false, nil
+		}
+		if err != nil {
+			return SessionInfo{}, false, err
+		}
+		return SessionInfo{ID: id, User: s.User, How: s.How}, true, nil
 	}
+	return SessionInfo{}, false, nil
 }

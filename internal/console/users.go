@@ -43,8 +43,7 @@ func (h *Handler) userSignin(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	// Failed attempts count, by address and by user.
-	userKey := d.Tenant + "\x00" + d.Name
-	if h.signinLimit.full(clientIP(r)) || h.userLimit.full(userKey) {
+	if h.signinLimit.full(clientIP(r)) {
 		fail(http.StatusTooManyRequests, "Too many sign-in attempts. Wait a few minutes and try again.")
 		return
 	}
@@ -63,9 +62,20 @@ func (h *Handler) userSignin(w http.ResponseWriter, r *http.Request) {
 		fail(http.StatusMisdirectedRequest, custos.ErrorMessage(err))
 		return
 	}
+	if full, err := h.userLimit.full(r.Context(), t.ID, d.Name); err != nil {
+		h.d.Log.Error("console: count sign-in attempts", "tenant", t.ID, "err", err)
+		fail(http.StatusInternalServerError, "Something went wrong on our side; please try again.")
+		return
+	} else if full {
+		fail(http.StatusTooManyRequests, "Too many sign-in attempts. Wait a few minutes and try again.")
+		return
+	}
 	cu, step, err := h.d.Tenants.CheckConsoleUser(t, d.Name, r.PostFormValue("password"), r.PostFormValue("code"), h.d.Now())
-	if err == nil && step != 0 && !h.codeUnused(t.ID, cu.Name, step) {
-		err = custos.Errorf(custos.Unauthorized, "that code was used already: wait for the next one")
+	if err == nil && step != 0 {
+		var unused bool
+		if unused, err = h.d.Sessions.UseTOTPStep(r.Context(), t.ID, cu.Name, step); err == nil && !unused {
+			err = custos.Errorf(custos.Unauthorized, "that code was used already: wait for the next one")
+		}
 	}
 	if err != nil {
 		if statusOf(err) >= 500 {
@@ -74,7 +84,9 @@ func (h *Handler) userSignin(w http.ResponseWriter, r *http.Request) {
 			return
 		}
 		h.signinLimit.allow(clientIP(r))
-		h.userLimit.allow(userKey)
+		if e := h.userLimit.record(r.Context(), t.ID, d.Name); e != nil {
+			h.d.Log.Error("console: record a failed sign-in", "tenant", t.ID, "err", e)
+		}
 		if e := h.record(r.Context(), t.ID, audit.Entry{Actor: audit.ConsoleActor(audit.ConsoleUser, safeActorName(d.Name)), Action: "console.signin.refused"}); e != nil {
 			h.d.Log.Error("console: audit refused sign-in", "tenant", t.ID, "err", e)
 		}
@@ -94,19 +106,6 @@ func safeActorName(s string) string {
 		return "(invalid name)"
 	}
 	return s
-}
-
-// codeUnused records that a user's TOTP step was used and reports
-// whether it was not before.
-func (h *Handler) codeUnused(t custos.TenantID, name string, step uint64) bool {
-	h.totpMu.Lock()
-	defer h.totpMu.Unlock()
-	k := t.String() + "\x00" + name
-	if h.totpUsed[k] >= step {
-		return false
-	}
-	h.totpUsed[k] = step
-	return true
 }
 
 // checkPreAt checks the CSRF token of a sign-in form against its cookie.
@@ -200,7 +199,11 @@ func (h *Handler) showAccount(w http.ResponseWriter, r *http.Request, u *user, s
 		d.Flash = "Session revoked."
 	}
 	if d.Admin {
-		d.Sessions = h.console.of(u.t.ID, u.token)
+		var err error
+		if d.Sessions, err = h.console.of(r.Context(), u.t.ID, u.token); err != nil {
+			h.fail(w, u, err)
+			return
+		}
 		slices.SortFunc(d.Sessions, func(a, b SessionInfo) int { return b.Started.Compare(a.Started) })
 	}
 	h.render(w, status, "account", u.page("Your account", d))
@@ -214,6 +217,9 @@ func (h *Handler) startTOTP(w http.ResponseWriter, r *http.Request, u *user) {
 		return
 	}
 	u.s.pendingTOTP = totp.NewSecret()
+	if !h.updateSession(w, r, u) {
+		return
+	}
 	h.showAccount(w, r, u, http.StatusOK, "")
 }
 
@@ -231,9 +237,31 @@ func (h *Handler) confirmTOTP(w http.ResponseWriter, r *http.Request, u *user) {
 		h.fail(w, u, err)
 		return
 	}
-	h.codeUnused(u.t.ID, u.s.user, step)
+	// The code confirming the factor is used: it does not sign in again.
+	if _, err := h.d.Sessions.UseTOTPStep(r.Context(), u.t.ID, u.s.user, step); err != nil {
+		h.fail(w, u, err)
+		return
+	}
 	u.s.pendingTOTP = nil
+	if !h.updateSession(w, r, u) {
+		return
+	}
 	http.Redirect(w, r, "/console/account?done=totp", http.StatusSeeOther)
+}
+
+// updateSession stores what changed in the user's session (a second
+// factor being set up); if the session ended meanwhile, on any node, the
+// user is sent to sign in again.
+func (h *Handler) updateSession(w http.ResponseWriter, r *http.Request, u *user) bool {
+	ok, err := h.console.update(r.Context(), u.token, u.s)
+	if err != nil {
+		h.fail(w, u, err)
+		return false
+	}
+	if !ok {
+		http.Redirect(w, r, "/console/signin", http.StatusSeeOther)
+	}
+	return ok
 }
 
 type usersData struct {
@@ -284,13 +312,20 @@ func (h *Handler) deleteUser(w http.ResponseWriter, r *http.Request, u *user) {
 		h.fail(w, u, err)
 		return
 	}
-	h.console.endUser(u.t.ID, name)
+	if err := h.console.endHolder(r.Context(), u.t.ID, audit.ConsoleActor(audit.ConsoleUser, name)); err != nil {
+		h.fail(w, u, err)
+		return
+	}
 	http.Redirect(w, r, "/console/users?done=deleted", http.StatusSeeOther)
 }
 
 // revokeSession ends one of the tenant's console sessions.
 func (h *Handler) revokeSession(w http.ResponseWriter, r *http.Request, u *user) {
-	s, ok := h.console.revoke(u.t.ID, r.PathValue("id"))
+	s, ok, err := h.console.revoke(r.Context(), u.t.ID, r.PathValue("id"))
+	if err != nil {
+		h.fail(w, u, err)
+		return
+	}
 	if !ok {
 		h.fail(w, u, custos.Errorf(custos.NotFound, "no live session %s", r.PathValue("id")))
 		return

@@ -566,3 +566,52 @@ func TestSubjectKeysWalk(t *testing.T) {
 		t.Errorf("SubjectKeys = %v, want %v (the shredded subject left out)", got, want)
 	}
 }
+
+// TestForgetOnSharedKeyStore: two rings on one key store, as two nodes
+// are. A shred through one leaves the other's cached key usable until it
+// is told: Forget (a notification about the subject) or ForgetAll (its
+// notifications were cut off) make it read the key store again, where the
+// key is shredded; other subjects' keys are loaded again as they were.
+func TestForgetOnSharedKeyStore(t *testing.T) {
+	ctx := context.Background()
+	master := testMaster(t)
+	a, ks := openRing(t, t.TempDir(), master, Options{})
+	b, err := New(ctx, ks, master, Options{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	tn := mustTenant(t, a)
+	if err := b.Refresh(ctx); err != nil {
+		t.Fatal(err)
+	}
+	one, two, other := custos.NewSubjectID(), custos.NewSubjectID(), custos.NewSubjectID()
+	sealed := map[custos.SubjectID][]byte{}
+	for _, s := range []custos.SubjectID{one, two, other} {
+		sealed[s] = mustSeal(t, a, tn, s, []byte("rk"), []byte("data"))
+		if got, err := b.Open(ctx, tn, s, []byte("rk"), sealed[s]); err != nil || string(got) != "data" {
+			t.Fatalf("node B opens %s: %q, %v", s, got, err)
+		}
+	}
+	for _, s := range []custos.SubjectID{one, two} {
+		if err := a.Shred(ctx, tn, s); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if _, err := b.Open(ctx, tn, one, []byte("rk"), sealed[one]); err != nil {
+		t.Fatalf("node B, not told, no longer has the key in memory (%v): the test cannot show what Forget does", err)
+	}
+	b.Forget(tn, one)
+	if _, err := b.Open(ctx, tn, one, []byte("rk"), sealed[one]); err != custos.ErrShredded {
+		t.Errorf("after Forget, node B opens the shredded subject's record: %v, want ErrShredded", err)
+	}
+	if _, err := b.Open(ctx, tn, two, []byte("rk"), sealed[two]); err != nil {
+		t.Fatalf("node B lost subject two's key before ForgetAll (%v)", err)
+	}
+	b.ForgetAll()
+	if _, err := b.Open(ctx, tn, two, []byte("rk"), sealed[two]); err != custos.ErrShredded {
+		t.Errorf("after ForgetAll, node B opens the shredded subject's record: %v, want ErrShredded", err)
+	}
+	if got, err := b.Open(ctx, tn, other, []byte("rk"), sealed[other]); err != nil || string(got) != "data" {
+		t.Errorf("after ForgetAll, another subject's record: %q, %v; want it opened", got, err)
+	}
+}

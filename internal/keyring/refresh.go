@@ -58,3 +58,26 @@ func (r *Ring) Forget(t custos.TenantID, s custos.SubjectID) {
 	defer mu.Unlock()
 	r.cache.remove(key, nil)
 }
+
+// ForgetAll drops every subject key from memory, for a key store other
+// nodes share, when this node may have missed their changes (its
+// notifications were cut off): a key another node shredded meanwhile is
+// read again, and answers custos.ErrShredded, instead of living on in this
+// node's cache. Tenant keys are kept; Refresh reloads those.
+func (r *Ring) ForgetAll() {
+	// Every stripe, in order: a load in progress finishes first, and is
+	// evicted with the rest.
+	for i := range r.stripes {
+		r.stripes[i].Lock()
+		defer r.stripes[i].Unlock()
+	}
+	for i := range r.cache.shards {
+		sh := &r.cache.shards[i]
+		sh.mu.Lock()
+		for key, e := range sh.m {
+			e.unlink()
+			delete(sh.m, key)
+		}
+		sh.mu.Unlock()
+	}
+}

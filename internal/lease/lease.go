@@ -72,20 +72,23 @@ func (l *Leases) TTL() time.Duration { return l.ttl }
 // at once without calling fn. The lease is renewed while fn runs; fn's
 // context ends (cause ErrLost) if a renewal fails for long enough that
 // the lease could expire, so fn stops before another node may start the
-// same work. The lease is released when fn returns.
+// same work. fn's context carries the lease's fence (custos.WithFence):
+// a shared store refuses fn's writes once another holder took the lease
+// over, should fn not have stopped in time. The lease is released when
+// fn returns.
 func (l *Leases) Hold(ctx context.Context, t custos.TenantID, name string, fn func(context.Context) error) (held bool, err error) {
 	holder := l.node + "/" + random()
 	start := time.Now()
-	ok, err := l.store.AcquireLease(ctx, t, name, holder, l.ttl)
-	if err != nil || !ok {
+	token, err := l.store.AcquireLease(ctx, t, name, holder, l.ttl)
+	if err != nil || token == 0 {
 		return false, err
 	}
 	wctx, cancel := context.WithCancelCause(ctx)
 	defer cancel(nil)
 	stop := make(chan struct{})
 	var wg sync.WaitGroup
-	wg.Go(func() { l.renew(wctx, cancel, stop, t, name, holder, start) })
-	err = fn(wctx)
+	wg.Go(func() { l.renew(wctx, cancel, stop, t, name, holder, token, start) })
+	err = fn(custos.WithFence(wctx, custos.Fence{Tenant: t, Lease: name, Token: token}))
 	close(stop)
 	wg.Wait()
 	rctx, rcancel := context.WithTimeout(context.WithoutCancel(ctx), l.ttl/3)
@@ -99,7 +102,7 @@ func (l *Leases) Hold(ctx context.Context, t custos.TenantID, name string, fn fu
 
 // renew renews the lease every TTL/3 until stop is closed; when the lease
 // is lost, or not renewed for TTL*2/3, it cancels the work.
-func (l *Leases) renew(ctx context.Context, cancel context.CancelCauseFunc, stop <-chan struct{}, t custos.TenantID, name, holder string, last time.Time) {
+func (l *Leases) renew(ctx context.Context, cancel context.CancelCauseFunc, stop <-chan struct{}, t custos.TenantID, name, holder string, token uint64, last time.Time) {
 	tick := time.NewTicker(l.ttl / 3)
 	defer tick.Stop()
 	for {
@@ -112,10 +115,10 @@ func (l *Leases) renew(ctx context.Context, cancel context.CancelCauseFunc, stop
 		}
 		start := time.Now()
 		rctx, rcancel := context.WithTimeout(ctx, l.ttl/3)
-		ok, err := l.store.AcquireLease(rctx, t, name, holder, l.ttl)
+		got, err := l.store.AcquireLease(rctx, t, name, holder, l.ttl)
 		rcancel()
 		switch {
-		case err == nil && ok:
+		case err == nil && got == token:
 			last = start
 			continue
 		case err == nil:

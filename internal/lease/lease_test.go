@@ -67,8 +67,8 @@ func TestHoldStopsWorkWhenTakenOver(t *testing.T) {
 		// The store's clock jumps past the expiry, as if this node had
 		// stalled: another node takes the lease.
 		clock.Add(time.Hour)
-		if ok, err := store.AcquireLease(ctx, ten, "campaign/c1", "other", time.Hour); !ok || err != nil {
-			t.Errorf("take-over = %t, %v", ok, err)
+		if token, err := store.AcquireLease(ctx, ten, "campaign/c1", "other", time.Hour); token == 0 || err != nil {
+			t.Errorf("take-over = %d, %v", token, err)
 		}
 		<-ctx.Done()
 		cause = context.Cause(ctx)
@@ -81,7 +81,7 @@ func TestHoldStopsWorkWhenTakenOver(t *testing.T) {
 		t.Errorf("the work's context ended with %v, want ErrLost", cause)
 	}
 	// The release did not free the other holder's lease.
-	if ok, _ := store.AcquireLease(t.Context(), ten, "campaign/c1", "third", time.Hour); ok {
+	if token, _ := store.AcquireLease(t.Context(), ten, "campaign/c1", "third", time.Hour); token != 0 {
 		t.Error("the lease taken over was freed by the old holder's release")
 	}
 }
@@ -90,11 +90,11 @@ func TestHoldStopsWorkWhenTakenOver(t *testing.T) {
 // every renewal, like a database that went away.
 type failing struct{ n atomic.Int32 }
 
-func (f *failing) AcquireLease(context.Context, custos.TenantID, string, string, time.Duration) (bool, error) {
+func (f *failing) AcquireLease(context.Context, custos.TenantID, string, string, time.Duration) (uint64, error) {
 	if f.n.Add(1) == 1 {
-		return true, nil
+		return 1, nil
 	}
-	return false, errors.New("connection refused")
+	return 0, errors.New("connection refused")
 }
 func (f *failing) ReleaseLease(context.Context, custos.TenantID, string, string) error { return nil }
 
@@ -164,5 +164,31 @@ func TestRunReturnsWhenWorkIsDone(t *testing.T) {
 	})
 	if err != nil || runs != 1 {
 		t.Errorf("Run = %v after %d runs, want nil after 1", err, runs)
+	}
+}
+
+// TestHoldCarriesFence: the work's context carries the lease's fence,
+// and a later holder of the same lease gets a greater token.
+func TestHoldCarriesFence(t *testing.T) {
+	l := lease.New(&lease.Local{}, lease.Options{TTL: time.Minute, Node: "a"})
+	ten := custos.NewTenantID()
+	var tokens []uint64
+	for range 2 {
+		held, err := l.Hold(t.Context(), ten, "request/r1", func(ctx context.Context) error {
+			fs := custos.Fences(ctx)
+			if len(fs) != 1 || fs[0].Tenant != ten || fs[0].Lease != "request/r1" || fs[0].Token == 0 {
+				t.Errorf("fences of the work's context = %+v, want the lease's one", fs)
+			}
+			for _, f := range fs {
+				tokens = append(tokens, f.Token)
+			}
+			return nil
+		})
+		if !held || err != nil {
+			t.Fatalf("Hold = %t, %v", held, err)
+		}
+	}
+	if len(tokens) != 2 || tokens[1] <= tokens[0] {
+		t.Errorf("tokens of two holds one after the other = %v, want growing", tokens)
 	}
 }

@@ -24,9 +24,12 @@ type localKey struct {
 	name string
 }
 
+// localLease is a lease's state; a released lease keeps its entry (with
+// no holder) so that its next holder gets a greater token.
 type localLease struct {
 	holder  string
 	expires time.Time
+	token   uint64
 }
 
 var _ custos.LeaseStore = (*Local)(nil)
@@ -39,20 +42,26 @@ func (l *Local) now() time.Time {
 }
 
 // AcquireLease takes or renews the lease (see custos.LeaseStore).
-func (l *Local) AcquireLease(_ context.Context, t custos.TenantID, name, holder string, ttl time.Duration) (bool, error) {
+func (l *Local) AcquireLease(_ context.Context, t custos.TenantID, name, holder string, ttl time.Duration) (uint64, error) {
+	if holder == "" {
+		return 0, custos.Errorf(custos.Invalid, "lease %s: no holder", name)
+	}
 	l.mu.Lock()
 	defer l.mu.Unlock()
 	now := l.now()
 	k := localKey{t, name}
-	cur, ok := l.leases[k]
-	if ok && cur.holder != holder && !cur.expires.Before(now) {
-		return false, nil
+	cur := l.leases[k]
+	if cur.holder != "" && cur.holder != holder && !cur.expires.Before(now) {
+		return 0, nil
+	}
+	if cur.holder != holder {
+		cur.token++
 	}
 	if l.leases == nil {
 		l.leases = map[localKey]localLease{}
 	}
-	l.leases[k] = localLease{holder: holder, expires: now.Add(ttl)}
-	return true, nil
+	l.leases[k] = localLease{holder: holder, expires: now.Add(ttl), token: cur.token}
+	return cur.token, nil
 }
 
 // ReleaseLease frees the lease if holder holds it.
@@ -61,7 +70,7 @@ func (l *Local) ReleaseLease(_ context.Context, t custos.TenantID, name, holder 
 	defer l.mu.Unlock()
 	k := localKey{t, name}
 	if cur, ok := l.leases[k]; ok && cur.holder == holder {
-		delete(l.leases, k)
+		l.leases[k] = localLease{token: cur.token}
 	}
 	return nil
 }

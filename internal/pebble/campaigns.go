@@ -94,6 +94,32 @@ func (s *Store) PutSend(_ context.Context, t custos.TenantID, rec custos.StoredS
 	return s.db.Set(sendKey(t, rec.Subject, rec.Time, rec.Campaign), rec.Value, pebble.Sync)
 }
 
+// PutSendCapped stores a send record unless the subject already has
+// limit or more records of other campaigns at or after since.
+func (s *Store) PutSendCapped(ctx context.Context, t custos.TenantID, rec custos.StoredSend, since time.Time, limit int) error {
+	if rec.Campaign == "" {
+		return custos.Errorf(custos.Invalid, "send record has no campaign")
+	}
+	s.sendMu.Lock()
+	defer s.sendMu.Unlock()
+	if limit >= 0 {
+		n := 0
+		err := s.Sends(ctx, t, rec.Subject, since, func(ss custos.StoredSend) (bool, error) {
+			if ss.Campaign != rec.Campaign {
+				n++
+			}
+			return n < limit, nil
+		})
+		if err != nil {
+			return fmt.Errorf("count send records: %w", err)
+		}
+		if n >= limit {
+			return custos.ErrCapReached
+		}
+	}
+	return s.PutSend(ctx, t, rec)
+}
+
 // Sends calls fn for the subject's send records at or after since.
 func (s *Store) Sends(ctx context.Context, t custos.TenantID, sub custos.SubjectID, since time.Time, fn func(custos.StoredSend) (bool, error)) error {
 	lower := append(subjectPrefix(nil, t, sub), subSend)

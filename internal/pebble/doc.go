@@ -24,9 +24,11 @@
 //	0x02 <tenant> 'o' <delivery id>                pending delivery (body sealed)
 //	0x02 <tenant> 'c' <recipient id>               recipient
 //	0x02 <tenant> 'm' <campaign id>                campaign (definition sealed)
+//	0x02 <tenant> 'u' <console user name>          the user's last TOTP step
 //	0x03 <tenant> <seq>                            audit entry (survives the tenant)
 //	0x05 <next attempt time> <tenant> <delivery>   due index of the outbox
 //	0x06 ...                                       incidents
+//	0x07 <tenant> <kind> <token hash>              session (see sessions.go)
 //	0x10 <^day> <tenant> <subject> <time> <msg>    sealed event
 //
 // A day is the UTC day of the event's time. New events, dated about now,

@@ -55,6 +55,12 @@ type Store struct {
 	// tenantMu serialises CreateTenant's check with its write, so two
 	// creations of one id cannot both succeed.
 	tenantMu sync.Mutex
+	// sendMu serialises PutSendCapped's count of a subject's send records
+	// with its write, so racing sends cannot both pass the cap.
+	sendMu sync.Mutex
+	// sessionMu makes each session operation's read and write one step
+	// (a one-time link is taken once).
+	sessionMu sync.Mutex
 }
 
 var _ custos.Store = (*Store)(nil)
@@ -214,6 +220,10 @@ func (s *Store) DeleteTenant(ctx context.Context, id custos.TenantID) error {
 	if err := b.DeleteRange(data, prefixEnd(data), nil); err != nil {
 		return err
 	}
+	sessions := sessionTenantPrefix(id)
+	if err := b.DeleteRange(sessions, prefixEnd(sessions), nil); err != nil {
+		return err
+	}
 	if err := b.Delete(tenantKey(id), nil); err != nil {
 		return err
 	}
@@ -237,6 +247,9 @@ func (s *Store) DeleteTenant(ctx context.Context, id custos.TenantID) error {
 	}
 	if err := s.db.Compact(ctx, data, prefixEnd(data), true); err != nil {
 		return fmt.Errorf("compact deleted tenant: %w", err)
+	}
+	if err := s.db.Compact(ctx, sessions, prefixEnd(sessions), true); err != nil {
+		return fmt.Errorf("compact deleted tenant's sessions: %w", err)
 	}
 	for _, d := range days {
 		k := dayPrefix(nil, id, d)

@@ -47,6 +47,9 @@ const (
 		FROM unnest($2::bytea[], $3::bytea[]) AS u(s, h) LEFT JOIN locked l ON l.subject_id = u.s
 		WHERE l.h IS DISTINCT FROM u.h`
 	sqlEventsCheck = "SELECT 1 / (CASE WHEN count(*) = $3 THEN 1 ELSE 0 END) FROM events WHERE tenant_id = $1 AND subject_id = $2"
+	// sqlObservedCheck compares the SHA-256 of the observed-categories
+	// record with what the author read (empty: read as absent).
+	sqlObservedCheck = `SELECT 1 / (CASE WHEN coalesce((SELECT sha256(value) FROM tenant_records WHERE tenant_id = $1 AND kind = $2), '\x'::bytea) = $3 THEN 1 ELSE 0 END)`
 )
 
 // What a statement of a guarded batch is, to tell which failed.
@@ -55,6 +58,7 @@ const (
 	stmtGate
 	stmtProfiles
 	stmtEvents
+	stmtObserved
 )
 
 // applyGuarded applies writes of which some carry a Guard in one
@@ -80,7 +84,10 @@ func (s *Store) applyGuarded(ctx context.Context, ws []*custos.Write) error {
 		if g := w.Guard; g != nil {
 			queue(w, stmtWrite, b.Queue(sqlGateRow, w.Tenant[:]))
 			check := sqlGateShareCheck
-			if g.Advance {
+			if g.Advance || g.Observed != nil {
+				// A Write replacing the observed-categories record holds
+				// the gate row exclusively, so two such Writes are
+				// serialised even when no record exists yet to lock.
 				check = sqlGateExclusiveCheck
 			}
 			queue(w, stmtGate, b.Queue(check, w.Tenant[:], int64(g.Generation)))
@@ -96,6 +103,13 @@ func (s *Store) applyGuarded(ctx context.Context, ws []*custos.Write) error {
 					}
 				}
 				queue(w, stmtProfiles, b.Queue(sqlProfilesCheck, w.Tenant[:], ids, sums))
+			}
+			if g.Observed != nil {
+				want := []byte{}
+				if *g.Observed != ([32]byte{}) {
+					want = g.Observed[:]
+				}
+				queue(w, stmtObserved, b.Queue(sqlObservedCheck, w.Tenant[:], recordObserved, want))
 			}
 			for sid, want := range g.Events {
 				queue(w, stmtEvents, b.Queue(sqlEventsCheck, w.Tenant[:], sid[:], want))
@@ -132,6 +146,8 @@ func (s *Store) applyGuarded(ctx context.Context, ws []*custos.Write) error {
 		return &custos.StaleError{Tenant: w.Tenant, Generation: gen, GenerationStale: true}
 	case pe.Code == "22012" && (kinds[done] == stmtProfiles || kinds[done] == stmtEvents):
 		return &custos.StaleError{Tenant: w.Tenant, Profiles: true}
+	case pe.Code == "22012" && kinds[done] == stmtObserved:
+		return &custos.StaleError{Tenant: w.Tenant, Observed: true}
 	case pe.Code == "23505" && pe.ConstraintName == "seen_pkey":
 		return s.staleSeen(ctx, w)
 	case pe.Code == "23505" && pe.ConstraintName == "identifiers_pkey":

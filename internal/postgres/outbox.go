@@ -11,7 +11,10 @@ import (
 )
 
 // PutDelivery stores a delivery and its sealed body and secret durably,
-// replacing one with the same id. The due index (deliveries_due) follows
+// replacing one with the same id, unless ctx carries a fence that is no
+// longer current (an outbox attempt recorded by a node whose lease was
+// taken over). A delivery not yet attempted is notified
+// (custos.ChangeOutbox), so the node sending the outbox sends it at once. The due index (deliveries_due) follows
 // the row: it holds the delivery exactly while it is not final.
 func (s *Store) PutDelivery(ctx context.Context, d *custos.Delivery, sealed []byte) error {
 	if d.ID == "" {
@@ -21,11 +24,21 @@ func (s *Store) PutDelivery(ctx context.Context, d *custos.Delivery, sealed []by
 	if err != nil {
 		return fmt.Errorf("encode delivery: %w", err)
 	}
-	_, err = s.pool.Exec(ctx, `INSERT INTO deliveries (tenant_id, id, request_id, created_at, next_at, final, record, sealed)
+	err = s.write(ctx, !d.Final && d.Attempts == 0, func(q querier) error {
+		_, err := q.Exec(ctx, `INSERT INTO deliveries (tenant_id, id, request_id, created_at, next_at, final, record, sealed)
 		VALUES ($1, $2, $3, $4, $5, $6, $7, $8)
 		ON CONFLICT (tenant_id, id) DO UPDATE SET request_id = excluded.request_id, created_at = excluded.created_at,
 			next_at = excluded.next_at, final = excluded.final, record = excluded.record, sealed = excluded.sealed`,
-		d.Tenant[:], d.ID, d.RequestID, nanos(d.CreatedAt), nanos(d.NextAt), d.Final, v, nz(sealed))
+			d.Tenant[:], d.ID, d.RequestID, nanos(d.CreatedAt), nanos(d.NextAt), d.Final, v, nz(sealed))
+		if err != nil || d.Final || d.Attempts > 0 {
+			return err
+		}
+		// A new delivery (queued, not yet attempted): the node sending
+		// the outbox is woken, in the same transaction, so only if this
+		// commits.
+		_, err = q.Exec(ctx, sqlNotify(custos.ChangeOutbox), d.Tenant[:])
+		return err
+	})
 	return dbError("put delivery "+d.ID, err)
 }
 

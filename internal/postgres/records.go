@@ -77,7 +77,9 @@ func (s *Store) LastAudit(ctx context.Context, t custos.TenantID) (custos.AuditE
 	return e, true, nil
 }
 
-// PutRequest stores a request durably.
+// PutRequest stores a request durably, unless ctx carries a fence that
+// is no longer current (an erasure step recorded by a node whose lease
+// was taken over).
 func (s *Store) PutRequest(ctx context.Context, r *custos.Request) error {
 	if r.ID == "" {
 		return custos.Errorf(custos.Invalid, "request has no id")
@@ -86,8 +88,11 @@ func (s *Store) PutRequest(ctx context.Context, r *custos.Request) error {
 	if err != nil {
 		return fmt.Errorf("encode request: %w", err)
 	}
-	_, err = s.pool.Exec(ctx, `INSERT INTO requests (tenant_id, id, record) VALUES ($1, $2, $3)
+	err = s.write(ctx, false, func(q querier) error {
+		_, err := q.Exec(ctx, `INSERT INTO requests (tenant_id, id, record) VALUES ($1, $2, $3)
 		ON CONFLICT (tenant_id, id) DO UPDATE SET record = excluded.record`, r.Tenant[:], r.ID, v)
+		return err
+	})
 	return dbError("put request", err)
 }
 
@@ -180,8 +185,11 @@ func (s *Store) PutCampaign(ctx context.Context, c *custos.Campaign) error {
 	if err != nil {
 		return fmt.Errorf("encode campaign: %w", err)
 	}
-	_, err = s.pool.Exec(ctx, `INSERT INTO campaigns (tenant_id, id, record) VALUES ($1, $2, $3)
+	err = s.write(ctx, false, func(q querier) error {
+		_, err := q.Exec(ctx, `INSERT INTO campaigns (tenant_id, id, record) VALUES ($1, $2, $3)
 		ON CONFLICT (tenant_id, id) DO UPDATE SET record = excluded.record`, c.Tenant[:], c.ID, v)
+		return err
+	})
 	return dbError("put campaign", err)
 }
 
@@ -209,14 +217,56 @@ func (s *Store) Campaigns(ctx context.Context, t custos.TenantID, fn func(*custo
 	})
 }
 
+const sqlPutSend = `INSERT INTO sends (tenant_id, subject_id, at, campaign, value) VALUES ($1, $2, $3, $4, $5)
+	ON CONFLICT (tenant_id, subject_id, at, campaign) DO UPDATE SET value = excluded.value`
+
 // PutSend stores a send record durably.
 func (s *Store) PutSend(ctx context.Context, t custos.TenantID, rec custos.StoredSend) error {
 	if rec.Campaign == "" {
 		return custos.Errorf(custos.Invalid, "send record has no campaign")
 	}
-	_, err := s.pool.Exec(ctx, `INSERT INTO sends (tenant_id, subject_id, at, campaign, value) VALUES ($1, $2, $3, $4, $5)
-		ON CONFLICT (tenant_id, subject_id, at, campaign) DO UPDATE SET value = excluded.value`,
-		t[:], rec.Subject[:], nanos(rec.Time), rec.Campaign, nz(rec.Value))
+	err := s.write(ctx, false, func(q querier) error {
+		_, err := q.Exec(ctx, sqlPutSend, t[:], rec.Subject[:], nanos(rec.Time), rec.Campaign, nz(rec.Value))
+		return err
+	})
+	return dbError("put send record", err)
+}
+
+// sqlSendLock serialises capped sends to one subject until the end of the
+// transaction, on every node: an advisory lock keyed by a hash of the
+// tenant and subject (two subjects sharing a hash only wait for each
+// other). A row lock would not do: the count reads rows that do not
+// exist yet.
+const sqlSendLock = `SELECT pg_advisory_xact_lock(hashtextextended('custos.sends/' || encode($1::bytea || $2::bytea, 'hex'), 0))`
+
+// sqlCountSends counts, up to $5, the subject's send records of other
+// campaigns at or after $3.
+const sqlCountSends = `SELECT count(*) FROM (SELECT 1 FROM sends
+	WHERE tenant_id = $1 AND subject_id = $2 AND at >= $3 AND campaign <> $4 LIMIT $5) c`
+
+// PutSendCapped stores a send record unless the subject already has
+// limit or more records of other campaigns at or after since: the lock,
+// the count and the insert are one transaction.
+func (s *Store) PutSendCapped(ctx context.Context, t custos.TenantID, rec custos.StoredSend, since time.Time, limit int) error {
+	if rec.Campaign == "" {
+		return custos.Errorf(custos.Invalid, "send record has no campaign")
+	}
+	err := s.write(ctx, limit >= 0, func(q querier) error {
+		if limit >= 0 {
+			if _, err := q.Exec(ctx, sqlSendLock, t[:], rec.Subject[:]); err != nil {
+				return err
+			}
+			var n int
+			if err := q.QueryRow(ctx, sqlCountSends, t[:], rec.Subject[:], nanos(since), rec.Campaign, limit).Scan(&n); err != nil {
+				return err
+			}
+			if n >= limit {
+				return custos.ErrCapReached
+			}
+		}
+		_, err := q.Exec(ctx, sqlPutSend, t[:], rec.Subject[:], nanos(rec.Time), rec.Campaign, nz(rec.Value))
+		return err
+	})
 	return dbError("put send record", err)
 }
 

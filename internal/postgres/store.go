@@ -201,7 +201,7 @@ func (s *Store) Tenants(ctx context.Context) ([]*custos.Tenant, error) {
 // its rows. audit is not among them: the chain outlives its tenant.
 var tenantTables = []string{
 	"events", "profiles", "consents", "sends", "identifiers", "seen", "flags", "tombstones", "merges",
-	"tenant_records", "requests", "deliveries", "recipients", "campaigns", "notifications", "gates",
+	"tenant_records", "requests", "deliveries", "recipients", "campaigns", "notifications", "gates", "sessions", "totp_steps", "leases",
 }
 
 // DeleteTenant removes a tenant and every row of its data in one

@@ -49,3 +49,12 @@ func TestLeases(t *testing.T) {
 		return openStore(t, url), openStore(t, url)
 	})
 }
+
+// TestFencing runs the fencing cases with two pools on one database, as
+// two nodes hold them.
+func TestFencing(t *testing.T) {
+	storetest.RunFencing(t, func(t *testing.T) (storetest.SharedStore, storetest.SharedStore) {
+		url := pgtest.NewDatabase(t)
+		return openStore(t, url), openStore(t, url)
+	})
+}

@@ -5,10 +5,16 @@
 //
 // A sweep first drops the tenant's events dated before the cutoff, whole
 // days at a time (subjects.Expiry.Before): the store keeps events by
-// day, so this costs what it removes, not what is stored. It then walks
-// the tenant's subjects in batches to remove the profiles of those left
-// with no events (and any event dated before the cutoff that arrived
-// since). Each batch is deleted
+// day, so this costs what it removes, not what is stored. It then visits
+// the subjects whose events it dropped, in batches, to remove the
+// profiles of those left with no events: that too costs what was
+// removed. Subjects without dropped events can also be due — one kept
+// earlier for its recent activity, once that activity is older than the
+// period, or one whose only events were refused or never stored — so
+// at most every FullWalkEvery (a day) and whenever it resumes an
+// interrupted sweep (whose list of subjects was in memory), a sweep walks
+// all the tenant's subjects instead (removing also any event dated before
+// the cutoff that arrived since). Each batch is deleted
 // through the ingest writer (subjects.Pipeline.Expire), in order with
 // ingestion and merges, and the sweep's progress — the cutoff, the last
 // subject done, the counts so far — is stored in the same atomic write, so
@@ -18,11 +24,13 @@
 package retention
 
 import (
+	"bytes"
 	"context"
 	"encoding/json"
 	"errors"
 	"fmt"
 	"log/slog"
+	"slices"
 	"time"
 
 	"github.com/custos-dev/custos"
@@ -61,6 +69,10 @@ type Options struct {
 	Activity []Activity
 	// Interval between sweeps (default and most one hour).
 	Interval time.Duration
+	// FullWalkEvery is how often a sweep walks all of a tenant's
+	// subjects rather than those whose events it dropped (default and
+	// most a day).
+	FullWalkEvery time.Duration
 	// BatchSize is how many subjects one write handles (default 256).
 	BatchSize int
 	// OnSweep, if set, is told what each finished sweep of a tenant
@@ -76,6 +88,10 @@ type Result struct {
 	Events   int       `json:"events_removed"`
 	Profiles int       `json:"profiles_removed"`
 	Resumed  bool      `json:"resumed"`
+	// Visited is how many subjects the sweep looked at after the drop,
+	// and FullWalk whether it walked them all.
+	Visited  int  `json:"subjects_visited"`
+	FullWalk bool `json:"full_walk"`
 }
 
 // Sweeper runs retention sweeps. Create it with New.
@@ -90,6 +106,9 @@ type Sweeper struct {
 func New(o Options) *Sweeper {
 	if o.Interval <= 0 || o.Interval > time.Hour {
 		o.Interval = time.Hour
+	}
+	if o.FullWalkEvery <= 0 || o.FullWalkEvery > 24*time.Hour {
+		o.FullWalkEvery = 24 * time.Hour
 	}
 	if o.BatchSize <= 0 {
 		o.BatchSize = 256
@@ -144,6 +163,11 @@ type progress struct {
 	Dropped    bool      `json:"dropped,omitempty"`
 	Done       bool      `json:"done"`
 	FinishedAt time.Time `json:"finished_at,omitzero"`
+	// FullWalk is true when this sweep walks all subjects; FullWalkAt is
+	// when the last full walk started (carried from sweep to sweep).
+	FullWalk   bool      `json:"full_walk,omitempty"`
+	FullWalkAt time.Time `json:"full_walk_at,omitzero"`
+	Visited    int       `json:"subjects_visited,omitempty"`
 }
 
 // Sweep runs one sweep of tenant t to its end, resuming one that was
@@ -153,17 +177,31 @@ func (s *Sweeper) Sweep(ctx context.Context, t *custos.Tenant) (Result, error) {
 	if err != nil {
 		return Result{}, err
 	}
+	now := s.o.Now().UTC()
 	if pr == nil || pr.Done {
-		now := s.o.Now().UTC()
 		days := t.Settings.RetentionDays()
-		pr = &progress{Cutoff: now.AddDate(0, 0, -days), StartedAt: now}
+		next := &progress{Cutoff: now.AddDate(0, 0, -days), StartedAt: now}
+		if pr != nil {
+			next.FullWalkAt = pr.FullWalkAt
+		}
+		pr = next
+		if now.Sub(pr.FullWalkAt) >= s.o.FullWalkEvery {
+			pr.FullWalk, pr.FullWalkAt = true, now
+		}
 	} else {
 		pr.Resumed = true
+		if !pr.FullWalk {
+			// The subjects of the events dropped before the interruption
+			// were in memory: walk them all, from the start.
+			pr.FullWalk, pr.FullWalkAt, pr.After = true, now, custos.SubjectID{}
+		}
 	}
 	start := time.Now()
+	// The subjects whose events this sweep drops (a targeted walk's list).
+	dropped := map[custos.SubjectID]bool{}
 	for !pr.Dropped {
 		next := *pr
-		_, err := s.o.Expirer.Expire(ctx, t.ID, subjects.Expiry{Before: pr.Cutoff,
+		r, err := s.o.Expirer.Expire(ctx, t.ID, subjects.Expiry{Before: pr.Cutoff,
 			Progress: func(r subjects.ExpiryResult) ([]byte, error) {
 				next.Events += r.Events
 				next.Dropped = !r.More
@@ -172,6 +210,9 @@ func (s *Sweeper) Sweep(ctx context.Context, t *custos.Tenant) (Result, error) {
 		if err != nil {
 			return Result{}, fmt.Errorf("expire: %w", err)
 		}
+		for _, sub := range r.Subjects {
+			dropped[sub] = true
+		}
 		pr = &next
 		if s.afterBatch != nil {
 			if err := s.afterBatch(); err != nil {
@@ -179,11 +220,23 @@ func (s *Sweeper) Sweep(ctx context.Context, t *custos.Tenant) (Result, error) {
 			}
 		}
 	}
-	dropped := time.Since(start)
+	dropTook := time.Since(start)
+	var targets []custos.SubjectID // sorted, for a targeted walk
+	if !pr.FullWalk {
+		for sub := range dropped {
+			targets = append(targets, sub)
+		}
+		slices.SortFunc(targets, func(a, b custos.SubjectID) int { return bytes.Compare(a[:], b[:]) })
+	}
 	for {
-		batch, err := s.batch(ctx, t.ID, pr.After)
-		if err != nil {
-			return Result{}, err
+		var batch []custos.SubjectID
+		if pr.FullWalk {
+			if batch, err = s.batch(ctx, t.ID, pr.After); err != nil {
+				return Result{}, err
+			}
+		} else {
+			batch = targets[:min(s.o.BatchSize, len(targets))]
+			targets = targets[len(batch):]
 		}
 		if len(batch) == 0 {
 			break
@@ -194,6 +247,7 @@ func (s *Sweeper) Sweep(ctx context.Context, t *custos.Tenant) (Result, error) {
 		}
 		next := *pr
 		next.After = batch[len(batch)-1]
+		next.Visited += len(batch)
 		_, err = s.o.Expirer.Expire(ctx, t.ID, subjects.Expiry{Subjects: look, Cutoff: pr.Cutoff, Removable: removable,
 			Progress: func(r subjects.ExpiryResult) ([]byte, error) {
 				next.Events += r.Events
@@ -210,13 +264,14 @@ func (s *Sweeper) Sweep(ctx context.Context, t *custos.Tenant) (Result, error) {
 			}
 		}
 	}
-	res := Result{Cutoff: pr.Cutoff, Events: pr.Events, Profiles: pr.Profiles, Resumed: pr.Resumed}
+	res := Result{Cutoff: pr.Cutoff, Events: pr.Events, Profiles: pr.Profiles, Resumed: pr.Resumed, Visited: pr.Visited, FullWalk: pr.FullWalk}
 	// The audit entry first: a crash before the progress is marked done
 	// repeats the (by then empty) tail of the sweep and its entry, rather
 	// than losing the entry.
 	if _, err := s.o.Audit.Record(ctx, t.ID, audit.Entry{Actor: audit.ActorRetention, Action: "retention.sweep",
 		Details: map[string]any{"retention_days": t.Settings.RetentionDays(), "cutoff": pr.Cutoff.Format(time.RFC3339),
-			"events_removed": pr.Events, "profiles_removed": pr.Profiles, "resumed": pr.Resumed}}); err != nil {
+			"events_removed": pr.Events, "profiles_removed": pr.Profiles, "resumed": pr.Resumed,
+			"subjects_visited": pr.Visited, "full_walk": pr.FullWalk}}); err != nil {
 		return Result{}, err
 	}
 	pr.Done, pr.FinishedAt = true, s.o.Now().UTC()
@@ -228,7 +283,8 @@ func (s *Sweeper) Sweep(ctx context.Context, t *custos.Tenant) (Result, error) {
 		return Result{}, fmt.Errorf("record the finished sweep: %w", err)
 	}
 	s.o.Log.Info("retention sweep", "tenant", t.ID, "cutoff", pr.Cutoff, "events_removed", pr.Events, "profiles_removed", pr.Profiles,
-		"resumed", pr.Resumed, "drop_took", dropped.Round(time.Millisecond), "took", time.Since(start).Round(time.Millisecond))
+		"resumed", pr.Resumed, "subjects_visited", pr.Visited, "full_walk", pr.FullWalk,
+		"drop_took", dropTook.Round(time.Millisecond), "took", time.Since(start).Round(time.Millisecond))
 	if s.o.OnSweep != nil {
 		s.o.OnSweep(t.ID, res)
 	}

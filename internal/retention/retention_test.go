@@ -152,7 +152,7 @@ func TestSweep(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if want := (Result{Cutoff: t0.AddDate(0, 0, 5), Events: 5, Profiles: 1}); res != want {
+	if want := (Result{Cutoff: t0.AddDate(0, 0, 5), Events: 5, Profiles: 1, Visited: 5, FullWalk: true}); res != want {
 		t.Errorf("sweep = %+v, want %+v", res, want)
 	}
 	if _, ok := e.subject(t, "old"); ok {
@@ -183,9 +183,10 @@ func TestSweep(t *testing.T) {
 	if s, ok := e.subject(t, "old"); !ok || s == old || fmt.Sprint(e.eventDays(t, s)) != "[400]" {
 		t.Errorf("a new event of the removed subject's identifier: subject %v (found %v), want a new subject with one event", s, ok)
 	}
-	// A second sweep finds nothing more.
-	if res, err := e.sweeper(2).Sweep(ctx, e.tenant); err != nil || res.Events != 0 || res.Profiles != 0 || res.Resumed {
-		t.Errorf("second sweep = %+v, %v; want nothing removed", res, err)
+	// A second sweep finds nothing more, and, the day's full walk done,
+	// visits no subject: none had events dropped.
+	if res, err := e.sweeper(2).Sweep(ctx, e.tenant); err != nil || res.Events != 0 || res.Profiles != 0 || res.Resumed || res.FullWalk || res.Visited != 0 {
+		t.Errorf("second sweep = %+v, %v; want nothing removed, nobody visited", res, err)
 	}
 }
 
@@ -233,7 +234,7 @@ func TestSweepResumes(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if want := (Result{Cutoff: t0.AddDate(0, 0, 5), Events: 5, Profiles: 0, Resumed: true}); res != want || batches != 2 {
+	if want := (Result{Cutoff: t0.AddDate(0, 0, 5), Events: 5, Profiles: 0, Resumed: true, Visited: 5, FullWalk: true}); res != want || batches != 2 {
 		t.Errorf("resumed sweep = %+v in %d batches, want %+v in 2", res, batches, want)
 	}
 	for i := range 5 {
@@ -335,5 +336,103 @@ func TestSweepLeavesRecentSubjectsAlone(t *testing.T) {
 	}
 	if s, _ := e.subject(t, "late"); fmt.Sprint(e.eventDays(t, s)) != "[398]" {
 		t.Errorf("events of the late subject after the sweep: days %v, want [398]", e.eventDays(t, s))
+	}
+}
+
+// countingStore counts the profiles a sweep walks through EachProfile.
+type countingStore struct {
+	Store
+	walked int
+}
+
+func (c *countingStore) EachProfile(ctx context.Context, t custos.TenantID, after custos.SubjectID, fn func(custos.StoredProfile) (bool, error)) error {
+	return c.Store.EachProfile(ctx, t, after, func(p custos.StoredProfile) (bool, error) {
+		c.walked++
+		return fn(p)
+	})
+}
+
+// TestTargetedWalk: after the day's full walk, an hourly sweep visits only
+// the subjects whose events it dropped — not every subject of the tenant
+// — and removes those left with nothing; a subject kept for its activity
+// is removed by the next full walk, a day later, once that activity is
+// older than the period; a sweep resumed after a crash walks everyone,
+// since the list of subjects was in memory.
+func TestTargetedWalk(t *testing.T) {
+	e := newEnv(t)
+	ctx := context.Background()
+	cs := &countingStore{Store: e.store}
+	sweep := func() Result {
+		t.Helper()
+		sw := e.sweeper(2)
+		sw.o.Store = cs
+		cs.walked = 0
+		res, err := sw.Sweep(ctx, e.tenant)
+		if err != nil {
+			t.Fatal(err)
+		}
+		return res
+	}
+	for i := range 6 {
+		e.events(t, fmt.Sprintf("recent%d", i), 399)
+	}
+	e.events(t, "active", 1)
+	active, _ := e.subject(t, "active")
+	// Its request is 30 minutes inside the period at the first sweep.
+	recentAt := e.now.AddDate(0, 0, -395).Add(30 * time.Minute)
+	if err := e.store.PutRequest(ctx, &custos.Request{ID: "req_a", Tenant: e.tenant.ID, Type: custos.Access, Status: custos.Completed, IdentityType: custos.AnonymousID,
+		Subject: active, ReceivedAt: recentAt, UpdatedAt: recentAt}); err != nil {
+		t.Fatal(err)
+	}
+	if res := sweep(); !res.FullWalk || res.Visited != 7 || cs.walked != 7 || res.Profiles != 0 {
+		t.Fatalf("first sweep = %+v, %d profiles walked; want a full walk of the 7 subjects, none removed", res, cs.walked)
+	}
+	// An hour later: two subjects' old events arrive late; only they are
+	// visited, and both are removed. The active subject's request has
+	// aged out meanwhile, but it had no events to drop: it waits for the
+	// full walk.
+	e.now = e.now.Add(time.Hour)
+	e.events(t, "late1", 2)
+	e.events(t, "late2", 3, 4)
+	res := sweep()
+	if res.FullWalk || res.Visited != 2 || cs.walked != 0 || res.Profiles != 2 || res.Events != 3 {
+		t.Errorf("hourly sweep = %+v, %d profiles walked; want the 2 subjects of the 3 dropped events visited and removed, no walk", res, cs.walked)
+	}
+	for _, anon := range []string{"late1", "late2"} {
+		if _, ok := e.subject(t, anon); ok {
+			t.Errorf("subject %s, left with nothing, is still found", anon)
+		}
+	}
+	if _, ok := e.subject(t, "active"); !ok {
+		t.Fatal("the active subject went before a full walk")
+	}
+	// A day after the first: the full walk removes it.
+	e.now = e.now.Add(24 * time.Hour)
+	if res := sweep(); !res.FullWalk || res.Visited != 7 || cs.walked != 7 || res.Profiles != 1 {
+		t.Errorf("next day's sweep = %+v, %d walked; want a full walk of 7 removing the subject whose activity aged out", res, cs.walked)
+	}
+	if _, ok := e.subject(t, "active"); ok {
+		t.Error("the subject whose activity aged out is still found after the full walk")
+	}
+	// A targeted sweep interrupted after its drop resumes as a full walk.
+	e.now = e.now.Add(time.Hour)
+	e.events(t, "late3", 2)
+	sw := e.sweeper(2)
+	sw.o.Store = cs
+	calls := 0
+	sw.afterBatch = func() error {
+		if calls++; calls == 1 {
+			return errors.New("crash")
+		}
+		return nil
+	}
+	if _, err := sw.Sweep(ctx, e.tenant); err == nil {
+		t.Fatal("the interrupted sweep reported success")
+	}
+	if res := sweep(); !res.Resumed || !res.FullWalk || res.Profiles != 1 || res.Events != 1 {
+		t.Errorf("resumed sweep = %+v, want a full walk removing the late subject", res)
+	}
+	if _, ok := e.subject(t, "late3"); ok {
+		t.Error("the late subject of the interrupted sweep is still found")
 	}
 }

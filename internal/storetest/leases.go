@@ -12,8 +12,9 @@ import (
 
 // RunLeases runs the conformance cases of a custos.LeaseStore: one
 // holder at a time, renewal by the holder, take-over after expiry,
-// release, independence of names and tenants, and exactly one winner when
-// holders race through two handles. open returns two handles on one new,
+// release, independence of names and tenants, exactly one winner when
+// holders race through two handles, and fencing tokens that grow with
+// every new holder. open returns two handles on one new,
 // empty lease store (the same handle twice for a store one process owns).
 func RunLeases(t *testing.T, open func(t *testing.T) (a, b custos.LeaseStore)) {
 	tests := []struct {
@@ -25,6 +26,7 @@ func RunLeases(t *testing.T, open func(t *testing.T) (a, b custos.LeaseStore)) {
 		{"Release", testLeaseRelease},
 		{"Independent", testLeaseIndependent},
 		{"Race", testLeaseRace},
+		{"Tokens", testLeaseTokens},
 	}
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) {
@@ -36,11 +38,17 @@ func RunLeases(t *testing.T, open func(t *testing.T) (a, b custos.LeaseStore)) {
 
 func acquire(t *testing.T, ls custos.LeaseStore, ten custos.TenantID, name, holder string, ttl time.Duration) bool {
 	t.Helper()
-	ok, err := ls.AcquireLease(context.Background(), ten, name, holder, ttl)
+	return acquireToken(t, ls, ten, name, holder, ttl) != 0
+}
+
+// acquireToken acquires a lease and returns its token (zero: not held).
+func acquireToken(t *testing.T, ls custos.LeaseStore, ten custos.TenantID, name, holder string, ttl time.Duration) uint64 {
+	t.Helper()
+	token, err := ls.AcquireLease(context.Background(), ten, name, holder, ttl)
 	if err != nil {
 		t.Fatalf("AcquireLease(%s, %s) = %v", name, holder, err)
 	}
-	return ok
+	return token
 }
 
 // testLeaseOneHolder: a lease held by one holder is refused to another,
@@ -127,11 +135,11 @@ func testLeaseRace(t *testing.T, a, b custos.LeaseStore) {
 				ls = b
 			}
 			wg.Go(func() {
-				ok, err := ls.AcquireLease(context.Background(), ten, "race", "h"+string(rune('a'+i)), time.Minute)
+				token, err := ls.AcquireLease(context.Background(), ten, "race", "h"+string(rune('a'+i)), time.Minute)
 				if err != nil {
 					t.Errorf("AcquireLease: %v", err)
 				}
-				if ok {
+				if token != 0 {
 					mu.Lock()
 					won++
 					mu.Unlock()
@@ -142,5 +150,51 @@ func testLeaseRace(t *testing.T, a, b custos.LeaseStore) {
 		if won != 1 {
 			t.Errorf("round %d: %d of 8 racing holders got the lease, want 1", round, won)
 		}
+	}
+}
+
+// testLeaseTokens: a renewal keeps the token; a take-over, and an
+// acquisition after a release, get a greater one, through either handle;
+// names count their holders apart.
+func testLeaseTokens(t *testing.T, a, b custos.LeaseStore) {
+	ten := custos.NewTenantID()
+	ctx := context.Background()
+	first := acquireToken(t, a, ten, "request/r1", "h1", 200*time.Millisecond)
+	if first == 0 {
+		t.Fatal("a free lease was refused")
+	}
+	if got := acquireToken(t, b, ten, "request/r1", "h1", 200*time.Millisecond); got != first {
+		t.Errorf("renewal: token %d, want the holder's %d", got, first)
+	}
+	var second uint64
+	testenv.Poll(t, 10*time.Second, "take-over of an expired lease", func() bool {
+		second = acquireToken(t, b, ten, "request/r1", "h2", time.Minute)
+		return second != 0
+	})
+	if second <= first {
+		t.Errorf("take-over: token %d, want more than the old holder's %d", second, first)
+	}
+	if got := acquireToken(t, a, ten, "request/r1", "h1", time.Minute); got != 0 {
+		t.Errorf("the old holder's renewal after a take-over got token %d, want 0 (refused)", got)
+	}
+	if err := a.ReleaseLease(ctx, ten, "request/r1", "h2"); err != nil {
+		t.Fatal(err)
+	}
+	third := acquireToken(t, a, ten, "request/r1", "h3", time.Minute)
+	if third <= second {
+		t.Errorf("acquisition after a release: token %d, want more than %d", third, second)
+	}
+	if err := b.ReleaseLease(ctx, ten, "request/r1", "h3"); err != nil {
+		t.Fatal(err)
+	}
+	if got := acquireToken(t, b, ten, "request/r1", "h3", time.Minute); got <= third {
+		t.Errorf("the same holder acquiring again after its release: token %d, want more than %d", got, third)
+	}
+	other := acquireToken(t, b, ten, "request/r2", "h1", time.Minute)
+	if other == 0 || other > first {
+		t.Errorf("first holder of another name: token %d, want a first token (1..%d)", other, first)
+	}
+	if _, err := a.AcquireLease(ctx, ten, "request/r3", "", time.Minute); err == nil {
+		t.Error("AcquireLease with no holder = nil, want an error")
 	}
 }

@@ -23,6 +23,8 @@ func RunShared(t *testing.T, open func(t *testing.T) (a, b custos.Store)) {
 		{"HotSubjectFromTwoHandles", testHotSubjectFromTwoHandles},
 		{"CreateTenantRace", testCreateTenantRace},
 		{"AuditAppendRace", testAuditAppendRace},
+		{"SendCapRace", testSendCapRace},
+		{"SessionsAcrossHandles", testSessionsAcrossHandles},
 	}
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) {

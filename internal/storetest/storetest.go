@@ -84,10 +84,18 @@ func Run(t *testing.T, open func(t *testing.T) custos.Store) {
 		{"TenantRecords", testTenantRecords},
 		{"Campaigns", testCampaigns},
 		{"Sends", testSends},
+		{"SendCap", testSendCap},
 		{"EachAudience", testEachAudience},
 		{"ApplySends", testApplySends},
 		{"MergedInto", testMergedInto},
 		{"Tombstones", testTombstones},
+		{"Sessions", testSessions},
+		{"SessionUpdate", testSessionUpdate},
+		{"SessionTake", testSessionTake},
+		{"SessionList", testSessionList},
+		{"SessionSweep", testSessionSweep},
+		{"TOTPStep", testTOTPStep},
+		{"DeleteTenantSessions", testDeleteTenantSessions},
 	}
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) { tc.fn(t, open) })

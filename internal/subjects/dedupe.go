@@ -21,6 +21,12 @@ import (
 // Window after it was stored, as long as fewer than Capacity messages
 // arrive in one Window (past that, generations rotate sooner; the store
 // still holds every record, and the filter is rebuilt from it at start).
+//
+// The filter is blocked: a message's k bits all lie in one 512-bit block,
+// one cache line, chosen by the message hash. A plain Bloom filter of this
+// size (tens of megabytes) spreads them over k cache lines, and the misses
+// cost more than anything else in the writer's duplicate check; a block
+// costs one, for a false-positive rate of about 1.2 % instead of 1 %.
 type recentFilter struct {
 	capacity int
 	window   time.Duration
@@ -32,10 +38,14 @@ type recentFilter struct {
 	now      func() time.Time
 }
 
+// blockWords is the 64-bit words of one block: 512 bits, a cache line.
+const blockWords = 8
+
 func newRecentFilter(capacity int, window time.Duration, now func() time.Time) *recentFilter {
-	// Optimal size for a 1% false-positive rate: m = -n ln p / (ln 2)^2.
+	// Size for a 1% false-positive rate of a plain filter, m = -n ln p /
+	// (ln 2)^2, in whole blocks.
 	m := uint64(math.Ceil(-float64(capacity) * math.Log(0.01) / (math.Ln2 * math.Ln2)))
-	m = (m + 63) &^ 63
+	m = (m + 64*blockWords - 1) &^ (64*blockWords - 1)
 	return &recentFilter{
 		capacity: capacity, window: window, bits: m, k: 7,
 		cur: make([]uint64, m/64), old: make([]uint64, m/64),
@@ -43,13 +53,13 @@ func newRecentFilter(capacity int, window time.Duration, now func() time.Time) *
 	}
 }
 
-// positions derives the bit positions from the message hash, which is
-// already a keyed hash and so uniformly distributed.
-func (f *recentFilter) position(id custos.MessageHash, i int) (word uint64, mask uint64) {
-	h1 := binary.LittleEndian.Uint64(id[0:8])
-	h2 := binary.LittleEndian.Uint64(id[8:16]) | 1
-	p := (h1 + uint64(i)*h2) % f.bits
-	return p / 64, 1 << (p % 64)
+// block returns the words of gen that hold id's bits, and the k bit
+// positions within them (9 bits each, from the second half of the hash;
+// the message hash is a keyed hash, so uniformly distributed).
+func (f *recentFilter) block(gen []uint64, id custos.MessageHash) (b []uint64, bits uint64) {
+	n := f.bits / (64 * blockWords)
+	i := binary.LittleEndian.Uint64(id[0:8]) % n * blockWords
+	return gen[i : i+blockWords : i+blockWords], binary.LittleEndian.Uint64(id[8:16])
 }
 
 func (f *recentFilter) mayContain(id custos.MessageHash) bool {
@@ -57,11 +67,13 @@ func (f *recentFilter) mayContain(id custos.MessageHash) bool {
 }
 
 func (f *recentFilter) test(gen []uint64, id custos.MessageHash) bool {
-	for i := range f.k {
-		w, m := f.position(id, i)
-		if gen[w]&m == 0 {
+	b, bits := f.block(gen, id)
+	for range f.k {
+		p := bits & 511
+		if b[p/64]&(1<<(p%64)) == 0 {
 			return false
 		}
+		bits >>= 9
 	}
 	return true
 }
@@ -70,9 +82,11 @@ func (f *recentFilter) add(id custos.MessageHash) {
 	if f.curN >= f.capacity || f.now().Sub(f.curStart) >= f.window {
 		f.rotate()
 	}
-	for i := range f.k {
-		w, m := f.position(id, i)
-		f.cur[w] |= m
+	b, bits := f.block(f.cur, id)
+	for range f.k {
+		p := bits & 511
+		b[p/64] |= 1 << (p % 64)
+		bits >>= 9
 	}
 	f.curN++
 }
@@ -87,8 +101,10 @@ func (f *recentFilter) rotate() {
 // Bytes is the memory the filter holds.
 func (f *recentFilter) Bytes() int { return 2 * len(f.cur) * 8 }
 
-// filterMagic starts a saved filter file, with the format version.
-const filterMagic = "custos-dedupe-filter-2\n"
+// filterMagic starts a saved filter file, with the format version (3:
+// blocked; a file of an earlier version is not loaded, and the filter is
+// rebuilt from the store).
+const filterMagic = "custos-dedupe-filter-3\n"
 
 // words views a generation as bytes, in the machine's byte order, so that
 // saving and loading 48 MB is one copy rather than a loop over words. The

@@ -1,9 +1,11 @@
 package subjects
 
 import (
+	"bytes"
 	"context"
 	"errors"
 	"fmt"
+	"slices"
 	"time"
 
 	"github.com/go-json-experiment/json"
@@ -49,6 +51,10 @@ type ExpiryResult struct {
 	// More is true when a batch with Before stopped at a day boundary
 	// before reaching Before.
 	More bool
+	// Subjects are, for a batch with Before, the subjects whose events it
+	// dropped, each once, in order: the only ones the drop may have left
+	// without events.
+	Subjects []custos.SubjectID
 }
 
 // DropBatch is about how many events one batch with Expiry.Before
@@ -136,6 +142,13 @@ func (w *writer) drop(ctx context.Context, wr *custos.Write, t custos.TenantID, 
 	const dayLen = 24 * time.Hour
 	upTo, inDay := before, false
 	var lastDay time.Time
+	seen := map[custos.SubjectID]bool{}
+	defer func() {
+		for s := range seen {
+			res.Subjects = append(res.Subjects, s)
+		}
+		slices.SortFunc(res.Subjects, func(a, b custos.SubjectID) int { return bytes.Compare(a[:], b[:]) })
+	}()
 	err := w.p.store.EventsBefore(ctx, t, before, func(ev custos.StoredEvent) (bool, error) {
 		d := ev.Time.UTC().Truncate(dayLen)
 		if res.Events >= limit {
@@ -148,6 +161,7 @@ func (w *writer) drop(ctx context.Context, wr *custos.Write, t custos.TenantID, 
 			return false, nil
 		}
 		lastDay = d
+		seen[ev.Subject] = true
 		wr.DeleteEvents = append(wr.DeleteEvents, custos.StoredEvent{Subject: ev.Subject, Time: ev.Time, ID: ev.ID})
 		wr.Unsee = append(wr.Unsee, ev.ID)
 		res.Events++

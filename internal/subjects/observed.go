@@ -3,6 +3,7 @@ package subjects
 import (
 	"bytes"
 	"context"
+	"crypto/sha256"
 	"errors"
 	"fmt"
 	"maps"
@@ -245,6 +246,10 @@ type observed struct {
 	bits  uint32
 	names map[string]time.Time
 	dirty bool
+	// base is the SHA-256 of the stored record these names were read
+	// from or last written as (zero: none), for the Guard of a store
+	// other nodes share.
+	base [32]byte
 }
 
 // observedRecordKey is the associated data of the sealed record.
@@ -293,7 +298,16 @@ func (w *writer) note(ctx context.Context, g *group, t custos.TenantID, ob obser
 // loadObserved reads a tenant's record from the store.
 func (w *writer) loadObserved(ctx context.Context, t custos.TenantID) (*observed, error) {
 	o := &observed{names: map[string]time.Time{}}
-	cats, err := readObserved(ctx, w.p.store, w.p.ring, t)
+	sealed, err := w.p.store.Observed(ctx, t)
+	switch {
+	case errors.Is(err, custos.ErrNotFound):
+		sealed = nil
+	case err != nil:
+		return nil, err
+	default:
+		o.base = sha256.Sum256(sealed)
+	}
+	cats, err := openObserved(w.p.ring, t, sealed)
 	if err != nil {
 		return nil, err
 	}
@@ -328,6 +342,11 @@ func (w *writer) sealObserved(g *group) error {
 			return fmt.Errorf("seal observed categories: %w", err)
 		}
 		g.write(t).Observed = sealed
+		if w.shared != nil {
+			base := o.base
+			w.pendingGuard(t).Observed = &base
+		}
+		o.base = sha256.Sum256(sealed)
 		o.dirty = false
 	}
 	g.observedDirty = g.observedDirty[:0]
@@ -345,6 +364,15 @@ func readObserved(ctx context.Context, st custos.DataStore, ring tenantOpener, t
 	}
 	if err != nil {
 		return nil, err
+	}
+	return openObserved(ring, t, sealed)
+}
+
+// openObserved decodes a sealed record of observed categories (none for
+// no record).
+func openObserved(ring tenantOpener, t custos.TenantID, sealed []byte) ([]Category, error) {
+	if sealed == nil {
+		return nil, nil
 	}
 	plain, err := ring.OpenTenant(t, observedRecordKey, sealed)
 	if err != nil {

@@ -3,6 +3,7 @@ package subjects_test
 import (
 	"context"
 	"crypto/rand"
+	"slices"
 	"testing"
 	"time"
 
@@ -105,5 +106,51 @@ func TestRefusedMergeKeepsTheOtherSubject(t *testing.T) {
 	must(ingest(b, link))
 	if s, u := find(a, custos.AnonymousID, "anon-b"), find(a, custos.UserID, "u1"); s != u {
 		t.Errorf("after the retry anon-b finds %s and u1 %s, want one subject", s, u)
+	}
+}
+
+// TestObservedCategoriesOnTwoNodes: both nodes have read the tenant's
+// record of observed categories; each then sees a new category. The
+// second to write has composed its record without the first's category:
+// the store refuses it (503 to the client), and the retry keeps both.
+func TestObservedCategoriesOnTwoNodes(t *testing.T) {
+	a, b, ten := sharedNodes(t)
+	ctx := context.Background()
+	batch := func(body string) []custos.Message { return decode(t, body) }
+	names := func(n node) []string {
+		t.Helper()
+		cats, err := n.rd.Observed(ctx, ten)
+		if err != nil {
+			t.Fatal(err)
+		}
+		var out []string
+		for _, c := range cats {
+			out = append(out, c.Name)
+		}
+		return out
+	}
+	// Both nodes load the record (a message each, nothing new for B).
+	if _, err := a.pipe.Ingest(ctx, ten, batch(`{"batch":[{"type":"track","event":"E","anonymousId":"x","messageId":"c1"}]}`)); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := b.pipe.Ingest(ctx, ten, batch(`{"batch":[{"type":"track","event":"E","anonymousId":"x","messageId":"c2"}]}`)); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := a.pipe.Ingest(ctx, ten, batch(`{"batch":[{"type":"track","event":"E","anonymousId":"x","messageId":"c3","context":{"timezone":"Europe/Berlin"}}]}`)); err != nil {
+		t.Fatal(err)
+	}
+	late := batch(`{"batch":[{"type":"track","event":"E","anonymousId":"x","messageId":"c4","context":{"userAgent":"Mozilla/5.0"}}]}`)
+	_, err := b.pipe.Ingest(ctx, ten, late)
+	if custos.ErrorCode(err) != custos.Unavailable {
+		t.Fatalf("node B writes its record over node A's unseen: %v, want Unavailable (retry)", err)
+	}
+	if _, err := b.pipe.Ingest(ctx, ten, late); err != nil {
+		t.Fatalf("the retry: %v", err)
+	}
+	got := names(a)
+	for _, want := range []string{"location.timezone", "device.user_agent"} {
+		if !slices.Contains(got, want) {
+			t.Errorf("observed categories %v: %s missing", got, want)
+		}
 	}
 }
