@@ -134,6 +134,20 @@ func (c *cache) removeTenant(t custos.TenantID) {
 	}
 }
 
+// removeAll evicts every key. The keys stay usable by whoever holds
+// them (they are not destroyed): the next lookup reads the key store.
+func (c *cache) removeAll() {
+	for i := range c.shards {
+		sh := &c.shards[i]
+		sh.mu.Lock()
+		for key, e := range sh.m {
+			e.unlink()
+			delete(sh.m, key)
+		}
+		sh.mu.Unlock()
+	}
+}
+
 // len returns the number of cached keys.
 func (c *cache) len() int {
 	n := 0

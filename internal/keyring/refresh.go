@@ -71,13 +71,5 @@ func (r *Ring) ForgetAll() {
 		r.stripes[i].Lock()
 		defer r.stripes[i].Unlock()
 	}
-	for i := range r.cache.shards {
-		sh := &r.cache.shards[i]
-		sh.mu.Lock()
-		for key, e := range sh.m {
-			e.unlink()
-			delete(sh.m, key)
-		}
-		sh.mu.Unlock()
-	}
+	r.cache.removeAll()
 }

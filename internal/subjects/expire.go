@@ -1,11 +1,9 @@
 package subjects
 
 import (
-	"bytes"
 	"context"
 	"errors"
 	"fmt"
-	"slices"
 	"time"
 
 	"github.com/go-json-experiment/json"
@@ -52,8 +50,8 @@ type ExpiryResult struct {
 	// before reaching Before.
 	More bool
 	// Subjects are, for a batch with Before, the subjects whose events it
-	// dropped, each once, in order: the only ones the drop may have left
-	// without events.
+	// dropped, each once, in no order: the only ones the drop may have
+	// left without events.
 	Subjects []custos.SubjectID
 }
 
@@ -147,7 +145,6 @@ func (w *writer) drop(ctx context.Context, wr *custos.Write, t custos.TenantID, 
 		for s := range seen {
 			res.Subjects = append(res.Subjects, s)
 		}
-		slices.SortFunc(res.Subjects, func(a, b custos.SubjectID) int { return bytes.Compare(a[:], b[:]) })
 	}()
 	err := w.p.store.EventsBefore(ctx, t, before, func(ev custos.StoredEvent) (bool, error) {
 		d := ev.Time.UTC().Truncate(dayLen)
