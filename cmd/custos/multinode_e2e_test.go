@@ -26,7 +26,8 @@ func twoNodes(t *testing.T) (a, b *testServer, ten tenantInfo) {
 }
 
 // ingestRetrying posts a batch like an SDK does: a 5xx is retried (a node
-// whose caches were stale refuses once and refreshes), a 200 is the answer.
+// still refused as stale after composing a write again answers 503), a
+// 200 is the answer.
 func (s *testServer) ingestRetrying(t *testing.T, writeKey string, body []byte) ingestResult {
 	t.Helper()
 	for attempt := 0; ; attempt++ {

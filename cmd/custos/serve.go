@@ -258,6 +258,7 @@ func runServe(ctx context.Context, args []string, getenv func(string) string, st
 			m.StoreCommit.Observe(d.Seconds())
 			m.CommitMessages.Observe(float64(n))
 		},
+		OnStaleRetry: m.StaleRetries.Inc,
 		// Tenants share the writer round-robin, chunk by chunk.
 		FairWindow: c.limits.ingestWindow,
 		FairChunk:  c.limits.chunk,

@@ -28,6 +28,10 @@ type Metrics struct {
 	StoreCommit prometheus.Histogram
 	// CommitMessages observes how many messages shared one commit.
 	CommitMessages prometheus.Histogram
+	// StaleRetries counts groups of messages composed again because a
+	// shared store refused them as stale (another node had changed what
+	// they were composed on).
+	StaleRetries prometheus.Counter
 	// RetentionEvents and RetentionProfiles count what retention sweeps
 	// removed.
 	RetentionEvents   prometheus.Counter
@@ -77,6 +81,9 @@ func New() *Metrics {
 			Help:    "Messages per group commit.",
 			Buckets: prometheus.ExponentialBuckets(1, 2, 15),
 		}),
+		StaleRetries: prometheus.NewCounter(prometheus.CounterOpts{
+			Name: "custos_ingest_stale_retries_total", Help: "Groups of messages composed again after a shared store refused them as stale.",
+		}),
 		RetentionEvents: prometheus.NewCounter(prometheus.CounterOpts{
 			Name: "custos_retention_events_removed_total", Help: "Events deleted by retention sweeps.",
 		}),
@@ -95,7 +102,7 @@ func New() *Metrics {
 	m.RateLimited = prometheus.NewCounterVec(prometheus.CounterOpts{
 		Name: "custos_rate_limited_total", Help: "Requests answered 429 by a rate limit, by tenant and scope.",
 	}, []string{"tenant", "scope"})
-	m.Registry.MustRegister(m.RetentionEvents, m.RetentionProfiles, m.StoreQueries, m.OutboxGivenUp, m.RateLimited)
+	m.Registry.MustRegister(m.StaleRetries, m.RetentionEvents, m.RetentionProfiles, m.StoreQueries, m.OutboxGivenUp, m.RateLimited)
 	m.Registry.MustRegister(m.Accepted, m.Rejected, m.Dropped, m.ConsentRecorded, m.ConsentUnmapped, m.Requests, m.StoreCommit, m.CommitMessages,
 		collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
 	return m

@@ -43,6 +43,9 @@ type Options struct {
 	// OnCommit, if set, is called after each durable group commit with the
 	// number of messages and how long the write took to become durable.
 	OnCommit func(messages int, d time.Duration)
+	// OnStaleRetry, if set, is called each time the writer composes a
+	// group again because a shared store refused it as stale.
+	OnStaleRetry func()
 	// ConsentCache bounds the subjects whose consent state the writer
 	// keeps in memory (default 200,000).
 	ConsentCache int

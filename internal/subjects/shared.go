@@ -13,8 +13,8 @@ import (
 // the duplicate filter — may be older than what another node wrote. Every
 // Write then carries a custos.Guard of what the caches believed, the
 // store refuses it when that no longer holds, and the writer refreshes
-// what was stale: the refused messages are answered 503 and their retry
-// is judged on fresh state. Control jobs (suppression, erasure steps, the
+// what was stale and composes the refused messages again on fresh state
+// (writer.commit); only when that fails too are they answered 503. Control jobs (suppression, erasure steps, the
 // campaign gate's reads) first bring the tenant's gate up to date, so
 // they act on the database's current state.
 type shared struct {

@@ -3,7 +3,10 @@ package subjects_test
 import (
 	"context"
 	"crypto/rand"
+	"fmt"
 	"slices"
+	"sync"
+	"sync/atomic"
 	"testing"
 	"time"
 
@@ -18,6 +21,9 @@ import (
 type node struct {
 	pipe *subjects.Pipeline
 	rd   *subjects.Reader
+	// retries counts the groups the node's writer composed again after
+	// the store refused them as stale.
+	retries *atomic.Int64
 }
 
 // sharedNodes starts two nodes on one new data database and one new key
@@ -48,21 +54,23 @@ func sharedNodes(t *testing.T) (a, b node, ten custos.TenantID) {
 			t.Fatal(err)
 		}
 		clock := func() time.Time { return t0.Add(time.Hour) }
-		pipe, err := subjects.New(ctx, st, ring, subjects.Options{Now: clock})
+		retries := new(atomic.Int64)
+		pipe, err := subjects.New(ctx, st, ring, subjects.Options{Now: clock, OnStaleRetry: func() { retries.Add(1) }})
 		if err != nil {
 			t.Fatal(err)
 		}
 		t.Cleanup(func() { pipe.Close(); st.Close(); ks.Close() })
-		return node{pipe: pipe, rd: subjects.NewReader(st, ring)}
+		return node{pipe: pipe, rd: subjects.NewReader(st, ring), retries: retries}
 	}
 	return open(), open(), ten
 }
 
 // TestRefusedMergeKeepsTheOtherSubject: a merge composed by node B on a
-// gate node A has since changed is refused by the store; the subject it
+// gate node A has since changed is refused by the store. The subject it
 // would have absorbed keeps its key and its data (a refused group's
-// after-durable work, the other key's shredding, is not done), and the
-// retry merges properly.
+// after-durable work, the other key's shredding, is not done), and B's
+// writer composes the group again on its refreshed caches: the client is
+// answered 2xx, and every event of both subjects ends under one.
 func TestRefusedMergeKeepsTheOtherSubject(t *testing.T) {
 	a, b, ten := sharedNodes(t)
 	ctx := context.Background()
@@ -85,34 +93,108 @@ func TestRefusedMergeKeepsTheOtherSubject(t *testing.T) {
 		return s
 	}
 	// A person with user id u1, and a visitor anon-b node B knows.
-	must(ingest(a, msg(custos.Track, "u1", "", 0)))
-	must(ingest(b, msg(custos.Track, "u1", "", time.Second))) // B caches u1's subject
-	must(ingest(b, msg(custos.Track, "", "anon-b", 2*time.Second)))
-	x := find(b, custos.AnonymousID, "anon-b")
+	first, second := msg(custos.Track, "u1", "", 0), msg(custos.Track, "u1", "", time.Second)
+	visit := msg(custos.Track, "", "anon-b", 2*time.Second)
+	must(ingest(a, first))
+	must(ingest(b, second)) // B caches u1's subject
+	must(ingest(b, visit))
 	// Node A changes the gate (a suppression of someone else): B's caches
 	// are now older than the generation.
 	if _, err := a.pipe.SetFlags(ctx, ten, custos.Identifier{Type: custos.UserID, Value: "other"}, func(f *custos.SubjectFlags) { f.Suppressed = true }); err != nil {
 		t.Fatal(err)
 	}
-	// B merges anon-b's subject into u1's on stale caches: refused.
+	// B merges anon-b's subject into u1's on stale caches: refused, then
+	// composed again.
 	link := msg(custos.Identify, "u1", "anon-b", 3*time.Second)
-	if err := ingest(b, link); custos.ErrorCode(err) != custos.Unavailable {
-		t.Fatalf("node B: merge on stale caches = %v, want Unavailable", err)
+	if err := ingest(b, link); err != nil {
+		t.Fatalf("node B: merge on stale caches = %v, want it composed again and stored", err)
 	}
-	if _, err := b.rd.Profile(ctx, ten, x); err != nil {
-		t.Fatalf("the subject the refused merge would have absorbed: %v, want its profile (its key kept)", err)
+	if n := b.retries.Load(); n != 1 {
+		t.Errorf("node B composed %d groups again, want 1 (the store refuses the stale merge once)", n)
 	}
-	// The client's retry merges.
-	must(ingest(b, link))
-	if s, u := find(a, custos.AnonymousID, "anon-b"), find(a, custos.UserID, "u1"); s != u {
-		t.Errorf("after the retry anon-b finds %s and u1 %s, want one subject", s, u)
+	s, u := find(a, custos.AnonymousID, "anon-b"), find(a, custos.UserID, "u1")
+	if s != u {
+		t.Fatalf("anon-b finds %s and u1 %s, want one subject", s, u)
 	}
+	// Had the refused attempt shredded the absorbed subject's key, the
+	// composed-again merge would have found its event unreadable.
+	evs, _, err := a.rd.Events(ctx, ten, u, "", 10)
+	if err != nil {
+		t.Fatal(err)
+	}
+	want := []string{first.MessageID, second.MessageID, visit.MessageID, link.MessageID}
+	slices.Sort(want)
+	if got := messageIDs(evs); !slices.Equal(got, want) {
+		t.Errorf("the merged subject holds %v, want %v", got, want)
+	}
+}
+
+// TestConcurrentTraitsOnTwoNodes: both nodes update the same people's
+// profiles at once, each message a new trait. A write composed on a
+// profile the other node had just replaced is refused by the store and
+// composed again by the writer; under this sustained contention a group
+// may still lose every try, and its client is answered Unavailable and
+// sends again, as the SDKs do. Nothing else is answered, and no trait is
+// lost.
+func TestConcurrentTraitsOnTwoNodes(t *testing.T) {
+	a, b, ten := sharedNodes(t)
+	ctx := context.Background()
+	const users, rounds = 3, 12
+	var wg sync.WaitGroup
+	var unavailable atomic.Int64
+	errs := make(chan error, 2*users*rounds)
+	for ni, n := range []node{a, b} {
+		for u := range users {
+			wg.Go(func() {
+				for r := range rounds {
+					m := msg(custos.Identify, fmt.Sprintf("u%d", u), "", time.Duration(r)*time.Millisecond)
+					m.Traits = fmt.Appendf(nil, `{"n%d_%d":%d}`, ni, r, r)
+					for {
+						_, err := n.pipe.Ingest(ctx, ten, []custos.Message{m})
+						if custos.ErrorCode(err) == custos.Unavailable {
+							unavailable.Add(1)
+							continue
+						}
+						if err != nil {
+							errs <- fmt.Errorf("node %d, u%d, round %d: %w", ni, u, r, err)
+						}
+						break
+					}
+				}
+			})
+		}
+	}
+	wg.Wait()
+	close(errs)
+	for err := range errs {
+		t.Error(err)
+	}
+	for u := range users {
+		s, err := a.rd.Find(ctx, ten, custos.Identifier{Type: custos.UserID, Value: fmt.Sprintf("u%d", u)})
+		if err != nil {
+			t.Fatal(err)
+		}
+		p, err := b.rd.Profile(ctx, ten, s)
+		if err != nil {
+			t.Fatal(err)
+		}
+		for ni := range 2 {
+			for r := range rounds {
+				if k := fmt.Sprintf("n%d_%d", ni, r); p.Traits[k] == nil {
+					t.Errorf("u%d lost trait %s", u, k)
+				}
+			}
+		}
+	}
+	t.Logf("groups composed again: node A %d, node B %d; answered Unavailable: %d of %d messages",
+		a.retries.Load(), b.retries.Load(), unavailable.Load(), 2*users*rounds)
 }
 
 // TestObservedCategoriesOnTwoNodes: both nodes have read the tenant's
 // record of observed categories; each then sees a new category. The
 // second to write has composed its record without the first's category:
-// the store refuses it (503 to the client), and the retry keeps both.
+// the store refuses it, and the writer composes the group again on the
+// record as stored, keeping both.
 func TestObservedCategoriesOnTwoNodes(t *testing.T) {
 	a, b, ten := sharedNodes(t)
 	ctx := context.Background()
@@ -140,12 +222,11 @@ func TestObservedCategoriesOnTwoNodes(t *testing.T) {
 		t.Fatal(err)
 	}
 	late := batch(`{"batch":[{"type":"track","event":"E","anonymousId":"x","messageId":"c4","context":{"userAgent":"Mozilla/5.0"}}]}`)
-	_, err := b.pipe.Ingest(ctx, ten, late)
-	if custos.ErrorCode(err) != custos.Unavailable {
-		t.Fatalf("node B writes its record over node A's unseen: %v, want Unavailable (retry)", err)
-	}
 	if _, err := b.pipe.Ingest(ctx, ten, late); err != nil {
-		t.Fatalf("the retry: %v", err)
+		t.Fatalf("node B, its record of categories stale: %v, want the group composed again and stored", err)
+	}
+	if n := b.retries.Load(); n != 1 {
+		t.Errorf("node B composed %d groups again, want 1 (the store refuses its stale record once)", n)
 	}
 	got := names(a)
 	for _, want := range []string{"location.timezone", "device.user_agent"} {

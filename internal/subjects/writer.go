@@ -6,6 +6,7 @@ import (
 	"encoding/binary"
 	"errors"
 	"fmt"
+	"math/rand/v2"
 	"time"
 
 	"github.com/go-json-experiment/json"
@@ -52,6 +53,8 @@ type group struct {
 	observedDirty []custos.TenantID
 	// failed is set when an Apply of the group failed (see failGroup).
 	failed error
+	// wrote is set once an Apply of the group succeeded.
+	wrote bool
 }
 
 type subjectRef struct {
@@ -124,22 +127,80 @@ func (w *writer) run() {
 				break drain
 			}
 		}
-		if g.failed != nil {
-			// Failed mid-group: every job is answered 503 already.
-		} else if err := w.flush(context.Background(), g); err != nil {
-			// The cache may hold records the store refused.
-			w.consents = map[subjectRef]consent.State{}
-			// Categories noted for messages that were not stored are
-			// forgotten; the next message of each tenant reloads them.
-			clear(w.observed)
-			for _, j := range g.jobs {
-				if j.err == nil {
-					j.err = &custos.Error{Code: custos.Unavailable, Message: "the store refused the write; retry", Err: err}
+		w.p.acks <- w.commit(g)
+	}
+}
+
+// staleRetries is how many times a group a shared store refused as stale
+// is composed again before its clients are answered 503. Before each, the
+// writer waits a random time up to staleBackoff, doubled at each try, so
+// that two nodes updating the same people do not collide in step again.
+const (
+	staleRetries = 5
+	staleBackoff = 2 * time.Millisecond
+)
+
+// commit flushes the group and returns it, or the group that replaced it.
+// On a shared store another node may have changed, since this node's
+// caches read it, what a group was composed on (a profile, a link, the
+// gate): the store refuses the group whole (a *StaleError), and the
+// writer, its caches refreshed, composes it again from the same messages,
+// as the clients' retry would, rather than answer them 503.
+func (w *writer) commit(g *group) *group {
+	for try := 0; ; try++ {
+		if g.failed == nil {
+			if err := w.flush(context.Background(), g); err != nil {
+				// The cache may hold records the store refused.
+				w.consents = map[subjectRef]consent.State{}
+				// Categories noted for messages that were not stored are
+				// forgotten; the next message of each tenant reloads them.
+				clear(w.observed)
+				for _, j := range g.jobs {
+					if j.err == nil {
+						j.err = &custos.Error{Code: custos.Unavailable, Message: "the store refused the write; retry", Err: err}
+					}
+				}
+				if g.failed == nil {
+					return g // not a refused Apply: nothing to compose again
 				}
 			}
 		}
-		w.p.acks <- g
+		if g.failed == nil || try == staleRetries || !g.recomposable() {
+			return g
+		}
+		if w.p.opts.OnStaleRetry != nil {
+			w.p.opts.OnStaleRetry()
+		}
+		time.Sleep(rand.N(staleBackoff << try))
+		again := newGroup()
+		again.start = g.start
+		// The keys of subjects the refused attempt created are in the key
+		// store already; they are waited for as before.
+		again.waits = g.waits
+		for _, j := range g.jobs {
+			j.res, j.err = Result{}, nil
+			w.handle(again, j)
+		}
+		g = again
 	}
+}
+
+// recomposable reports whether a failed group can be composed again: the
+// store refused it as stale before any of it was written, and it holds
+// only messages (a control job, an erasure say, is its caller's to retry).
+// Its work after durability (a merged subject's key to shred) is dropped
+// with it; the group composed again has its own.
+func (g *group) recomposable() bool {
+	var stale *custos.StaleError
+	if !errors.As(g.failed, &stale) || g.wrote {
+		return false
+	}
+	for _, j := range g.jobs {
+		if j.control != nil {
+			return false
+		}
+	}
+	return true
 }
 
 // flush seals dirty profiles and applies the group's pending writes.
@@ -186,6 +247,7 @@ func (w *writer) flush(ctx context.Context, g *group) error {
 		return err
 	}
 	w.applied(ws)
+	g.wrote = true
 	g.waits = append(g.waits, wait)
 	return nil
 }
