@@ -241,7 +241,11 @@ func runServe(ctx context.Context, args []string, getenv func(string) string, st
 	// request is left.
 	sup.Go(stageBackground, "audit tally", tally.Run)
 
-	log.Info("opening the ingest pipeline")
+	window, err := c.limits.window(sts.engine == "postgres")
+	if err != nil {
+		return err
+	}
+	log.Info("opening the ingest pipeline", "ingest_window", window)
 	rebuildStart := time.Now()
 	pipe, err := subjects.New(ctx, store, ring, subjects.Options{
 		// Saved at an orderly stop, so a restart needs not read every record.
@@ -260,7 +264,7 @@ func runServe(ctx context.Context, args []string, getenv func(string) string, st
 		},
 		OnStaleRetry: m.StaleRetries.Inc,
 		// Tenants share the writer round-robin, chunk by chunk.
-		FairWindow: c.limits.ingestWindow,
+		FairWindow: window,
 		FairChunk:  c.limits.chunk,
 	})
 	if err != nil {
