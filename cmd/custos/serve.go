@@ -249,8 +249,7 @@ func runServe(ctx context.Context, args []string, getenv func(string) string, st
 	rebuildStart := time.Now()
 	pipe, err := subjects.New(ctx, store, ring, subjects.Options{
 		// Saved at an orderly stop, so a restart needs not read every record.
-		// Not on a shared database: other nodes write while this one is stopped.
-		FilterFile: filterFile(sts, c.data),
+		FilterFile: filterFile(c.data),
 		OnRebuild: func(n int, done bool) {
 			if done {
 				log.Info("duplicate filter rebuilt", "records", n, "took", time.Since(rebuildStart).Round(time.Millisecond).String())

@@ -182,12 +182,12 @@ func appliedText(vs []int) string {
 	return "applied migrations " + strings.Join(parts, ", ")
 }
 
-// filterFile is where the duplicate filter is saved at an orderly stop:
-// in the data directory for the embedded store, nowhere for a shared
-// database, which other nodes write to while this one is stopped.
-func filterFile(s *stores, data string) string {
-	if s.shared {
-		return ""
-	}
+// filterFile is where the duplicate filter is saved at an orderly stop,
+// in the data directory. On a shared database other nodes store messages
+// while this one is stopped, and the loaded filter lacks them; that is
+// safe there, because a message stored as new inserts its deduplication
+// record without ON CONFLICT: the database refuses the one another node
+// stored, and the writer composes the group again, finding it stored.
+func filterFile(data string) string {
 	return filepath.Join(data, "dedupe.filter")
 }

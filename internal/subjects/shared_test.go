@@ -235,3 +235,100 @@ func TestObservedCategoriesOnTwoNodes(t *testing.T) {
 		}
 	}
 }
+
+// TestSavedFilterOnSharedStore: a node on a shared database saves its
+// duplicate filter at an orderly stop and loads it at the next start
+// instead of reading every deduplication record. What another node stored
+// meanwhile is not in the loaded filter; the database's unique key on
+// deduplication records catches it, the writer composes the group again,
+// and the message is answered as a duplicate, stored once.
+func TestSavedFilterOnSharedStore(t *testing.T) {
+	ctx := context.Background()
+	dataURL, keysURL := pgtest.NewDatabase(t), pgtest.NewDatabase(t)
+	master := make([]byte, 32)
+	if _, err := rand.Read(master); err != nil {
+		t.Fatal(err)
+	}
+	ten := custos.NewTenantID()
+	filter := t.TempDir() + "/dedupe.filter"
+	clock := func() time.Time { return t0.Add(time.Hour) }
+	// open starts a node; with a filter file, it reports whether the
+	// filter was rebuilt from the records.
+	open := func(filterFile string) (n node, rebuilt *atomic.Bool, stop func()) {
+		st, err := postgres.Open(ctx, dataURL, postgres.Options{})
+		if err != nil {
+			t.Fatal(err)
+		}
+		ks, err := postgres.OpenKeyStore(ctx, keysURL, postgres.Options{MasterKey: master})
+		if err != nil {
+			t.Fatal(err)
+		}
+		ring, err := keyring.New(ctx, ks, master, keyring.Options{})
+		if err != nil {
+			t.Fatal(err)
+		}
+		if err := ring.CreateTenant(ctx, ten); err != nil {
+			t.Fatal(err)
+		}
+		rebuilt = new(atomic.Bool)
+		retries := new(atomic.Int64)
+		pipe, err := subjects.New(ctx, st, ring, subjects.Options{Now: clock, FilterFile: filterFile,
+			OnRebuild: func(int, bool) { rebuilt.Store(true) }, OnStaleRetry: func() { retries.Add(1) }})
+		if err != nil {
+			t.Fatal(err)
+		}
+		var once sync.Once
+		stop = func() {
+			once.Do(func() {
+				pipe.Close()
+				if err := pipe.SaveFilter(); err != nil {
+					t.Error(err)
+				}
+				st.Close()
+				ks.Close()
+			})
+		}
+		t.Cleanup(stop)
+		return node{pipe: pipe, rd: subjects.NewReader(st, ring), retries: retries}, rebuilt, stop
+	}
+	ingest := func(n node, m custos.Message) subjects.Result {
+		t.Helper()
+		res, err := n.pipe.Ingest(ctx, ten, []custos.Message{m})
+		if err != nil {
+			t.Fatalf("ingest %s: %v", m.MessageID, err)
+		}
+		return res
+	}
+	a, _, stopA := open(filter)
+	b, _, _ := open("")
+	first, second := msg(custos.Track, "u1", "", 0), msg(custos.Track, "u1", "", time.Second)
+	ingest(a, first)
+	stopA()
+	ingest(b, second) // while node A is stopped
+	a, rebuilt, _ := open(filter)
+	if rebuilt.Load() {
+		t.Error("node A rebuilt its filter after an orderly stop, want the saved one loaded")
+	}
+	if res := ingest(a, first); res.Duplicates != 1 {
+		t.Errorf("node A, a message it stored before its stop: %+v, want a duplicate", res)
+	}
+	if res := ingest(a, second); res.Duplicates != 1 {
+		t.Errorf("node A, a message node B stored while A was stopped: %+v, want a duplicate", res)
+	}
+	if n := a.retries.Load(); n != 1 {
+		t.Errorf("node A composed %d groups again, want 1 (the store's unique key refuses the message its filter missed)", n)
+	}
+	s, err := a.rd.Find(ctx, ten, custos.Identifier{Type: custos.UserID, Value: "u1"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	evs, _, err := a.rd.Events(ctx, ten, s, "", 10)
+	if err != nil {
+		t.Fatal(err)
+	}
+	want := []string{first.MessageID, second.MessageID}
+	slices.Sort(want)
+	if got := messageIDs(evs); !slices.Equal(got, want) {
+		t.Errorf("u1's events %v, want each message once: %v", got, want)
+	}
+}
