@@ -8,6 +8,7 @@ import (
 	"os"
 	"path/filepath"
 	"slices"
+	"sync/atomic"
 	"testing"
 	"time"
 
@@ -127,12 +128,13 @@ func (e *env) events(t *testing.T, s custos.SubjectID) []custos.Event {
 
 var t0 = time.Date(2026, 3, 1, 12, 0, 0, 0, time.UTC)
 
-var msgSeq int
+// msgSeq numbers the messages msg makes; tests call it from several
+// goroutines.
+var msgSeq atomic.Int64
 
 func msg(typ custos.MessageType, user, anon string, at time.Duration) custos.Message {
-	msgSeq++
 	return custos.Message{
-		Type: typ, MessageID: fmt.Sprintf("m-%d", msgSeq), UserID: user, AnonymousID: anon,
+		Type: typ, MessageID: fmt.Sprintf("m-%d", msgSeq.Add(1)), UserID: user, AnonymousID: anon,
 		Event: "Clicked", Timestamp: t0.Add(at), ReceivedAt: t0.Add(at),
 		Properties: []byte(`{"n":1}`), Context: []byte(`{"ip":"192.0.2.1"}`),
 	}
