@@ -332,3 +332,155 @@ func TestSavedFilterOnSharedStore(t *testing.T) {
 		t.Errorf("u1's events %v, want each message once: %v", got, want)
 	}
 }
+
+// heldStore holds Apply until released, so that a test can have the
+// writer compose a group while the previous one is in flight, and tells
+// when the writer looks an identifier up.
+type heldStore struct {
+	*postgres.Store
+	mu      sync.Mutex
+	held    chan struct{} // non-nil: Apply waits for it to close
+	entered chan struct{} // receives when a held Apply starts waiting
+	looked  chan struct{} // receives on each identifier lookup, when set
+}
+
+func (s *heldStore) Subject(ctx context.Context, t custos.TenantID, h custos.IdentifierHash) (custos.SubjectID, error) {
+	s.mu.Lock()
+	looked := s.looked
+	s.mu.Unlock()
+	if looked != nil {
+		looked <- struct{}{}
+	}
+	return s.Store.Subject(ctx, t, h)
+}
+
+func (s *heldStore) Apply(ctx context.Context, ws []*custos.Write) (func() error, error) {
+	s.mu.Lock()
+	held := s.held
+	s.mu.Unlock()
+	if held != nil {
+		s.entered <- struct{}{}
+		<-held
+	}
+	return s.Store.Apply(ctx, ws)
+}
+
+// TestPipelinedGroupRefused: on a shared store the writer composes a
+// group while the previous one commits. When the store refuses the one in
+// flight (node A changed the gate meanwhile), the group composed on it is
+// void too: both are composed again and stored, their clients answered
+// 2xx, and the second group's trait, set on the profile the first group
+// was writing, is kept with the first's.
+func TestPipelinedGroupRefused(t *testing.T) {
+	ctx := context.Background()
+	dataURL, keysURL := pgtest.NewDatabase(t), pgtest.NewDatabase(t)
+	master := make([]byte, 32)
+	if _, err := rand.Read(master); err != nil {
+		t.Fatal(err)
+	}
+	ten := custos.NewTenantID()
+	clock := func() time.Time { return t0.Add(time.Hour) }
+	var held *heldStore
+	open := func(hold bool) node {
+		pg, err := postgres.Open(ctx, dataURL, postgres.Options{})
+		if err != nil {
+			t.Fatal(err)
+		}
+		var st custos.Store = pg
+		if hold {
+			held = &heldStore{Store: pg, entered: make(chan struct{}, 1)}
+			st = held
+		}
+		ks, err := postgres.OpenKeyStore(ctx, keysURL, postgres.Options{MasterKey: master})
+		if err != nil {
+			t.Fatal(err)
+		}
+		ring, err := keyring.New(ctx, ks, master, keyring.Options{})
+		if err != nil {
+			t.Fatal(err)
+		}
+		if err := ring.CreateTenant(ctx, ten); err != nil {
+			t.Fatal(err)
+		}
+		retries := new(atomic.Int64)
+		pipe, err := subjects.New(ctx, st, ring, subjects.Options{Now: clock, OnStaleRetry: func() { retries.Add(1) }})
+		if err != nil {
+			t.Fatal(err)
+		}
+		t.Cleanup(func() { pipe.Close(); pg.Close(); ks.Close() })
+		return node{pipe: pipe, rd: subjects.NewReader(st, ring), retries: retries}
+	}
+	a, b := open(false), open(true)
+	identify := func(traits string, at time.Duration) custos.Message {
+		m := msg(custos.Identify, "u1", "", at)
+		m.Traits = []byte(traits)
+		return m
+	}
+	first := identify(`{"x":1}`, 0)
+	if _, err := b.pipe.Ingest(ctx, ten, []custos.Message{first}); err != nil {
+		t.Fatal(err)
+	}
+	// Node A changes the gate: node B's caches are now stale.
+	if _, err := a.pipe.SetFlags(ctx, ten, custos.Identifier{Type: custos.UserID, Value: "other"}, func(f *custos.SubjectFlags) { f.Suppressed = true }); err != nil {
+		t.Fatal(err)
+	}
+	release := make(chan struct{})
+	var releaseOnce sync.Once
+	releaseApply := func() { releaseOnce.Do(func() { close(release) }) }
+	t.Cleanup(releaseApply) // before the pipelines close, should the test stop early
+	held.mu.Lock()
+	held.held = release
+	held.mu.Unlock()
+	inFlight, next := identify(`{"y":2}`, time.Second), identify(`{"z":3}`, 2*time.Second)
+	// The second batch also meets a new person, u2, whose lookup shows that
+	// the writer is composing it.
+	newcomer := msg(custos.Track, "u2", "", 2*time.Second)
+	errs := make(chan error, 2)
+	go func() { _, err := b.pipe.Ingest(ctx, ten, []custos.Message{inFlight}); errs <- err }()
+	<-held.entered // the first group is in flight, held
+	looked := make(chan struct{}, 8)
+	held.mu.Lock()
+	held.held = nil // what follows goes through
+	held.looked = looked
+	held.mu.Unlock()
+	go func() { _, err := b.pipe.Ingest(ctx, ten, []custos.Message{next, newcomer}); errs <- err }()
+	select {
+	case <-looked: // the second group is being composed on the first
+	case <-time.After(10 * time.Second):
+		t.Fatal("node B's writer did not take the second batch while the first was in flight")
+	}
+	releaseApply()
+	for range 2 {
+		if err := <-errs; err != nil {
+			t.Errorf("ingest through node B: %v, want both stored", err)
+		}
+	}
+	if n := b.retries.Load(); n != 1 {
+		t.Errorf("node B composed %d groups again, want 1 (the two groups together, once the store refused the first)", n)
+	}
+	if _, err := a.rd.Find(ctx, ten, custos.Identifier{Type: custos.UserID, Value: "u2"}); err != nil {
+		t.Errorf("u2, met in the second group: %v", err)
+	}
+	s, err := a.rd.Find(ctx, ten, custos.Identifier{Type: custos.UserID, Value: "u1"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	p, err := a.rd.Profile(ctx, ten, s)
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, k := range []string{"x", "y", "z"} {
+		if p.Traits[k] == nil {
+			t.Errorf("u1's profile lacks trait %s: %s", k, p.Traits)
+		}
+	}
+	evs, _, err := a.rd.Events(ctx, ten, s, "", 10)
+	if err != nil {
+		t.Fatal(err)
+	}
+	want := []string{first.MessageID, inFlight.MessageID, next.MessageID}
+	slices.Sort(want)
+	if got := messageIDs(evs); !slices.Equal(got, want) {
+		t.Errorf("u1's events %v, want %v", got, want)
+	}
+}
