@@ -36,8 +36,6 @@ type writer struct {
 	observed map[custos.TenantID]*observed
 	// shared is set when other processes write the store too (shared.go).
 	shared *shared
-	// flight is the group whose writes are being applied (flight.go).
-	flight *flight
 }
 
 // group is the work committed together: one store batch, one WAL sync.
@@ -110,17 +108,9 @@ func (g *group) wait() error {
 
 func (w *writer) run() {
 	defer close(w.p.acks)
-	for {
-		j, ok := w.next()
-		if !ok {
-			break
-		}
+	for j := range w.p.queue {
 		if len(w.consents) >= w.p.opts.ConsentCache {
-			// Between groups everything is in the store (once the flight
-			// has landed): starting over is safe.
-			if again := w.settle(nil); again != nil {
-				w.p.acks <- w.commit(again)
-			}
+			// Between groups everything is in the store: starting over is safe.
 			w.consents = map[subjectRef]consent.State{}
 		}
 		g := newGroup()
@@ -137,46 +127,8 @@ func (w *writer) run() {
 				break drain
 			}
 		}
-		w.complete(g)
-	}
-	if again := w.settle(nil); again != nil {
-		w.p.acks <- w.commit(again)
-	}
-}
-
-// next returns the next job, or false once the queue is closed. While it
-// waits with a group in flight, it lands that group, so that its clients
-// are answered without waiting for more traffic.
-func (w *writer) next() (*job, bool) {
-	if f := w.flight; f != nil {
-		select {
-		case j, ok := <-w.p.queue:
-			return j, ok
-		case <-f.done:
-			if again := w.settle(nil); again != nil {
-				w.p.acks <- w.commit(again)
-			}
-		}
-	}
-	j, ok := <-w.p.queue
-	return j, ok
-}
-
-// complete commits a composed group: on a shared store it is sent once
-// the group in flight has landed, and the writer goes on (flight.go);
-// elsewhere it is applied at once and its durability waited for by ack.
-func (w *writer) complete(g *group) {
-	if !w.pipelined() {
 		w.p.acks <- w.commit(g)
-		return
 	}
-	if again := w.settle(g); again != g || g.failed != nil {
-		if again != nil {
-			w.p.acks <- w.commit(again)
-		}
-		return
-	}
-	w.launch(g)
 }
 
 // staleRetries is how many times a group a shared store refused as stale
@@ -198,7 +150,16 @@ func (w *writer) commit(g *group) *group {
 	for try := 0; ; try++ {
 		if g.failed == nil {
 			if err := w.flush(context.Background(), g); err != nil {
-				w.refusedLocally(g, err)
+				// The cache may hold records the store refused.
+				w.consents = map[subjectRef]consent.State{}
+				// Categories noted for messages that were not stored are
+				// forgotten; the next message of each tenant reloads them.
+				clear(w.observed)
+				for _, j := range g.jobs {
+					if j.err == nil {
+						j.err = &custos.Error{Code: custos.Unavailable, Message: "the store refused the write; retry", Err: err}
+					}
+				}
 				if g.failed == nil {
 					return g // not a refused Apply: nothing to compose again
 				}
@@ -242,31 +203,39 @@ func (g *group) recomposable() bool {
 	return true
 }
 
-// refusedLocally answers a group's jobs 503 when its writes could not be
-// made (or were refused), and forgets what the caches took from them.
-func (w *writer) refusedLocally(g *group, err error) {
-	// The cache may hold records the store refused.
-	w.consents = map[subjectRef]consent.State{}
-	// Categories noted for messages that were not stored are forgotten;
-	// the next message of each tenant reloads them.
-	clear(w.observed)
-	for _, j := range g.jobs {
-		if j.err == nil {
-			j.err = &custos.Error{Code: custos.Unavailable, Message: "the store refused the write; retry", Err: err}
+// flush seals dirty profiles and applies the group's pending writes.
+func (w *writer) flush(ctx context.Context, g *group) error {
+	for ref, ps := range g.profiles {
+		if !ps.dirty {
+			continue
+		}
+		plain, err := json.Marshal(ps.rec)
+		if err != nil {
+			return fmt.Errorf("encode profile: %w", err)
+		}
+		sealed, err := ps.key.Seal(nil, profileRecordKey, plain)
+		if err != nil {
+			return fmt.Errorf("seal profile: %w", err)
+		}
+		wr := g.write(ref.t)
+		wr.Profiles = append(wr.Profiles, custos.StoredProfile{Subject: ref.s, Value: sealed})
+		ps.dirty = false
+		w.noteProfile(ref.t, ref.s, ps.base)
+		ps.base = sha256.Sum256(sealed)
+	}
+	if err := w.sealObserved(g); err != nil {
+		return err
+	}
+	var ws []*custos.Write
+	for _, t := range g.order {
+		if w := g.writes[t]; !w.Empty() {
+			ws = append(ws, w)
 		}
 	}
-}
-
-// flush seals dirty profiles and applies the group's pending writes, once
-// the group in flight, if any, has landed.
-func (w *writer) flush(ctx context.Context, g *group) error {
-	w.settleWithin(g)
-	if g.failed != nil {
-		return g.failed
-	}
-	ws, err := w.collect(g)
-	if err != nil || len(ws) == 0 {
-		return err
+	g.writes = map[custos.TenantID]*custos.Write{}
+	g.order = g.order[:0]
+	if len(ws) == 0 {
+		return nil
 	}
 	w.guard(ws)
 	wait, err := w.p.store.Apply(ctx, ws)
@@ -283,48 +252,9 @@ func (w *writer) flush(ctx context.Context, g *group) error {
 	return nil
 }
 
-// collect seals the group's dirty profiles and categories and takes its
-// pending writes.
-func (w *writer) collect(g *group) ([]*custos.Write, error) {
-	for ref, ps := range g.profiles {
-		if !ps.dirty {
-			continue
-		}
-		plain, err := json.Marshal(ps.rec)
-		if err != nil {
-			return nil, fmt.Errorf("encode profile: %w", err)
-		}
-		sealed, err := ps.key.Seal(nil, profileRecordKey, plain)
-		if err != nil {
-			return nil, fmt.Errorf("seal profile: %w", err)
-		}
-		wr := g.write(ref.t)
-		wr.Profiles = append(wr.Profiles, custos.StoredProfile{Subject: ref.s, Value: sealed})
-		ps.dirty = false
-		w.noteProfile(ref.t, ref.s, ps.base)
-		ps.base = sha256.Sum256(sealed)
-	}
-	if err := w.sealObserved(g); err != nil {
-		return nil, err
-	}
-	var ws []*custos.Write
-	for _, t := range g.order {
-		if w := g.writes[t]; !w.Empty() {
-			ws = append(ws, w)
-		}
-	}
-	g.writes = map[custos.TenantID]*custos.Write{}
-	g.order = g.order[:0]
-	return ws, nil
-}
-
 func (w *writer) handle(g *group, j *job) {
 	g.jobs = append(g.jobs, j)
 	g.messages += len(j.msgs)
-	if j.control != nil {
-		// A control job reads the store itself.
-		w.settleWithin(g)
-	}
 	if g.failed != nil {
 		j.err = &custos.Error{Code: custos.Unavailable, Message: "the store refused the write; retry", Err: g.failed}
 		return
@@ -434,7 +364,7 @@ func (w *writer) message(ctx context.Context, g *group, j *job, m *prepared) (dr
 // duplicate reports whether a message was stored before: in this group,
 // or — when the in-memory filter says it may have been — in the store.
 func (w *writer) duplicate(ctx context.Context, g *group, ref seenRef) (bool, error) {
-	if _, dup := g.seen[ref]; dup || w.flight.seen(ref) {
+	if _, dup := g.seen[ref]; dup {
 		return true, nil
 	}
 	if !w.recent.mayContain(ref.id) {
@@ -500,12 +430,6 @@ func (w *writer) updateProfile(ctx context.Context, g *group, t custos.TenantID,
 func (w *writer) profile(ctx context.Context, g *group, t custos.TenantID, s custos.SubjectID, key *keyring.SubjectKey) (*profileState, error) {
 	ref := subjectRef{t, s}
 	if ps := g.profiles[ref]; ps != nil {
-		return ps, nil
-	}
-	if ps := w.flight.profile(ref); ps != nil {
-		// As the flight leaves it (its base is what it writes); the flight
-		// is done with it.
-		g.profiles[ref] = ps
 		return ps, nil
 	}
 	ps := &profileState{rec: &profileRecord{}, key: key}
