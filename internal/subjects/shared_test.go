@@ -26,43 +26,74 @@ type node struct {
 	retries *atomic.Int64
 }
 
-// sharedNodes starts two nodes on one new data database and one new key
-// database, with one tenant.
-func sharedNodes(t *testing.T) (a, b node, ten custos.TenantID) {
+// sharedDB is one new data database and one new key database, with a
+// tenant, that nodes share.
+type sharedDB struct {
+	data, keys string
+	master     []byte
+	ten        custos.TenantID
+}
+
+func newSharedDB(t *testing.T) sharedDB {
 	t.Helper()
-	ctx := context.Background()
-	dataURL, keysURL := pgtest.NewDatabase(t), pgtest.NewDatabase(t)
 	master := make([]byte, 32)
 	if _, err := rand.Read(master); err != nil {
 		t.Fatal(err)
 	}
-	ten = custos.NewTenantID()
-	open := func() node {
-		st, err := postgres.Open(ctx, dataURL, postgres.Options{})
-		if err != nil {
-			t.Fatal(err)
-		}
-		ks, err := postgres.OpenKeyStore(ctx, keysURL, postgres.Options{MasterKey: master})
-		if err != nil {
-			t.Fatal(err)
-		}
-		ring, err := keyring.New(ctx, ks, master, keyring.Options{})
-		if err != nil {
-			t.Fatal(err)
-		}
-		if err := ring.CreateTenant(ctx, ten); err != nil {
-			t.Fatal(err)
-		}
-		clock := func() time.Time { return t0.Add(time.Hour) }
-		retries := new(atomic.Int64)
-		pipe, err := subjects.New(ctx, st, ring, subjects.Options{Now: clock, OnStaleRetry: func() { retries.Add(1) }})
-		if err != nil {
-			t.Fatal(err)
-		}
-		t.Cleanup(func() { pipe.Close(); st.Close(); ks.Close() })
-		return node{pipe: pipe, rd: subjects.NewReader(st, ring), retries: retries}
+	return sharedDB{data: pgtest.NewDatabase(t), keys: pgtest.NewDatabase(t), master: master, ten: custos.NewTenantID()}
+}
+
+// open starts a node on the databases with opts (its clock and
+// OnStaleRetry are set here). stop closes it, saving its duplicate filter
+// when opts name a file; it is also called at cleanup.
+func (d sharedDB) open(t *testing.T, opts subjects.Options) (n node, stop func()) {
+	t.Helper()
+	ctx := context.Background()
+	st, err := postgres.Open(ctx, d.data, postgres.Options{})
+	if err != nil {
+		t.Fatal(err)
 	}
-	return open(), open(), ten
+	ks, err := postgres.OpenKeyStore(ctx, d.keys, postgres.Options{MasterKey: d.master})
+	if err != nil {
+		t.Fatal(err)
+	}
+	ring, err := keyring.New(ctx, ks, d.master, keyring.Options{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := ring.CreateTenant(ctx, d.ten); err != nil {
+		t.Fatal(err)
+	}
+	retries := new(atomic.Int64)
+	opts.Now = func() time.Time { return t0.Add(time.Hour) }
+	opts.OnStaleRetry = func() { retries.Add(1) }
+	pipe, err := subjects.New(ctx, st, ring, opts)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var once sync.Once
+	stop = func() {
+		once.Do(func() {
+			pipe.Close()
+			if err := pipe.SaveFilter(); err != nil {
+				t.Error(err)
+			}
+			st.Close()
+			ks.Close()
+		})
+	}
+	t.Cleanup(stop)
+	return node{pipe: pipe, rd: subjects.NewReader(st, ring), retries: retries}, stop
+}
+
+// sharedNodes starts two nodes on one new data database and one new key
+// database, with one tenant.
+func sharedNodes(t *testing.T) (a, b node, ten custos.TenantID) {
+	t.Helper()
+	d := newSharedDB(t)
+	a, _ = d.open(t, subjects.Options{})
+	b, _ = d.open(t, subjects.Options{})
+	return a, b, d.ten
 }
 
 // TestRefusedMergeKeepsTheOtherSubject: a merge composed by node B on a
@@ -244,52 +275,15 @@ func TestObservedCategoriesOnTwoNodes(t *testing.T) {
 // and the message is answered as a duplicate, stored once.
 func TestSavedFilterOnSharedStore(t *testing.T) {
 	ctx := context.Background()
-	dataURL, keysURL := pgtest.NewDatabase(t), pgtest.NewDatabase(t)
-	master := make([]byte, 32)
-	if _, err := rand.Read(master); err != nil {
-		t.Fatal(err)
-	}
-	ten := custos.NewTenantID()
+	d := newSharedDB(t)
+	ten := d.ten
 	filter := t.TempDir() + "/dedupe.filter"
-	clock := func() time.Time { return t0.Add(time.Hour) }
-	// open starts a node; with a filter file, it reports whether the
+	// open starts a node with the filter file; it reports whether the
 	// filter was rebuilt from the records.
 	open := func(filterFile string) (n node, rebuilt *atomic.Bool, stop func()) {
-		st, err := postgres.Open(ctx, dataURL, postgres.Options{})
-		if err != nil {
-			t.Fatal(err)
-		}
-		ks, err := postgres.OpenKeyStore(ctx, keysURL, postgres.Options{MasterKey: master})
-		if err != nil {
-			t.Fatal(err)
-		}
-		ring, err := keyring.New(ctx, ks, master, keyring.Options{})
-		if err != nil {
-			t.Fatal(err)
-		}
-		if err := ring.CreateTenant(ctx, ten); err != nil {
-			t.Fatal(err)
-		}
 		rebuilt = new(atomic.Bool)
-		retries := new(atomic.Int64)
-		pipe, err := subjects.New(ctx, st, ring, subjects.Options{Now: clock, FilterFile: filterFile,
-			OnRebuild: func(int, bool) { rebuilt.Store(true) }, OnStaleRetry: func() { retries.Add(1) }})
-		if err != nil {
-			t.Fatal(err)
-		}
-		var once sync.Once
-		stop = func() {
-			once.Do(func() {
-				pipe.Close()
-				if err := pipe.SaveFilter(); err != nil {
-					t.Error(err)
-				}
-				st.Close()
-				ks.Close()
-			})
-		}
-		t.Cleanup(stop)
-		return node{pipe: pipe, rd: subjects.NewReader(st, ring), retries: retries}, rebuilt, stop
+		n, stop = d.open(t, subjects.Options{FilterFile: filterFile, OnRebuild: func(int, bool) { rebuilt.Store(true) }})
+		return n, rebuilt, stop
 	}
 	ingest := func(n node, m custos.Message) subjects.Result {
 		t.Helper()
