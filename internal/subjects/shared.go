@@ -14,9 +14,10 @@ import (
 // Write then carries a custos.Guard of what the caches believed, the
 // store refuses it when that no longer holds, and the writer refreshes
 // what was stale and composes the refused messages again on fresh state
-// (writer.commit); only when that fails too are they answered 503. Control jobs (suppression, erasure steps, the
-// campaign gate's reads) first bring the tenant's gate up to date, so
-// they act on the database's current state.
+// (writer.commit); only when that fails too are they answered 503.
+// Control jobs (suppression, erasure steps, the campaign gate's reads)
+// first bring the tenant's gate up to date, so they act on the database's
+// current state.
 type shared struct {
 	gate custos.GateStore
 	// gen is the gate generation each tenant's caches reflect.
