@@ -157,13 +157,22 @@ func testSessionTake(t *testing.T, open func(*testing.T) custos.Store) {
 		t.Errorf("Session of a link taken expired: code %q, want %s (deleted)", c, custos.NotFound)
 	}
 
+	raceTakes(t, ten, st)
+}
+
+// raceTakes creates a link through the first store, five times, and has
+// eight TakeSession calls race for it through the stores in turn: exactly
+// one gets it, the others NotFound, no other error.
+func raceTakes(t *testing.T, ten custos.TenantID, stores ...custos.Store) {
+	t.Helper()
 	for round := range 5 {
 		race := newSession(ten, custos.SessionLink, "holder", 0, 900)
-		createSession(t, st, race)
+		createSession(t, stores[0], race)
 		var wg sync.WaitGroup
 		var mu sync.Mutex
 		won, errs := 0, []error{}
-		for range 8 {
+		for i := range 8 {
+			st := stores[i%len(stores)]
 			wg.Go(func() {
 				_, err := st.TakeSession(t.Context(), ten, race.Kind, race.Hash, at(5))
 				mu.Lock()
@@ -178,7 +187,7 @@ func testSessionTake(t *testing.T, open func(*testing.T) custos.Store) {
 		}
 		wg.Wait()
 		if won != 1 || len(errs) != 0 {
-			t.Errorf("round %d: 8 racing TakeSession calls: %d got the link, errors %v; want exactly 1, none", round, won, errs)
+			t.Errorf("round %d: 8 TakeSession calls racing through %d handle(s): %d got the link, errors %v; want exactly 1, none", round, len(stores), won, errs)
 		}
 	}
 }
@@ -403,31 +412,7 @@ func testSessionsAcrossHandles(t *testing.T, a, b custos.Store) {
 		t.Errorf("first handle: Session ended through the second: code %q, want %s", c, custos.NotFound)
 	}
 
-	for round := range 5 {
-		l := newSession(ten, custos.SessionLink, "h", 0, 600)
-		createSession(t, a, l)
-		var wg sync.WaitGroup
-		var mu sync.Mutex
-		won := 0
-		for i := range 8 {
-			st := []custos.Store{a, b}[i%2]
-			wg.Go(func() {
-				_, err := st.TakeSession(t.Context(), ten, l.Kind, l.Hash, at(1))
-				if err != nil && custos.ErrorCode(err) != custos.NotFound {
-					t.Errorf("TakeSession = %v", err)
-				}
-				if err == nil {
-					mu.Lock()
-					won++
-					mu.Unlock()
-				}
-			})
-		}
-		wg.Wait()
-		if won != 1 {
-			t.Errorf("round %d: 8 TakeSession calls racing through two handles: %d got the link, want 1", round, won)
-		}
-	}
+	raceTakes(t, ten, a, b)
 
 	if ok, err := a.UseTOTPStep(t.Context(), ten, "ada", 7); !ok || err != nil {
 		t.Fatalf("first handle: UseTOTPStep = %v, %v; want true", ok, err)
