@@ -36,8 +36,8 @@ func TestLimiterTenantAndKey(t *testing.T) {
 	if ok, _ := l.Allow(admission.Ingest, "B", "k9", 10); !ok {
 		t.Error("tenant B refused because of A")
 	}
-	if empty, _ := l.Exhausted(admission.Ingest, "A", "k3"); !empty {
-		t.Error("Exhausted(A) = false with A's bucket empty")
+	if ok, _ := l.Reserve(admission.Ingest, "A", "k3"); ok {
+		t.Error("Reserve(A) admitted a request with A's bucket empty")
 	}
 	// Refill: after 1s the tenant has 10 again, k1 5.
 	c.t = c.t.Add(time.Second)
@@ -56,8 +56,8 @@ func TestLimiterTenantAndKey(t *testing.T) {
 	}
 	// The key's bucket (5/s, size 10) owes 990 and needs one more token:
 	// 991/5 s.
-	if empty, wait := l.Exhausted(admission.Ingest, "C", "kc"); !empty || wait != 198200*time.Millisecond {
-		t.Errorf("after 1000 messages against a burst of 10: Exhausted %v, wait %v; want true, 3m18.2s", empty, wait)
+	if ok, wait := l.Reserve(admission.Ingest, "C", "kc"); ok || wait != 198200*time.Millisecond {
+		t.Errorf("after 1000 messages against a burst of 10: Reserve %v, wait %v; want refused, 3m18.2s", ok, wait)
 	}
 	c.t = c.t.Add(198 * time.Second)
 	if ok, _ := l.Allow(admission.Ingest, "C", "kc", 1); ok {
@@ -78,6 +78,54 @@ func TestLimiterTenantAndKey(t *testing.T) {
 	}
 	if got := admission.RetryAfter(2100 * time.Millisecond); got != 3 {
 		t.Errorf("RetryAfter(2.1s) = %d, want 3", got)
+	}
+}
+
+// TestReserve: the test before a body is read takes a token, so of
+// requests arriving together on a bucket with one token left only the
+// first is read; the request admitted is then charged its whole cost, and
+// one refused once its cost is known gets its token back.
+func TestReserve(t *testing.T) {
+	c := &clock{t: time.Date(2026, 1, 1, 0, 0, 0, 0, time.UTC)}
+	l := admission.NewLimiter(map[admission.Scope]admission.Limits{
+		admission.Ingest: {Tenant: admission.Rate{PerSecond: 10, Burst: 20}},
+	}, c.now)
+	// In debt by 100, then paid back to one token after 10.1 s.
+	if ok, _ := l.Allow(admission.Ingest, "A", "k", 120); !ok {
+		t.Fatal("a first batch refused")
+	}
+	c.t = c.t.Add(10100 * time.Millisecond)
+	if ok, _ := l.Reserve(admission.Ingest, "A", "k"); !ok {
+		t.Fatal("the first request on a bucket holding a token: refused")
+	}
+	for i := range 9 {
+		if ok, _ := l.Reserve(admission.Ingest, "A", "k"); ok {
+			t.Fatalf("request %d arriving with the first: admitted to have its body read", i+2)
+		}
+	}
+	// The first, 100 messages, is charged 100 in all: 1 - 100 = -99.
+	if ok, _ := l.AllowReserved(admission.Ingest, "A", "k", 100); !ok {
+		t.Fatal("the reserved request refused once its cost was known")
+	}
+	c.t = c.t.Add(9900 * time.Millisecond) // -99 + 99 = 0: short of one
+	if ok, _ := l.Reserve(admission.Ingest, "A", "k"); ok {
+		t.Error("admitted before the debt of the reserved request was paid back")
+	}
+	c.t = c.t.Add(100 * time.Millisecond) // 1
+	// Two reserve together with a full token each (2.5 after 150 ms);
+	// the first takes 50, the second, judged after, is refused and gets
+	// its token back.
+	c.t = c.t.Add(150 * time.Millisecond)
+	okA, _ := l.Reserve(admission.Ingest, "A", "k")
+	okB, _ := l.Reserve(admission.Ingest, "A", "k")
+	if !okA || !okB {
+		t.Fatalf("two requests on 2.5 tokens: reserved %v, %v; want both", okA, okB)
+	}
+	if ok, _ := l.AllowReserved(admission.Ingest, "A", "k", 50); !ok {
+		t.Fatal("the first of two reserved requests refused")
+	}
+	if ok, wait := l.AllowReserved(admission.Ingest, "A", "k", 50); ok || wait != 4850*time.Millisecond {
+		t.Errorf("the second, after the first took 50: ok %v, wait %v; want refused, 4.85s (its token back, -47.5: 48.5 tokens at 10/s)", ok, wait)
 	}
 }
 

@@ -89,7 +89,7 @@ func NewLimiter(limits map[Scope]Limits, now func() time.Time) *Limiter {
 // buckets of scope both hold at least one token, and then takes the whole
 // cost from both, into debt if need be: a tenant in debt is refused until
 // it has paid it back at its rate. So a request is judged before its
-// body is read (Exhausted is the same test), a large batch waits its turn
+// body is read (Reserve), a large batch waits its turn
 // rather than being refused for ever, and over time no tenant gets more
 // than its rate. When refused, it returns false and how long until both
 // buckets hold a token again.
@@ -107,11 +107,23 @@ func (l *Limiter) Limits(scope Scope) Limits { return l.limits[scope] }
 // AllowWith is Allow under lim instead of the node's limits of scope: a
 // tenant's own limits, set by the operator.
 func (l *Limiter) AllowWith(scope Scope, lim Limits, tenant, key string, cost float64) (bool, time.Duration) {
+	return l.take(scope, lim, tenant, key, 0, cost)
+}
+
+// take gives back refund tokens to the tenant's and the key's buckets of
+// scope, then admits a request of cost when both hold a token and takes
+// cost from both.
+func (l *Limiter) take(scope Scope, lim Limits, tenant, key string, refund, cost float64) (bool, time.Duration) {
 	now := l.now()
 	l.mu.Lock()
 	defer l.mu.Unlock()
 	tb := l.fill(bucketKey{scope, 't', tenant}, lim.Tenant, now)
 	kb := l.fill(bucketKey{scope, 'k', key}, lim.Key, now)
+	for _, b := range []*bucket{tb, kb} {
+		if b != nil {
+			b.tokens += refund
+		}
+	}
 	if wait := max(short(tb, lim.Tenant), short(kb, lim.Key)); wait > 0 {
 		return false, wait
 	}
@@ -124,25 +136,41 @@ func (l *Limiter) AllowWith(scope Scope, lim Limits, tenant, key string, cost fl
 	return true, 0
 }
 
-// Exhausted reports, without taking anything, whether the tenant's or the
-// key's bucket of scope is empty (or in debt), and until when: the test
-// Allow makes, before a request body is read.
-func (l *Limiter) Exhausted(scope Scope, tenant, key string) (bool, time.Duration) {
+// Reserve is Allow's test made before a request's body is read, while
+// its cost is unknown: it admits the request when the tenant's and the
+// key's buckets of scope both hold a token, and takes that token. Of
+// requests arriving together on a bucket with one token left, only the
+// first has its body read; the others are refused at once, before they
+// cost any work. AllowReserved then judges the request, its cost known.
+func (l *Limiter) Reserve(scope Scope, tenant, key string) (bool, time.Duration) {
 	lim, ok := l.limits[scope]
 	if !ok {
-		return false, 0
+		return true, 0
 	}
-	return l.ExhaustedWith(scope, lim, tenant, key)
+	return l.ReserveWith(scope, lim, tenant, key)
 }
 
-// ExhaustedWith is Exhausted under lim instead of the node's limits.
-func (l *Limiter) ExhaustedWith(scope Scope, lim Limits, tenant, key string) (bool, time.Duration) {
-	now := l.now()
-	l.mu.Lock()
-	defer l.mu.Unlock()
-	wait := max(short(l.fill(bucketKey{scope, 't', tenant}, lim.Tenant, now), lim.Tenant),
-		short(l.fill(bucketKey{scope, 'k', key}, lim.Key, now), lim.Key))
-	return wait > 0, wait
+// ReserveWith is Reserve under lim instead of the node's limits.
+func (l *Limiter) ReserveWith(scope Scope, lim Limits, tenant, key string) (bool, time.Duration) {
+	return l.take(scope, lim, tenant, key, 0, 1)
+}
+
+// AllowReserved is AllowReservedWith under the node's limits of scope.
+func (l *Limiter) AllowReserved(scope Scope, tenant, key string, cost float64) (bool, time.Duration) {
+	lim, ok := l.limits[scope]
+	if !ok {
+		return true, 0
+	}
+	return l.AllowReservedWith(scope, lim, tenant, key, cost)
+}
+
+// AllowReservedWith is AllowWith for a request ReserveWith admitted: its
+// reserved token is given back, and the request is judged and charged as
+// AllowWith would, so that it is refused only where it would have been
+// without the reservation (a burst of requests passed Reserve together
+// and took the last tokens first).
+func (l *Limiter) AllowReservedWith(scope Scope, lim Limits, tenant, key string, cost float64) (bool, time.Duration) {
+	return l.take(scope, lim, tenant, key, 1, cost)
 }
 
 // short returns how long until b holds a whole token at r (0: it does, or

@@ -30,20 +30,33 @@ func keyID(key string) string {
 
 // limit returns a RateLimited error, with Retry-After set on w, when t's
 // or key's bucket of scope is short of cost; nil when the work is
-// admitted. cost 0 only checks that the buckets are not empty, taking
-// nothing (before a body is read).
+// admitted. cost 0 is the test before a body is read: it takes one token
+// (Limiter.Reserve), and limitReserved judges the request once its cost
+// is known.
 func (a *Admission) limit(w http.ResponseWriter, log *slog.Logger, scope admission.Scope, t *custos.Tenant, key string, cost int) error {
+	return a.judge(w, log, scope, t, key, cost, false)
+}
+
+// limitReserved is limit for a request whose test before its body was
+// read (limit with cost 0) took a token: that token is given back and the
+// whole cost judged.
+func (a *Admission) limitReserved(w http.ResponseWriter, log *slog.Logger, scope admission.Scope, t *custos.Tenant, key string, cost int) error {
+	return a.judge(w, log, scope, t, key, cost, true)
+}
+
+func (a *Admission) judge(w http.ResponseWriter, log *slog.Logger, scope admission.Scope, t *custos.Tenant, key string, cost int, reserved bool) error {
 	if a == nil || a.Limiter == nil {
 		return nil
 	}
 	lim := tenantLimits(a.Limiter.Limits(scope), scope, t.RateLimits)
 	var ok bool
 	var wait time.Duration
-	if cost == 0 {
-		var empty bool
-		empty, wait = a.Limiter.ExhaustedWith(scope, lim, t.ID.String(), keyID(key))
-		ok = !empty
-	} else {
+	switch {
+	case reserved:
+		ok, wait = a.Limiter.AllowReservedWith(scope, lim, t.ID.String(), keyID(key), float64(cost))
+	case cost == 0:
+		ok, wait = a.Limiter.ReserveWith(scope, lim, t.ID.String(), keyID(key))
+	default:
 		ok, wait = a.Limiter.AllowWith(scope, lim, t.ID.String(), keyID(key), float64(cost))
 	}
 	if ok {

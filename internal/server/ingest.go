@@ -37,12 +37,15 @@ func handleIngest(log *slog.Logger, reg *tenants.Registry, pipe *subjects.Pipeli
 		var t *custos.Tenant
 		var err error
 		key := writeKeyOf(r)
-		if key != "" {
+		reserved := key != ""
+		if reserved {
 			if t, err = tenantByWriteKey(w, reg, key); err != nil {
 				writeError(w, log, err)
 				return
 			}
-			// A tenant out of tokens is turned away before its body is read.
+			// A tenant out of tokens is turned away before its body is
+			// read; one with a token left reserves it, so that of its
+			// requests arriving together only the first is read.
 			if err := adm.limit(w, log, admission.Ingest, t, key, 0); err != nil {
 				writeError(w, log, err)
 				return
@@ -68,7 +71,11 @@ func handleIngest(log *slog.Logger, reg *tenants.Registry, pipe *subjects.Pipeli
 		if misdirected(w, log, reg, t) {
 			return
 		}
-		if err := adm.limit(w, log, admission.Ingest, t, key, len(batch.Messages)); err != nil {
+		judge := adm.limit
+		if reserved {
+			judge = adm.limitReserved
+		}
+		if err := judge(w, log, admission.Ingest, t, key, len(batch.Messages)); err != nil {
 			writeError(w, log, err)
 			return
 		}
