@@ -4,6 +4,7 @@ import (
 	"crypto/sha256"
 	"encoding/base64"
 	"io"
+	"net"
 	"net/http"
 	"net/url"
 	"os"
@@ -28,6 +29,16 @@ type webClient struct {
 func newWebClient(t *testing.T) *webClient {
 	return &webClient{t: t, cookies: map[string]string{},
 		client: &http.Client{Timeout: 20 * time.Second, CheckRedirect: func(*http.Request, []*http.Request) error { return http.ErrUseLastResponse }}}
+}
+
+// newWebClientFrom is a webClient whose connections come from another
+// loopback address (127.0.0.2, say), so that the server sees another
+// client address.
+func newWebClientFrom(t *testing.T, addr string) *webClient {
+	b := newWebClient(t)
+	dialer := &net.Dialer{LocalAddr: &net.TCPAddr{IP: net.ParseIP(addr)}, Timeout: 10 * time.Second}
+	b.client.Transport = &http.Transport{DialContext: dialer.DialContext}
+	return b
 }
 
 // send makes a request at node n with the webClient's cookies (form: a
@@ -205,8 +216,8 @@ func TestTwoNodesShareSessions(t *testing.T) {
 		}
 
 		// Failed sign-ins count on every node: ten wrong passwords, five
-		// through each node (under each node's own limit per address),
-		// and the right one is refused through either.
+		// through each node, and the right one is refused through either,
+		// from another address too (the limit per user name).
 		addUser("max")
 		knownAtB("max")
 		for i := range 10 {
@@ -216,10 +227,23 @@ func TestTwoNodesShareSessions(t *testing.T) {
 			}
 		}
 		for name, n := range map[string]*testServer{"A": a, "B": b} {
-			if got := signIn(newWebClient(t), n, "max", "correct horse battery"); got != http.StatusTooManyRequests {
-				t.Errorf("the right password through node %s after 10 failures through both: %d, want 429", name, got)
+			if got := signIn(newWebClientFrom(t, "127.0.0.2"), n, "max", "correct horse battery"); got != http.StatusTooManyRequests {
+				t.Errorf("the right password through node %s, from another address, after 10 failures through both: %d, want 429", name, got)
 			}
 		}
+		// The limit per client address counts on every node too: the ten
+		// failures came from 127.0.0.1, five through each node, so even
+		// the tenant's secret key is refused from there through either
+		// node, and accepted from another address.
+		for name, n := range map[string]*testServer{"A": a, "B": b} {
+			c := newWebClient(t)
+			r := c.send(n, "GET", "/console/signin", nil)
+			r = c.send(n, "POST", "/console/signin", url.Values{"name": {"Root"}, "secret_key": {ten.SecretKey}, "csrf": {csrfIn(t, r)}})
+			if r.status != http.StatusTooManyRequests || !strings.Contains(string(r.body), "from your address") {
+				t.Errorf("secret-key sign-in through node %s from the address of 10 failures: %d, want 429 naming the address\n%s", name, r.status, r.body)
+			}
+		}
+		newWebClientFrom(t, "127.0.0.3").consoleSignIn(b, "Root", ten.SecretKey)
 	})
 
 	t.Run("privacy center link", func(t *testing.T) {

@@ -226,7 +226,11 @@ func (h *Handler) signin(w http.ResponseWriter, r *http.Request) {
 		h.showSignin(w, r, http.StatusForbidden, name, "This sign-in form is out of date or was not sent from this console. Try again.")
 		return
 	}
-	if h.signinLimit.full(clientIP(r)) {
+	if full, err := h.addressFull(r); err != nil {
+		h.d.Log.Error("console: count sign-in attempts", "err", err)
+		h.showSignin(w, r, http.StatusInternalServerError, name, "Something went wrong on our side; please try again.")
+		return
+	} else if full {
 		h.showSignin(w, r, http.StatusTooManyRequests, name, "Too many sign-in attempts from your address. Wait a few minutes and try again.")
 		return
 	}
@@ -236,7 +240,7 @@ func (h *Handler) signin(w http.ResponseWriter, r *http.Request) {
 	}
 	t, ok := h.d.Tenants.BySecretKey(strings.TrimSpace(r.PostFormValue("secret_key")))
 	if !ok {
-		h.signinLimit.allow(clientIP(r)) // failures count
+		h.signinFailed(r)
 		h.showSignin(w, r, http.StatusUnauthorized, name, "That secret key is not valid. Use the tenant's secret key (sk_…), not its write key.")
 		return
 	}

@@ -161,13 +161,14 @@ type Handler struct {
 	console *sessions
 	privacy *sessions
 	links   *links
-	// Sign-in attempts by client address, counted on this node.
-	signinLimit *limiter
-	linkByIP    *limiter
-	// Failed sign-ins of a tenant's user name, and links sent to one
-	// address, counted in the store for every node.
-	userLimit *attempts
-	linkLimit *attempts
+	// Failed sign-ins and links asked for, by client address (under
+	// custos.OperatorChain: the address is no tenant's); failed sign-ins
+	// of a tenant's user name, and links sent to one e-mail address. All
+	// are counted in the store, for every node.
+	signinByAddr *attempts
+	linkByAddr   *attempts
+	userLimit    *attempts
+	linkLimit    *attempts
 
 	mail sync.WaitGroup // e-mails being sent
 
@@ -193,14 +194,14 @@ func New(d Deps) (*Handler, error) {
 		return nil, errors.New("console: no session store or hasher")
 	}
 	h := &Handler{d: d, mux: http.NewServeMux(), pages: map[string]*template.Template{},
-		console:     newSessions(d.Sessions, custos.SessionConsole, ConsoleSessionTTL, d.Now, d.Log),
-		privacy:     newSessions(d.Sessions, custos.SessionPrivacy, PrivacySessionTTL, d.Now, d.Log),
-		links:       newLinks(d.Sessions, LinkTTL, d.Now, d.Log),
-		signinLimit: newLimiter(10, 15*time.Minute, d.Now),
-		linkLimit:   newAttempts(d.Sessions, d.Hasher, "link", 3, 15*time.Minute, d.Now),
-		linkByIP:    newLimiter(20, 15*time.Minute, d.Now),
-		userLimit:   newAttempts(d.Sessions, d.Hasher, "signin", 10, 15*time.Minute, d.Now),
-		started:     d.Now(),
+		console:      newSessions(d.Sessions, custos.SessionConsole, ConsoleSessionTTL, d.Now, d.Log),
+		privacy:      newSessions(d.Sessions, custos.SessionPrivacy, PrivacySessionTTL, d.Now, d.Log),
+		links:        newLinks(d.Sessions, LinkTTL, d.Now, d.Log),
+		signinByAddr: newAttempts(d.Sessions, d.Hasher, "signin-address", 10, 15*time.Minute, d.Now),
+		linkByAddr:   newAttempts(d.Sessions, d.Hasher, "link-address", 20, 15*time.Minute, d.Now),
+		linkLimit:    newAttempts(d.Sessions, d.Hasher, "link", 3, 15*time.Minute, d.Now),
+		userLimit:    newAttempts(d.Sessions, d.Hasher, "signin", 10, 15*time.Minute, d.Now),
+		started:      d.Now(),
 	}
 	if err := h.parse(); err != nil {
 		return nil, err

@@ -125,26 +125,6 @@ func TestSessionsExpireAndEnd(t *testing.T) {
 	}
 }
 
-func TestLimiter(t *testing.T) {
-	c := &clock{t: time.Date(2026, 1, 1, 12, 0, 0, 0, time.UTC)}
-	l := newLimiter(3, time.Minute, c.now)
-	for i := range 3 {
-		if !l.allow("k") {
-			t.Fatalf("attempt %d refused; want 3 allowed", i+1)
-		}
-	}
-	if l.allow("k") {
-		t.Errorf("4th attempt within the window allowed")
-	}
-	if !l.allow("other") {
-		t.Errorf("another key was limited")
-	}
-	c.t = c.t.Add(time.Minute)
-	if !l.allow("k") {
-		t.Errorf("attempt after the window refused")
-	}
-}
-
 func TestCookieSecureUnderTLS(t *testing.T) {
 	for _, tc := range []struct {
 		name         string
@@ -304,21 +284,31 @@ func TestSessionsListAndRevoke(t *testing.T) {
 	}
 }
 
-func TestLimiterCountsWithoutRecording(t *testing.T) {
+// TestAttemptsFullRecordsNothing: full only counts (sign-ins count their
+// failures, recorded apart), here for a client address, which belongs to
+// no tenant and is counted under custos.OperatorChain.
+func TestAttemptsFullRecordsNothing(t *testing.T) {
 	c := &clock{t: time.Date(2026, 1, 1, 12, 0, 0, 0, time.UTC)}
-	l := newLimiter(2, time.Minute, c.now)
+	l := newAttempts(openStore(t), testHasher{}, "signin-address", 2, time.Minute, c.now)
+	ctx := t.Context()
 	for range 5 {
-		if l.full("k") {
-			t.Fatalf("full() recorded events")
+		if full, err := l.full(ctx, custos.OperatorChain, "203.0.113.7"); full || err != nil {
+			t.Fatalf("full() = %v, %v before any attempt was recorded", full, err)
 		}
 	}
-	l.allow("k")
-	l.allow("k")
-	if !l.full("k") {
-		t.Errorf("full() = false after 2 of 2")
+	for range 2 {
+		if err := l.record(ctx, custos.OperatorChain, "203.0.113.7"); err != nil {
+			t.Fatal(err)
+		}
 	}
-	c.t = c.t.Add(time.Minute)
-	if l.full("k") {
+	if full, err := l.full(ctx, custos.OperatorChain, "203.0.113.7"); !full || err != nil {
+		t.Errorf("full() = %v, %v after 2 of 2; want true", full, err)
+	}
+	if full, _ := l.full(ctx, custos.OperatorChain, "203.0.113.8"); full {
+		t.Errorf("another address is full")
+	}
+	c.t = c.t.Add(time.Minute + time.Second)
+	if full, _ := l.full(ctx, custos.OperatorChain, "203.0.113.7"); full {
 		t.Errorf("full() = true after the window")
 	}
 }

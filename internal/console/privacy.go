@@ -287,14 +287,14 @@ func (h *Handler) privacySignin(w http.ResponseWriter, r *http.Request) {
 	id := custos.Identifier{Type: custos.Email, Value: email}.Normalize()
 	// Known address or not, the same limits are read and written, so the
 	// answer's timing does not tell.
-	allowed := h.linkByIP.allow(clientIP(r))
-	if allowed {
-		var err error
-		if allowed, err = h.linkLimit.allow(r.Context(), t.ID, id.Value); err != nil {
-			p.CSRF = h.preToken(w, r, t)
-			h.pcFail(w, p, err)
-			return
-		}
+	allowed, err := h.linkByAddr.allow(r.Context(), custos.OperatorChain, clientIP(r))
+	if allowed && err == nil {
+		allowed, err = h.linkLimit.allow(r.Context(), t.ID, id.Value)
+	}
+	if err != nil {
+		p.CSRF = h.preToken(w, r, t)
+		h.pcFail(w, p, err)
+		return
 	}
 	if !allowed {
 		p.CSRF = h.preToken(w, r, t)

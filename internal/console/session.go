@@ -16,7 +16,6 @@ import (
 	"log/slog"
 	"net/http"
 	"strings"
-	"sync"
 	"time"
 
 	"github.com/custos-dev/custos"
@@ -252,59 +251,6 @@ func setCookie(w http.ResponseWriter, r *http.Request, secure bool, name, value,
 	http.SetCookie(w, c)
 }
 
-// limiter allows n events per key in each window.
-type limiter struct {
-	mu     sync.Mutex
-	n      int
-	window time.Duration
-	now    func() time.Time
-	seen   map[string][]time.Time
-}
-
-func newLimiter(n int, window time.Duration, now func() time.Time) *limiter {
-	return &limiter{n: n, window: window, now: now, seen: map[string][]time.Time{}}
-}
-
-// allow records an event for key and reports whether it is within the limit.
-func (l *limiter) allow(key string) bool {
-	l.mu.Lock()
-	defer l.mu.Unlock()
-	now := l.now()
-	if len(l.seen) > 100000 { // bound the memory an attacker can make us use
-		for k, ts := range l.seen {
-			if now.Sub(ts[len(ts)-1]) > l.window {
-				delete(l.seen, k)
-			}
-		}
-	}
-	kept := l.seen[key][:0]
-	for _, t := range l.seen[key] {
-		if now.Sub(t) < l.window {
-			kept = append(kept, t)
-		}
-	}
-	if len(kept) >= l.n {
-		l.seen[key] = kept
-		return false
-	}
-	l.seen[key] = append(kept, now)
-	return true
-}
-
-// full reports whether key has used up the window's events, without
-// recording one: sign-ins count only their failures.
-func (l *limiter) full(key string) bool {
-	l.mu.Lock()
-	defer l.mu.Unlock()
-	now, n := l.now(), 0
-	for _, t := range l.seen[key] {
-		if now.Sub(t) < l.window {
-			n++
-		}
-	}
-	return n >= l.n
-}
-
 // attempts limits attempts of one purpose to n per key in each window,
 // counting them in the store (custos.SessionAttempt records), so that the
 // limit holds across every node of a cluster, not per node. A key is
@@ -341,6 +287,20 @@ func (a *attempts) full(ctx context.Context, t custos.TenantID, key string) (boo
 	}
 	n, err := a.st.CountHolderSessions(ctx, t, custos.SessionAttempt, h, a.now())
 	return n >= a.n, err
+}
+
+// addressFull reports whether r's client address has used up its failed
+// sign-ins.
+func (h *Handler) addressFull(r *http.Request) (bool, error) {
+	return h.signinByAddr.full(r.Context(), custos.OperatorChain, clientIP(r))
+}
+
+// signinFailed counts a failed sign-in against r's client address; an
+// error is logged, not shown: the sign-in failed either way.
+func (h *Handler) signinFailed(r *http.Request) {
+	if err := h.signinByAddr.record(r.Context(), custos.OperatorChain, clientIP(r)); err != nil {
+		h.d.Log.Error("console: record a failed sign-in by address", "err", err)
+	}
 }
 
 // record records an attempt for key.

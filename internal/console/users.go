@@ -43,7 +43,11 @@ func (h *Handler) userSignin(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	// Failed attempts count, by address and by user.
-	if h.signinLimit.full(clientIP(r)) {
+	if full, err := h.addressFull(r); err != nil {
+		h.d.Log.Error("console: count sign-in attempts", "err", err)
+		fail(http.StatusInternalServerError, "Something went wrong on our side; please try again.")
+		return
+	} else if full {
 		fail(http.StatusTooManyRequests, "Too many sign-in attempts. Wait a few minutes and try again.")
 		return
 	}
@@ -54,7 +58,7 @@ func (h *Handler) userSignin(w http.ResponseWriter, r *http.Request) {
 		t, ok = h.d.Tenants.Get(id)
 	}
 	if !ok {
-		h.signinLimit.allow(clientIP(r))
+		h.signinFailed(r)
 		fail(http.StatusUnauthorized, "That tenant id, user name, password or code is not right.")
 		return
 	}
@@ -83,7 +87,7 @@ func (h *Handler) userSignin(w http.ResponseWriter, r *http.Request) {
 			fail(http.StatusInternalServerError, "Something went wrong on our side; please try again.")
 			return
 		}
-		h.signinLimit.allow(clientIP(r))
+		h.signinFailed(r)
 		if e := h.userLimit.record(r.Context(), t.ID, d.Name); e != nil {
 			h.d.Log.Error("console: record a failed sign-in", "tenant", t.ID, "err", e)
 		}
@@ -137,15 +141,21 @@ func (h *Handler) operatorSignin(w http.ResponseWriter, r *http.Request) {
 		d.Error = msg
 		h.showOperatorSignin(w, r, status, d)
 	}
-	switch {
-	case !checkPreAt(r):
+	if !checkPreAt(r) {
 		fail(http.StatusForbidden, "This sign-in form is out of date or was not sent from this console. Try again.")
-	case h.signinLimit.full(clientIP(r)):
+		return
+	}
+	full, err := h.addressFull(r)
+	switch {
+	case err != nil:
+		h.d.Log.Error("console: count sign-in attempts", "err", err)
+		fail(http.StatusInternalServerError, "Something went wrong on our side; please try again.")
+	case full:
 		fail(http.StatusTooManyRequests, "Too many sign-in attempts from your address. Wait a few minutes and try again.")
 	case !validUserName(d.Name):
 		fail(http.StatusBadRequest, "Your name is required (1 to 64 printable characters): the operator's audit log records your actions under it.")
 	case !h.operatorToken(r.PostFormValue("token")):
-		h.signinLimit.allow(clientIP(r))
+		h.signinFailed(r)
 		fail(http.StatusUnauthorized, "That operator token is not valid.")
 	default:
 		s := &session{user: d.Name, how: audit.ConsoleOperator}

@@ -89,7 +89,11 @@ func (r *Ring) HashMessageID(t custos.TenantID, messageID string) (custos.Messag
 // key) of v in the given domain: a pseudonym for other uses, such as
 // audit entries, that survives erasure without revealing v. Hashes of
 // one value in different domains are unrelated. The domain must be 1 to
-// 255 bytes; "message-id" is the domain of HashMessageID.
+// 255 bytes; "message-id" is the domain of HashMessageID. Under
+// custos.OperatorChain the key derives from the master key instead, for
+// values that concern no tenant (a client's address): every node with the
+// master key computes the same hash, and rotating the master key changes
+// them all.
 func (r *Ring) HashValue(t custos.TenantID, domain string, v []byte) ([32]byte, error) {
 	return hashValue(r, t, domain, v)
 }
@@ -98,9 +102,12 @@ func hashValue[V string | []byte](r *Ring, t custos.TenantID, domain string, v V
 	if len(domain) == 0 || len(domain) > 255 {
 		return [32]byte{}, custos.Errorf(custos.Invalid, "hash domain must be 1 to 255 bytes, not %d", len(domain))
 	}
-	tk, err := r.tenant(t)
-	if err != nil {
-		return [32]byte{}, err
+	tk := r.operator
+	if t != custos.OperatorChain {
+		var err error
+		if tk, err = r.tenant(t); err != nil {
+			return [32]byte{}, err
+		}
 	}
 	hs := tk.hashers.Get().(*hasher)
 	hs.buf = append(hs.buf[:0], 0, byte(len(domain)))

@@ -119,3 +119,31 @@ func TestHashDomains(t *testing.T) {
 		}
 	}
 }
+
+// TestOperatorHash: under custos.OperatorChain, HashValue keys with the
+// master key, so two nodes (two rings on two key stores) with one master
+// key agree, another master key disagrees, and no tenant's hash equals it.
+func TestOperatorHash(t *testing.T) {
+	master := testMaster(t)
+	a, _ := openRing(t, t.TempDir(), master, Options{})
+	b, _ := openRing(t, t.TempDir(), master, Options{})
+	other, _ := openRing(t, t.TempDir(), testMaster(t), Options{})
+	hash := func(r *Ring, tn custos.TenantID) [32]byte {
+		t.Helper()
+		h, err := r.HashValue(tn, "address", []byte("203.0.113.7"))
+		if err != nil {
+			t.Fatalf("HashValue(%s): %v", tn, err)
+		}
+		return h
+	}
+	h := hash(a, custos.OperatorChain)
+	if hash(b, custos.OperatorChain) != h {
+		t.Error("two rings with one master key hash an operator value differently")
+	}
+	if hash(other, custos.OperatorChain) == h {
+		t.Error("rings with different master keys hash an operator value alike")
+	}
+	if hash(a, mustTenant(t, a)) == h {
+		t.Error("a tenant's hash equals the operator's")
+	}
+}

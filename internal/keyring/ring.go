@@ -45,6 +45,11 @@ type Ring struct {
 	tenants  atomic.Pointer[map[custos.TenantID]*tenant]
 	tenantMu sync.Mutex
 
+	// operator hashes what concerns no tenant (HashValue under
+	// custos.OperatorChain): its key derives from the master key, so every
+	// node of a deployment computes the same pseudonyms.
+	operator *tenant
+
 	cache *cache
 	// stripes serialise, per subject, loading or creating a key with
 	// shredding it, so a key read before a shred is never cached after it
@@ -70,6 +75,7 @@ const (
 	infoSubjectWrap = "custos keyring v1 subject key wrap"
 	infoHash        = "custos keyring v1 identifier hash"
 	infoTenantSeal  = "custos keyring v1 tenant seal"
+	infoOperator    = "custos keyring v1 operator key"
 )
 
 // New opens a Ring over ks with the master key. On a new key store it
@@ -92,6 +98,13 @@ func New(ctx context.Context, ks custos.KeyStore, master []byte, opts Options) (
 		return nil, fmt.Errorf("keyring: %w", err)
 	}
 	r := &Ring{ks: ks, master: m, cache: newCache(opts.CacheSize), plaintext: opts.InsecurePlaintext}
+	opKey, err := hkdf.Key(sha256.New, master, nil, infoOperator, keySize)
+	if err != nil {
+		return nil, fmt.Errorf("keyring: %w", err)
+	}
+	if r.operator, err = newTenant(custos.OperatorChain, opKey); err != nil {
+		return nil, fmt.Errorf("keyring: %w", err)
+	}
 	r.adPool.New = func() any { b := make([]byte, 0, 128); return &b }
 
 	wrapped, err := ks.TenantKeys(ctx)
