@@ -74,10 +74,13 @@ const (
 // batch: one round trip for the whole call. It returns once the commit is
 // durable (synchronous_commit is on), so wait has nothing left to do.
 // Rows of one statement are sorted by key, so that concurrent Applies
-// from several nodes lock rows in one order.
+// from several nodes lock rows in one order. Writes made under a lease
+// (ctx carries its custos.Fence) are refused, changing nothing, once the
+// lease has a newer holder.
 func (s *Store) Apply(ctx context.Context, ws []*custos.Write) (func() error, error) {
+	fenced := len(custos.Fences(ctx)) > 0
 	for _, w := range ws {
-		if w.Guard != nil {
+		if w.Guard != nil || fenced {
 			if err := s.applyGuarded(ctx, ws); err != nil {
 				return nil, err
 			}

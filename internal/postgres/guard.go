@@ -50,6 +50,11 @@ const (
 	// sqlObservedCheck compares the SHA-256 of the observed-categories
 	// record with what the author read (empty: read as absent).
 	sqlObservedCheck = `SELECT 1 / (CASE WHEN coalesce((SELECT sha256(value) FROM tenant_records WHERE tenant_id = $1 AND kind = $2), '\x'::bytea) = $3 THEN 1 ELSE 0 END)`
+	// sqlFenceCheck checks that a lease still has the token a write was
+	// made under (custos.Fence), and keeps it from changing until the
+	// commit, as sqlFence does for the other writes.
+	sqlFenceCheck = `SELECT 1 / (CASE WHEN count(*) = 1 THEN 1 ELSE 0 END)
+		FROM (SELECT 1 FROM leases WHERE tenant_id = $1 AND name = $2 AND token = $3 FOR SHARE) AS f`
 )
 
 // What a statement of a guarded batch is, to tell which failed.
@@ -59,6 +64,7 @@ const (
 	stmtProfiles
 	stmtEvents
 	stmtObserved
+	stmtFence
 )
 
 // applyGuarded applies writes of which some carry a Guard in one
@@ -68,7 +74,10 @@ const (
 // that advances the generation and one that checks it are serialised: a
 // guarded Write that commits after a gate change was checked against it.
 // A check that fails aborts the whole batch, which is then answered with
-// a *custos.StaleError saying what was stale.
+// a *custos.StaleError saying what was stale. The fences ctx carries
+// (work under a lease: an erasure's steps, the retention sweep) are
+// checked first, and a write under a lease that has a newer holder is
+// refused with custos.ErrFenced as the cause.
 func (s *Store) applyGuarded(ctx context.Context, ws []*custos.Write) error {
 	b := &pgx.Batch{}
 	// The Write and kind of each statement queued, so that an error is
@@ -79,6 +88,10 @@ func (s *Store) applyGuarded(ctx context.Context, ws []*custos.Write) error {
 	queue := func(w *custos.Write, kind int, q *pgx.QueuedQuery) {
 		owners, kinds = append(owners, w), append(kinds, kind)
 		q.Exec(func(pgconn.CommandTag) error { done++; return nil })
+	}
+	fences := custos.Fences(ctx)
+	for _, f := range fences {
+		queue(nil, stmtFence, b.Queue(sqlFenceCheck, f.Tenant[:], f.Lease, int64(f.Token)))
 	}
 	for _, w := range ws {
 		if g := w.Guard; g != nil {
@@ -133,7 +146,17 @@ func (s *Store) applyGuarded(ctx context.Context, ws []*custos.Write) error {
 		return nil
 	}
 	var pe *pgconn.PgError
-	if !errors.As(err, &pe) || done >= len(owners) || owners[done].Guard == nil {
+	if errors.As(err, &pe) && pe.Code == "22012" && done < len(fences) {
+		// Fences are the first statements: the done-th did not hold.
+		f := fences[done]
+		var token int64
+		terr := s.pool.QueryRow(ctx, "SELECT token FROM leases WHERE tenant_id = $1 AND name = $2", f.Tenant[:], f.Lease).Scan(&token)
+		if terr != nil && !errors.Is(terr, pgx.ErrNoRows) {
+			return dbError("read a lease's token", terr)
+		}
+		return custos.FencedError(f, uint64(token))
+	}
+	if !errors.As(err, &pe) || done >= len(owners) || owners[done] == nil || owners[done].Guard == nil {
 		return dbError("apply guarded writes", err)
 	}
 	w := owners[done]

@@ -20,7 +20,8 @@ type SharedStore interface {
 
 // RunFencing runs the fencing cases of a store several processes share:
 // the writes a lease's work makes (an outbox attempt, an erasure step, a
-// campaign's send records and progress) are accepted while their fence is
+// campaign's send records and progress, an Apply of the ingest writer's
+// for such work) are accepted while their fence is
 // current and refused, changing nothing, once another holder took the
 // lease over or got it after a release. open returns two handles on one
 // new, empty store, as two nodes hold them.
@@ -65,6 +66,15 @@ func fencedWrites(ten custos.TenantID, s custos.SubjectID) map[string]func(ctx c
 			c.Error = v
 			return st.PutCampaign(ctx, c)
 		},
+		// The ingest writer's writes for work under a lease: an erasure's
+		// tombstones and deletions, the retention sweep's deletions.
+		"Apply": func(ctx context.Context, st custos.Store, v string) error {
+			wait, err := st.Apply(ctx, []*custos.Write{{Tenant: ten, Profiles: []custos.StoredProfile{{Subject: s, Value: []byte(v)}}}})
+			if err != nil {
+				return err
+			}
+			return wait()
+		},
 	}
 }
 
@@ -95,6 +105,11 @@ func fencedValues(t *testing.T, st custos.Store, ten custos.TenantID, s custos.S
 	}
 	if c, err := st.Campaign(ctx, ten, "cmp_fenced"); err == nil {
 		got["PutCampaign"] = c.Error
+	} else if custos.ErrorCode(err) != custos.NotFound {
+		t.Fatal(err)
+	}
+	if p, err := st.Profile(ctx, ten, s); err == nil {
+		got["Apply"] = string(p)
 	} else if custos.ErrorCode(err) != custos.NotFound {
 		t.Fatal(err)
 	}

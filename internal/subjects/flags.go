@@ -119,7 +119,7 @@ func (p *Pipeline) SetFlags(ctx context.Context, t custos.TenantID, id custos.Id
 // while the writer may still be running fn: callers read what fn wrote
 // only when control returned nil.
 func (p *Pipeline) control(ctx context.Context, t custos.TenantID, fn func(*writer, *group) error) error {
-	j := &job{gone: ctx.Done(), tenant: t, control: fn, done: make(chan struct{})}
+	j := &job{gone: ctx.Done(), tenant: t, control: fn, fences: custos.Fences(ctx), done: make(chan struct{})}
 	if err := p.enqueue(ctx, j); err != nil {
 		return err
 	}
@@ -131,11 +131,33 @@ func (p *Pipeline) control(ctx context.Context, t custos.TenantID, fn func(*writ
 	}
 }
 
-// runControl runs a control job; its error is the job's.
+// runControl runs a control job; its error is the job's. What a job made
+// under a lease wrote (a flag, a tombstone, a deletion) is applied at
+// once, with the group's writes before it, under the lease's fence: a
+// shared store refuses it if the lease has a newer holder, so a stalled
+// former holder's step cannot land late. A job that only read (a
+// campaign's gate) costs no write.
 func (w *writer) runControl(g *group, j *job) {
+	fenced := len(j.fences) > 0 && w.shared != nil
+	var touched, dirty int
+	if fenced {
+		touched, dirty = g.touched, g.dirtyProfiles()
+	}
 	err := w.ensureFresh(context.Background(), j.tenant)
 	if err == nil {
 		err = j.control(w, g)
+	}
+	if err == nil && fenced && (g.touched != touched || g.dirtyProfiles() > dirty) {
+		ctx := context.Background()
+		for _, f := range j.fences {
+			ctx = custos.WithFence(ctx, f)
+		}
+		if err = w.flush(ctx, g); errors.Is(err, custos.ErrFenced) {
+			// The job changed the gate in memory but not in the store:
+			// the gate is read again from it. If that fails, the next
+			// write is refused as stale and refreshes it then.
+			w.refreshGate(context.Background(), j.tenant)
+		}
 	}
 	if err != nil {
 		var ce *custos.Error

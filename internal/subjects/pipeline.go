@@ -101,6 +101,10 @@ type job struct {
 	// control, if set, makes this a change other than ingestion, run by
 	// the writer in order with the messages.
 	control func(*writer, *group) error
+	// fences are those of the control job's context: work under a lease,
+	// whose writes a shared store refuses once the lease has a newer
+	// holder.
+	fences []custos.Fence
 	// policy, if set, is the tenant's consent policy for msgs.
 	policy *consent.Policy
 	res    Result

@@ -3,6 +3,7 @@ package subjects_test
 import (
 	"context"
 	"crypto/rand"
+	"errors"
 	"fmt"
 	"slices"
 	"sync"
@@ -324,5 +325,81 @@ func TestSavedFilterOnSharedStore(t *testing.T) {
 	slices.Sort(want)
 	if got := messageIDs(evs); !slices.Equal(got, want) {
 		t.Errorf("u1's events %v, want each message once: %v", got, want)
+	}
+}
+
+// TestFencedControlOnSharedStore: a change made through the ingest writer
+// by work under a lease (here a suppression, as an erasure's steps and
+// the retention sweep make theirs) is refused once the lease has a newer
+// holder, and changes nothing: not the store, and not the node's gate, so
+// the person's messages are still stored. Under the current holder's
+// fence it is written and in force.
+func TestFencedControlOnSharedStore(t *testing.T) {
+	d := newSharedDB(t)
+	n, _ := d.open(t, subjects.Options{})
+	ctx := context.Background()
+	st, err := postgres.Open(ctx, d.data, postgres.Options{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer st.Close()
+	const lease = "request/req_fenced"
+	old, err := st.AcquireLease(ctx, d.ten, lease, "node-a", 50*time.Millisecond)
+	if err != nil || old == 0 {
+		t.Fatalf("node A's lease: token %d, %v", old, err)
+	}
+	time.Sleep(100 * time.Millisecond) // node A stalls past its lease
+	cur, err := st.AcquireLease(ctx, d.ten, lease, "node-b", time.Minute)
+	if err != nil || cur == 0 || cur == old {
+		t.Fatalf("node B's take-over: token %d (A's %d), %v", cur, old, err)
+	}
+	id := custos.Identifier{Type: custos.UserID, Value: "mia"}
+	suppress := func(token uint64) error {
+		_, err := n.pipe.SetFlags(custos.WithFence(ctx, custos.Fence{Tenant: d.ten, Lease: lease, Token: token}), d.ten, id,
+			func(f *custos.SubjectFlags) { f.Suppressed = true })
+		return err
+	}
+	stored := func(mid string) int {
+		t.Helper()
+		res, err := n.pipe.Ingest(ctx, d.ten, decode(t, `{"batch":[{"type":"track","event":"E","userId":"mia","messageId":"`+mid+`"}]}`))
+		if err != nil {
+			t.Fatal(err)
+		}
+		return res.Stored
+	}
+	flagged := func() int {
+		t.Helper()
+		count := 0
+		if err := st.EachFlags(ctx, func(ft custos.TenantID, r custos.FlagsRecord) error {
+			if ft == d.ten && r.Flags.Suppressed {
+				count++
+			}
+			return nil
+		}); err != nil {
+			t.Fatal(err)
+		}
+		return count
+	}
+
+	if got := stored("m0"); got != 1 { // the person exists, known to the gate
+		t.Fatalf("a first message: %d stored, want 1", got)
+	}
+	if err := suppress(old); !errors.Is(err, custos.ErrFenced) || custos.ErrorCode(err) != custos.Conflict {
+		t.Fatalf("suppression under the stalled holder's fence: %v, want a Conflict caused by ErrFenced", err)
+	}
+	if got := flagged(); got != 0 {
+		t.Errorf("%d suppressions stored by the refused write, want 0", got)
+	}
+	if got := stored("m1"); got != 1 {
+		t.Errorf("after the refused suppression, a message of the person: %d stored, want 1 (the gate must not hold what the store refused)", got)
+	}
+	if err := suppress(cur); err != nil {
+		t.Fatalf("suppression under the current holder's fence: %v", err)
+	}
+	if got := flagged(); got != 1 {
+		t.Errorf("%d suppressions stored under the current fence, want 1", got)
+	}
+	if got := stored("m2"); got != 0 {
+		t.Errorf("after the suppression, a message of the person: %d stored, want 0", got)
 	}
 }

@@ -55,6 +55,9 @@ type group struct {
 	failed error
 	// wrote is set once an Apply of the group succeeded.
 	wrote bool
+	// touched counts the calls of write: a control job that made none
+	// (and dirtied no profile) only read.
+	touched int
 }
 
 type subjectRef struct {
@@ -86,6 +89,7 @@ func newGroup() *group {
 }
 
 func (g *group) write(t custos.TenantID) *custos.Write {
+	g.touched++
 	w := g.writes[t]
 	if w == nil {
 		w = &custos.Write{Tenant: t}
@@ -93,6 +97,17 @@ func (g *group) write(t custos.TenantID) *custos.Write {
 		g.order = append(g.order, t)
 	}
 	return w
+}
+
+// dirtyProfiles counts the group's profiles changed and not yet sealed.
+func (g *group) dirtyProfiles() int {
+	n := 0
+	for _, ps := range g.profiles {
+		if ps.dirty {
+			n++
+		}
+	}
+	return n
 }
 
 // wait blocks until every write of the group is durable.
