@@ -79,6 +79,12 @@ type SessionStore interface {
 	// DeleteHolderSessions ends every session of one kind and holder, and
 	// returns how many there were.
 	DeleteHolderSessions(ctx context.Context, t TenantID, kind, holder string) (int, error)
+	// CreateSessionBelow stores a new session, as CreateSession, if the
+	// tenant has fewer than limit live sessions (at now) of its kind and
+	// holder, and reports whether it stored it. Count and store are one
+	// step: of callers racing on any node, no more than limit succeed
+	// (attempts counted against a limit, SessionAttempt).
+	CreateSessionBelow(ctx context.Context, s *Session, limit int, now time.Time) (bool, error)
 	// CountHolderSessions returns how many live sessions of one kind and
 	// holder the tenant has.
 	CountHolderSessions(ctx context.Context, t TenantID, kind, holder string, now time.Time) (int, error)

@@ -10,6 +10,7 @@ import (
 	"os"
 	"path/filepath"
 	"strings"
+	"sync"
 	"testing"
 	"time"
 
@@ -244,6 +245,47 @@ func TestTwoNodesShareSessions(t *testing.T) {
 			}
 		}
 		newWebClientFrom(t, "127.0.0.3").consoleSignIn(b, "Root", ten.SecretKey)
+
+		// Sign-ins that succeed do not count: twelve from one address.
+		for i := range 12 {
+			newWebClientFrom(t, "127.0.0.4").consoleSignIn([]*testServer{a, b}[i%2], "Root", ten.SecretKey)
+		}
+		// Sixteen wrong passwords racing from one address through both
+		// nodes: exactly ten are judged (401), the others refused (429);
+		// the count and the record of an attempt are one step.
+		var wg sync.WaitGroup
+		var mu sync.Mutex
+		codes := map[int]int{}
+		for i := range 16 {
+			c := newWebClientFrom(t, "127.0.0.5")
+			n := []*testServer{a, b}[i%2]
+			form := c.send(n, "GET", "/console/signin/user", nil)
+			body := url.Values{"tenant": {ten.ID}, "name": {"nobody"}, "password": {"wrong " + randomHex(4)}, "csrf": {csrfIn(t, form)}}.Encode()
+			req, err := http.NewRequest("POST", n.URL+"/console/signin/user", strings.NewReader(body))
+			if err != nil {
+				t.Fatal(err)
+			}
+			req.Header.Set("Content-Type", "application/x-www-form-urlencoded")
+			for k, v := range c.cookies {
+				req.AddCookie(&http.Cookie{Name: k, Value: v})
+			}
+			wg.Go(func() {
+				status := 0
+				if resp, err := c.client.Do(req); err != nil {
+					t.Errorf("racing sign-in: %v", err)
+				} else {
+					resp.Body.Close()
+					status = resp.StatusCode
+				}
+				mu.Lock()
+				codes[status]++
+				mu.Unlock()
+			})
+		}
+		wg.Wait()
+		if codes[http.StatusUnauthorized] != 10 || codes[http.StatusTooManyRequests] != 6 {
+			t.Errorf("16 racing wrong passwords from one address through two nodes answered %v; want 10 × 401 and 6 × 429", codes)
+		}
 	})
 
 	t.Run("privacy center link", func(t *testing.T) {

@@ -226,21 +226,29 @@ func (h *Handler) signin(w http.ResponseWriter, r *http.Request) {
 		h.showSignin(w, r, http.StatusForbidden, name, "This sign-in form is out of date or was not sent from this console. Try again.")
 		return
 	}
-	if full, err := h.addressFull(r); err != nil {
+	at, err := h.signinAttempt(r)
+	if err != nil {
 		h.d.Log.Error("console: count sign-in attempts", "err", err)
 		h.showSignin(w, r, http.StatusInternalServerError, name, "Something went wrong on our side; please try again.")
 		return
-	} else if full {
+	}
+	if at == nil {
 		h.showSignin(w, r, http.StatusTooManyRequests, name, "Too many sign-in attempts from your address. Wait a few minutes and try again.")
 		return
 	}
+	failed := false // on its credentials: the attempt counts
+	defer func() {
+		if !failed {
+			h.forgetAttempts(r, at)
+		}
+	}()
 	if !validUserName(name) {
 		h.showSignin(w, r, http.StatusBadRequest, name, "Your name is required (1 to 64 printable characters): the audit log records your actions under it.")
 		return
 	}
 	t, ok := h.d.Tenants.BySecretKey(strings.TrimSpace(r.PostFormValue("secret_key")))
 	if !ok {
-		h.signinFailed(r)
+		failed = true
 		h.showSignin(w, r, http.StatusUnauthorized, name, "That secret key is not valid. Use the tenant's secret key (sk_…), not its write key.")
 		return
 	}

@@ -284,33 +284,47 @@ func TestSessionsListAndRevoke(t *testing.T) {
 	}
 }
 
-// TestAttemptsFullRecordsNothing: full only counts (sign-ins count their
-// failures, recorded apart), here for a client address, which belongs to
-// no tenant and is counted under custos.OperatorChain.
-func TestAttemptsFullRecordsNothing(t *testing.T) {
+// TestAttemptTakeAndForget: take records attempts up to the limit and
+// refuses, recording nothing, beyond it; a forgotten attempt (a sign-in
+// that succeeded) frees its place; the window ends them. Here for a
+// client address, which belongs to no tenant and is counted under
+// custos.OperatorChain.
+func TestAttemptTakeAndForget(t *testing.T) {
 	c := &clock{t: time.Date(2026, 1, 1, 12, 0, 0, 0, time.UTC)}
-	l := newAttempts(openStore(t), testHasher{}, "signin-address", 2, time.Minute, c.now)
+	st := openStore(t)
+	l := newAttempts(st, testHasher{}, "signin-address", 2, time.Minute, c.now)
 	ctx := t.Context()
-	for range 5 {
-		if full, err := l.full(ctx, custos.OperatorChain, "203.0.113.7"); full || err != nil {
-			t.Fatalf("full() = %v, %v before any attempt was recorded", full, err)
+	take := func(addr string, want bool) *attempt {
+		t.Helper()
+		at, err := l.take(ctx, custos.OperatorChain, addr)
+		if (at != nil) != want || err != nil {
+			t.Fatalf("take(%s) = %v, %v; want taken %v", addr, at, err, want)
 		}
+		return at
 	}
-	for range 2 {
-		if err := l.record(ctx, custos.OperatorChain, "203.0.113.7"); err != nil {
-			t.Fatal(err)
-		}
+	first := take("203.0.113.7", true)
+	take("203.0.113.7", true)
+	take("203.0.113.7", false)
+	take("203.0.113.8", true) // another address
+	if err := first.forget(ctx); err != nil {
+		t.Fatal(err)
 	}
-	if full, err := l.full(ctx, custos.OperatorChain, "203.0.113.7"); !full || err != nil {
-		t.Errorf("full() = %v, %v after 2 of 2; want true", full, err)
-	}
-	if full, _ := l.full(ctx, custos.OperatorChain, "203.0.113.8"); full {
-		t.Errorf("another address is full")
+	take("203.0.113.7", true)
+	take("203.0.113.7", false)
+	if n, err := st.CountHolderSessions(ctx, custos.OperatorChain, custos.SessionAttempt, mustHolder(t, l, "203.0.113.7"), c.t); n != 2 || err != nil {
+		t.Errorf("attempts recorded for the address: %d, %v; want 2 (refused ones are not recorded)", n, err)
 	}
 	c.t = c.t.Add(time.Minute + time.Second)
-	if full, _ := l.full(ctx, custos.OperatorChain, "203.0.113.7"); full {
-		t.Errorf("full() = true after the window")
+	take("203.0.113.7", true)
+}
+
+func mustHolder(t *testing.T, a *attempts, key string) string {
+	t.Helper()
+	h, err := a.holder(custos.OperatorChain, key)
+	if err != nil {
+		t.Fatal(err)
 	}
+	return h
 }
 
 func TestAttemptsCountAcrossNodes(t *testing.T) {

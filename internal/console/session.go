@@ -254,9 +254,10 @@ func setCookie(w http.ResponseWriter, r *http.Request, secure bool, name, value,
 // attempts limits attempts of one purpose to n per key in each window,
 // counting them in the store (custos.SessionAttempt records), so that the
 // limit holds across every node of a cluster, not per node. A key is
-// kept only as a keyed hash under the tenant's key. The count and the
-// record are two steps: attempts racing on several nodes at once may
-// pass the limit by as many as race.
+// kept only as a keyed hash under the tenant's key (under
+// custos.OperatorChain's for what belongs to no tenant, a client
+// address). Each attempt is counted and recorded in one step, so that
+// attempts racing on several nodes at once do not pass the limit.
 type attempts struct {
 	st      custos.SessionStore
 	hasher  Hasher
@@ -278,51 +279,67 @@ func (a *attempts) holder(t custos.TenantID, key string) (string, error) {
 	return a.purpose + ":" + hex.EncodeToString(sum[:]), nil
 }
 
-// full reports whether key has used up the window's attempts, without
-// recording one.
-func (a *attempts) full(ctx context.Context, t custos.TenantID, key string) (bool, error) {
+// attempt is one attempt recorded against a limit (attempts.take).
+type attempt struct {
+	st custos.SessionStore
+	t  custos.TenantID
+	id [32]byte
+}
+
+// take records an attempt for key if fewer than n are recorded in the
+// window, and returns it; nil, and nothing recorded, at the limit.
+func (a *attempts) take(ctx context.Context, t custos.TenantID, key string) (*attempt, error) {
 	h, err := a.holder(t, key)
 	if err != nil {
-		return false, err
+		return nil, err
 	}
-	n, err := a.st.CountHolderSessions(ctx, t, custos.SessionAttempt, h, a.now())
-	return n >= a.n, err
-}
-
-// addressFull reports whether r's client address has used up its failed
-// sign-ins.
-func (h *Handler) addressFull(r *http.Request) (bool, error) {
-	return h.signinByAddr.full(r.Context(), custos.OperatorChain, clientIP(r))
-}
-
-// signinFailed counts a failed sign-in against r's client address; an
-// error is logged, not shown: the sign-in failed either way.
-func (h *Handler) signinFailed(r *http.Request) {
-	if err := h.signinByAddr.record(r.Context(), custos.OperatorChain, clientIP(r)); err != nil {
-		h.d.Log.Error("console: record a failed sign-in by address", "err", err)
-	}
-}
-
-// record records an attempt for key.
-func (a *attempts) record(ctx context.Context, t custos.TenantID, key string) error {
-	h, err := a.holder(t, key)
-	if err != nil {
-		return err
-	}
-	var id [32]byte
-	rand.Read(id[:])
+	at := &attempt{st: a.st, t: t}
+	rand.Read(at.id[:])
 	now := a.now()
-	return a.st.CreateSession(ctx, &custos.Session{Tenant: t, Kind: custos.SessionAttempt, Hash: id, Holder: h,
-		Created: now, Expires: now.Add(a.window)})
+	ok, err := a.st.CreateSessionBelow(ctx, &custos.Session{Tenant: t, Kind: custos.SessionAttempt, Hash: at.id, Holder: h,
+		Created: now, Expires: now.Add(a.window)}, a.n, now)
+	if err != nil || !ok {
+		return nil, err
+	}
+	return at, nil
 }
 
 // allow records an attempt for key and reports whether it is within the
 // limit; one beyond it is not recorded.
 func (a *attempts) allow(ctx context.Context, t custos.TenantID, key string) (bool, error) {
-	if full, err := a.full(ctx, t, key); err != nil || full {
-		return false, err
+	at, err := a.take(ctx, t, key)
+	return at != nil, err
+}
+
+// forget removes an attempt that is not to count (a sign-in that
+// succeeded, or a form refused before its credentials were checked).
+func (at *attempt) forget(ctx context.Context) error {
+	if at == nil {
+		return nil
 	}
-	return true, a.record(ctx, t, key)
+	if err := at.st.DeleteSession(ctx, at.t, custos.SessionAttempt, at.id); err != nil && custos.ErrorCode(err) != custos.NotFound {
+		return err
+	}
+	return nil
+}
+
+// signinAttempt takes a sign-in attempt against r's client address (nil
+// at its limit). Every sign-in counts until it is known not to have
+// failed on its credentials: then the caller forgets it (forgetAttempts),
+// so that only failed sign-ins are counted, and never more than the limit
+// even when they race on several nodes.
+func (h *Handler) signinAttempt(r *http.Request) (*attempt, error) {
+	return h.signinByAddr.take(r.Context(), custos.OperatorChain, clientIP(r))
+}
+
+// forgetAttempts forgets attempts that did not fail; an error is logged:
+// the attempt then counts as a failure until its window ends.
+func (h *Handler) forgetAttempts(r *http.Request, ats ...*attempt) {
+	for _, at := range ats {
+		if err := at.forget(r.Context()); err != nil {
+			h.d.Log.Error("console: forget a sign-in attempt", "err", err)
+		}
+	}
 }
 
 // links are the one-time sign-in links of the privacy center. They are

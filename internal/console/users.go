@@ -42,15 +42,25 @@ func (h *Handler) userSignin(w http.ResponseWriter, r *http.Request) {
 		fail(http.StatusForbidden, "This sign-in form is out of date or was not sent from this console. Try again.")
 		return
 	}
-	// Failed attempts count, by address and by user.
-	if full, err := h.addressFull(r); err != nil {
+	// Failed attempts count, by address and by user: each sign-in takes
+	// an attempt of both, forgotten unless its credentials fail.
+	byAddr, err := h.signinAttempt(r)
+	if err != nil {
 		h.d.Log.Error("console: count sign-in attempts", "err", err)
 		fail(http.StatusInternalServerError, "Something went wrong on our side; please try again.")
 		return
-	} else if full {
+	}
+	if byAddr == nil {
 		fail(http.StatusTooManyRequests, "Too many sign-in attempts. Wait a few minutes and try again.")
 		return
 	}
+	var byUser *attempt
+	failed := false
+	defer func() {
+		if !failed {
+			h.forgetAttempts(r, byAddr, byUser)
+		}
+	}()
 	id, err := custos.ParseTenantID(d.Tenant)
 	var t *custos.Tenant
 	ok := err == nil
@@ -58,7 +68,7 @@ func (h *Handler) userSignin(w http.ResponseWriter, r *http.Request) {
 		t, ok = h.d.Tenants.Get(id)
 	}
 	if !ok {
-		h.signinFailed(r)
+		failed = true
 		fail(http.StatusUnauthorized, "That tenant id, user name, password or code is not right.")
 		return
 	}
@@ -66,11 +76,11 @@ func (h *Handler) userSignin(w http.ResponseWriter, r *http.Request) {
 		fail(http.StatusMisdirectedRequest, custos.ErrorMessage(err))
 		return
 	}
-	if full, err := h.userLimit.full(r.Context(), t.ID, d.Name); err != nil {
+	if byUser, err = h.userLimit.take(r.Context(), t.ID, d.Name); err != nil {
 		h.d.Log.Error("console: count sign-in attempts", "tenant", t.ID, "err", err)
 		fail(http.StatusInternalServerError, "Something went wrong on our side; please try again.")
 		return
-	} else if full {
+	} else if byUser == nil {
 		fail(http.StatusTooManyRequests, "Too many sign-in attempts. Wait a few minutes and try again.")
 		return
 	}
@@ -87,10 +97,7 @@ func (h *Handler) userSignin(w http.ResponseWriter, r *http.Request) {
 			fail(http.StatusInternalServerError, "Something went wrong on our side; please try again.")
 			return
 		}
-		h.signinFailed(r)
-		if e := h.userLimit.record(r.Context(), t.ID, d.Name); e != nil {
-			h.d.Log.Error("console: record a failed sign-in", "tenant", t.ID, "err", e)
-		}
+		failed = true
 		if e := h.record(r.Context(), t.ID, audit.Entry{Actor: audit.ConsoleActor(audit.ConsoleUser, safeActorName(d.Name)), Action: "console.signin.refused"}); e != nil {
 			h.d.Log.Error("console: audit refused sign-in", "tenant", t.ID, "err", e)
 		}
@@ -145,17 +152,27 @@ func (h *Handler) operatorSignin(w http.ResponseWriter, r *http.Request) {
 		fail(http.StatusForbidden, "This sign-in form is out of date or was not sent from this console. Try again.")
 		return
 	}
-	full, err := h.addressFull(r)
-	switch {
-	case err != nil:
+	at, err := h.signinAttempt(r)
+	if err != nil {
 		h.d.Log.Error("console: count sign-in attempts", "err", err)
 		fail(http.StatusInternalServerError, "Something went wrong on our side; please try again.")
-	case full:
+		return
+	}
+	if at == nil {
 		fail(http.StatusTooManyRequests, "Too many sign-in attempts from your address. Wait a few minutes and try again.")
+		return
+	}
+	failed := false
+	defer func() {
+		if !failed {
+			h.forgetAttempts(r, at)
+		}
+	}()
+	switch {
 	case !validUserName(d.Name):
 		fail(http.StatusBadRequest, "Your name is required (1 to 64 printable characters): the operator's audit log records your actions under it.")
 	case !h.operatorToken(r.PostFormValue("token")):
-		h.signinFailed(r)
+		failed = true
 		fail(http.StatusUnauthorized, "That operator token is not valid.")
 	default:
 		s := &session{user: d.Name, how: audit.ConsoleOperator}

@@ -84,13 +84,34 @@ func (s *Store) CreateSession(_ context.Context, ss *custos.Session) error {
 	if err := validKind(ss.Kind); err != nil {
 		return err
 	}
+	s.sessionMu.Lock()
+	defer s.sessionMu.Unlock()
+	return s.createSession(ss)
+}
+
+// CreateSessionBelow stores a new session if its holder has fewer than
+// limit live ones of its kind; the count and the write are made under
+// sessionMu, so racing callers pass the limit in turn.
+func (s *Store) CreateSessionBelow(ctx context.Context, ss *custos.Session, limit int, now time.Time) (bool, error) {
+	if err := validKind(ss.Kind); err != nil {
+		return false, err
+	}
+	s.sessionMu.Lock()
+	defer s.sessionMu.Unlock()
+	n, err := s.countHolder(ctx, ss.Tenant, ss.Kind, ss.Holder, now)
+	if err != nil || n >= limit {
+		return false, err
+	}
+	return true, s.createSession(ss)
+}
+
+// createSession stores a new session; the caller holds sessionMu.
+func (s *Store) createSession(ss *custos.Session) error {
 	v, err := encodeSession(ss)
 	if err != nil {
 		return err
 	}
 	key := sessionKey(ss.Tenant, ss.Kind, ss.Hash)
-	s.sessionMu.Lock()
-	defer s.sessionMu.Unlock()
 	switch err := s.get(key, func([]byte) error { return nil }); {
 	case err == nil:
 		return custos.Errorf(custos.Conflict, "the session exists")
@@ -243,6 +264,12 @@ func (s *Store) CountHolderSessions(ctx context.Context, t custos.TenantID, kind
 	}
 	s.sessionMu.Lock()
 	defer s.sessionMu.Unlock()
+	return s.countHolder(ctx, t, kind, holder, now)
+}
+
+// countHolder counts the live sessions of one kind and holder; the
+// caller holds sessionMu.
+func (s *Store) countHolder(ctx context.Context, t custos.TenantID, kind, holder string, now time.Time) (int, error) {
 	n := 0
 	err := s.eachSession(ctx, sessionKindPrefix(t, kind), func(_ []byte, ss *custos.Session) error {
 		if ss.Holder == holder && ss.Live(now) {

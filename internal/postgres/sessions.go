@@ -3,10 +3,12 @@ package postgres
 import (
 	"context"
 	"errors"
+	"math/rand/v2"
 	"time"
 
 	"github.com/custos-dev/custos"
 	"github.com/jackc/pgx/v5"
+	"github.com/jackc/pgx/v5/pgconn"
 )
 
 var _ custos.SessionStore = (*Store)(nil)
@@ -39,6 +41,49 @@ func (s *Store) CreateSession(ctx context.Context, ss *custos.Session) error {
 		return custos.Errorf(custos.Conflict, "the session exists")
 	}
 	return nil
+}
+
+// CreateSessionBelow stores a new session if its holder has fewer than
+// limit live ones of its kind. The count and the insert are one
+// SERIALIZABLE transaction, so that of transactions racing on several
+// nodes, each of which counted before the others inserted, all but one
+// fail to commit (SQLSTATE 40001) and count again. Portable: no advisory
+// lock, which CockroachDB lacks.
+func (s *Store) CreateSessionBelow(ctx context.Context, ss *custos.Session, limit int, now time.Time) (bool, error) {
+	const tries = 20
+	for try := 1; ; try++ {
+		stored := false
+		err := pgx.BeginTxFunc(ctx, s.pool, pgx.TxOptions{IsoLevel: pgx.Serializable}, func(tx pgx.Tx) error {
+			var n int64
+			if err := tx.QueryRow(ctx, "SELECT count(*) FROM sessions WHERE tenant_id = $1 AND kind = $2 AND holder = $3 AND expires_at >= $4",
+				ss.Tenant[:], ss.Kind, ss.Holder, nanos(now)).Scan(&n); err != nil {
+				return err
+			}
+			if n >= int64(limit) {
+				return nil
+			}
+			tag, err := tx.Exec(ctx, `INSERT INTO sessions (tenant_id, kind, `+sessionColumns+`)
+				VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11) ON CONFLICT DO NOTHING`,
+				ss.Tenant[:], ss.Kind, ss.Hash[:], ss.Holder, ss.User, ss.How, ss.IP, ss.Agent, nanos(ss.Created), nanos(ss.Expires), ss.Sealed)
+			if err != nil {
+				return err
+			}
+			if tag.RowsAffected() == 0 {
+				return custos.Errorf(custos.Conflict, "the session exists")
+			}
+			stored = true
+			return nil
+		})
+		var pe *pgconn.PgError
+		if errors.As(err, &pe) && pe.Code == "40001" && try < tries {
+			time.Sleep(time.Duration(rand.N(try)+1) * time.Millisecond)
+			continue
+		}
+		if err != nil {
+			return false, dbError("store a counted session", err)
+		}
+		return stored, nil
+	}
 }
 
 // Session returns a live session; an expired one is deleted.

@@ -192,6 +192,67 @@ func raceTakes(t *testing.T, ten custos.TenantID, stores ...custos.Store) {
 	}
 }
 
+// testSessionBelow: CreateSessionBelow stores while the holder has fewer
+// live sessions of the kind than the limit (expired ones do not count,
+// nor other holders' or kinds'), refuses a hash that exists, and of
+// callers racing past the limit no more than the limit succeed.
+func testSessionBelow(t *testing.T, open func(*testing.T) custos.Store) {
+	st := open(t)
+	ten := newTenant(t, st)
+	below := func(s *custos.Session, now time.Time, want bool) {
+		t.Helper()
+		if ok, err := st.CreateSessionBelow(t.Context(), s, 2, now); ok != want || err != nil {
+			t.Errorf("CreateSessionBelow(%s, limit 2) at %s = %v, %v; want %v, nil", s.Holder, now.Format(time.TimeOnly), ok, err, want)
+		}
+	}
+	old := newSession(ten, custos.SessionAttempt, "addr", 0, 10)
+	below(old, at(0), true)
+	below(newSession(ten, custos.SessionAttempt, "addr", 20, 600), at(20), true) // old expired at 10
+	below(newSession(ten, custos.SessionAttempt, "addr", 25, 600), at(25), true)
+	below(newSession(ten, custos.SessionAttempt, "addr", 30, 600), at(30), false)
+	below(newSession(ten, custos.SessionAttempt, "other", 30, 600), at(30), true)
+	below(newSession(ten, custos.SessionLink, "addr", 30, 600), at(30), true)
+	dup := newSession(ten, custos.SessionAttempt, "dup", 30, 600)
+	below(dup, at(30), true)
+	if _, err := st.CreateSessionBelow(t.Context(), dup, 2, at(30)); custos.ErrorCode(err) != custos.Conflict {
+		t.Errorf("CreateSessionBelow of an existing hash = %v, want code %s", err, custos.Conflict)
+	}
+	if n, err := st.CountHolderSessions(t.Context(), ten, custos.SessionAttempt, "addr", at(30)); n != 2 || err != nil {
+		t.Errorf("CountHolderSessions(addr) = %d, %v; want 2 (the refused one not stored)", n, err)
+	}
+	raceBelow(t, ten, st)
+}
+
+// raceBelow has twelve CreateSessionBelow calls with a limit of 5, for one
+// holder, race through the stores in turn: exactly 5 succeed, the others
+// are refused without error, and 5 are stored.
+func raceBelow(t *testing.T, ten custos.TenantID, stores ...custos.Store) {
+	t.Helper()
+	holder := fmt.Sprintf("race-%x", sessionHash())
+	var wg sync.WaitGroup
+	var mu sync.Mutex
+	stored, errs := 0, []error{}
+	for i := range 12 {
+		st := stores[i%len(stores)]
+		wg.Go(func() {
+			ok, err := st.CreateSessionBelow(t.Context(), newSession(ten, custos.SessionAttempt, holder, 0, 900), 5, at(5))
+			mu.Lock()
+			defer mu.Unlock()
+			switch {
+			case err != nil:
+				errs = append(errs, err)
+			case ok:
+				stored++
+			}
+		})
+	}
+	wg.Wait()
+	n, err := stores[0].CountHolderSessions(t.Context(), ten, custos.SessionAttempt, holder, at(5))
+	if stored != 5 || n != 5 || err != nil || len(errs) != 0 {
+		t.Errorf("12 CreateSessionBelow calls (limit 5) racing through %d handle(s): %d stored, %d counted (%v), errors %v; want 5, 5, none", len(stores), stored, n, err, errs)
+	}
+}
+
 // testSessionList: Sessions lists the live sessions of one tenant and
 // kind by creation; DeleteSession and DeleteHolderSessions end exactly
 // what they name.
@@ -413,6 +474,7 @@ func testSessionsAcrossHandles(t *testing.T, a, b custos.Store) {
 	}
 
 	raceTakes(t, ten, a, b)
+	raceBelow(t, ten, a, b)
 
 	if ok, err := a.UseTOTPStep(t.Context(), ten, "ada", 7); !ok || err != nil {
 		t.Fatalf("first handle: UseTOTPStep = %v, %v; want true", ok, err)

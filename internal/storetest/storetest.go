@@ -92,6 +92,7 @@ func Run(t *testing.T, open func(t *testing.T) custos.Store) {
 		{"Sessions", testSessions},
 		{"SessionUpdate", testSessionUpdate},
 		{"SessionTake", testSessionTake},
+		{"SessionBelow", testSessionBelow},
 		{"SessionList", testSessionList},
 		{"SessionSweep", testSessionSweep},
 		{"TOTPStep", testTOTPStep},
