@@ -226,14 +226,9 @@ func (h *Handler) signin(w http.ResponseWriter, r *http.Request) {
 		h.showSignin(w, r, http.StatusForbidden, name, "This sign-in form is out of date or was not sent from this console. Try again.")
 		return
 	}
-	at, err := h.signinAttempt(r)
-	if err != nil {
-		h.d.Log.Error("console: count sign-in attempts", "err", err)
-		h.showSignin(w, r, http.StatusInternalServerError, name, "Something went wrong on our side; please try again.")
-		return
-	}
-	if at == nil {
-		h.showSignin(w, r, http.StatusTooManyRequests, name, "Too many sign-in attempts from your address. Wait a few minutes and try again.")
+	at, ok := h.signinAttempt(r, func(status int, msg string) { h.showSignin(w, r, status, name, msg) },
+		"Too many sign-in attempts from your address. Wait a few minutes and try again.")
+	if !ok {
 		return
 	}
 	failed := false // on its credentials: the attempt counts

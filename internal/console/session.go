@@ -323,13 +323,25 @@ func (at *attempt) forget(ctx context.Context) error {
 	return nil
 }
 
-// signinAttempt takes a sign-in attempt against r's client address (nil
-// at its limit). Every sign-in counts until it is known not to have
+// signinAttempt takes a sign-in attempt against r's client address. Every
+// sign-in counts until it is known not to have
 // failed on its credentials: then the caller forgets it (forgetAttempts),
 // so that only failed sign-ins are counted, and never more than the limit
 // even when they race on several nodes.
-func (h *Handler) signinAttempt(r *http.Request) (*attempt, error) {
-	return h.signinByAddr.take(r.Context(), custos.OperatorChain, clientIP(r))
+// When none can be taken it answers through fail: 500 on a store error,
+// 429 with tooMany at the limit.
+func (h *Handler) signinAttempt(r *http.Request, fail func(status int, msg string), tooMany string) (*attempt, bool) {
+	at, err := h.signinByAddr.take(r.Context(), custos.OperatorChain, clientIP(r))
+	if err != nil {
+		h.d.Log.Error("console: count sign-in attempts", "err", err)
+		fail(http.StatusInternalServerError, "Something went wrong on our side; please try again.")
+		return nil, false
+	}
+	if at == nil {
+		fail(http.StatusTooManyRequests, tooMany)
+		return nil, false
+	}
+	return at, true
 }
 
 // forgetAttempts forgets attempts that did not fail; an error is logged:

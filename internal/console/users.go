@@ -44,14 +44,8 @@ func (h *Handler) userSignin(w http.ResponseWriter, r *http.Request) {
 	}
 	// Failed attempts count, by address and by user: each sign-in takes
 	// an attempt of both, forgotten unless its credentials fail.
-	byAddr, err := h.signinAttempt(r)
-	if err != nil {
-		h.d.Log.Error("console: count sign-in attempts", "err", err)
-		fail(http.StatusInternalServerError, "Something went wrong on our side; please try again.")
-		return
-	}
-	if byAddr == nil {
-		fail(http.StatusTooManyRequests, "Too many sign-in attempts. Wait a few minutes and try again.")
+	byAddr, ok := h.signinAttempt(r, fail, "Too many sign-in attempts. Wait a few minutes and try again.")
+	if !ok {
 		return
 	}
 	var byUser *attempt
@@ -63,7 +57,7 @@ func (h *Handler) userSignin(w http.ResponseWriter, r *http.Request) {
 	}()
 	id, err := custos.ParseTenantID(d.Tenant)
 	var t *custos.Tenant
-	ok := err == nil
+	ok = err == nil
 	if ok {
 		t, ok = h.d.Tenants.Get(id)
 	}
@@ -152,14 +146,8 @@ func (h *Handler) operatorSignin(w http.ResponseWriter, r *http.Request) {
 		fail(http.StatusForbidden, "This sign-in form is out of date or was not sent from this console. Try again.")
 		return
 	}
-	at, err := h.signinAttempt(r)
-	if err != nil {
-		h.d.Log.Error("console: count sign-in attempts", "err", err)
-		fail(http.StatusInternalServerError, "Something went wrong on our side; please try again.")
-		return
-	}
-	if at == nil {
-		fail(http.StatusTooManyRequests, "Too many sign-in attempts from your address. Wait a few minutes and try again.")
+	at, ok := h.signinAttempt(r, fail, "Too many sign-in attempts from your address. Wait a few minutes and try again.")
+	if !ok {
 		return
 	}
 	failed := false
