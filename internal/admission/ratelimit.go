@@ -89,10 +89,10 @@ func NewLimiter(limits map[Scope]Limits, now func() time.Time) *Limiter {
 // buckets of scope both hold at least one token, and then takes the whole
 // cost from both, into debt if need be: a tenant in debt is refused until
 // it has paid it back at its rate. So a request is judged before its
-// body is read (Reserve), a large batch waits its turn
-// rather than being refused for ever, and over time no tenant gets more
-// than its rate. When refused, it returns false and how long until both
-// buckets hold a token again.
+// body is read (Reserve), a large batch waits its turn rather than being
+// refused for ever, and over time no tenant gets more than its rate. When
+// refused, it returns false and how long until both buckets hold a token
+// again.
 func (l *Limiter) Allow(scope Scope, tenant, key string, cost float64) (bool, time.Duration) {
 	lim, ok := l.limits[scope]
 	if !ok {

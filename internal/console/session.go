@@ -324,12 +324,11 @@ func (at *attempt) forget(ctx context.Context) error {
 }
 
 // signinAttempt takes a sign-in attempt against r's client address. Every
-// sign-in counts until it is known not to have
-// failed on its credentials: then the caller forgets it (forgetAttempts),
-// so that only failed sign-ins are counted, and never more than the limit
-// even when they race on several nodes.
-// When none can be taken it answers through fail: 500 on a store error,
-// 429 with tooMany at the limit.
+// sign-in counts until it is known not to have failed on its
+// credentials; then the caller forgets it (forgetAttempts), so that only
+// failed sign-ins are counted, and never more than the limit even when
+// they race on several nodes. When none can be taken it answers through
+// fail: 500 on a store error, 429 with tooMany at the limit.
 func (h *Handler) signinAttempt(r *http.Request, fail func(status int, msg string), tooMany string) (*attempt, bool) {
 	at, err := h.signinByAddr.take(r.Context(), custos.OperatorChain, clientIP(r))
 	if err != nil {

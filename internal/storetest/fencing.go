@@ -21,10 +21,10 @@ type SharedStore interface {
 // RunFencing runs the fencing cases of a store several processes share:
 // the writes a lease's work makes (an outbox attempt, an erasure step, a
 // campaign's send records and progress, an Apply of the ingest writer's
-// for such work) are accepted while their fence is
-// current and refused, changing nothing, once another holder took the
-// lease over or got it after a release. open returns two handles on one
-// new, empty store, as two nodes hold them.
+// for such work) are accepted while their fence is current and refused,
+// changing nothing, once another holder took the lease over or got it
+// after a release. open returns two handles on one new, empty store, as
+// two nodes hold them.
 func RunFencing(t *testing.T, open func(t *testing.T) (a, b SharedStore)) {
 	tests := []struct {
 		name string
