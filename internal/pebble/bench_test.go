@@ -4,6 +4,7 @@ import (
 	"context"
 	"crypto/rand"
 	"flag"
+	"fmt"
 	"slices"
 	"sync"
 	"testing"
@@ -105,5 +106,42 @@ func BenchmarkApplyOneEvent(b *testing.B) {
 	if len(waits) > 0 {
 		b.ReportMetric(float64(len(waits))/el.Seconds(), "events/s")
 		b.ReportMetric(float64(waits[len(waits)*99/100].Microseconds())/1000, "p99-ms")
+	}
+}
+
+// BenchmarkCreateSessionBelow guards the count of a sign-in limit on the
+// embedded store: one client address takes and forgets an attempt while
+// 50,000 other addresses hold attempts under the same tenant (as every
+// address does under custos.OperatorChain). The count reads that
+// holder's attempts only, not the 50,000.
+//
+//	go test -run '^$' -bench CreateSessionBelow ./internal/pebble/
+func BenchmarkCreateSessionBelow(b *testing.B) {
+	ctx := context.Background()
+	st, err := pebble.Open(b.TempDir(), pebble.Options{})
+	if err != nil {
+		b.Fatal(err)
+	}
+	defer st.Close()
+	now := time.Now()
+	attempt := func(holder string) *custos.Session {
+		s := &custos.Session{Tenant: custos.OperatorChain, Kind: custos.SessionAttempt, Holder: holder, Created: now, Expires: now.Add(15 * time.Minute)}
+		rand.Read(s.Hash[:])
+		return s
+	}
+	for i := range 50_000 {
+		if err := st.CreateSession(ctx, attempt(fmt.Sprintf("signin-address:%d", i))); err != nil {
+			b.Fatalf("attempt %d: %v", i, err)
+		}
+	}
+	b.ResetTimer()
+	for b.Loop() {
+		s := attempt("signin-address:mine")
+		if ok, err := st.CreateSessionBelow(ctx, s, 10, now); !ok || err != nil {
+			b.Fatalf("CreateSessionBelow = %v, %v", ok, err)
+		}
+		if err := st.DeleteSession(ctx, s.Tenant, s.Kind, s.Hash); err != nil {
+			b.Fatal(err)
+		}
 	}
 }

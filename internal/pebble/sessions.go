@@ -105,6 +105,87 @@ func (s *Store) CreateSessionBelow(ctx context.Context, ss *custos.Session, limi
 	return true, s.createSession(ss)
 }
 
+// attemptIndex holds, per tenant and holder, the expiry of each attempt
+// record. An entry whose record another path deleted (a tenant's
+// deletion) outlives it at most until its expiry: attempts are counted
+// only while live, and expired entries are dropped.
+type attemptIndex struct {
+	holders map[attemptRef]map[[32]byte]time.Time
+}
+
+type attemptRef struct {
+	t      custos.TenantID
+	holder string
+}
+
+// attemptIndex returns the index of attempt records, building it from
+// the store on first use. The caller holds sessionMu.
+func (s *Store) attemptIndex(ctx context.Context) (*attemptIndex, error) {
+	if s.attempts != nil {
+		return s.attempts, nil
+	}
+	idx := &attemptIndex{holders: map[attemptRef]map[[32]byte]time.Time{}}
+	err := s.eachSession(ctx, []byte{prefixSession}, func(_ []byte, ss *custos.Session) error {
+		if ss.Kind == custos.SessionAttempt {
+			idx.add(ss)
+		}
+		return nil
+	})
+	if err != nil {
+		return nil, fmt.Errorf("read attempt records: %w", err)
+	}
+	s.attempts = idx
+	return idx, nil
+}
+
+func (idx *attemptIndex) add(ss *custos.Session) {
+	ref := attemptRef{ss.Tenant, ss.Holder}
+	if idx.holders[ref] == nil {
+		idx.holders[ref] = map[[32]byte]time.Time{}
+	}
+	idx.holders[ref][ss.Hash] = ss.Expires
+}
+
+// live counts a holder's live attempts at now, dropping expired ones.
+func (idx *attemptIndex) live(t custos.TenantID, holder string, now time.Time) int {
+	ref := attemptRef{t, holder}
+	for h, exp := range idx.holders[ref] {
+		if now.After(exp) {
+			delete(idx.holders[ref], h)
+		}
+	}
+	n := len(idx.holders[ref])
+	if n == 0 {
+		delete(idx.holders, ref)
+	}
+	return n
+}
+
+// forget drops entries: one record's (hash set), or all of a holder's.
+func (idx *attemptIndex) forget(t custos.TenantID, holder string, hash *[32]byte) {
+	ref := attemptRef{t, holder}
+	if hash != nil {
+		delete(idx.holders[ref], *hash)
+	}
+	if hash == nil || len(idx.holders[ref]) == 0 {
+		delete(idx.holders, ref)
+	}
+}
+
+// prune drops every expired entry.
+func (idx *attemptIndex) prune(now time.Time) {
+	for ref, hs := range idx.holders {
+		for h, exp := range hs {
+			if now.After(exp) {
+				delete(hs, h)
+			}
+		}
+		if len(hs) == 0 {
+			delete(idx.holders, ref)
+		}
+	}
+}
+
 // createSession stores a new session; the caller holds sessionMu.
 func (s *Store) createSession(ss *custos.Session) error {
 	v, err := encodeSession(ss)
@@ -120,6 +201,9 @@ func (s *Store) createSession(ss *custos.Session) error {
 	}
 	if err := s.db.Set(key, v, pebble.Sync); err != nil {
 		return fmt.Errorf("store session: %w", err)
+	}
+	if ss.Kind == custos.SessionAttempt && s.attempts != nil {
+		s.attempts.add(ss)
 	}
 	return nil
 }
@@ -183,6 +267,9 @@ func (s *Store) TakeSession(_ context.Context, t custos.TenantID, kind string, h
 	if err := s.db.Delete(key, pebble.Sync); err != nil {
 		return nil, fmt.Errorf("take session: %w", err)
 	}
+	if kind == custos.SessionAttempt && s.attempts != nil {
+		s.attempts.forget(t, ss.Holder, &hash)
+	}
 	return ss, nil
 }
 
@@ -191,11 +278,25 @@ func (s *Store) DeleteSession(_ context.Context, t custos.TenantID, kind string,
 	key := sessionKey(t, kind, hash)
 	s.sessionMu.Lock()
 	defer s.sessionMu.Unlock()
-	if err := s.get(key, func([]byte) error { return nil }); err != nil {
+	var holder string
+	if err := s.get(key, func(v []byte) error {
+		if kind != custos.SessionAttempt {
+			return nil
+		}
+		ss, err := decodeSession(t, kind, hash[:], v)
+		if err != nil {
+			return err
+		}
+		holder = ss.Holder
+		return nil
+	}); err != nil {
 		return err
 	}
 	if err := s.db.Delete(key, pebble.Sync); err != nil {
 		return fmt.Errorf("delete session: %w", err)
+	}
+	if kind == custos.SessionAttempt && s.attempts != nil {
+		s.attempts.forget(t, holder, &hash)
 	}
 	return nil
 }
@@ -254,6 +355,9 @@ func (s *Store) DeleteHolderSessions(ctx context.Context, t custos.TenantID, kin
 	if err := b.Commit(pebble.Sync); err != nil {
 		return 0, fmt.Errorf("delete sessions: %w", err)
 	}
+	if kind == custos.SessionAttempt && s.attempts != nil {
+		s.attempts.forget(t, holder, nil)
+	}
 	return n, nil
 }
 
@@ -270,6 +374,13 @@ func (s *Store) CountHolderSessions(ctx context.Context, t custos.TenantID, kind
 // countHolder counts the live sessions of one kind and holder; the
 // caller holds sessionMu.
 func (s *Store) countHolder(ctx context.Context, t custos.TenantID, kind, holder string, now time.Time) (int, error) {
+	if kind == custos.SessionAttempt {
+		idx, err := s.attemptIndex(ctx)
+		if err != nil {
+			return 0, err
+		}
+		return idx.live(t, holder, now), nil
+	}
 	n := 0
 	err := s.eachSession(ctx, sessionKindPrefix(t, kind), func(_ []byte, ss *custos.Session) error {
 		if ss.Holder == holder && ss.Live(now) {
@@ -334,6 +445,9 @@ func (s *Store) DeleteExpiredSessions(ctx context.Context, now time.Time, limit 
 	})
 	if err != nil && !errors.Is(err, errEnough) {
 		return 0, fmt.Errorf("read sessions: %w", err)
+	}
+	if s.attempts != nil {
+		s.attempts.prune(now)
 	}
 	n := int(b.Count())
 	if n == 0 {

@@ -61,6 +61,11 @@ type Store struct {
 	// sessionMu makes each session operation's read and write one step
 	// (a one-time link is taken once).
 	sessionMu sync.Mutex
+	// attempts indexes the attempt records (custos.SessionAttempt) by
+	// tenant and holder, so that counting one holder's does not read
+	// every attempt of the tenant (every client address shares
+	// custos.OperatorChain's). Built on first use; guarded by sessionMu.
+	attempts *attemptIndex
 }
 
 var _ custos.Store = (*Store)(nil)

@@ -207,7 +207,8 @@ func testSessionBelow(t *testing.T, open func(*testing.T) custos.Store) {
 	}
 	old := newSession(ten, custos.SessionAttempt, "addr", 0, 10)
 	below(old, at(0), true)
-	below(newSession(ten, custos.SessionAttempt, "addr", 20, 600), at(20), true) // old expired at 10
+	second := newSession(ten, custos.SessionAttempt, "addr", 20, 600)
+	below(second, at(20), true) // old expired at 10
 	below(newSession(ten, custos.SessionAttempt, "addr", 25, 600), at(25), true)
 	below(newSession(ten, custos.SessionAttempt, "addr", 30, 600), at(30), false)
 	below(newSession(ten, custos.SessionAttempt, "other", 30, 600), at(30), true)
@@ -220,6 +221,17 @@ func testSessionBelow(t *testing.T, open func(*testing.T) custos.Store) {
 	if n, err := st.CountHolderSessions(t.Context(), ten, custos.SessionAttempt, "addr", at(30)); n != 2 || err != nil {
 		t.Errorf("CountHolderSessions(addr) = %d, %v; want 2 (the refused one not stored)", n, err)
 	}
+	// A deleted attempt (a sign-in that succeeded) frees its place, and
+	// deleting the holder's frees them all.
+	if err := st.DeleteSession(t.Context(), ten, custos.SessionAttempt, second.Hash); err != nil {
+		t.Fatalf("DeleteSession = %v", err)
+	}
+	below(newSession(ten, custos.SessionAttempt, "addr", 31, 600), at(31), true)
+	below(newSession(ten, custos.SessionAttempt, "addr", 32, 600), at(32), false)
+	if n, err := st.DeleteHolderSessions(t.Context(), ten, custos.SessionAttempt, "addr"); n != 3 || err != nil {
+		t.Errorf("DeleteHolderSessions(addr) = %d, %v; want 3 (two live, one expired not swept yet)", n, err)
+	}
+	below(newSession(ten, custos.SessionAttempt, "addr", 33, 600), at(33), true)
 	raceBelow(t, ten, st)
 }
 
