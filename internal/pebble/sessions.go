@@ -147,42 +147,31 @@ func (idx *attemptIndex) add(ss *custos.Session) {
 }
 
 // live counts a holder's live attempts at now, dropping expired ones.
-func (idx *attemptIndex) live(t custos.TenantID, holder string, now time.Time) int {
-	ref := attemptRef{t, holder}
-	for h, exp := range idx.holders[ref] {
+func (idx *attemptIndex) live(ref attemptRef, now time.Time) int {
+	hs := idx.holders[ref]
+	for h, exp := range hs {
 		if now.After(exp) {
-			delete(idx.holders[ref], h)
+			delete(hs, h)
 		}
 	}
-	n := len(idx.holders[ref])
-	if n == 0 {
+	if len(hs) == 0 {
 		delete(idx.holders, ref)
 	}
-	return n
+	return len(hs)
 }
 
-// forget drops entries: one record's (hash set), or all of a holder's.
-func (idx *attemptIndex) forget(t custos.TenantID, holder string, hash *[32]byte) {
-	ref := attemptRef{t, holder}
-	if hash != nil {
-		delete(idx.holders[ref], *hash)
-	}
-	if hash == nil || len(idx.holders[ref]) == 0 {
+// forget drops one record's entry.
+func (idx *attemptIndex) forget(ref attemptRef, hash [32]byte) {
+	delete(idx.holders[ref], hash)
+	if len(idx.holders[ref]) == 0 {
 		delete(idx.holders, ref)
 	}
 }
 
 // prune drops every expired entry.
 func (idx *attemptIndex) prune(now time.Time) {
-	for ref, hs := range idx.holders {
-		for h, exp := range hs {
-			if now.After(exp) {
-				delete(hs, h)
-			}
-		}
-		if len(hs) == 0 {
-			delete(idx.holders, ref)
-		}
+	for ref := range idx.holders {
+		idx.live(ref, now)
 	}
 }
 
@@ -268,7 +257,7 @@ func (s *Store) TakeSession(_ context.Context, t custos.TenantID, kind string, h
 		return nil, fmt.Errorf("take session: %w", err)
 	}
 	if kind == custos.SessionAttempt && s.attempts != nil {
-		s.attempts.forget(t, ss.Holder, &hash)
+		s.attempts.forget(attemptRef{t, ss.Holder}, hash)
 	}
 	return ss, nil
 }
@@ -296,7 +285,7 @@ func (s *Store) DeleteSession(_ context.Context, t custos.TenantID, kind string,
 		return fmt.Errorf("delete session: %w", err)
 	}
 	if kind == custos.SessionAttempt && s.attempts != nil {
-		s.attempts.forget(t, holder, &hash)
+		s.attempts.forget(attemptRef{t, holder}, hash)
 	}
 	return nil
 }
@@ -356,7 +345,7 @@ func (s *Store) DeleteHolderSessions(ctx context.Context, t custos.TenantID, kin
 		return 0, fmt.Errorf("delete sessions: %w", err)
 	}
 	if kind == custos.SessionAttempt && s.attempts != nil {
-		s.attempts.forget(t, holder, nil)
+		delete(s.attempts.holders, attemptRef{t, holder})
 	}
 	return n, nil
 }
@@ -379,7 +368,7 @@ func (s *Store) countHolder(ctx context.Context, t custos.TenantID, kind, holder
 		if err != nil {
 			return 0, err
 		}
-		return idx.live(t, holder, now), nil
+		return idx.live(attemptRef{t, holder}, now), nil
 	}
 	n := 0
 	err := s.eachSession(ctx, sessionKindPrefix(t, kind), func(_ []byte, ss *custos.Session) error {
