@@ -32,6 +32,8 @@ const (
 // TestMain lets the test binary double as the custos binary: with
 // CUSTOS_E2E_CHILD=1 it runs run() with the JSON array of arguments in
 // CUSTOS_E2E_ARGS and exits, so a test can SIGKILL a real server process.
+// With CUSTOS_E2E_FLOODER set it is TestFairnessUnderFlood's flooding
+// client instead.
 func TestMain(m *testing.M) {
 	if os.Getenv(childEnv) == "1" {
 		var args []string
@@ -41,6 +43,13 @@ func TestMain(m *testing.M) {
 		}
 		if err := run(context.Background(), args, os.Getenv, os.Stdin, os.Stdout, os.Stderr); err != nil {
 			fmt.Fprintln(os.Stderr, "custos:", err)
+			os.Exit(1)
+		}
+		os.Exit(0)
+	}
+	if url := os.Getenv(flooderEnv); url != "" {
+		if err := runFlooder(url, os.Getenv(flooderKeyEnv), os.Stdin); err != nil {
+			fmt.Fprintln(os.Stderr, "flooder:", err)
 			os.Exit(1)
 		}
 		os.Exit(0)
