@@ -37,11 +37,36 @@ type Delivery struct {
 type OutboxStore interface {
 	// PutDelivery stores a delivery durably, replacing one with the same id.
 	PutDelivery(ctx context.Context, d *Delivery, sealed []byte) error
-	// DueDeliveries returns up to limit deliveries not final and due at or
-	// before now, with their sealed parts, oldest due first.
-	DueDeliveries(ctx context.Context, now time.Time, limit int) ([]Delivery, [][]byte, error)
+	// DueDeliveries returns the deliveries q selects, with their sealed
+	// parts, in due order.
+	DueDeliveries(ctx context.Context, q DueQuery) ([]Delivery, [][]byte, error)
 	// Deliveries returns every delivery of a request, in creation order.
 	Deliveries(ctx context.Context, t TenantID, requestID string) ([]Delivery, error)
+}
+
+// DueQuery selects deliveries not final and due at or before Now, in due
+// order: by NextAt, then tenant (bytes), then id (bytes).
+type DueQuery struct {
+	Now time.Time
+	// After, if set, starts the selection after this place in due order,
+	// so that a sender can page past deliveries it is not taking now.
+	After *DueCursor
+	// Skip leaves out the deliveries of these tenants.
+	Skip []TenantID
+	// Limit is the most to return (every one if Limit <= 0).
+	Limit int
+}
+
+// DueCursor is a place in due order.
+type DueCursor struct {
+	NextAt time.Time
+	Tenant TenantID
+	ID     string
+}
+
+// Cursor returns d's place in due order.
+func (d *Delivery) Cursor() *DueCursor {
+	return &DueCursor{NextAt: d.NextAt, Tenant: d.Tenant, ID: d.ID}
 }
 
 // Recipient is a downstream system a tenant sends data to (Art. 19).

@@ -147,18 +147,22 @@ func (s *Store) PutDelivery(_ context.Context, d *custos.Delivery, sealed []byte
 	return nil
 }
 
-// DueDeliveries returns up to limit deliveries (every one if limit <= 0)
-// that are not final and due at or before now, oldest due first, with
-// their sealed parts.
-func (s *Store) DueDeliveries(ctx context.Context, now time.Time, limit int) ([]custos.Delivery, [][]byte, error) {
+// DueDeliveries returns the deliveries q selects, with their sealed
+// parts, in due order (the order of the due index).
+func (s *Store) DueDeliveries(ctx context.Context, q custos.DueQuery) ([]custos.Delivery, [][]byte, error) {
 	snap := s.db.NewSnapshot()
 	defer snap.Close()
 	// The upper bound is exclusive: the first key due after now.
 	upper := []byte{prefixDue + 1}
-	if now.Before(time.Unix(0, math.MaxInt64)) {
-		upper = dueTime([]byte{prefixDue}, now.Add(time.Nanosecond))
+	if q.Now.Before(time.Unix(0, math.MaxInt64)) {
+		upper = dueTime([]byte{prefixDue}, q.Now.Add(time.Nanosecond))
 	}
-	it, err := snap.NewIterWithContext(ctx, &pebble.IterOptions{LowerBound: []byte{prefixDue}, UpperBound: upper})
+	lower := []byte{prefixDue}
+	if a := q.After; a != nil {
+		// The first key after the cursor's own.
+		lower = append(dueKey(a.NextAt, a.Tenant, a.ID), 0)
+	}
+	it, err := snap.NewIterWithContext(ctx, &pebble.IterOptions{LowerBound: lower, UpperBound: upper})
 	if err != nil {
 		return nil, nil, err
 	}
@@ -169,10 +173,13 @@ func (s *Store) DueDeliveries(ctx context.Context, now time.Time, limit int) ([]
 		sealed [][]byte
 		stale  [][]byte
 	)
-	for ok := it.First(); ok && (limit <= 0 || len(ds) < limit); ok = it.Next() {
+	for ok := it.First(); ok && (q.Limit <= 0 || len(ds) < q.Limit); ok = it.Next() {
 		t, id, valid := parseDueKey(it.Key())
 		if !valid {
 			return nil, nil, fmt.Errorf("corrupt due index key of %d bytes", len(it.Key()))
+		}
+		if slices.Contains(q.Skip, t) {
+			continue
 		}
 		var d custos.Delivery
 		var sb []byte

@@ -76,7 +76,7 @@ func (o *obStore) put(d custos.Delivery, sealed []byte) {
 
 func (o *obStore) due(now time.Time, limit int) ([]custos.Delivery, [][]byte) {
 	o.t.Helper()
-	ds, sealed, err := o.DueDeliveries(context.Background(), now, limit)
+	ds, sealed, err := o.DueDeliveries(context.Background(), custos.DueQuery{Now: now, Limit: limit})
 	if err != nil {
 		o.t.Fatalf("DueDeliveries(%v, %d) = %v, want nil", now, limit, err)
 	}

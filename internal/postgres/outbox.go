@@ -42,17 +42,30 @@ func (s *Store) PutDelivery(ctx context.Context, d *custos.Delivery, sealed []by
 	return dbError("put delivery "+d.ID, err)
 }
 
-// DueDeliveries returns up to limit deliveries (every one if limit <= 0)
-// that are not final and due at or before now, oldest due first, with
-// their sealed parts.
-func (s *Store) DueDeliveries(ctx context.Context, now time.Time, limit int) ([]custos.Delivery, [][]byte, error) {
-	q := "SELECT record, sealed FROM deliveries WHERE NOT final AND next_at <= $1 ORDER BY next_at, tenant_id, id"
-	args := []any{nanos(now)}
-	if limit > 0 {
-		q += " LIMIT $2"
-		args = append(args, limit)
+// DueDeliveries returns the deliveries q selects, with their sealed
+// parts, in due order (next_at, tenant_id, then id, all compared as bytes:
+// the deliveries_due index).
+func (s *Store) DueDeliveries(ctx context.Context, q custos.DueQuery) ([]custos.Delivery, [][]byte, error) {
+	sql := "SELECT record, sealed FROM deliveries WHERE NOT final AND next_at <= $1"
+	args := []any{nanos(q.Now)}
+	if a := q.After; a != nil {
+		sql += fmt.Sprintf(" AND (next_at, tenant_id, id) > ($%d, $%d, $%d)", len(args)+1, len(args)+2, len(args)+3)
+		args = append(args, nanos(a.NextAt), a.Tenant[:], a.ID)
 	}
-	rows, err := s.pool.Query(ctx, q, args...)
+	if len(q.Skip) > 0 {
+		skip := make([][]byte, len(q.Skip))
+		for i := range q.Skip {
+			skip[i] = q.Skip[i][:]
+		}
+		sql += fmt.Sprintf(" AND tenant_id <> ALL($%d::bytea[])", len(args)+1)
+		args = append(args, skip)
+	}
+	sql += " ORDER BY next_at, tenant_id, id"
+	if q.Limit > 0 {
+		sql += fmt.Sprintf(" LIMIT $%d", len(args)+1)
+		args = append(args, q.Limit)
+	}
+	rows, err := s.pool.Query(ctx, sql, args...)
 	if err != nil {
 		return nil, nil, dbError("read due deliveries", err)
 	}

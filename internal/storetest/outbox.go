@@ -103,8 +103,21 @@ func putDelivery(t *testing.T, st custos.OutboxStore, d custos.Delivery, sealed 
 // order, each with its sealed bytes.
 func checkDue(t *testing.T, st custos.OutboxStore, now time.Time, limit int, want []sealedDelivery) {
 	t.Helper()
-	what := fmt.Sprintf("DueDeliveries(%s, limit %d)", now.Format(time.RFC3339Nano), limit)
-	ds, sealed, err := st.DueDeliveries(t.Context(), now, limit)
+	checkDueQuery(t, st, custos.DueQuery{Now: now, Limit: limit}, want)
+}
+
+// checkDueQuery checks that DueDeliveries(q) returns exactly want, in
+// order, each with its sealed bytes.
+func checkDueQuery(t *testing.T, st custos.OutboxStore, q custos.DueQuery, want []sealedDelivery) {
+	t.Helper()
+	what := fmt.Sprintf("DueDeliveries(%s, limit %d)", q.Now.Format(time.RFC3339Nano), q.Limit)
+	if q.After != nil {
+		what += fmt.Sprintf(" after (%s, %s, %s)", q.After.NextAt.Format(time.RFC3339Nano), q.After.Tenant.String()[:8], q.After.ID)
+	}
+	if len(q.Skip) > 0 {
+		what += fmt.Sprintf(" skipping %d tenants", len(q.Skip))
+	}
+	ds, sealed, err := st.DueDeliveries(t.Context(), q)
 	if err != nil {
 		t.Errorf("%s = %v, want nil", what, err)
 		return
@@ -198,6 +211,34 @@ func testOutboxDue(t *testing.T, open func(*testing.T) custos.Store) {
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) {
 			checkDue(t, st, tc.now, tc.limit, tc.want)
+		})
+	}
+
+	// A sender pages past what it is not taking now: after a place in due
+	// order (NextAt, tenant, id), and leaving tenants out.
+	late := at(7200)
+	between := func(id string) *custos.DueCursor {
+		return &custos.DueCursor{NextAt: older.d.NextAt, Tenant: b, ID: id}
+	}
+	pages := []struct {
+		name string
+		q    custos.DueQuery
+		want []sealedDelivery
+	}{
+		{"after the first", custos.DueQuery{Now: late, After: oldest.d.Cursor(), Limit: 2}, all[1:3]},
+		{"after the second, to the end", custos.DueQuery{Now: late, After: older.d.Cursor()}, all[2:]},
+		{"after the last", custos.DueQuery{Now: late, After: dueLater.d.Cursor()}, nil},
+		{"after a place before an id at the same time", custos.DueQuery{Now: late, After: between("dlv_x")}, all[1:]},
+		{"after a place at that id exactly", custos.DueQuery{Now: late, After: between("dlv_y")}, all[2:]},
+		{"after, and due now only", custos.DueQuery{Now: at(0), After: oldest.d.Cursor()}, all[1:3]},
+		{"skipping a tenant", custos.DueQuery{Now: late, Skip: []custos.TenantID{a}}, []sealedDelivery{older, dueSoon}},
+		{"skipping the other", custos.DueQuery{Now: late, Skip: []custos.TenantID{b}}, []sealedDelivery{oldest, dueNow, dueLater}},
+		{"skipping both", custos.DueQuery{Now: late, Skip: []custos.TenantID{b, a}}, nil},
+		{"after, skipping, limited", custos.DueQuery{Now: late, After: oldest.d.Cursor(), Skip: []custos.TenantID{b}, Limit: 1}, []sealedDelivery{dueNow}},
+	}
+	for _, tc := range pages {
+		t.Run(tc.name, func(t *testing.T) {
+			checkDueQuery(t, st, tc.q, tc.want)
 		})
 	}
 }

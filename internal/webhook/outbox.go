@@ -38,8 +38,13 @@ type Options struct {
 	Log *slog.Logger
 	// OnResult, if set, is called with each attempt's outcome once it is
 	// stored (delivered, refused or rescheduled), without Body and Secret,
-	// on the goroutine making the pass.
+	// on the attempt's goroutine: calls may come at once.
 	OnResult func(custos.Delivery)
+	// Concurrency bounds the attempts in flight at once (default 16), and
+	// PerTenant those of one tenant (default 2): a tenant whose receiver
+	// hangs until the client's timeout holds PerTenant of them, and the
+	// other tenants' deliveries go on.
+	Concurrency, PerTenant int
 	// Signers sign the deliveries whose Signing names them, in place of
 	// the HMAC; a delivery naming a signer not here fails for good.
 	Signers map[string]Signer
@@ -76,12 +81,35 @@ type Outbox struct {
 	maxAge   time.Duration
 
 	kick chan struct{}
-	// pass makes passes one at a time, so no delivery is attempted twice at once.
+	// pass makes passes one at a time.
 	pass sync.Mutex
+
+	concurrency, perTenant int
+	mu                     sync.Mutex
+	inflight               map[deliveryRef]bool
+	busy                   map[custos.TenantID]int // attempts in flight by tenant
+	running                int
+	// finished are the deliveries whose attempts ended since the current
+	// pass began reading: what it read of them may be older than their
+	// outcome, so it must not attempt them again.
+	finished map[deliveryRef]bool
+	attempts sync.WaitGroup
+}
+
+// deliveryRef names a delivery.
+type deliveryRef struct {
+	t  custos.TenantID
+	id string
 }
 
 // batchSize is how many due deliveries a pass reads from the store at a time.
 const batchSize = 100
+
+// The defaults of Options.Concurrency and Options.PerTenant.
+const (
+	DefaultConcurrency = 16
+	DefaultPerTenant   = 2
+)
 
 // New returns an Outbox over store that seals with sealer. Call Run to
 // send; Enqueue works without it, and DeliverDue sends what is due once.
@@ -90,8 +118,17 @@ func New(store custos.OutboxStore, sealer Sealer, opts Options) *Outbox {
 		store: store, sealer: sealer, client: opts.Client, now: opts.Now,
 		min: opts.MinBackoff, max: opts.MaxBackoff, log: opts.Log, onResult: opts.OnResult, signers: opts.Signers,
 		maxAge: opts.MaxAge, onGiveUp: opts.OnGiveUp,
-		kick: make(chan struct{}, 1),
+		kick:        make(chan struct{}, 1),
+		concurrency: opts.Concurrency, perTenant: opts.PerTenant,
+		inflight: map[deliveryRef]bool{}, busy: map[custos.TenantID]int{}, finished: map[deliveryRef]bool{},
 	}
+	if o.concurrency <= 0 {
+		o.concurrency = DefaultConcurrency
+	}
+	if o.perTenant <= 0 {
+		o.perTenant = DefaultPerTenant
+	}
+	o.perTenant = min(o.perTenant, o.concurrency)
 	if o.client == nil {
 		o.client = &http.Client{
 			Timeout:       10 * time.Second,
@@ -216,10 +253,14 @@ func (o *Outbox) Kick() {
 }
 
 // Run delivers due deliveries until ctx is done. It makes a pass at once,
-// then after each Kick and when the earliest NextAt in the store arrives,
-// and polls the store every MinBackoff when idle (another process may
-// share it). A failed pass is logged and retried; Run returns nil.
+// then after each Kick, each attempt's end, and when the earliest NextAt
+// in the store arrives, and polls the store every MinBackoff when idle
+// (another process may share it). A pass starts attempts and does not
+// wait for them, so a receiver that hangs delays no other tenant's
+// deliveries. A failed pass is logged and retried. Run returns nil, once
+// the attempts it started have ended.
 func (o *Outbox) Run(ctx context.Context) error {
+	defer o.attempts.Wait()
 	timer := time.NewTimer(0)
 	defer timer.Stop()
 	for {
@@ -229,7 +270,7 @@ func (o *Outbox) Run(ctx context.Context) error {
 		case <-o.kick:
 		case <-timer.C:
 		}
-		_, err := o.DeliverDue(ctx)
+		_, err := o.deliver(ctx, false)
 		if ctx.Err() != nil {
 			return nil
 		}
@@ -243,67 +284,191 @@ func (o *Outbox) Run(ctx context.Context) error {
 	}
 }
 
-// untilNext returns how long to wait for the earliest delivery not final,
-// at most MinBackoff, and at least a little so that a delivery a pass could
-// not move never makes Run spin.
+// untilNext returns how long to wait for the earliest delivery not final
+// that no attempt in flight holds, at most MinBackoff, and at least a
+// little so that a delivery a pass could not move never makes Run spin.
 func (o *Outbox) untilNext(ctx context.Context) time.Duration {
 	// Due by the end of time, limit 1: the earliest delivery not final.
 	farFuture := time.Date(9999, 1, 1, 0, 0, 0, 0, time.UTC)
-	ds, _, err := o.store.DueDeliveries(ctx, farFuture, 1)
+	ds, _, err := o.store.DueDeliveries(ctx, custos.DueQuery{Now: farFuture, Skip: o.fullTenants(), Limit: 1})
 	if err != nil {
 		o.log.Error("webhook: read next due delivery", "err", err)
 		return o.min
 	}
-	if len(ds) == 0 {
+	if len(ds) == 0 || o.inFlight(ds[0]) {
+		// An attempt's end kicks Run.
 		return o.min
 	}
 	return min(max(ds[0].NextAt.Sub(o.now()), 10*time.Millisecond), o.min)
 }
 
-// DeliverDue makes one pass over the deliveries due now: one attempt each
-// (what Run does each time it wakes); exported for tests and for a clean
-// shutdown. It returns how many POSTs it made and the first error storing
-// an outcome, or ctx's error if ctx ended the pass; a delivery whose
+// DeliverDue attempts each delivery due now once (what Run does each
+// time it wakes) and waits for the attempts to end; exported for tests and
+// for a clean shutdown. A delivery whose attempt is in flight is left to
+// that attempt. It returns how many POSTs it made and the first error
+// storing an outcome, or ctx's error if ctx ended it; a delivery whose
 // attempt ctx interrupted stays due.
 func (o *Outbox) DeliverDue(ctx context.Context) (attempted int, err error) {
-	o.pass.Lock()
-	defer o.pass.Unlock()
-	type key struct {
-		t  custos.TenantID
-		id string
+	return o.deliver(ctx, true)
+}
+
+// deliver makes passes over the due deliveries. A pass pages through
+// them in due order and starts an attempt at each that the tenant's share
+// and the concurrency allow. Without wait, deliver makes one pass and
+// returns at once; with wait, it waits for its attempts, and makes more
+// passes while deliveries were left for want of a place.
+func (o *Outbox) deliver(ctx context.Context, wait bool) (int, error) {
+	var (
+		mu        sync.Mutex
+		attempted int
+		first     error
+		mine      sync.WaitGroup
+	)
+	done := func(posted bool, err error) {
+		mu.Lock()
+		defer mu.Unlock()
+		if posted {
+			attempted++
+		}
+		if err != nil && first == nil {
+			first = err
+		}
 	}
-	seen := map[key]bool{}
-	var first error
+	// A delivery rescheduled by an attempt of this call, and due again
+	// already, waits for the next.
+	seen := map[deliveryRef]bool{}
 	for {
-		if err := ctx.Err(); err != nil {
-			return attempted, err
+		started, left, err := o.passOnce(ctx, seen, &mine, done)
+		if wait {
+			mine.Wait()
 		}
-		ds, sealed, err := o.store.DueDeliveries(ctx, o.now(), batchSize)
-		if err != nil {
-			return attempted, fmt.Errorf("read due deliveries: %w", err)
-		}
-		fresh := 0
-		for i, d := range ds {
-			// A delivery whose outcome could not be stored is still due:
-			// it waits for the next pass.
-			if seen[key{d.Tenant, d.ID}] {
-				continue
-			}
-			seen[key{d.Tenant, d.ID}] = true
-			fresh++
-			posted, err := o.attempt(ctx, d, sealed[i])
-			if posted {
-				attempted++
-			}
-			if ctx.Err() != nil {
+		// Places held by attempts not of this call (Run's) are not waited
+		// for: a pass that could start nothing ends the call.
+		if err != nil || ctx.Err() != nil || !wait || !left || started == 0 {
+			mu.Lock()
+			defer mu.Unlock()
+			switch {
+			case ctx.Err() != nil:
 				return attempted, ctx.Err()
+			case err != nil:
+				return attempted, err
 			}
-			if err != nil && first == nil {
-				first = err
-			}
-		}
-		if len(ds) < batchSize || fresh == 0 {
 			return attempted, first
 		}
 	}
+}
+
+// passOnce makes one pass: it starts attempts, each under mine and
+// reporting to done, and says how many, and whether it left a due
+// delivery for want of a place.
+func (o *Outbox) passOnce(ctx context.Context, seen map[deliveryRef]bool, mine *sync.WaitGroup, done func(bool, error)) (started int, left bool, err error) {
+	o.pass.Lock()
+	defer o.pass.Unlock()
+	o.mu.Lock()
+	clear(o.finished)
+	o.mu.Unlock()
+	var after *custos.DueCursor
+	for ctx.Err() == nil {
+		if o.full() {
+			return started, true, nil // an attempt's end kicks Run
+		}
+		ds, sealed, err := o.store.DueDeliveries(ctx, custos.DueQuery{Now: o.now(), After: after, Skip: o.fullTenants(), Limit: batchSize})
+		if err != nil {
+			return started, left, fmt.Errorf("read due deliveries: %w", err)
+		}
+		for i := range ds {
+			d := ds[i]
+			after = d.Cursor()
+			ref := deliveryRef{d.Tenant, d.ID}
+			if seen[ref] {
+				continue
+			}
+			switch o.start(ref) {
+			case noPlace:
+				left = true
+				continue
+			case alreadyTried:
+				continue
+			}
+			seen[ref] = true
+			started++
+			mine.Add(1)
+			go func() {
+				defer mine.Done()
+				defer o.end(ref)
+				done(o.attempt(ctx, d, sealed[i]))
+			}()
+		}
+		if len(ds) < batchSize {
+			// The tenants skipped as full were left too.
+			return started, left || len(o.fullTenants()) > 0, nil
+		}
+	}
+	return started, left, nil
+}
+
+// What start says.
+const (
+	placeTaken   = iota // the attempt may go
+	noPlace             // the tenant's share or the outbox is full
+	alreadyTried        // an attempt is in flight or has just ended
+)
+
+// start takes an attempt's place for a delivery, unless one is in flight
+// or has just ended, or its tenant or the outbox has none left.
+func (o *Outbox) start(ref deliveryRef) int {
+	o.mu.Lock()
+	defer o.mu.Unlock()
+	switch {
+	case o.inflight[ref] || o.finished[ref]:
+		return alreadyTried
+	case o.running >= o.concurrency || o.busy[ref.t] >= o.perTenant:
+		return noPlace
+	}
+	o.inflight[ref] = true
+	o.busy[ref.t]++
+	o.running++
+	o.attempts.Add(1)
+	return placeTaken
+}
+
+// end gives back an attempt's place and kicks Run to use it.
+func (o *Outbox) end(ref deliveryRef) {
+	o.mu.Lock()
+	delete(o.inflight, ref)
+	o.finished[ref] = true
+	if o.busy[ref.t]--; o.busy[ref.t] == 0 {
+		delete(o.busy, ref.t)
+	}
+	o.running--
+	o.mu.Unlock()
+	o.attempts.Done()
+	o.Kick()
+}
+
+// full reports whether every attempt's place is taken.
+func (o *Outbox) full() bool {
+	o.mu.Lock()
+	defer o.mu.Unlock()
+	return o.running >= o.concurrency
+}
+
+// fullTenants returns the tenants with every place of their share taken.
+func (o *Outbox) fullTenants() []custos.TenantID {
+	o.mu.Lock()
+	defer o.mu.Unlock()
+	var ts []custos.TenantID
+	for t, n := range o.busy {
+		if n >= o.perTenant {
+			ts = append(ts, t)
+		}
+	}
+	return ts
+}
+
+// inFlight reports whether an attempt at d is in flight.
+func (o *Outbox) inFlight(d custos.Delivery) bool {
+	o.mu.Lock()
+	defer o.mu.Unlock()
+	return o.inflight[deliveryRef{d.Tenant, d.ID}]
 }

@@ -296,9 +296,9 @@ type watchedStore struct {
 	reads chan struct{}
 }
 
-func (s *watchedStore) DueDeliveries(ctx context.Context, now time.Time, limit int) ([]custos.Delivery, [][]byte, error) {
+func (s *watchedStore) DueDeliveries(ctx context.Context, q custos.DueQuery) ([]custos.Delivery, [][]byte, error) {
 	defer func() { s.reads <- struct{}{} }()
-	return s.OutboxStore.DueDeliveries(ctx, now, limit)
+	return s.OutboxStore.DueDeliveries(ctx, q)
 }
 
 func (s *watchedStore) waitReads(t *testing.T, n int) {
