@@ -125,6 +125,7 @@ func (w *writer) resolve(ctx context.Context, g *group, t custos.TenantID, m *pr
 		key = k
 		ps := &profileState{rec: &profileRecord{Created: m.msg.ReceivedAt}, key: key, dirty: true}
 		g.profiles[subjectRef{t, primary}] = ps
+		g.created[subjectRef{t, primary}] = true
 	}
 
 	for _, other := range others {

@@ -108,20 +108,33 @@ func (w *writer) noteEvents(t custos.TenantID, s custos.SubjectID, n int) {
 }
 
 // changesGate reports whether a Write changes what the gate admits.
-func changesGate(wr *custos.Write) bool {
-	return len(wr.Flags) > 0 || len(wr.Tombstones) > 0 || len(wr.Consents) > 0 || len(wr.Merges) > 0 ||
-		len(wr.Unlinks) > 0 || len(wr.DeleteSubjects) > 0
+// Consent records of subjects the Write creates (fresh ids: no other
+// node can hold them in its caches, which read a subject's ledger from
+// the store when they first need it) change nothing another node
+// believes, so that the first messages of new people, which carry their
+// consent, do not make every other node refresh.
+func changesGate(wr *custos.Write, created map[subjectRef]bool) bool {
+	if len(wr.Flags) > 0 || len(wr.Tombstones) > 0 || len(wr.Merges) > 0 ||
+		len(wr.Unlinks) > 0 || len(wr.DeleteSubjects) > 0 {
+		return true
+	}
+	for _, c := range wr.Consents {
+		if !created[subjectRef{wr.Tenant, c.Subject}] {
+			return true
+		}
+	}
+	return false
 }
 
 // guard attaches to each Write the guard of what the caches believed.
-func (w *writer) guard(ws []*custos.Write) {
+func (w *writer) guard(g *group, ws []*custos.Write) {
 	if w.shared == nil {
 		return
 	}
 	for _, wr := range ws {
-		g := w.pendingGuard(wr.Tenant)
-		g.Advance = changesGate(wr)
-		wr.Guard = g
+		gd := w.pendingGuard(wr.Tenant)
+		gd.Advance = changesGate(wr, g.created)
+		wr.Guard = gd
 	}
 	w.shared.pending = map[custos.TenantID]*custos.Guard{}
 }

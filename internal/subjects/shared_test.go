@@ -12,6 +12,7 @@ import (
 	"time"
 
 	"github.com/custos-dev/custos"
+	"github.com/custos-dev/custos/internal/consent"
 	"github.com/custos-dev/custos/internal/keyring"
 	"github.com/custos-dev/custos/internal/pgtest"
 	"github.com/custos-dev/custos/internal/postgres"
@@ -401,5 +402,69 @@ func TestFencedControlOnSharedStore(t *testing.T) {
 	}
 	if got := stored("m2"); got != 0 {
 		t.Errorf("after the suppression, a message of the person: %d stored, want 0", got)
+	}
+}
+
+// TestNewPeoplesConsentLeavesTheGate: the first messages of new people
+// carry their consent (a consent manager repeats it on every event). The
+// records they add do not move the tenant's gate generation, so neither
+// node's writes are refused as stale; a change of an existing person's
+// consent does move it, and the other node, which cached that person's
+// grant, follows: the same withdrawal sent through it is no change.
+func TestNewPeoplesConsentLeavesTheGate(t *testing.T) {
+	d := newSharedDB(t)
+	a, _ := d.open(t, subjects.Options{})
+	b, _ := d.open(t, subjects.Options{})
+	ctx := context.Background()
+	st, err := postgres.Open(ctx, d.data, postgres.Options{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer st.Close()
+	gen := func() uint64 {
+		t.Helper()
+		g, err := st.Generation(ctx, d.ten)
+		if err != nil {
+			t.Fatal(err)
+		}
+		return g
+	}
+	pol := consent.NewPolicy(&custos.Settings{})
+	ingest := func(n node, user string, at time.Duration, consentJSON string) subjects.Result {
+		t.Helper()
+		res, err := n.pipe.IngestWith(ctx, d.ten, []custos.Message{withConsent(msg(custos.Track, user, "", at), consentJSON)}, pol)
+		if err != nil {
+			t.Fatalf("ingest %s: %v", user, err)
+		}
+		return res
+	}
+	granted := `{"consent":{"categoryPreferences":{"Marketing":true,"Analytics":true}}}`
+	withdrawn := `{"consent":{"categoryPreferences":{"Marketing":false,"Analytics":true}}}`
+
+	before := gen()
+	for i := range 20 {
+		if res := ingest([]node{a, b}[i%2], fmt.Sprintf("new%d", i), 0, granted); res.Stored != 1 || res.Consents != 2 {
+			t.Errorf("new%d's first message: %+v, want stored with 2 consent records", i, res)
+		}
+	}
+	if after := gen(); after != before {
+		t.Errorf("20 new people's consent moved the gate generation from %d to %d, want unchanged", before, after)
+	}
+	if n := a.retries.Load() + b.retries.Load(); n != 0 {
+		t.Errorf("%d groups were refused as stale and composed again, want none", n)
+	}
+
+	// new1 came through node B, which cached its grant.
+	if res := ingest(a, "new1", time.Second, withdrawn); res.Consents != 1 {
+		t.Errorf("the withdrawal through node A: %+v, want 1 consent record", res)
+	}
+	if after := gen(); after != before+1 {
+		t.Errorf("a withdrawal moved the gate generation from %d to %d, want %d", before, after, before+1)
+	}
+	if res := ingest(b, "new1", 2*time.Second, withdrawn); res.Consents != 0 || res.Stored != 1 {
+		t.Errorf("the same withdrawal through node B: %+v, want stored and no consent record (no change)", res)
+	}
+	if res := ingest(b, "new1", 3*time.Second, granted); res.Consents != 1 {
+		t.Errorf("a grant again through node B: %+v, want 1 consent record", res)
 	}
 }

@@ -58,6 +58,9 @@ type group struct {
 	// touched counts the calls of write: a control job that made none
 	// (and dirtied no profile) only read.
 	touched int
+	// created are the subjects the group created that no applied write
+	// holds yet: nothing but this group knows them.
+	created map[subjectRef]bool
 }
 
 type subjectRef struct {
@@ -85,6 +88,7 @@ func newGroup() *group {
 		writes:   map[custos.TenantID]*custos.Write{},
 		profiles: map[subjectRef]*profileState{},
 		seen:     map[seenRef]struct{}{},
+		created:  map[subjectRef]bool{},
 	}
 }
 
@@ -252,7 +256,7 @@ func (w *writer) flush(ctx context.Context, g *group) error {
 	if len(ws) == 0 {
 		return nil
 	}
-	w.guard(ws)
+	w.guard(g, ws)
 	wait, err := w.p.store.Apply(ctx, ws)
 	if err != nil {
 		if w.shared != nil {
@@ -263,6 +267,8 @@ func (w *writer) flush(ctx context.Context, g *group) error {
 	}
 	w.applied(ws)
 	g.wrote = true
+	// Once stored, the subjects can be read, and cached, by other nodes.
+	clear(g.created)
 	g.waits = append(g.waits, wait)
 	return nil
 }
