@@ -84,8 +84,13 @@ func (r *Register) hold(ctx context.Context, id string, fn func(context.Context)
 		return fn(ctx)
 	}
 	held, err := r.leases.Hold(ctx, custos.TenantID{}, "incident/"+id, fn)
-	if err == nil && !held {
+	switch {
+	case err == nil && !held:
 		return &custos.Error{Code: custos.Unavailable, Message: "incident " + id + " is being changed or notified by another node; retry", Err: errBusy}
+	case errors.Is(err, custos.ErrFenced):
+		// The lease passed to another node while fn ran (this one
+		// stalled): the store refused its writes, and a retry runs anew.
+		return &custos.Error{Code: custos.Unavailable, Message: "incident " + id + " was taken over by another node while it changed; retry", Err: err}
 	}
 	return err
 }

@@ -380,9 +380,13 @@ func (s *Store) PutIncident(ctx context.Context, in *custos.Incident) error {
 	if err != nil {
 		return fmt.Errorf("encode incident: %w", err)
 	}
-	_, err = s.pool.Exec(ctx, `INSERT INTO incidents (id, record) VALUES ($1, $2)
-		ON CONFLICT (id) DO UPDATE SET record = excluded.record`, in.ID, v)
-	return dbError("put incident", err)
+	// Under an incident's lease (ctx carries its fence) a superseded
+	// holder's change is refused.
+	return s.write(ctx, false, func(q querier) error {
+		_, err := q.Exec(ctx, `INSERT INTO incidents (id, record) VALUES ($1, $2)
+			ON CONFLICT (id) DO UPDATE SET record = excluded.record`, in.ID, v)
+		return dbError("put incident", err)
+	})
 }
 
 // Incident returns one incident.
@@ -432,9 +436,14 @@ func (s *Store) PutIncidentNotification(ctx context.Context, n *custos.IncidentN
 	if err != nil {
 		return fmt.Errorf("encode incident notification: %w", err)
 	}
-	_, err = s.pool.Exec(ctx, `INSERT INTO notifications (tenant_id, incident, record) VALUES ($1, $2, $3)
-		ON CONFLICT (tenant_id, incident) DO UPDATE SET record = excluded.record`, n.Tenant[:], n.Incident, v)
-	return dbError("put incident notification", err)
+	// Under a lease (an incident's, the incident mail sender's) a
+	// superseded holder's record of a notice is refused, so it cannot
+	// overwrite what the new holder recorded.
+	return s.write(ctx, false, func(q querier) error {
+		_, err := q.Exec(ctx, `INSERT INTO notifications (tenant_id, incident, record) VALUES ($1, $2, $3)
+			ON CONFLICT (tenant_id, incident) DO UPDATE SET record = excluded.record`, n.Tenant[:], n.Incident, v)
+		return dbError("put incident notification", err)
+	})
 }
 
 // IncidentNotification returns a tenant's notification of an incident.

@@ -20,8 +20,8 @@ type SharedStore interface {
 
 // RunFencing runs the fencing cases of a store several processes share:
 // the writes a lease's work makes (an outbox attempt, an erasure step, a
-// campaign's send records and progress, an Apply of the ingest writer's
-// for such work) are accepted while their fence is current and refused,
+// campaign's send records and progress, an incident's changes and its
+// notices' records, an Apply of the ingest writer's for such work) are accepted while their fence is current and refused,
 // changing nothing, once another holder took the lease over or got it
 // after a release. open returns two handles on one new, empty store, as
 // two nodes hold them.
@@ -66,6 +66,16 @@ func fencedWrites(ten custos.TenantID, s custos.SubjectID) map[string]func(ctx c
 			c.Error = v
 			return st.PutCampaign(ctx, c)
 		},
+		"PutIncident": func(ctx context.Context, st custos.Store, v string) error {
+			in := incident("inc_fenced", ten)
+			in.Nature = v
+			return st.PutIncident(ctx, in)
+		},
+		"PutIncidentNotification": func(ctx context.Context, st custos.Store, v string) error {
+			n := notification(ten, "inc_fenced")
+			n.Messages[0].Channels[0].Attempts[0].Error = v
+			return st.PutIncidentNotification(ctx, n)
+		},
 		// The ingest writer's writes for work under a lease: an erasure's
 		// tombstones and deletions, the retention sweep's deletions.
 		"Apply": func(ctx context.Context, st custos.Store, v string) error {
@@ -105,6 +115,16 @@ func fencedValues(t *testing.T, st custos.Store, ten custos.TenantID, s custos.S
 	}
 	if c, err := st.Campaign(ctx, ten, "cmp_fenced"); err == nil {
 		got["PutCampaign"] = c.Error
+	} else if custos.ErrorCode(err) != custos.NotFound {
+		t.Fatal(err)
+	}
+	if in, err := st.Incident(ctx, "inc_fenced"); err == nil {
+		got["PutIncident"] = in.Nature
+	} else if custos.ErrorCode(err) != custos.NotFound {
+		t.Fatal(err)
+	}
+	if n, err := st.IncidentNotification(ctx, ten, "inc_fenced"); err == nil {
+		got["PutIncidentNotification"] = n.Messages[0].Channels[0].Attempts[0].Error
 	} else if custos.ErrorCode(err) != custos.NotFound {
 		t.Fatal(err)
 	}
