@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"context"
 	"encoding/json"
+	"errors"
 	"fmt"
 	"sync"
 	"time"
@@ -98,7 +99,10 @@ func (l *Log) Record(ctx context.Context, t custos.TenantID, e Entry) (custos.Au
 		if appendErr == nil {
 			return a, nil
 		}
-		if custos.ErrorCode(appendErr) != custos.Conflict {
+		if custos.ErrorCode(appendErr) != custos.Conflict || errors.Is(appendErr, custos.ErrFenced) {
+			// Not a race for the sequence number. A fenced refusal is not
+			// either: the lease the entry was made under has a newer
+			// holder, and no retry will land.
 			return custos.AuditEntry{}, fmt.Errorf("audit %s: append entry %d to chain %s: %w", e.Action, a.Seq, t, appendErr)
 		}
 		// Another writer took a.Seq: retry on the new head. If the head

@@ -1,7 +1,9 @@
 package audit_test
 
 import (
+	"context"
 	"encoding/json"
+	"errors"
 	"fmt"
 	"sync"
 	"testing"
@@ -264,4 +266,26 @@ func TestHashCoversEveryField(t *testing.T) {
 			t.Errorf("changing %s leaves the hash unchanged", tc.name)
 		}
 	}
+}
+
+// fencedStore refuses appends as a shared store refuses the writes of a
+// lease holder that was superseded.
+type fencedStore struct{ custos.AuditStore }
+
+func (fencedStore) AppendAudit(context.Context, custos.TenantID, *custos.AuditEntry) error {
+	return &custos.Error{Code: custos.Conflict, Message: "lease request/r1 has a newer holder", Err: custos.ErrFenced}
+}
+
+// TestRecordFencedIsNotDamage: an append refused because its lease has a
+// newer holder is reported as that (the caller's work stops), not retried
+// and then called damage of the chain.
+func TestRecordFencedIsNotDamage(t *testing.T) {
+	st, _ := openStore(t, t.TempDir())
+	tn := custos.NewTenantID()
+	entries := record(t, audit.New(st, newClock().Now), tn, 2)
+	_, err := audit.New(fencedStore{st}, newClock().Now).Record(t.Context(), tn, entry(3))
+	if !errors.Is(err, custos.ErrFenced) || custos.ErrorCode(err) != custos.Conflict {
+		t.Fatalf("Record under a superseded lease = %v, want the fenced refusal", err)
+	}
+	wantClean(t, st, tn, 2, entries[1].Hash)
 }

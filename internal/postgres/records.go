@@ -21,15 +21,20 @@ func (s *Store) AppendAudit(ctx context.Context, t custos.TenantID, e *custos.Au
 	if err != nil {
 		return fmt.Errorf("encode audit entry %d: %w", e.Seq, err)
 	}
-	tag, err := s.pool.Exec(ctx, "INSERT INTO audit (tenant_id, seq, entry) VALUES ($1, $2, $3) ON CONFLICT (tenant_id, seq) DO NOTHING",
-		t[:], flipSeq(e.Seq), v)
-	if err != nil {
-		return dbError(fmt.Sprintf("write audit entry %d", e.Seq), err)
-	}
-	if tag.RowsAffected() == 0 {
-		return custos.Errorf(custos.Conflict, "audit entry %d of %s already exists", e.Seq, t)
-	}
-	return nil
+	// Work under a lease (ctx carries its fence: an erasure's steps, a
+	// campaign run) appends only while it holds the lease, so a stalled
+	// former holder cannot add an entry for a step the new holder did.
+	return s.write(ctx, false, func(q querier) error {
+		tag, err := q.Exec(ctx, "INSERT INTO audit (tenant_id, seq, entry) VALUES ($1, $2, $3) ON CONFLICT (tenant_id, seq) DO NOTHING",
+			t[:], flipSeq(e.Seq), v)
+		if err != nil {
+			return dbError(fmt.Sprintf("write audit entry %d", e.Seq), err)
+		}
+		if tag.RowsAffected() == 0 {
+			return custos.Errorf(custos.Conflict, "audit entry %d of %s already exists", e.Seq, t)
+		}
+		return nil
+	})
 }
 
 // AuditEntries returns up to limit entries of tenant t's chain after

@@ -21,7 +21,8 @@ type SharedStore interface {
 // RunFencing runs the fencing cases of a store several processes share:
 // the writes a lease's work makes (an outbox attempt, an erasure step, a
 // campaign's send records and progress, an incident's changes and its
-// notices' records, an Apply of the ingest writer's for such work) are accepted while their fence is current and refused,
+// notices' records, audit entries, an Apply of the ingest writer's for
+// such work) are accepted while their fence is current and refused,
 // changing nothing, once another holder took the lease over or got it
 // after a release. open returns two handles on one new, empty store, as
 // two nodes hold them.
@@ -76,6 +77,13 @@ func fencedWrites(ten custos.TenantID, s custos.SubjectID) map[string]func(ctx c
 			n.Messages[0].Channels[0].Attempts[0].Error = v
 			return st.PutIncidentNotification(ctx, n)
 		},
+		"AppendAudit": func(ctx context.Context, st custos.Store, v string) error {
+			head, _, err := st.LastAudit(context.Background(), ten)
+			if err != nil {
+				return err
+			}
+			return st.AppendAudit(ctx, ten, &custos.AuditEntry{Seq: head.Seq + 1, Time: at(0), Actor: "system", Action: v})
+		},
 		// The ingest writer's writes for work under a lease: an erasure's
 		// tombstones and deletions, the retention sweep's deletions.
 		"Apply": func(ctx context.Context, st custos.Store, v string) error {
@@ -117,6 +125,11 @@ func fencedValues(t *testing.T, st custos.Store, ten custos.TenantID, s custos.S
 		got["PutCampaign"] = c.Error
 	} else if custos.ErrorCode(err) != custos.NotFound {
 		t.Fatal(err)
+	}
+	if e, ok, err := st.LastAudit(ctx, ten); err != nil {
+		t.Fatal(err)
+	} else if ok {
+		got["AppendAudit"] = e.Action
 	}
 	if in, err := st.Incident(ctx, "inc_fenced"); err == nil {
 		got["PutIncident"] = in.Nature
