@@ -69,6 +69,7 @@ type serveConfig struct {
 	keyEpoch                    time.Duration
 	leaseTTL                    time.Duration
 	purgeInterval               time.Duration
+	walSyncInterval             time.Duration
 	outbound                    outboundFlags
 	limits                      limitFlags
 	// envErrs are environment variables that did not parse.
@@ -133,8 +134,18 @@ func serveFlags(c *serveConfig, getenv func(string) string) *flag.FlagSet {
 	fs.DurationVar(&c.retentionInterval, "retention-interval", duration("CUSTOS_RETENTION_INTERVAL", time.Hour), "how often the retention sweep runs, at most 1h (CUSTOS_RETENTION_INTERVAL)")
 	fs.DurationVar(&c.keyEpoch, "key-epoch", duration("CUSTOS_KEY_EPOCH", 24*time.Hour), "with --keys on PostgreSQL: how long a key epoch lasts; at its end live subject keys are re-sealed under a new epoch key and the old one is destroyed, which bounds how long a shredded key survives in the key database's dead rows and WAL (CUSTOS_KEY_EPOCH; see docs/postgres.md)")
 	fs.DurationVar(&c.purgeInterval, "purge-interval", duration("CUSTOS_PURGE_INTERVAL", pebble.DefaultPurgeInterval), "longest wait between an erasure and the pass that purges its bytes from the store's files (embedded store) or tables (PostgreSQL: passes at every multiple of it on the clock) (CUSTOS_PURGE_INTERVAL)")
+	fs.DurationVar(&c.walSyncInterval, "wal-sync-interval", duration("CUSTOS_WAL_SYNC_INTERVAL", pebble.DefaultWALSyncInterval), "embedded store: the least time between two syncs of its write-ahead log, so that more writes share one (acknowledgements stay durable); 0: sync at once (CUSTOS_WAL_SYNC_INTERVAL)")
 	fs.DurationVar(&c.shutdownTimeout, "shutdown-timeout", duration("CUSTOS_SHUTDOWN_TIMEOUT", 20*time.Second), "how long to wait for in-flight requests on shutdown (CUSTOS_SHUTDOWN_TIMEOUT)")
 	return fs
+}
+
+// pebbleOptions are the embedded store's options the flags set.
+func (c serveConfig) pebbleOptions() pebble.Options {
+	o := pebble.Options{PurgeInterval: c.purgeInterval, WALSyncInterval: c.walSyncInterval}
+	if c.walSyncInterval == 0 {
+		o.WALSyncInterval = -1 // pebble.Options' zero is its default
+	}
+	return o
 }
 
 // The stages of a node, in the order they stop: stop accepting HTTP and
@@ -160,6 +171,9 @@ func runServe(ctx context.Context, args []string, getenv func(string) string, st
 	}
 	if c.leaseTTL < 300*time.Millisecond {
 		return fmt.Errorf("--lease-ttl %v: want at least 300ms (a lease is renewed every third of it)", c.leaseTTL)
+	}
+	if c.walSyncInterval < 0 || c.walSyncInterval > 10*time.Millisecond {
+		return fmt.Errorf("--wal-sync-interval %v: want 0 (sync at once) to 10ms (every acknowledgement may wait this long)", c.walSyncInterval)
 	}
 	if c.publicURL != "" {
 		if u, err := url.Parse(c.publicURL); err != nil || (u.Scheme != "https" && u.Scheme != "http") || u.Host == "" {
@@ -204,7 +218,7 @@ func runServe(ctx context.Context, args []string, getenv func(string) string, st
 		return err
 	}
 	m := metrics.New()
-	sts, err := openStores(ctx, c.storeLoc, c.keysDir, c.data, master, pebble.Options{PurgeInterval: c.purgeInterval}, log, m)
+	sts, err := openStores(ctx, c.storeLoc, c.keysDir, c.data, master, c.pebbleOptions(), log, m)
 	if err != nil {
 		return err
 	}
