@@ -88,6 +88,18 @@ func (d sharedDB) open(t *testing.T, opts subjects.Options) (n node, stop func()
 	return node{pipe: pipe, rd: subjects.NewReader(st, ring), retries: retries}, stop
 }
 
+// store opens a handle on the data database of its own, as a test reads
+// and writes it beside the nodes; it is closed at cleanup.
+func (d sharedDB) store(t *testing.T) *postgres.Store {
+	t.Helper()
+	st, err := postgres.Open(context.Background(), d.data, postgres.Options{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { st.Close() })
+	return st
+}
+
 // sharedNodes starts two nodes on one new data database and one new key
 // database, with one tenant.
 func sharedNodes(t *testing.T) (a, b node, ten custos.TenantID) {
@@ -339,11 +351,7 @@ func TestFencedControlOnSharedStore(t *testing.T) {
 	d := newSharedDB(t)
 	n, _ := d.open(t, subjects.Options{})
 	ctx := context.Background()
-	st, err := postgres.Open(ctx, d.data, postgres.Options{})
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer st.Close()
+	st := d.store(t)
 	const lease = "request/req_fenced"
 	old, err := st.AcquireLease(ctx, d.ten, lease, "node-a", 50*time.Millisecond)
 	if err != nil || old == 0 {
@@ -416,11 +424,7 @@ func TestNewPeoplesConsentLeavesTheGate(t *testing.T) {
 	a, _ := d.open(t, subjects.Options{})
 	b, _ := d.open(t, subjects.Options{})
 	ctx := context.Background()
-	st, err := postgres.Open(ctx, d.data, postgres.Options{})
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer st.Close()
+	st := d.store(t)
 	gen := func() uint64 {
 		t.Helper()
 		g, err := st.Generation(ctx, d.ten)
