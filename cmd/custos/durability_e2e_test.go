@@ -135,11 +135,20 @@ func trackMessages(userID, prefix string, n int) []map[string]any {
 // batchBody is a /v1/batch body; writeKey, if set, goes in the body.
 func batchBody(t *testing.T, writeKey string, msgs []map[string]any) []byte {
 	t.Helper()
+	b, err := encodeBatch(writeKey, msgs)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return b
+}
+
+// encodeBatch is batchBody for code without a test (a child process).
+func encodeBatch(writeKey string, msgs []map[string]any) ([]byte, error) {
 	b := map[string]any{"batch": msgs, "sentAt": time.Now().UTC().Format(time.RFC3339Nano)}
 	if writeKey != "" {
 		b["writeKey"] = writeKey
 	}
-	return mustJSON(t, b)
+	return json.Marshal(b)
 }
 
 // childServer is `custos serve` in a child process (the test binary

@@ -3,7 +3,6 @@ package main
 import (
 	"bufio"
 	"bytes"
-	"encoding/json"
 	"fmt"
 	"io"
 	"net/http"
@@ -200,9 +199,8 @@ func runFlooder(url, writeKey string, control io.Reader) error {
 					continue
 				}
 				if body == nil {
-					msgs := trackMessages("a-"+randomHex(4), "a-"+randomHex(8), 100)
 					var err error
-					if body, err = json.Marshal(map[string]any{"batch": msgs, "sentAt": time.Now().UTC().Format(time.RFC3339Nano)}); err != nil {
+					if body, err = encodeBatch("", trackMessages("a-"+randomHex(4), "a-"+randomHex(8), 100)); err != nil {
 						failed <- err
 						return
 					}
