@@ -492,3 +492,30 @@ func TestMergeCarriesSendRecords(t *testing.T) {
 		t.Errorf("open the moved record with the survivor's key = %q, %v", plain, err)
 	}
 }
+
+// TestFullIdentityCacheKeepsTheGroupsLinks: a tenant's identifier cache
+// that fills up in the middle of a group does not forget the links the
+// group made, which the store does not hold until the group is applied:
+// a later message of the group with one of them joins its subject.
+func TestFullIdentityCacheKeepsTheGroupsLinks(t *testing.T) {
+	e := newEnv(t)
+	e.pipe.Close()
+	pipe, err := subjects.New(context.Background(), e.store, e.ring, subjects.Options{Now: func() time.Time { return t0.Add(time.Hour) }, IdentityCache: 2})
+	if err != nil {
+		t.Fatal(err)
+	}
+	e.pipe = pipe
+	e.ingest(t,
+		msg(custos.Identify, "u1", "a1", 0),
+		msg(custos.Identify, "u2", "a2", time.Second),
+		msg(custos.Identify, "u3", "a3", 2*time.Second),
+		msg(custos.Track, "", "a1", 3*time.Second),
+	)
+	u1, a1 := e.find(t, custos.UserID, "u1"), e.find(t, custos.AnonymousID, "a1")
+	if u1 != a1 {
+		t.Fatalf("a1 is subject %s, u1 is %s: the track joined another subject", a1, u1)
+	}
+	if n := len(e.events(t, u1)); n != 2 {
+		t.Errorf("u1 has %d events, want 2", n)
+	}
+}

@@ -21,7 +21,8 @@ type Options struct {
 	// MaxGroup bounds the messages the writer commits in one group (default 20,000).
 	MaxGroup int
 	// IdentityCache bounds the identifier→subject entries cached per tenant
-	// (default 1,000,000).
+	// (default 1,000,000): a tenant's cache that reached it starts over
+	// before the next group, so one group may take it past.
 	IdentityCache int
 	// EnqueueTimeout is how long Ingest waits for room in a full queue
 	// before answering Unavailable (default 2s).

@@ -29,9 +29,7 @@ func (w *writer) lookup(ctx context.Context, t custos.TenantID, h custos.Identif
 
 func (w *writer) remember(t custos.TenantID, h custos.IdentifierHash, s custos.SubjectID) {
 	c := w.cache[t]
-	if c == nil || len(c) >= w.p.opts.IdentityCache {
-		// A full cache starts over: cheaper than tracking recency on every
-		// hit, and misses cost one indexed read.
+	if c == nil {
 		c = make(map[custos.IdentifierHash]custos.SubjectID)
 		w.cache[t] = c
 	}

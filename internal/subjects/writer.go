@@ -132,6 +132,15 @@ func (w *writer) run() {
 			// Between groups everything is in the store: starting over is safe.
 			w.consents = map[subjectRef]consent.State{}
 		}
+		for t, c := range w.cache {
+			if len(c) >= w.p.opts.IdentityCache {
+				// Starting over is cheaper than tracking recency on every
+				// hit, and a miss costs one indexed read. Within a group
+				// it would forget links the group made and the store does
+				// not hold yet.
+				delete(w.cache, t)
+			}
+		}
 		g := newGroup()
 		w.handle(g, j)
 	drain:
