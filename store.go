@@ -153,6 +153,10 @@ type DataStore interface {
 	Apply(ctx context.Context, ws []*Write) (wait func() error, err error)
 	// Subject returns the subject an identifier hash points at, or ErrNotFound.
 	Subject(ctx context.Context, t TenantID, h IdentifierHash) (SubjectID, error)
+	// Subjects is Subject for many hashes in one read: the subject of
+	// each hash linked to one (a hash linked to none is left out, as are
+	// repeats).
+	Subjects(ctx context.Context, t TenantID, hs []IdentifierHash) (map[IdentifierHash]SubjectID, error)
 	// Seen returns the deduplication record of a message, or ErrNotFound.
 	Seen(ctx context.Context, t TenantID, id MessageHash) (Seen, error)
 	// EachSeen calls fn for every deduplication record of every tenant, in
@@ -174,6 +178,9 @@ type DataStore interface {
 	MergedInto(ctx context.Context, t TenantID, s SubjectID) (SubjectID, error)
 	// Profile returns the sealed profile of a subject, or ErrNotFound.
 	Profile(ctx context.Context, t TenantID, s SubjectID) ([]byte, error)
+	// Profiles is Profile for many subjects in one read: the sealed
+	// profile of each subject that has one (the others are left out).
+	Profiles(ctx context.Context, t TenantID, ss []SubjectID) (map[SubjectID][]byte, error)
 	// Events calls fn for the subject's events after the cursor (nil: from
 	// the start), in order, until fn returns false or an error.
 	Events(ctx context.Context, t TenantID, s SubjectID, after *EventCursor, fn func(StoredEvent) (bool, error)) error

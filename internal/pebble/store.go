@@ -495,6 +495,23 @@ func (s *Store) Subject(_ context.Context, t custos.TenantID, h custos.Identifie
 	return sub, err
 }
 
+// Subjects returns the subjects the identifier hashes point at: a read
+// of the index per hash, which costs no round trip here.
+func (s *Store) Subjects(ctx context.Context, t custos.TenantID, hs []custos.IdentifierHash) (map[custos.IdentifierHash]custos.SubjectID, error) {
+	out := make(map[custos.IdentifierHash]custos.SubjectID, len(hs))
+	for _, h := range hs {
+		sub, err := s.Subject(ctx, t, h)
+		if errors.Is(err, custos.ErrNotFound) {
+			continue
+		}
+		if err != nil {
+			return nil, err
+		}
+		out[h] = sub
+	}
+	return out, nil
+}
+
 // Seen returns the deduplication record of a message.
 func (s *Store) Seen(_ context.Context, t custos.TenantID, id custos.MessageHash) (custos.Seen, error) {
 	sn := custos.Seen{ID: id}
@@ -518,6 +535,22 @@ func (s *Store) Profile(_ context.Context, t custos.TenantID, sub custos.Subject
 		return nil
 	})
 	return out, err
+}
+
+// Profiles returns the sealed profiles of the subjects that have one.
+func (s *Store) Profiles(ctx context.Context, t custos.TenantID, ss []custos.SubjectID) (map[custos.SubjectID][]byte, error) {
+	out := make(map[custos.SubjectID][]byte, len(ss))
+	for _, sub := range ss {
+		v, err := s.Profile(ctx, t, sub)
+		if errors.Is(err, custos.ErrNotFound) {
+			continue
+		}
+		if err != nil {
+			return nil, err
+		}
+		out[sub] = v
+	}
+	return out, nil
 }
 
 // Observed returns the tenant's sealed record of observed data categories.

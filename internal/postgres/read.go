@@ -43,6 +43,40 @@ func (s *Store) Subject(ctx context.Context, t custos.TenantID, h custos.Identif
 	return custos.SubjectID(id), err
 }
 
+// Subjects returns the subjects the identifier hashes point at, in one
+// statement.
+func (s *Store) Subjects(ctx context.Context, t custos.TenantID, hs []custos.IdentifierHash) (map[custos.IdentifierHash]custos.SubjectID, error) {
+	out := make(map[custos.IdentifierHash]custos.SubjectID, len(hs))
+	if len(hs) == 0 {
+		return out, nil
+	}
+	keys := make([][]byte, len(hs))
+	for i := range hs {
+		keys[i] = hs[i][:]
+	}
+	rows, err := s.pool.Query(ctx, "SELECT hash, subject_id FROM identifiers WHERE tenant_id = $1 AND hash = ANY($2::bytea[])", t[:], keys)
+	if err != nil {
+		return nil, dbError("read identifier index", err)
+	}
+	defer rows.Close()
+	for rows.Next() {
+		var h, sub []byte
+		if err := rows.Scan(&h, &sub); err != nil {
+			return nil, dbError("read identifier index", err)
+		}
+		hash, err := hash32(h, "identifier hash")
+		if err != nil {
+			return nil, err
+		}
+		sid, err := id16(sub, "identifier index entry")
+		if err != nil {
+			return nil, err
+		}
+		out[custos.IdentifierHash(hash)] = custos.SubjectID(sid)
+	}
+	return out, dbError("read identifier index", rows.Err())
+}
+
 // Seen returns the deduplication record of a message.
 func (s *Store) Seen(ctx context.Context, t custos.TenantID, id custos.MessageHash) (custos.Seen, error) {
 	sn := custos.Seen{ID: id}
@@ -258,6 +292,31 @@ func (s *Store) Profile(ctx context.Context, t custos.TenantID, sub custos.Subje
 		return nil, notFound("read profile", err)
 	}
 	return nz(v), nil
+}
+
+// Profiles returns the sealed profiles of the subjects, in one statement.
+func (s *Store) Profiles(ctx context.Context, t custos.TenantID, ss []custos.SubjectID) (map[custos.SubjectID][]byte, error) {
+	out := make(map[custos.SubjectID][]byte, len(ss))
+	if len(ss) == 0 {
+		return out, nil
+	}
+	rows, err := s.pool.Query(ctx, "SELECT subject_id, value FROM profiles WHERE tenant_id = $1 AND subject_id = ANY($2::bytea[])", t[:], subjectIDs(ss))
+	if err != nil {
+		return nil, dbError("read profiles", err)
+	}
+	defer rows.Close()
+	for rows.Next() {
+		var sub, v []byte
+		if err := rows.Scan(&sub, &v); err != nil {
+			return nil, dbError("read profiles", err)
+		}
+		sid, err := id16(sub, "profile subject")
+		if err != nil {
+			return nil, err
+		}
+		out[custos.SubjectID(sid)] = nz(v)
+	}
+	return out, dbError("read profiles", rows.Err())
 }
 
 // Observed returns the tenant's sealed record of observed data categories.

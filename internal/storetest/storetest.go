@@ -50,6 +50,7 @@ func Run(t *testing.T, open func(t *testing.T) custos.Store) {
 		{"EventSpan", testEventSpan},
 		{"EachProfile", testEachProfile},
 		{"NotFound", testNotFound},
+		{"ReadMany", testReadMany},
 		{"EachSeen", testEachSeen},
 		{"DeleteSubjects", testDeleteSubjects},
 		{"DeleteBeforePut", testDeleteBeforePut},

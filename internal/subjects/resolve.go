@@ -16,6 +16,9 @@ func (w *writer) lookup(ctx context.Context, t custos.TenantID, h custos.Identif
 	if s, ok := c[h]; ok {
 		return s, true, nil
 	}
+	if w.ahead.unlinked[linkRef{t, h}] {
+		return custos.SubjectID{}, false, nil
+	}
 	s, err := w.p.store.Subject(ctx, t, h)
 	if errors.Is(err, custos.ErrNotFound) {
 		return s, false, nil
@@ -34,6 +37,7 @@ func (w *writer) remember(t custos.TenantID, h custos.IdentifierHash, s custos.S
 		w.cache[t] = c
 	}
 	c[h] = s
+	delete(w.ahead.unlinked, linkRef{t, h})
 }
 
 // resolve finds or creates the subject of a message, links identifiers it

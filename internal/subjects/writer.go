@@ -36,6 +36,8 @@ type writer struct {
 	observed map[custos.TenantID]*observed
 	// shared is set when other processes write the store too (shared.go).
 	shared *shared
+	// ahead is what was read ahead for the jobs being handled (ahead.go).
+	ahead ahead
 }
 
 // group is the work committed together: one store batch, one WAL sync.
@@ -142,21 +144,39 @@ func (w *writer) run() {
 			}
 		}
 		g := newGroup()
-		w.handle(g, j)
-	drain:
-		for g.messages < w.p.opts.MaxGroup {
-			select {
-			case j, ok := <-w.p.queue:
-				if !ok {
-					break drain
-				}
-				w.handle(g, j)
-			default:
-				break drain
+		batch, open := w.take([]*job{j}, 0)
+		for {
+			w.handleAll(g, batch)
+			if !open || g.messages >= w.p.opts.MaxGroup {
+				break
+			}
+			if batch, open = w.take(batch[:0], g.messages); len(batch) == 0 {
+				break
 			}
 		}
 		w.p.acks <- w.commit(g)
 	}
+}
+
+// take appends to batch the jobs queued now, until the group would hold
+// its most messages (has already); open is false once the queue is closed.
+func (w *writer) take(batch []*job, has int) (_ []*job, open bool) {
+	for _, j := range batch {
+		has += len(j.msgs)
+	}
+	for has < w.p.opts.MaxGroup {
+		select {
+		case j, ok := <-w.p.queue:
+			if !ok {
+				return batch, false
+			}
+			batch = append(batch, j)
+			has += len(j.msgs)
+		default:
+			return batch, true
+		}
+	}
+	return batch, true
 }
 
 // staleRetries is how many times a group a shared store refused as stale
@@ -207,8 +227,8 @@ func (w *writer) commit(g *group) *group {
 		again.waits = g.waits
 		for _, j := range g.jobs {
 			j.res, j.err = Result{}, nil
-			w.handle(again, j)
 		}
+		w.handleAll(again, g.jobs)
 		g = again
 	}
 }
@@ -233,6 +253,8 @@ func (g *group) recomposable() bool {
 
 // flush seals dirty profiles and applies the group's pending writes.
 func (w *writer) flush(ctx context.Context, g *group) error {
+	// What was read ahead may be what these writes replace.
+	w.forgetAhead()
 	for ref, ps := range g.profiles {
 		if !ps.dirty {
 			continue
@@ -296,6 +318,8 @@ func (w *writer) handle(g *group, j *job) {
 	default:
 	}
 	if j.control != nil {
+		// A control job may change what was read ahead.
+		w.forgetAhead()
 		w.runControl(g, j)
 		return
 	}
@@ -463,7 +487,7 @@ func (w *writer) profile(ctx context.Context, g *group, t custos.TenantID, s cus
 		return ps, nil
 	}
 	ps := &profileState{rec: &profileRecord{}, key: key}
-	sealed, err := w.p.store.Profile(ctx, t, s)
+	sealed, err := w.readProfile(ctx, ref)
 	switch {
 	case errors.Is(err, custos.ErrNotFound):
 	case err != nil:
@@ -482,6 +506,18 @@ func (w *writer) profile(ctx context.Context, g *group, t custos.TenantID, s cus
 	return ps, nil
 }
 
+// readProfile reads a subject's sealed profile: as read ahead, else from
+// the store.
+func (w *writer) readProfile(ctx context.Context, ref subjectRef) ([]byte, error) {
+	if p, ok := w.aheadProfile(ref); ok {
+		if !p.stored {
+			return nil, custos.ErrNotFound
+		}
+		return p.sealed, nil
+	}
+	return w.p.store.Profile(ctx, ref.t, ref.s)
+}
+
 // failGroup answers every job of the group so far, and every later one,
 // 503 when one of its Applies failed: the writes of jobs handled before a
 // flush inside the group (a merge, an erasure step, a sweep) were in the
@@ -495,6 +531,7 @@ func (w *writer) failGroup(g *group, err error) {
 		}
 	}
 	clear(w.cache)
+	w.forgetAhead()
 	clear(g.seen)
 	w.consents = map[subjectRef]consent.State{}
 	clear(w.observed)
