@@ -78,7 +78,10 @@ const (
 // (work under a lease: an erasure's steps, the retention sweep) are
 // checked first, and a write under a lease that has a newer holder is
 // refused with custos.ErrFenced as the cause.
-func (s *Store) applyGuarded(ctx context.Context, ws []*custos.Write) error {
+//
+// With newEvents, the events of messages a Guard holds new are inserted as
+// new; should one exist all the same, the batch is sent again without.
+func (s *Store) applyGuarded(ctx context.Context, ws []*custos.Write, newEvents bool) error {
 	b := &pgx.Batch{}
 	// The Write and kind of each statement queued, so that an error is
 	// attributed to its statement; done counts the statements that ran.
@@ -129,7 +132,7 @@ func (s *Store) applyGuarded(ctx context.Context, ws []*custos.Write) error {
 			}
 		}
 		n := b.Len()
-		if err := queueWrite(b, w); err != nil {
+		if err := queueWrite(b, w, newEvents); err != nil {
 			return err
 		}
 		for _, q := range b.QueuedQueries[n:] {
@@ -173,6 +176,8 @@ func (s *Store) applyGuarded(ctx context.Context, ws []*custos.Write) error {
 		return &custos.StaleError{Tenant: w.Tenant, Observed: true}
 	case pe.Code == "23505" && pe.ConstraintName == "seen_pkey":
 		return s.staleSeen(ctx, w)
+	case pe.Code == "23505" && pe.ConstraintName == "events_pkey" && newEvents:
+		return s.applyGuarded(ctx, ws, false)
 	case pe.Code == "23505" && pe.ConstraintName == "identifiers_pkey":
 		return &custos.StaleError{Tenant: w.Tenant, Links: true}
 	}

@@ -129,6 +129,74 @@ func TestGuardSameMessageOnTwoNodes(t *testing.T) {
 	}
 }
 
+// TestGuardSameEventOnTwoNodes: writers on both nodes store one message
+// for one subject at once, so that their event rows collide before their
+// deduplication records do: one is stored, the others are refused as
+// having seen it, as when the records collide first.
+func TestGuardSameEventOnTwoNodes(t *testing.T) {
+	a, b, ten := twoNodes(t)
+	s := custos.NewSubjectID()
+	for round := range 10 {
+		m, at := msgHash(), time.Unix(int64(round), 0)
+		const writers = 6
+		var wg sync.WaitGroup
+		errs := make([]error, writers)
+		for i := range writers {
+			wg.Go(func() {
+				errs[i] = apply([]*postgres.Store{a, b}[i%2], t, &custos.Write{Tenant: ten,
+					Events: []custos.StoredEvent{{Subject: s, Time: at, ID: m, Value: []byte{byte(i)}}},
+					Seen:   []custos.Seen{{ID: m, Subject: s, Time: at}},
+					Guard:  &custos.Guard{NewSeen: []custos.MessageHash{m}}})
+			})
+		}
+		wg.Wait()
+		stored := 0
+		for _, err := range errs {
+			if se := staleOf(err); err != nil && (se == nil || len(se.Seen) != 1 || se.Seen[0] != m) {
+				t.Errorf("round %d: concurrent write of one event = %v, want nil or a StaleError naming it", round, err)
+			} else if err == nil {
+				stored++
+			}
+		}
+		if stored != 1 {
+			t.Errorf("round %d: %d writers stored the event, want 1", round, stored)
+		}
+	}
+}
+
+// TestGuardNewEventAlreadyStored: a guarded Write that holds a message
+// new, whose event row exists all the same (here written without its
+// deduplication record), replaces it as any put does, rather than failing
+// on the row it inserts as new.
+func TestGuardNewEventAlreadyStored(t *testing.T) {
+	a, _, ten := twoNodes(t)
+	s, m, at := custos.NewSubjectID(), msgHash(), time.Unix(100, 0)
+	if err := apply(a, t, &custos.Write{Tenant: ten, Events: []custos.StoredEvent{{Subject: s, Time: at, ID: m, Value: []byte("old")}}}); err != nil {
+		t.Fatal(err)
+	}
+	other := custos.StoredEvent{Subject: s, Time: at.Add(time.Second), ID: msgHash(), Value: []byte("other")}
+	err := apply(a, t, &custos.Write{Tenant: ten,
+		Events: []custos.StoredEvent{{Subject: s, Time: at, ID: m, Value: []byte("new")}, other},
+		Seen:   []custos.Seen{{ID: m, Subject: s, Time: at}, {ID: other.ID, Subject: s, Time: other.Time}},
+		Guard:  &custos.Guard{NewSeen: []custos.MessageHash{m, other.ID}}})
+	if err != nil {
+		t.Fatalf("guarded write over a stored event = %v, want nil", err)
+	}
+	var got []string
+	if err := a.Events(t.Context(), ten, s, nil, func(e custos.StoredEvent) (bool, error) {
+		got = append(got, string(e.Value))
+		return true, nil
+	}); err != nil {
+		t.Fatal(err)
+	}
+	if len(got) != 2 || got[0] != "new" || got[1] != "other" {
+		t.Errorf("events after the write = %q, want [new other]", got)
+	}
+	if sn, err := a.Seen(t.Context(), ten, m); err != nil || sn.Subject != s {
+		t.Errorf("Seen(m) = %+v, %v; want the record of subject %s", sn, err, s)
+	}
+}
+
 // TestGuardConcurrentFirstSighting links one new identifier from both
 // nodes at once to subjects each created: one link wins, the other write
 // is refused, so no person is split in two and no link is lost.
