@@ -182,6 +182,7 @@ func New(ctx context.Context, store custos.DataStore, ring *keyring.Ring, opts O
 		consents: map[subjectRef]consent.State{},
 		seq:      newSeq(),
 		shared:   newShared(store),
+		landed:   map[seenRef]bool{},
 	}
 	if err := w.loadGenerations(ctx); err != nil {
 		return nil, err

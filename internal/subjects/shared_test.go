@@ -50,10 +50,21 @@ func newSharedDB(t *testing.T) sharedDB {
 // when opts name a file; it is also called at cleanup.
 func (d sharedDB) open(t *testing.T, opts subjects.Options) (n node, stop func()) {
 	t.Helper()
+	return d.openWrapped(t, opts, nil)
+}
+
+// openWrapped is open with the pipeline writing through wrap's store
+// (nil: the database's store itself).
+func (d sharedDB) openWrapped(t *testing.T, opts subjects.Options, wrap func(*postgres.Store) custos.DataStore) (n node, stop func()) {
+	t.Helper()
 	ctx := context.Background()
 	st, err := postgres.Open(ctx, d.data, postgres.Options{})
 	if err != nil {
 		t.Fatal(err)
+	}
+	var ds custos.DataStore = st
+	if wrap != nil {
+		ds = wrap(st)
 	}
 	ks, err := postgres.OpenKeyStore(ctx, d.keys, postgres.Options{MasterKey: d.master})
 	if err != nil {
@@ -69,7 +80,7 @@ func (d sharedDB) open(t *testing.T, opts subjects.Options) (n node, stop func()
 	retries := new(atomic.Int64)
 	opts.Now = func() time.Time { return t0.Add(time.Hour) }
 	opts.OnStaleRetry = func() { retries.Add(1) }
-	pipe, err := subjects.New(ctx, st, ring, opts)
+	pipe, err := subjects.New(ctx, ds, ring, opts)
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -38,6 +38,9 @@ type writer struct {
 	shared *shared
 	// ahead is what was read ahead for the jobs being handled (ahead.go).
 	ahead ahead
+	// landed are the messages a group refused in part stored (split.go),
+	// until the group is composed again.
+	landed map[seenRef]bool
 }
 
 // group is the work committed together: one store batch, one WAL sync.
@@ -155,6 +158,7 @@ func (w *writer) run() {
 			}
 		}
 		w.p.acks <- w.commit(g)
+		clear(w.landed)
 	}
 }
 
@@ -288,7 +292,7 @@ func (w *writer) flush(ctx context.Context, g *group) error {
 		return nil
 	}
 	w.guard(g, ws)
-	wait, err := w.p.store.Apply(ctx, ws)
+	wait, err := w.apply(ctx, ws)
 	if err != nil {
 		if w.shared != nil {
 			w.refused(ctx, err)
@@ -356,8 +360,16 @@ func (w *writer) handle(g *group, j *job) {
 func (w *writer) message(ctx context.Context, g *group, j *job, m *prepared) (dropped string, err error) {
 	t := j.tenant
 	ref := seenRef{t, m.mid}
-	if dup, err := w.duplicate(ctx, g, ref); dup || err != nil {
-		return "duplicate", err
+	if dup, err := w.duplicate(ctx, g, ref); err != nil {
+		return "", err
+	} else if dup {
+		if w.landed[ref] {
+			// Stored by a part of this group's refused try.
+			delete(w.landed, ref)
+			g.seen[ref] = struct{}{}
+			return "", nil
+		}
+		return "duplicate", nil
 	}
 	if w.erased(t, m) {
 		return "erased", nil
