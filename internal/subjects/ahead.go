@@ -38,9 +38,13 @@ func (w *writer) forgetAhead() {
 }
 
 // handleAll handles jobs in order, having read ahead what their messages
-// will look up.
+// will look up when the store is shared: a database across the network.
+// An embedded store's reads cost no round trip, and reading ahead would
+// only add the lookups that choose what to read.
 func (w *writer) handleAll(g *group, jobs []*job) {
-	w.readAhead(context.Background(), g, jobs)
+	if w.shared != nil {
+		w.readAhead(context.Background(), g, jobs)
+	}
 	for _, j := range jobs {
 		w.handle(g, j)
 	}
