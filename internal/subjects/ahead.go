@@ -2,6 +2,7 @@ package subjects
 
 import (
 	"context"
+	"slices"
 
 	"github.com/custos-dev/custos"
 )
@@ -56,23 +57,21 @@ func (w *writer) handleAll(g *group, jobs []*job) {
 // then the profiles of the subjects whose messages will read theirs: an
 // identify with traits, a group call, a message with an identifier new to
 // its subject. A read that fails leaves the rest to be read one by one,
-// where the error is reported.
+// where the error is reported. Nothing is read ahead when it is called:
+// handleAll forgets it after each batch.
 func (w *writer) readAhead(ctx context.Context, g *group, jobs []*job) {
-	if w.ahead.unlinked == nil {
-		w.ahead = ahead{unlinked: map[linkRef]bool{}, profiles: map[subjectRef]storedProfile{}}
+	if i := slices.IndexFunc(jobs, func(j *job) bool { return j.control != nil }); i >= 0 {
+		jobs = jobs[:i]
 	}
 	hashes := map[custos.TenantID][]custos.IdentifierHash{}
 	wanted := map[linkRef]bool{}
 	for _, j := range jobs {
-		if j.control != nil {
-			break
-		}
 		for i := range j.msgs {
 			m := &j.msgs[i]
 			for _, ids := range [][]hashedID{m.ids, m.prev} {
 				for _, id := range ids {
 					ref := linkRef{j.tenant, id.h}
-					if _, ok := w.cache[j.tenant][id.h]; ok || wanted[ref] || w.ahead.unlinked[ref] {
+					if _, ok := w.cache[j.tenant][id.h]; ok || wanted[ref] {
 						continue
 					}
 					wanted[ref] = true
@@ -98,9 +97,6 @@ func (w *writer) readAhead(ctx context.Context, g *group, jobs []*job) {
 	subjects := map[custos.TenantID][]custos.SubjectID{}
 	asked := map[subjectRef]bool{}
 	for _, j := range jobs {
-		if j.control != nil {
-			break
-		}
 		for i := range j.msgs {
 			m := &j.msgs[i]
 			reads := m.msg.Type == custos.Identify && len(m.msg.Traits) > 0 || m.msg.Type == custos.Group && m.msg.GroupID != ""
@@ -118,9 +114,6 @@ func (w *writer) readAhead(ctx context.Context, g *group, jobs []*job) {
 			}
 			ref := subjectRef{j.tenant, primary}
 			if !reads || !found || g.profiles[ref] != nil || asked[ref] {
-				continue
-			}
-			if _, ok := w.ahead.profiles[ref]; ok {
 				continue
 			}
 			asked[ref] = true

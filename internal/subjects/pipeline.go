@@ -183,6 +183,7 @@ func New(ctx context.Context, store custos.DataStore, ring *keyring.Ring, opts O
 		seq:      newSeq(),
 		shared:   newShared(store),
 		landed:   map[seenRef]bool{},
+		ahead:    ahead{unlinked: map[linkRef]bool{}, profiles: map[subjectRef]storedProfile{}},
 	}
 	if err := w.loadGenerations(ctx); err != nil {
 		return nil, err
