@@ -214,6 +214,17 @@ type PurgeScheduler interface {
 	PurgeDueAt() time.Time
 }
 
+// EventDayReader is an optional upgrade of a DataStore that indexes each
+// subject's events by day, so that the days of a subject's events are
+// known without reading them: the retention sweep's walk of every
+// subject asks it first and reads the events' span (EventSpan) only of
+// subjects whose days reach the cutoff's.
+type EventDayReader interface {
+	// EventDays returns the UTC days (each at midnight UTC) on which the
+	// subject has at least one event, oldest first; none without events.
+	EventDays(ctx context.Context, t TenantID, s SubjectID) ([]time.Time, error)
+}
+
 // KeyStore keeps wrapped encryption keys, apart from the data so that data
 // backups and key backups are separate things. Keys are stored wrapped;
 // a KeyStore never sees a key in the clear.

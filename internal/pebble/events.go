@@ -63,6 +63,58 @@ func (s *Store) deleteSubject(b *pebble.Batch, ref subjectRef, added []day, purg
 	return b.Set(purgeKey(nil, ref.t, ref.s), encodeDays(days), nil)
 }
 
+// bucket is one subject's events of one day.
+type bucket struct {
+	ref subjectRef
+	d   day
+}
+
+// deletesSingleEvents reports whether w deletes events one by one, which
+// can leave a day of a subject without events.
+func deletesSingleEvents(w *custos.Write) bool {
+	return len(w.DeleteEvents) > 0 || !w.ExpireBefore.IsZero()
+}
+
+// dropEmptiedDays deletes the day index entries of the buckets that b
+// (an indexed batch, read through with its changes) leaves without
+// events, and forgets the cached days of their subjects, so that a later
+// event of that day records the day again.
+func (s *Store) dropEmptiedDays(b *pebble.Batch, buckets map[bucket]bool) error {
+	for bk := range buckets {
+		lower := bucketPrefix(nil, bk.ref.t, bk.d, bk.ref.s)
+		it, err := b.NewIter(&pebble.IterOptions{LowerBound: lower, UpperBound: prefixEnd(lower)})
+		if err != nil {
+			return err
+		}
+		left := it.First()
+		if err := it.Close(); err != nil {
+			return err
+		}
+		if left {
+			continue
+		}
+		if err := b.Delete(dayIndexKey(nil, bk.ref.t, bk.ref.s, bk.d), nil); err != nil {
+			return err
+		}
+		delete(s.days, bk.ref)
+	}
+	return nil
+}
+
+// EventDays returns the days on which the subject has events, from its
+// day index: no event is read (custos.EventDayReader).
+func (s *Store) EventDays(_ context.Context, t custos.TenantID, sub custos.SubjectID) ([]time.Time, error) {
+	days, err := s.subjectDays(s.db, subjectRef{t, sub})
+	if err != nil {
+		return nil, err
+	}
+	out := make([]time.Time, len(days))
+	for i, d := range days {
+		out[i] = time.Unix(int64(d)*int64(24*time.Hour/time.Second), 0).UTC()
+	}
+	return out, nil
+}
+
 // union returns the sorted days in a or b, each once.
 func union(a, b []day) []day {
 	out := append(slices.Clone(a), b...)

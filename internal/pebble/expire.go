@@ -90,8 +90,9 @@ func (s *Store) tenantDaysFrom(ctx context.Context, t custos.TenantID, lower []b
 // cutoff: a range deletion per day before the cutoff's day, and the
 // events of that day before the cutoff one by one. It returns the
 // cutoff's day: the writer's DeleteEvents of days before it are covered
-// by the range deletions, and their day index entries go.
-func (s *Store) expire(b *pebble.Batch, t custos.TenantID, cutoff time.Time) (day, error) {
+// by the range deletions, and their day index entries go. Each subject
+// whose events of the cutoff's day it deletes is told to thinned.
+func (s *Store) expire(b *pebble.Batch, t custos.TenantID, cutoff time.Time, thinned func(custos.SubjectID, day)) (day, error) {
 	last := dayOf(cutoff)
 	days, err := s.daysUpTo(context.Background(), t, last)
 	if err != nil {
@@ -111,12 +112,13 @@ func (s *Store) expire(b *pebble.Batch, t custos.TenantID, cutoff time.Time) (da
 			return last, err
 		}
 		for ok := it.First(); ok; ok = it.Next() {
-			_, at, _, valid := parseEventKey(it.Key())
+			sub, at, _, valid := parseEventKey(it.Key())
 			if valid && at.Before(cutoff) {
 				if err := b.Delete(it.Key(), nil); err != nil {
 					it.Close()
 					return last, err
 				}
+				thinned(sub, d)
 			}
 		}
 		if err := it.Close(); err != nil {

@@ -81,7 +81,10 @@ type Store struct {
 	attempts *attemptIndex
 }
 
-var _ custos.Store = (*Store)(nil)
+var (
+	_ custos.Store          = (*Store)(nil)
+	_ custos.EventDayReader = (*Store)(nil)
+)
 
 // Open opens or creates the data store in dir.
 func Open(dir string, o Options) (*Store, error) {
@@ -330,7 +333,18 @@ func (s *Store) Apply(_ context.Context, ws []*custos.Write) (func() error, erro
 	if len(s.days) > maxDayCache {
 		clear(s.days)
 	}
-	b := s.db.NewBatch()
+	// Deleting single events can empty a subject's day, whose index
+	// entry must then go too (EventDays lists only days with events).
+	// Whether a day is left empty is read through the batch itself, which
+	// takes an indexed batch: such writes (retention's) are rare, and
+	// ingestion keeps the plain batch.
+	var b *pebble.Batch
+	var thinned map[bucket]bool // days single deletions took events from
+	if slices.ContainsFunc(ws, deletesSingleEvents) {
+		b, thinned = s.db.NewIndexedBatch(), map[bucket]bool{}
+	} else {
+		b = s.db.NewBatch()
+	}
 	var key []byte
 	// Day buckets recorded, and purges queued, by earlier writes of this
 	// call: not in the database yet, but a delete later in the call must
@@ -351,7 +365,7 @@ func (s *Store) Apply(_ context.Context, ws []*custos.Write) (func() error, erro
 		expired := day(math.MinInt32) // days before it were dropped whole
 		if !w.ExpireBefore.IsZero() {
 			var err error
-			if expired, err = s.expire(b, t, w.ExpireBefore); err != nil {
+			if expired, err = s.expire(b, t, w.ExpireBefore, func(sub custos.SubjectID, d day) { thinned[bucket{subjectRef{t, sub}, d}] = true }); err != nil {
 				b.Close()
 				clear(s.days)
 				return nil, err
@@ -360,7 +374,8 @@ func (s *Store) Apply(_ context.Context, ws []*custos.Write) (func() error, erro
 			clear(s.days)
 		}
 		for _, e := range w.DeleteEvents {
-			if d := dayOf(e.Time); d < expired {
+			d := dayOf(e.Time)
+			if d < expired {
 				// Dropped with its whole day: the subject has no event
 				// left on that day, so its index entry goes too.
 				b.Delete(dayIndexKey(key[:0], t, e.Subject, d), nil)
@@ -368,6 +383,7 @@ func (s *Store) Apply(_ context.Context, ws []*custos.Write) (func() error, erro
 			}
 			key = eventKey(key[:0], t, e.Subject, e.Time, e.ID)
 			b.Delete(key, nil)
+			thinned[bucket{subjectRef{t, e.Subject}, d}] = true
 		}
 		for _, h := range w.Unlinks {
 			key = indexKey(key[:0], t, h)
@@ -449,6 +465,11 @@ func (s *Store) Apply(_ context.Context, ws []*custos.Write) (func() error, erro
 		if w.Retention != nil {
 			b.Set(tenantRecordKey(t, kindRetention), w.Retention, nil)
 		}
+	}
+	if err := s.dropEmptiedDays(b, thinned); err != nil {
+		b.Close()
+		clear(s.days)
+		return nil, err
 	}
 	if b.Empty() {
 		b.Close()

@@ -331,7 +331,7 @@ func (s *Sweeper) judge(ctx context.Context, t custos.TenantID, batch []custos.S
 	out := map[custos.SubjectID]bool{}
 subjects:
 	for _, sub := range batch {
-		first, last, ok, err := s.o.Store.EventSpan(ctx, t, sub)
+		first, last, ok, err := s.span(ctx, t, sub, cutoff)
 		if err != nil {
 			return nil, nil, err
 		}
@@ -357,6 +357,32 @@ subjects:
 		}
 	}
 	return look, out, nil
+}
+
+// span returns what judge needs of a subject's events: whether it has
+// any, and when the first and the last were, exact where the cutoff
+// makes it matter. A store that indexes events by day
+// (custos.EventDayReader) answers from the index alone for a subject
+// without days (no events) and for one whose days all come after the
+// cutoff's (nothing expired, and events within the period), giving the
+// days for the times; only subjects with a day at or before the
+// cutoff's have their events read. On a store with events of many days
+// this keeps the daily walk of every subject from reading every
+// subject's oldest and newest events.
+func (s *Sweeper) span(ctx context.Context, t custos.TenantID, sub custos.SubjectID, cutoff time.Time) (first, last time.Time, ok bool, err error) {
+	if dr, indexed := s.o.Store.(custos.EventDayReader); indexed {
+		days, err := dr.EventDays(ctx, t, sub)
+		if err != nil {
+			return first, last, false, err
+		}
+		if len(days) == 0 {
+			return first, last, false, nil
+		}
+		if days[0].After(cutoff.UTC().Truncate(24 * time.Hour)) {
+			return days[0], days[len(days)-1], true, nil
+		}
+	}
+	return s.o.Store.EventSpan(ctx, t, sub)
 }
 
 // RequestActivity returns an Activity that reports the latest data-subject

@@ -30,7 +30,7 @@ type env struct {
 	seq    int
 }
 
-func newEnv(t *testing.T) *env {
+func newEnv(t testing.TB) *env {
 	t.Helper()
 	ctx := context.Background()
 	dir := t.TempDir()
@@ -434,5 +434,60 @@ func TestTargetedWalk(t *testing.T) {
 	}
 	if _, ok := e.subject(t, "late3"); ok {
 		t.Error("the late subject of the interrupted sweep is still found")
+	}
+}
+
+// dayCountingStore counts the day-index and event-span reads of a sweep
+// on a store that indexes events by day.
+type dayCountingStore struct {
+	*pebble.Store
+	days, spans int
+}
+
+func (c *dayCountingStore) EventDays(ctx context.Context, t custos.TenantID, s custos.SubjectID) ([]time.Time, error) {
+	c.days++
+	return c.Store.EventDays(ctx, t, s)
+}
+
+func (c *dayCountingStore) EventSpan(ctx context.Context, t custos.TenantID, s custos.SubjectID) (time.Time, time.Time, bool, error) {
+	c.spans++
+	return c.Store.EventSpan(ctx, t, s)
+}
+
+// TestFullWalkReadsDays: on a store with a day index, a full walk reads
+// the events' span only of subjects with events on or before the
+// cutoff's day; the others are judged from their days alone, with the
+// same outcome: subjects with recent events stay, one left with no
+// events goes, and one whose only event falls on the cutoff's day but
+// not before the cutoff stays.
+func TestFullWalkReadsDays(t *testing.T) {
+	e := newEnv(t)
+	for i := range 5 {
+		e.events(t, fmt.Sprintf("recent%d", i), 390, 399)
+	}
+	e.events(t, "old", 0)
+	// The cutoff is 395 days before now: day 5 at the time of day, the
+	// time of this event.
+	e.events(t, "edge", 5)
+	cs := &dayCountingStore{Store: e.store}
+	sw := e.sweeper(3)
+	sw.o.Store = cs
+	res, err := sw.Sweep(t.Context(), e.tenant)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if !res.FullWalk || res.Visited != 7 || res.Profiles != 1 || res.Events != 1 {
+		t.Errorf("sweep = %+v, want a full walk of 7 removing the old subject's event and profile", res)
+	}
+	if cs.days != 7 || cs.spans != 1 {
+		t.Errorf("the walk read the days of %d subjects and the event span of %d; want the days of all 7 and the span of the one with an event on the cutoff's day", cs.days, cs.spans)
+	}
+	if _, ok := e.subject(t, "old"); ok {
+		t.Error("the subject left with no events is still found")
+	}
+	for _, anon := range []string{"recent0", "recent4", "edge"} {
+		if _, ok := e.subject(t, anon); !ok {
+			t.Errorf("subject %s, with an event within the period, was removed", anon)
+		}
 	}
 }

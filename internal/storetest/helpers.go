@@ -169,9 +169,11 @@ func checkEvents(t *testing.T, st custos.Store, ten custos.TenantID, s custos.Su
 	}
 }
 
-// checkSpan checks EventSpan against the events the subject should hold.
+// checkSpan checks EventSpan, and EventDays where the store has it,
+// against the events the subject should hold.
 func checkSpan(t *testing.T, st custos.Store, ten custos.TenantID, s custos.SubjectID, events []custos.StoredEvent) {
 	t.Helper()
+	checkDays(t, st, ten, s, events)
 	first, last, ok, err := st.EventSpan(t.Context(), ten, s)
 	if err != nil {
 		t.Fatalf("EventSpan(tenant %s, subject %s) = %v, want nil", ten, s, err)
@@ -186,6 +188,29 @@ func checkSpan(t *testing.T, st custos.Store, ten custos.TenantID, s custos.Subj
 	wantFirst, wantLast := es[0].Time, es[len(es)-1].Time
 	if !ok || !first.Equal(wantFirst) || !last.Equal(wantLast) {
 		t.Errorf("EventSpan(tenant %s, subject %s) = %v, %v, %v; want %v, %v, true", ten, s, first, last, ok, wantFirst, wantLast)
+	}
+}
+
+// checkDays checks that a store with a day index (custos.EventDayReader)
+// lists exactly the UTC days of the events the subject should hold.
+func checkDays(t *testing.T, st custos.Store, ten custos.TenantID, s custos.SubjectID, events []custos.StoredEvent) {
+	t.Helper()
+	dr, ok := st.(custos.EventDayReader)
+	if !ok {
+		return
+	}
+	got, err := dr.EventDays(t.Context(), ten, s)
+	if err != nil {
+		t.Fatalf("EventDays(tenant %s, subject %s) = %v, want nil", ten, s, err)
+	}
+	var want []time.Time
+	for _, e := range sorted(events) {
+		if d := e.Time.UTC().Truncate(24 * time.Hour); len(want) == 0 || !want[len(want)-1].Equal(d) {
+			want = append(want, d)
+		}
+	}
+	if !slices.EqualFunc(got, want, time.Time.Equal) {
+		t.Errorf("EventDays(tenant %s, subject %s) = %v, want %v", ten, s, got, want)
 	}
 }
 

@@ -48,6 +48,7 @@ func Run(t *testing.T, open func(t *testing.T) custos.Store) {
 		{"EventsError", testEventsError},
 		{"EventsNone", testEventsNone},
 		{"EventSpan", testEventSpan},
+		{"DaysEmptied", testDaysEmptied},
 		{"EachProfile", testEachProfile},
 		{"NotFound", testNotFound},
 		{"ReadMany", testReadMany},
