@@ -110,7 +110,12 @@ type job struct {
 	policy *consent.Policy
 	res    Result
 	err    error
-	done   chan struct{}
+	// release, if not nil, is called by the writer once it has applied
+	// the job's group (or failed it): the job's messages are then no
+	// longer ahead of anyone in the writer, only waiting for durability,
+	// and their room in the fair gate's window frees up.
+	release func()
+	done    chan struct{}
 }
 
 // prepared is a message with everything computed that needs no ordering.
@@ -238,22 +243,41 @@ func (p *Pipeline) IngestWith(ctx context.Context, t custos.TenantID, msgs []cus
 	if p.fair == nil {
 		return p.ingest(ctx, t, msgs, pol)
 	}
-	// One chunk at a time through the fair gate. If a chunk fails, the
+	// One chunk at a time through the fair gate. A chunk holds its room
+	// until the writer has applied it, not until it is durable: what the
+	// window bounds is work ahead of other callers in the writer, and a
+	// chunk waiting for the log's sync is not (the sync is shared). So
+	// the next chunk can go in while the previous one's sync runs; the
+	// call returns once every chunk is durable. If a chunk fails, the
 	// caller gets the error and retries the whole batch, which
 	// deduplication makes safe.
-	var total Result
+	var jobs []*job
+	var err error
 	for start := 0; start < len(msgs); start += p.opts.FairChunk {
 		chunk := msgs[start:min(start+p.opts.FairChunk, len(msgs))]
-		release, err := p.fair.acquire(ctx, t, len(chunk))
-		if err != nil {
-			return Result{}, &custos.Error{Code: custos.Unavailable, Message: "request cancelled while waiting for the writer", Err: err}
+		release, aerr := p.fair.acquire(ctx, t, len(chunk))
+		if aerr != nil {
+			err = &custos.Error{Code: custos.Unavailable, Message: "request cancelled while waiting for the writer", Err: aerr}
+			break
 		}
-		r, err := p.ingest(ctx, t, chunk, pol)
-		release()
-		if err != nil {
-			return Result{}, err
+		j, serr := p.submit(ctx, t, chunk, pol, release)
+		if serr != nil {
+			release()
+			err = serr
+			break
+		}
+		jobs = append(jobs, j)
+	}
+	var total Result
+	for _, j := range jobs {
+		r, jerr := p.await(ctx, j)
+		if err == nil {
+			err = jerr
 		}
 		total.add(r)
+	}
+	if err != nil {
+		return Result{}, err
 	}
 	return total, nil
 }
@@ -272,12 +296,23 @@ func (res *Result) add(r Result) {
 
 // ingest is IngestWith for one chunk of messages.
 func (p *Pipeline) ingest(ctx context.Context, t custos.TenantID, msgs []custos.Message, pol *consent.Policy) (Result, error) {
-	j := &job{gone: ctx.Done(), tenant: t, msgs: make([]prepared, len(msgs)), policy: pol, done: make(chan struct{})}
+	j, err := p.submit(ctx, t, msgs, pol, nil)
+	if err != nil {
+		return Result{}, err
+	}
+	return p.await(ctx, j)
+}
+
+// submit prepares messages and queues them for the writer as one job,
+// whose release, if not nil, the writer calls once it has applied the
+// job. If submit fails, the job was not queued: release is the caller's.
+func (p *Pipeline) submit(ctx context.Context, t custos.TenantID, msgs []custos.Message, pol *consent.Policy, release func()) (*job, error) {
+	j := &job{gone: ctx.Done(), tenant: t, msgs: make([]prepared, len(msgs)), policy: pol, release: release, done: make(chan struct{})}
 	unmapped := 0
 	var obs observer
 	for i := range msgs {
 		if err := p.prepare(t, &msgs[i], &j.msgs[i]); err != nil {
-			return Result{}, err
+			return nil, err
 		}
 		if pol != nil {
 			var n int
@@ -288,8 +323,13 @@ func (p *Pipeline) ingest(ctx context.Context, t custos.TenantID, msgs []custos.
 	}
 	j.res.Unmapped = unmapped
 	if err := p.enqueue(ctx, j); err != nil {
-		return Result{}, err
+		return nil, err
 	}
+	return j, nil
+}
+
+// await waits until a queued job is durable, or ctx ends.
+func (p *Pipeline) await(ctx context.Context, j *job) (Result, error) {
 	select {
 	case <-j.done:
 		return j.res, j.err

@@ -157,7 +157,13 @@ func (w *writer) run() {
 				break
 			}
 		}
-		w.p.acks <- w.commit(g)
+		g = w.commit(g)
+		for _, j := range g.jobs {
+			if j.release != nil {
+				j.release()
+			}
+		}
+		w.p.acks <- g
 		clear(w.landed)
 	}
 }
