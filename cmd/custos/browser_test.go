@@ -126,15 +126,20 @@ func screenshot(t *testing.T, ctx context.Context, name string) {
 func waitFile(t *testing.T, dir, suffix string) string {
 	t.Helper()
 	found := ""
-	testenv.Poll(t, 30*time.Second, "a download ending in "+suffix+" in "+dir, func() bool {
+	testenv.Poll(t, 30*time.Second, "a finished download ending in "+suffix+" in "+dir, func() bool {
 		entries, _ := os.ReadDir(dir)
+		found = ""
 		for _, e := range entries {
-			if strings.HasSuffix(e.Name(), suffix) {
+			// Chromium reserves the final name with an empty file while
+			// it writes to a .crdownload one, then renames that over it.
+			if strings.HasSuffix(e.Name(), ".crdownload") {
+				return false
+			}
+			if info, err := e.Info(); err == nil && strings.HasSuffix(e.Name(), suffix) && info.Size() > 0 {
 				found = filepath.Join(dir, e.Name())
-				return true
 			}
 		}
-		return false
+		return found != ""
 	})
 	return found
 }
