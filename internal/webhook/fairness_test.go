@@ -57,10 +57,14 @@ func TestHangingReceiverDelaysNoOtherTenant(t *testing.T) {
 		return len(hung), len(ok)
 	}
 	o := e.outbox(srv.Client(), webhook.Options{Concurrency: 4, PerTenant: 2})
+	// Each to a URL of its own: one request's callbacks to one URL go in
+	// order, one at a time.
+	n := 0
 	enqueue := func(ten custos.TenantID, path string) custos.Delivery {
+		n++
 		d, err := o.Enqueue(context.Background(), custos.Delivery{
 			Tenant: ten, Kind: "request.status", RequestID: testRequest, Target: "callback",
-			URL: srv.URL + path, Secret: testSecret, Body: testBody,
+			URL: fmt.Sprintf("%s%s?n=%d", srv.URL, path, n), Secret: testSecret, Body: testBody,
 		})
 		if err != nil {
 			t.Fatalf("Enqueue = %v, want nil", err)

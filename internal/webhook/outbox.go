@@ -383,6 +383,14 @@ func (o *Outbox) passOnce(ctx context.Context, seen map[deliveryRef]bool, mine *
 			if seen[ref] {
 				continue
 			}
+			earlier, err := o.earlierPending(ctx, d)
+			if err != nil {
+				return started, left, fmt.Errorf("read the deliveries of request %s: %w", d.RequestID, err)
+			}
+			if earlier {
+				left = true
+				continue
+			}
 			switch o.start(ref) {
 			case noPlace:
 				left = true
@@ -405,6 +413,31 @@ func (o *Outbox) passOnce(ctx context.Context, seen map[deliveryRef]bool, mine *
 		}
 	}
 	return started, left, nil
+}
+
+// earlierPending reports whether a delivery made earlier for the same
+// request to the same URL is not final yet (in flight, due, or waiting
+// for a retry): a receiver gets a request's callbacks in the order they
+// were made — in_progress before completed — even though attempts run
+// concurrently, so a later one waits until the earlier is delivered or
+// given up.
+func (o *Outbox) earlierPending(ctx context.Context, d custos.Delivery) (bool, error) {
+	if d.RequestID == "" {
+		return false, nil
+	}
+	ds, err := o.store.Deliveries(ctx, d.Tenant, d.RequestID)
+	if err != nil {
+		return false, err
+	}
+	for _, e := range ds {
+		if e.ID == d.ID {
+			return false, nil
+		}
+		if e.URL == d.URL && !e.Final {
+			return true, nil
+		}
+	}
+	return false, nil
 }
 
 // What start says.

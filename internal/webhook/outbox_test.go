@@ -380,3 +380,36 @@ func waitHit(t *testing.T, rcv *receiver, n int) {
 		t.Errorf("POST %d: Verify = %v, want nil", n, h.verify)
 	}
 }
+
+// TestRequestCallbacksInOrder: two callbacks of one request to one URL
+// are delivered in the order they were made, though attempts run
+// concurrently: while the first is not final (its first attempt fails
+// and waits for a retry), the second waits too, even once it is due
+// first; a callback of the same request to another URL does not wait.
+func TestRequestCallbacksInOrder(t *testing.T) {
+	e := newEnv(t)
+	rcv := newReceiver(t, e.clock.Now, http.StatusInternalServerError)
+	other := newReceiver(t, e.clock.Now)
+	o := e.outbox(rcv.srv.Client(), webhook.Options{})
+	first := e.enqueue(o, rcv.srv.URL)
+	e.clock.Set(e.clock.Now().Add(time.Millisecond))
+	second := e.enqueue(o, rcv.srv.URL)
+	elsewhere := e.enqueue(o, other.srv.URL)
+
+	deliverDue(t, o, 2) // the first (refused) and the one elsewhere
+	if got := e.delivery(second.ID); got.Attempts != 0 {
+		t.Fatalf("the second callback was attempted while the first waits for a retry: %+v", got)
+	}
+	if got := e.delivery(elsewhere.ID); !got.Final {
+		t.Errorf("the callback to another URL waited: %+v", got)
+	}
+	e.clock.Set(e.delivery(first.ID).NextAt)
+	deliverDue(t, o, 2) // the first's retry, then the second
+	var order []string
+	for _, h := range rcv.Hits() {
+		order = append(order, h.header.Get(webhook.HeaderDelivery))
+	}
+	if want := []string{first.ID, first.ID, second.ID}; !slices.Equal(order, want) {
+		t.Errorf("the receiver got deliveries %v, want %v", order, want)
+	}
+}
