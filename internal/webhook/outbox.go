@@ -416,11 +416,12 @@ func (o *Outbox) passOnce(ctx context.Context, seen map[deliveryRef]bool, mine *
 }
 
 // earlierPending reports whether a delivery made earlier for the same
-// request to the same URL is not final yet (in flight, due, or waiting
-// for a retry): a receiver gets a request's callbacks in the order they
-// were made — in_progress before completed — even though attempts run
-// concurrently, so a later one waits until the earlier is delivered or
-// given up.
+// request to the same URL is in flight or due too: a receiver gets a
+// request's callbacks in the order they were made — in_progress before
+// completed — even though attempts run concurrently, so a later one waits
+// for the earlier's attempt. An earlier one waiting for a retry does not
+// hold it back: the receiver learns the newer status meanwhile (and each
+// callback carries its status and time).
 func (o *Outbox) earlierPending(ctx context.Context, d custos.Delivery) (bool, error) {
 	if d.RequestID == "" {
 		return false, nil
@@ -429,11 +430,12 @@ func (o *Outbox) earlierPending(ctx context.Context, d custos.Delivery) (bool, e
 	if err != nil {
 		return false, err
 	}
+	now := o.now()
 	for _, e := range ds {
 		if e.ID == d.ID {
 			return false, nil
 		}
-		if e.URL == d.URL && !e.Final {
+		if e.URL == d.URL && !e.Final && (o.inFlight(e) || !e.NextAt.After(now)) {
 			return true, nil
 		}
 	}

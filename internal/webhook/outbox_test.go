@@ -3,9 +3,11 @@ package webhook_test
 import (
 	"bytes"
 	"context"
+	"github.com/custos-dev/custos/internal/testenv"
 	"io/fs"
 	"log/slog"
 	"net/http"
+	"net/http/httptest"
 	"os"
 	"path/filepath"
 	"slices"
@@ -381,35 +383,54 @@ func waitHit(t *testing.T, rcv *receiver, n int) {
 	}
 }
 
-// TestRequestCallbacksInOrder: two callbacks of one request to one URL
-// are delivered in the order they were made, though attempts run
-// concurrently: while the first is not final (its first attempt fails
-// and waits for a retry), the second waits too, even once it is due
-// first; a callback of the same request to another URL does not wait.
+// TestRequestCallbacksInOrder: two callbacks of one request to one URL,
+// due together, are delivered in the order they were made, though
+// attempts run concurrently: the second is not POSTed while the first's
+// attempt is in flight; a callback of the same request to another URL
+// does not wait.
 func TestRequestCallbacksInOrder(t *testing.T) {
 	e := newEnv(t)
-	rcv := newReceiver(t, e.clock.Now, http.StatusInternalServerError)
-	other := newReceiver(t, e.clock.Now)
-	o := e.outbox(rcv.srv.Client(), webhook.Options{})
-	first := e.enqueue(o, rcv.srv.URL)
-	e.clock.Set(e.clock.Now().Add(time.Millisecond))
-	second := e.enqueue(o, rcv.srv.URL)
-	elsewhere := e.enqueue(o, other.srv.URL)
-
-	deliverDue(t, o, 2) // the first (refused) and the one elsewhere
-	if got := e.delivery(second.ID); got.Attempts != 0 {
-		t.Fatalf("the second callback was attempted while the first waits for a retry: %+v", got)
-	}
-	if got := e.delivery(elsewhere.ID); !got.Final {
-		t.Errorf("the callback to another URL waited: %+v", got)
-	}
-	e.clock.Set(e.delivery(first.ID).NextAt)
-	deliverDue(t, o, 2) // the first's retry, then the second
+	release := make(chan struct{})
+	var mu sync.Mutex
 	var order []string
-	for _, h := range rcv.Hits() {
-		order = append(order, h.header.Get(webhook.HeaderDelivery))
+	srv := httptest.NewTLSServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		mu.Lock()
+		order = append(order, r.URL.Path+" "+r.Header.Get(webhook.HeaderDelivery))
+		mu.Unlock()
+		if r.URL.Path == "/slow" {
+			<-release
+		}
+		w.WriteHeader(http.StatusOK)
+	}))
+	defer srv.Close()
+	releaseAll := sync.OnceFunc(func() { close(release) })
+	defer releaseAll() // before the server closes, should the test fail
+	posts := func() []string { mu.Lock(); defer mu.Unlock(); return slices.Clone(order) }
+	o := e.outbox(srv.Client(), webhook.Options{})
+	first := e.enqueue(o, srv.URL+"/slow")
+	e.clock.Set(e.clock.Now().Add(time.Millisecond))
+	second := e.enqueue(o, srv.URL+"/slow")
+	elsewhere := e.enqueue(o, srv.URL+"/other")
+
+	n := make(chan int, 1)
+	go func() {
+		got, err := o.DeliverDue(context.Background())
+		if err != nil {
+			t.Error(err)
+		}
+		n <- got
+	}()
+	testenv.Poll(t, 5*time.Second, "the first callback and the one to another URL POSTed", func() bool { return len(posts()) == 2 })
+	time.Sleep(100 * time.Millisecond) // room for a wrong POST of the second
+	if got := posts(); slices.Contains(got, "/slow "+second.ID) {
+		t.Fatalf("the second callback was POSTed while the first's attempt was in flight: %v", got)
 	}
-	if want := []string{first.ID, first.ID, second.ID}; !slices.Equal(order, want) {
-		t.Errorf("the receiver got deliveries %v, want %v", order, want)
+	releaseAll()
+	if got := <-n; got != 3 {
+		t.Errorf("DeliverDue made %d POSTs, want 3", got)
+	}
+	got := posts()
+	if want := []string{"/slow " + first.ID, "/slow " + second.ID}; !slices.Equal(slices.DeleteFunc(got, func(p string) bool { return p == "/other "+elsewhere.ID }), want) {
+		t.Errorf("POSTs to /slow in order %v, want %v", got, want)
 	}
 }
