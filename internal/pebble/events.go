@@ -114,7 +114,7 @@ func (s *Store) EventDays(_ context.Context, t custos.TenantID, sub custos.Subje
 	}
 	out := make([]time.Time, len(days))
 	for i, d := range days {
-		out[i] = time.Unix(int64(d)*int64(24*time.Hour/time.Second), 0).UTC()
+		out[i] = d.start()
 	}
 	return out, nil
 }

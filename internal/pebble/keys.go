@@ -61,6 +61,11 @@ func dayOf(t time.Time) day {
 	return day(d)
 }
 
+// start returns the first instant of d (midnight UTC), dayOf's inverse.
+func (d day) start() time.Time {
+	return time.Unix(int64(d)*int64(24*time.Hour/time.Second), 0).UTC()
+}
+
 // appendDay encodes d so that byte order is day order.
 func appendDay(dst []byte, d day) []byte {
 	return binary.BigEndian.AppendUint32(dst, uint32(d)^(1<<31))
