@@ -58,43 +58,29 @@ func TruncateContextIP(ctx []byte) []byte {
 	if len(ctx) == 0 || ctx[0] != '{' || !bytes.Contains(ctx, []byte(`"ip"`)) && !bytes.Contains(ctx, []byte(`\u`)) {
 		return ctx
 	}
-	dec := jsontext.NewDecoder(bytes.NewReader(ctx), subOptions...)
-	if _, err := dec.ReadToken(); err != nil {
-		return ctx
-	}
 	var out []byte
 	copied := 0 // ctx[:copied] is in out
 	var scratch []byte
-	for dec.PeekKind() == '"' {
-		name, err := dec.ReadToken()
-		if err != nil {
-			return ctx
-		}
-		if name.String() != "ip" || dec.PeekKind() != '"' {
-			if err := dec.SkipValue(); err != nil {
-				return ctx
-			}
-			continue
-		}
+	ok := members(ctx, func(s memberSpan) bool {
 		// Every "ip" member, should one be repeated, is truncated.
-		raw, err := dec.ReadValue()
-		if err != nil {
-			return ctx
+		v := ctx[s.valueStart:s.valueEnd]
+		if string(stringBytes(ctx[s.nameStart:s.nameEnd], &scratch)) != "ip" || v[0] != '"' {
+			return true
 		}
-		end := int(dec.InputOffset())
-		orig := unquote(raw, &scratch)
+		orig := unquote(v, &scratch)
 		short := TruncateIP(orig)
 		if short == orig {
-			continue
+			return true
 		}
 		if out == nil {
 			out = make([]byte, 0, len(ctx))
 		}
-		out = append(out, ctx[copied:end-len(raw)]...)
+		out = append(out, ctx[copied:s.valueStart]...)
 		out, _ = jsontext.AppendQuote(out, short)
-		copied = end
-	}
-	if out == nil {
+		copied = int(s.valueEnd)
+		return true
+	})
+	if !ok || out == nil {
 		return ctx
 	}
 	return append(out, ctx[copied:]...)

@@ -12,9 +12,9 @@ import (
 	"time"
 
 	"github.com/go-json-experiment/json"
-	"github.com/go-json-experiment/json/jsontext"
 
 	"github.com/custos-dev/custos"
+	"github.com/custos-dev/custos/internal/segment"
 )
 
 // The record of processing (Art. 30(2)) lists the categories of personal
@@ -135,8 +135,8 @@ func (o *observer) observe(m *custos.Message) observation {
 // contextCategories reads the categories a context object shows.
 func contextCategories(c []byte) observation {
 	var ob observation
-	eachMember(c, func(name string, v []byte) {
-		switch name {
+	eachMember(c, func(name []byte, v []byte) {
+		switch string(name) {
 		case "ip":
 			if nonEmpty(v) {
 				ob.bits |= catIP
@@ -150,16 +150,16 @@ func contextCategories(c []byte) observation {
 				ob.bits |= catTimezone
 			}
 		case "device":
-			eachMember(v, func(name string, v []byte) {
+			eachMember(v, func(name []byte, v []byte) {
 				switch {
-				case name == "id" && nonEmpty(v):
+				case string(name) == "id" && nonEmpty(v):
 					ob.bits |= catDeviceID
-				case name == "advertisingId" && nonEmpty(v):
+				case string(name) == "advertisingId" && nonEmpty(v):
 					ob.bits |= catAdvertisingID
 				}
 			})
 		case "location":
-			eachMember(v, func(name string, v []byte) {
+			eachMember(v, func(name []byte, v []byte) {
 				if nonEmpty(v) {
 					ob.named = append(ob.named, named("location.", name))
 				}
@@ -173,11 +173,11 @@ func contextCategories(c []byte) observation {
 
 // traitCategories adds the categories of a traits object's names.
 func traitCategories(traits []byte, ob *observation) {
-	eachMember(traits, func(name string, v []byte) {
+	eachMember(traits, func(name []byte, v []byte) {
 		if !nonEmpty(v) {
 			return
 		}
-		switch name {
+		switch string(name) {
 		case "email":
 			ob.bits |= catEmail
 		case "phone":
@@ -190,11 +190,11 @@ func traitCategories(traits []byte, ob *observation) {
 	})
 }
 
-func named(prefix, name string) string {
-	if name == "" || len(name) > maxCategoryName {
+func named(prefix string, name []byte) string {
+	if len(name) == 0 || len(name) > maxCategoryName {
 		return prefix + "(other)"
 	}
-	return prefix + name
+	return prefix + string(name)
 }
 
 // overflow is the category a named one is recorded as once a tenant has
@@ -217,28 +217,16 @@ func nonEmpty(v []byte) bool {
 	return true
 }
 
-// eachMember calls fn with the name and raw value of each member of the
-// JSON object obj; anything else is ignored.
-func eachMember(obj []byte, fn func(name string, v []byte)) {
-	if len(obj) == 0 || obj[0] != '{' {
-		return
-	}
-	dec := jsontext.NewDecoder(bytes.NewReader(obj), jsontext.AllowInvalidUTF8(true), jsontext.AllowDuplicateNames(true))
-	if _, err := dec.ReadToken(); err != nil {
-		return
-	}
-	for dec.PeekKind() == '"' {
-		tok, err := dec.ReadToken()
-		if err != nil {
-			return
-		}
-		name := tok.String() // before the next read voids tok
-		v, err := dec.ReadValue()
-		if err != nil {
-			return
-		}
-		fn(name, v)
-	}
+// eachMember calls fn with the name (its text, valid only during the
+// call) and raw value of each member of the JSON object obj; anything
+// else is ignored. The objects are parts of messages Decode has checked,
+// so segment.Members walks them without decoding them again.
+func eachMember(obj []byte, fn func(name []byte, v []byte)) {
+	var scratch []byte
+	segment.Members(obj, func(name, v []byte) bool {
+		fn(segment.MemberName(name, &scratch), v)
+		return true
+	})
 }
 
 // observed is the writer's view of one tenant's categories.
