@@ -73,7 +73,7 @@ func hotRange(b *testing.B, generations bool) {
 	for n := 0; n < *hotEvents; {
 		batch := db.NewBatch()
 		for range 1000 {
-			key = append(key[:0], 0x10, 0, 0, 0, 1)
+			key = append(key[:0], 0x10, 0, 0, 0, 1) // the event prefix and today, as ^day
 			if generations {
 				key = binary.BigEndian.AppendUint32(key, ^uint32(gen))
 			}
@@ -106,6 +106,7 @@ func hotRange(b *testing.B, generations bool) {
 		if err := batch.Commit(pebble.NoSync); err != nil {
 			b.Fatal(err)
 		}
+		batch.Close()
 	}
 	writing := time.Since(start)
 	report := func(when string) {
