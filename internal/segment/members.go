@@ -72,9 +72,10 @@ func members(obj []byte, fn func(memberSpan) bool) bool {
 	}
 }
 
-// MemberName returns the text of a member's name as Members gives it:
-// the name itself when it has no escapes, else its unescaped text in
-// scratch (invalid UTF-8 becomes U+FFFD), valid until scratch's next use.
+// MemberName returns the text of a member's name as Members gives it, or
+// of any JSON string as sent: the bytes themselves when there is nothing
+// to unescape, else the unescaped text in scratch (invalid UTF-8 and lone
+// surrogates become U+FFFD), valid until scratch's next use.
 func MemberName(raw []byte, scratch *[]byte) []byte {
 	if s := raw[1 : len(raw)-1]; bytes.IndexByte(s, '\\') < 0 && utf8.Valid(s) {
 		return s

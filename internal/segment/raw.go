@@ -96,13 +96,7 @@ func appendValue(dst, v []byte, clean bool) []byte {
 // unquote returns the text of the JSON string v, with invalid UTF-8 and
 // lone surrogates replaced by U+FFFD.
 func unquote(v []byte, scratch *[]byte) string {
-	s := v[1 : len(v)-1]
-	if bytes.IndexByte(s, '\\') < 0 && utf8.Valid(s) {
-		return string(s)
-	}
-	b, _ := jsontext.AppendUnquote((*scratch)[:0], v) // the error only reports what was replaced
-	*scratch = b
-	return string(b)
+	return string(MemberName(v, scratch))
 }
 
 // stringBytes returns the text of the JSON string v like unquote, but
